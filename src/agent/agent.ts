@@ -1,0 +1,300 @@
+// The running agent: loads its identity and settings, serves the admin API, and keeps the tunnel
+// open while remote service is on. Remote service is off after enrollment.
+
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { systemClock, type Clock } from '../common/clock.js';
+import { LifelineError } from '../common/errors.js';
+import { replaceFile } from '../common/files.js';
+import { formatHostPort, parseHostPort } from '../common/host-port.js';
+import type { Logger } from '../common/logger.js';
+import { TicketVerifier } from '../pki/index.js';
+import { accessLevels, type AccessLevel, type PolicyState } from '../policy/index.js';
+import { AgentStore, type AgentSessionRecord, type AuditEntry, type ServiceRecord } from '../store/index.js';
+import { buildAdminApi } from './admin-api.js';
+import { AuditLog } from './audit-log.js';
+import { agentPaths, loadAgentConfig } from './config.js';
+import { SessionGate, type ActiveSession } from './session-gate.js';
+import { TunnelClient, type TunnelStatus } from './tunnel-client.js';
+
+export interface AgentStatus {
+  stationId: string;
+  hub: string;
+  remoteEnabled: boolean;
+  accessLevel: AccessLevel;
+  tunnel: TunnelStatus;
+  activeSessions: number;
+  pendingRequests: number;
+}
+
+/** What the admin API may do with the agent. */
+export interface AgentControl {
+  status(): AgentStatus;
+  setRemote(enabled: boolean, actor: string): Promise<void>;
+  setAccessLevel(level: AccessLevel, actor: string): Promise<void>;
+  sessions(): ActiveSession[];
+  recentSessions(): Promise<AgentSessionRecord[]>;
+  stopSession(id: string, actor: string): Promise<void>;
+  stopAll(actor: string): Promise<number>;
+  services(): Promise<ServiceRecord[]>;
+  audit(options: { sinceMs?: number | undefined; limit?: number | undefined }): Promise<AuditEntry[]>;
+}
+
+export interface RuntimeInfo {
+  pid: number;
+  adminUrl: string;
+  stationId: string;
+}
+
+export const settingKeys = {
+  stationId: 'station_id',
+  remoteEnabled: 'remote_enabled',
+  accessLevel: 'access_level',
+} as const;
+
+export class Agent implements AgentControl {
+  readonly #store: AgentStore;
+  readonly #audit: AuditLog;
+  readonly #gate: SessionGate;
+  readonly #tunnel: TunnelClient;
+  readonly #logger: Logger;
+  readonly #stationId: string;
+  readonly #hub: string;
+  #policy: PolicyState;
+  #adminApi: ReturnType<typeof buildAdminApi> | undefined;
+  #adminUrl = '';
+  #closed = false;
+
+  private constructor(parts: {
+    store: AgentStore;
+    audit: AuditLog;
+    gate: SessionGate;
+    tunnel: TunnelClient;
+    logger: Logger;
+    stationId: string;
+    hub: string;
+    policy: PolicyState;
+    runtimePath: string;
+  }) {
+    this.#store = parts.store;
+    this.#audit = parts.audit;
+    this.#gate = parts.gate;
+    this.#tunnel = parts.tunnel;
+    this.#logger = parts.logger;
+    this.#stationId = parts.stationId;
+    this.#hub = parts.hub;
+    this.#policy = parts.policy;
+  }
+
+  static async start(options: {
+    dataDir: string;
+    adminListen?: string;
+    logger: Logger;
+    clock?: Clock;
+  }): Promise<Agent> {
+    const clock = options.clock ?? systemClock;
+    const paths = agentPaths(options.dataDir);
+    const config = loadAgentConfig(options.dataDir);
+    const store = await AgentStore.open(paths.database);
+    const stationId = await store.getSetting(settingKeys.stationId);
+    if (typeof stationId !== 'string') {
+      await store.close();
+      throw new LifelineError(
+        'ENROLL_NOT_ENROLLED',
+        `${options.dataDir} holds no enrolled station: run lifeline agent enroll first`,
+      );
+    }
+    const logger = options.logger.child({ stationId });
+    const level = await store.getSetting(settingKeys.accessLevel);
+    const policy: PolicyState = {
+      remoteEnabled: (await store.getSetting(settingKeys.remoteEnabled)) === true,
+      accessLevel: accessLevels.includes(level as AccessLevel) ? (level as AccessLevel) : 'full',
+    };
+    const audit = new AuditLog(store, clock, logger);
+    const dangling = await store.closeDanglingSessions(clock.now());
+    if (dangling > 0)
+      await audit.record('agent', 'session.end.recovered', {
+        sessions: dangling,
+        endReason: 'agent-shutdown',
+      });
+
+    const read = (path: string) => readFileSync(path, 'utf8');
+    // The gate asks the agent for the policy in force; the agent is made after the gate.
+    const holder: { agent?: Agent } = {};
+    const gate = new SessionGate({
+      stationId,
+      verifier: new TicketVerifier(read(paths.hubTicketKey)),
+      store,
+      audit,
+      policy: () => holder.agent?.policy ?? { remoteEnabled: false, accessLevel: 'none' },
+      clock,
+      logger,
+      maxConcurrent: config.sessions.maxConcurrent,
+      targetConnectTimeoutMs: config.sessions.targetConnectTimeout,
+    });
+    const tunnel = new TunnelClient({
+      endpoints: config.hub.endpoints,
+      serverName: config.hub.serverName,
+      caPem: read(paths.hubCa),
+      certPem: read(paths.stationCert),
+      keyPem: read(paths.stationKey),
+      gate,
+      clock,
+      logger,
+      pingIntervalMs: config.tunnel.pingInterval,
+      pingTimeoutMs: config.tunnel.pingTimeout,
+      connectTimeoutMs: config.tunnel.connectTimeout,
+      reconnectMinMs: config.tunnel.reconnectMin,
+      reconnectMaxMs: config.tunnel.reconnectMax,
+    });
+    let lastLoggedState = '';
+    tunnel.on('state', (status) => {
+      if (status.state === lastLoggedState) return;
+      lastLoggedState = status.state;
+      logger.info(
+        { tunnel: status.state, endpoint: status.endpoint, lastError: status.lastError },
+        `tunnel ${status.state}`,
+      );
+    });
+    const agent = new Agent({
+      store,
+      audit,
+      gate,
+      tunnel,
+      logger,
+      stationId,
+      hub: config.hub.endpoints[0] ?? '',
+      policy,
+      runtimePath: paths.runtime,
+    });
+    holder.agent = agent;
+    await audit.record('agent', 'agent.start', {
+      remoteEnabled: policy.remoteEnabled,
+      accessLevel: policy.accessLevel,
+    });
+
+    const adminToken = read(paths.adminToken).trim();
+    const listen = parseHostPort(options.adminListen ?? config.admin.listen, 'admin listen address');
+    const api = buildAdminApi(agent, adminToken, logger);
+    await api.listen({ host: listen.host, port: listen.port });
+    const address = api.server.address() as AddressInfo;
+    agent.#adminApi = api;
+    agent.#adminUrl = `http://${formatHostPort({ host: address.address, port: address.port })}`;
+    const runtime: RuntimeInfo = { pid: process.pid, adminUrl: agent.#adminUrl, stationId };
+    replaceFile(paths.runtime, JSON.stringify(runtime, null, 2) + '\n');
+    logger.info({ adminUrl: agent.#adminUrl }, 'admin API listening');
+    if (policy.remoteEnabled) tunnel.enable();
+    return agent;
+  }
+
+  get policy(): PolicyState {
+    return this.#policy;
+  }
+
+  get adminUrl(): string {
+    return this.#adminUrl;
+  }
+
+  get stationId(): string {
+    return this.#stationId;
+  }
+
+  get tunnel(): TunnelClient {
+    return this.#tunnel;
+  }
+
+  status(): AgentStatus {
+    return {
+      stationId: this.#stationId,
+      hub: this.#hub,
+      remoteEnabled: this.#policy.remoteEnabled,
+      accessLevel: this.#policy.accessLevel,
+      tunnel: this.#tunnel.status,
+      activeSessions: this.#gate.activeCount,
+      pendingRequests: 0,
+    };
+  }
+
+  async setRemote(enabled: boolean, actor: string): Promise<void> {
+    const before = this.#policy.remoteEnabled;
+    // Audit first: a change that cannot be recorded does not happen.
+    await this.#audit.record(actor, 'setting.remote', { from: before, to: enabled });
+    await this.#store.setSetting(settingKeys.remoteEnabled, enabled);
+    this.#policy = { ...this.#policy, remoteEnabled: enabled };
+    if (enabled) {
+      this.#tunnel.enable();
+    } else {
+      const ended = this.#gate.stopAll('remote-service-off');
+      this.#tunnel.disable();
+      if (ended > 0)
+        await this.#audit.record(actor, 'session.stop-all', {
+          sessions: ended,
+          endReason: 'remote-service-off',
+        });
+    }
+  }
+
+  async setAccessLevel(level: AccessLevel, actor: string): Promise<void> {
+    if (level === 'restricted') {
+      throw new LifelineError('API_BAD_REQUEST', 'restricted access is not available yet; use full or none');
+    }
+    await this.#audit.record(actor, 'setting.access', { from: this.#policy.accessLevel, to: level });
+    await this.#store.setSetting(settingKeys.accessLevel, level);
+    this.#policy = { ...this.#policy, accessLevel: level };
+    if (level === 'none') {
+      const ended = this.#gate.stopAll('access-none');
+      if (ended > 0)
+        await this.#audit.record(actor, 'session.stop-all', { sessions: ended, endReason: 'access-none' });
+    }
+  }
+
+  sessions(): ActiveSession[] {
+    return this.#gate.list();
+  }
+
+  recentSessions(): Promise<AgentSessionRecord[]> {
+    return this.#store.listSessions(50);
+  }
+
+  async stopSession(id: string, actor: string): Promise<void> {
+    const session = this.#gate.list().find((s) => s.id === id);
+    if (!session) throw new LifelineError('SESSION_NOT_FOUND', `no active session ${id}`);
+    await this.#audit.record(actor, 'session.stop', {
+      sessionId: id,
+      technician: session.technician,
+      service: session.service,
+    });
+    this.#gate.stop(id, 'stopped-by-admin');
+  }
+
+  async stopAll(actor: string): Promise<number> {
+    const count = this.#gate.activeCount;
+    await this.#audit.record(actor, 'session.stop-all', { sessions: count, endReason: 'stopped-by-admin' });
+    return this.#gate.stopAll('stopped-by-admin');
+  }
+
+  services(): Promise<ServiceRecord[]> {
+    return this.#store.listServices();
+  }
+
+  audit(options: { sinceMs?: number | undefined; limit?: number | undefined }): Promise<AuditEntry[]> {
+    return this.#store.listAudit({
+      ...(options.sinceMs !== undefined ? { sinceMs: options.sinceMs } : {}),
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
+    });
+  }
+
+  /** Drains: ends sessions, closes the tunnel and the API, then the store. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#gate.stopAll('agent-shutdown');
+    this.#tunnel.close();
+    await this.#adminApi?.close();
+    // Let session ends reach the store before it closes.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await this.#audit.record('agent', 'agent.stop', {}).catch(() => undefined);
+    await this.#store.close();
+    this.#logger.info('agent stopped');
+  }
+}

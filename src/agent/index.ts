@@ -1,0 +1,5 @@
+// The appliance agent: enrollment, tunnel, session gate and admin API.
+export { Agent, settingKeys, type AgentStatus, type RuntimeInfo } from './agent.js';
+export { enroll } from './enroll.js';
+export { agentPaths, loadAgentConfig } from './config.js';
+export type { ActiveSession } from './session-gate.js';

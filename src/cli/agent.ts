@@ -1,0 +1,284 @@
+// `lifeline agent ...`: enroll the appliance, declare its services, run the agent and control it.
+
+import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { isIP } from 'node:net';
+import type { Command } from 'commander';
+import {
+  Agent,
+  agentPaths,
+  enroll,
+  loadAgentConfig,
+  type ActiveSession,
+  type AgentStatus,
+} from '../agent/index.js';
+import { LifelineError } from '../common/errors.js';
+import { createLogger } from '../common/logger.js';
+import { isServiceName } from '../protocol/index.js';
+import { AgentStore, type AgentSessionRecord } from '../store/index.js';
+import { AdminClient } from './admin-client.js';
+import { closeWithDeadline, waitForSignal } from './hub.js';
+import { ago, printJson, printTable, readStdin } from './io.js';
+
+/** Loopback or one of this machine's own addresses, in canonical form; anything else is refused. */
+export function checkServiceHost(host: string): string {
+  const candidate = host === 'localhost' ? '127.0.0.1' : host;
+  const family = isIP(candidate);
+  if (family === 0) {
+    throw new LifelineError(
+      'POLICY_TARGET_INVALID',
+      `--host: expected an IP address of this appliance (such as 127.0.0.1), got ${JSON.stringify(host)}`,
+    );
+  }
+  if (family === 4 && candidate.startsWith('127.')) return candidate;
+  if (candidate === '::1') return candidate;
+  const own = Object.values(networkInterfaces())
+    .flat()
+    .map((i) => i?.address);
+  if (own.includes(candidate)) return candidate;
+  throw new LifelineError(
+    'POLICY_TARGET_INVALID',
+    `--host: ${host} is not loopback nor an address of this appliance`,
+  );
+}
+
+export function registerAgentCommands(program: Command): void {
+  const agent = program
+    .command('agent')
+    .description('the appliance agent: enroll, services, run, remote service and access');
+  const dataOption = ['--data <dir>', 'agent data directory'] as const;
+
+  agent
+    .command('enroll')
+    .description('enroll this appliance with a hub using a one-time token')
+    .requiredOption(...dataOption)
+    .requiredOption('--token-file <file>', 'file holding the enrollment token, or - for standard input')
+    .option('--name <name>', 'name of this appliance as the hub shows it')
+    .action(async (opts: { data: string; tokenFile: string; name?: string }) => {
+      const tokenText =
+        opts.tokenFile === '-' ? await readStdin('enrollment token') : readTokenFile(opts.tokenFile);
+      const result = await enroll({
+        dataDir: opts.data,
+        tokenText,
+        ...(opts.name ? { name: opts.name } : {}),
+        onStep: (step) => console.error(`  ${step}...`),
+      });
+      console.log(`Enrolled with the hub at ${result.hub}`);
+      console.log(`Station ID: ${result.stationId}`);
+      console.log('Remote service is off. Start the agent, then turn it on with: lifeline agent remote on');
+    });
+
+  const service = agent
+    .command('service')
+    .description('named services of this appliance that technicians may reach');
+  service
+    .command('add <name>')
+    .requiredOption(...dataOption)
+    .requiredOption('--port <port>', 'TCP port of the service')
+    .option('--host <ip>', 'loopback or an address of this appliance', '127.0.0.1')
+    .action(async (name: string, opts: { data: string; port: string; host: string }) => {
+      if (!isServiceName(name)) {
+        throw new LifelineError(
+          'API_BAD_REQUEST',
+          'service name: expected a lower-case letter, then up to 31 letters, digits or dashes',
+        );
+      }
+      const port = Number(opts.port);
+      if (!/^\d{1,5}$/.test(opts.port) || port < 1 || port > 65535) {
+        throw new LifelineError(
+          'API_BAD_REQUEST',
+          `--port: expected a TCP port 1-65535, got ${JSON.stringify(opts.port)}`,
+        );
+      }
+      const host = checkServiceHost(opts.host);
+      await withAgentStore(opts.data, async (store) => {
+        await store.putService({ name, host, port, createdAtMs: Date.now() });
+        await store.appendAudit({
+          atMs: Date.now(),
+          actor: 'admin@cli',
+          action: 'service.add',
+          detail: { service: name, host, port },
+        });
+      });
+      console.log(`Service ${name} -> ${host}:${port}`);
+    });
+  service
+    .command('remove <name>')
+    .requiredOption(...dataOption)
+    .action(async (name: string, opts: { data: string }) => {
+      await withAgentStore(opts.data, async (store) => {
+        if (!(await store.removeService(name)))
+          throw new LifelineError('POLICY_SERVICE_UNKNOWN', `no service named ${name}`);
+        await store.appendAudit({
+          atMs: Date.now(),
+          actor: 'admin@cli',
+          action: 'service.remove',
+          detail: { service: name },
+        });
+      });
+      console.log(`Service ${name} removed`);
+    });
+  service
+    .command('list')
+    .requiredOption(...dataOption)
+    .option('--json', 'print JSON')
+    .action(async (opts: { data: string; json?: boolean }) => {
+      const services = await withAgentStore(opts.data, (store) => store.listServices());
+      if (opts.json) printJson(services);
+      else
+        printTable(
+          services.map((s) => ({ name: s.name, target: `${s.host}:${s.port}` })),
+          ['name', 'target'],
+        );
+    });
+
+  agent
+    .command('start')
+    .description('run the agent in the foreground: admin API and, while remote service is on, the tunnel')
+    .requiredOption(...dataOption)
+    .option('--admin-listen <host:port>', 'admin API address (default from agent.yaml, 127.0.0.1:8080)')
+    .action(async (opts: { data: string; adminListen?: string }) => {
+      const config = loadAgentConfig(opts.data);
+      const logger = createLogger({ name: 'agent', level: config.log.level });
+      const running = await Agent.start({
+        dataDir: opts.data,
+        logger,
+        ...(opts.adminListen ? { adminListen: opts.adminListen } : {}),
+      });
+      await waitForSignal();
+      await closeWithDeadline(() => running.close(), 10_000);
+    });
+
+  agent
+    .command('remote <state>')
+    .description('turn remote service on or off (off ends every session at once)')
+    .requiredOption(...dataOption)
+    .action(async (state: string, opts: { data: string }) => {
+      if (state !== 'on' && state !== 'off')
+        throw new LifelineError('API_BAD_REQUEST', 'expected: lifeline agent remote on|off');
+      const status = await new AdminClient(opts.data).request<AgentStatus>('PUT', '/v1/remote', {
+        enabled: state === 'on',
+      });
+      console.log(`Remote service is ${status.remoteEnabled ? 'on' : 'off'} (access: ${status.accessLevel})`);
+    });
+
+  agent
+    .command('access <level>')
+    .description('set the access level: full (any authorized technician) or none (every session refused)')
+    .requiredOption(...dataOption)
+    .action(async (level: string, opts: { data: string }) => {
+      if (level !== 'full' && level !== 'none' && level !== 'restricted') {
+        throw new LifelineError('API_BAD_REQUEST', 'expected: lifeline agent access full|none');
+      }
+      const status = await new AdminClient(opts.data).request<AgentStatus>('PUT', '/v1/access', { level });
+      console.log(`Access level is ${status.accessLevel}`);
+    });
+
+  agent
+    .command('status')
+    .description('Station ID, hub, tunnel state, access level, sessions')
+    .requiredOption(...dataOption)
+    .option('--json', 'print JSON')
+    .action(async (opts: { data: string; json?: boolean }) => {
+      const status = await new AdminClient(opts.data).request<AgentStatus>('GET', '/v1/status');
+      if (opts.json) {
+        printJson(status);
+        return;
+      }
+      const since = new Date(status.tunnel.sinceMs).toISOString();
+      console.log(`Station ID       ${status.stationId}`);
+      console.log(`Hub              ${status.hub}`);
+      console.log(`Remote service   ${status.remoteEnabled ? 'on' : 'off'}`);
+      console.log(`Access level     ${status.accessLevel}`);
+      console.log(`Tunnel           ${status.tunnel.state} since ${since} (${ago(since)})`);
+      if (status.tunnel.lastError) console.log(`Last error       ${status.tunnel.lastError}`);
+      console.log(`Active sessions  ${status.activeSessions}`);
+      console.log(`Pending requests ${status.pendingRequests}`);
+    });
+
+  agent
+    .command('sessions')
+    .description('active service sessions')
+    .requiredOption(...dataOption)
+    .option('--json', 'print JSON')
+    .action(async (opts: { data: string; json?: boolean }) => {
+      const result = await new AdminClient(opts.data).request<{
+        active: ActiveSession[];
+        recent: AgentSessionRecord[];
+      }>('GET', '/v1/sessions');
+      if (opts.json) {
+        printJson(result);
+        return;
+      }
+      printTable(
+        result.active.map((s) => ({
+          session: s.id,
+          technician: s.technicianName,
+          service: s.service,
+          since: ago(new Date(s.startedAtMs).toISOString()),
+          'bytes in/out': `${s.bytesIn}/${s.bytesOut}`,
+        })),
+        ['session', 'technician', 'service', 'since', 'bytes in/out'],
+      );
+    });
+
+  agent
+    .command('stop [session]')
+    .description('stop one session, or every session with --all')
+    .requiredOption(...dataOption)
+    .option('--all', 'stop every session')
+    .action(async (session: string | undefined, opts: { data: string; all?: boolean }) => {
+      const client = new AdminClient(opts.data);
+      if (opts.all) {
+        const result = await client.request<{ stopped: number }>('POST', '/v1/sessions/stop-all');
+        console.log(`Stopped ${result.stopped} session(s)`);
+      } else if (session) {
+        await client.request('DELETE', `/v1/sessions/${encodeURIComponent(session)}`);
+        console.log(`Stopped session ${session}`);
+      } else {
+        throw new LifelineError(
+          'API_BAD_REQUEST',
+          'expected: lifeline agent stop SESSION or lifeline agent stop --all',
+        );
+      }
+    });
+
+  agent
+    .command('audit')
+    .description('the audit log of this appliance')
+    .requiredOption(...dataOption)
+    .option('--json', 'print JSON')
+    .action(async (opts: { data: string; json?: boolean }) => {
+      const entries = await withAgentStore(opts.data, (store) => store.listAudit());
+      if (opts.json) {
+        printJson(entries);
+        return;
+      }
+      for (const e of entries) {
+        console.log(
+          `${String(e.seq).padStart(5)}  ${new Date(e.atMs).toISOString()}  ${e.actor}  ${e.action}  ${JSON.stringify(e.detail)}`,
+        );
+      }
+    });
+}
+
+function readTokenFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new LifelineError(
+      'ENROLL_TOKEN_INVALID',
+      `cannot read the token file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
+  }
+}
+
+async function withAgentStore<T>(dataDir: string, work: (store: AgentStore) => Promise<T>): Promise<T> {
+  loadAgentConfig(dataDir);
+  const store = await AgentStore.open(agentPaths(dataDir).database);
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,157 @@
+// `lifeline demo` (npm start): a hub, an enrolled appliance agent with remote service on, two
+// sample appliance services and a technician user, all on loopback with a fresh data directory.
+
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import { Agent, agentPaths, enroll } from '../agent/index.js';
+import { createLogger } from '../common/logger.js';
+import { Hub, enrollmentTokenId, hashPassword, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
+import { certSha256 } from '../pki/index.js';
+import { encodeEnrollmentToken } from '../protocol/index.js';
+import { AgentStore } from '../store/index.js';
+import { closeWithDeadline, waitForSignal } from './hub.js';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function listen(server: Server | ReturnType<typeof createHttpServer>): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
+  );
+}
+
+function consolePage(stationId: string): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Appliance console</title></head>
+<body style="font-family: sans-serif; margin: 3rem">
+<h1>Appliance console</h1>
+<p>This page is a service of the appliance <strong>${stationId}</strong>, reached through a Lifeline service session.</p>
+</body></html>\n`;
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('run a hub, an enrolled appliance agent, sample services and a technician on loopback')
+    .option('--data <dir>', 'data directory (default: a fresh temporary directory)')
+    .action(async (opts: { data?: string }) => {
+      const status = (text: string) => console.error(`  [demo] ${text}`);
+      const root = opts.data ?? mkdtempSync(join(tmpdir(), 'lifeline-demo-'));
+      const hubDir = join(root, 'hub');
+      const agentDir = join(root, 'agent');
+      const techHome = join(root, 'technician');
+      const logger = createLogger({ name: 'demo', level: 'warn', destination: 2 });
+
+      status(`data directory ${root}`);
+      status('creating the hub CA and keys');
+      const [stationPort, apiPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+      await initHub(hubDir, { listen: `127.0.0.1:${stationPort}`, apiListen: `127.0.0.1:${apiPort}` });
+      const hubConfig = loadHubConfig(hubDir);
+      const hub = await Hub.start({ dataDir: hubDir, logger: logger.child({ part: 'hub' }) });
+
+      const password = randomBytes(9).toString('base64url');
+      await hub.store.addUser({
+        name: 'tech',
+        passwordHash: await hashPassword(password),
+        groups: ['technicians'],
+        createdAtMs: Date.now(),
+        disabledAtMs: null,
+      });
+      const secret = randomBytes(32).toString('base64url');
+      await hub.store.addEnrollmentToken({
+        id: enrollmentTokenId(secret),
+        createdAtMs: Date.now(),
+        expiresAtMs: Date.now() + 15 * 60_000,
+        usedAtMs: null,
+        usedByStation: null,
+      });
+      const token = encodeEnrollmentToken({
+        hub: hubConfig.stationAddress,
+        caSha256: certSha256(readFileSync(hubPaths(hubDir).caCert, 'utf8')),
+        secret,
+      });
+
+      status('enrolling the appliance agent');
+      const enrolled = await enroll({
+        dataDir: agentDir,
+        tokenText: token,
+        name: 'demo-appliance',
+        onStep: (s) => status(s),
+      });
+
+      status('starting the sample appliance services');
+      const web = createHttpServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(consolePage(enrolled.stationId));
+      });
+      const echo = createServer((socket) => socket.pipe(socket));
+      const webPort = await listen(web);
+      const echoPort = await listen(echo);
+      const store = await AgentStore.open(agentPaths(agentDir).database);
+      await store.putService({ name: 'console', host: '127.0.0.1', port: webPort, createdAtMs: Date.now() });
+      await store.putService({ name: 'echo', host: '127.0.0.1', port: echoPort, createdAtMs: Date.now() });
+      await store.close();
+
+      status('starting the agent and turning remote service on');
+      const agent = await Agent.start({
+        dataDir: agentDir,
+        adminListen: `127.0.0.1:${adminPort}`,
+        logger: logger.child({ part: 'agent' }),
+      });
+      await agent.setAccessLevel('full', 'admin@demo');
+      await agent.setRemote(true, 'admin@demo');
+      await new Promise<void>((resolve) => {
+        if (agent.tunnel.status.state === 'connected') resolve();
+        else agent.tunnel.on('state', (s) => s.state === 'connected' && resolve());
+      });
+      status('tunnel connected');
+
+      const forwardPort = await freePort();
+      const cli = 'node bin/lifeline.js';
+      const env = `LIFELINE_HOME=${techHome}`;
+      writeFileSync(join(root, 'technician-password'), password + '\n', { mode: 0o600 });
+      const lines = [
+        '',
+        'Lifeline demo is running.',
+        '',
+        `  Station ID        ${enrolled.stationId}`,
+        `  Agent admin API   ${agent.adminUrl}  (credential in ${agentPaths(agentDir).adminToken})`,
+        `  Hub               ${hubConfig.apiUrl}  (stations dial ${hubConfig.stationAddress})`,
+        `  Technician        user tech, password ${password}`,
+        '',
+        'Log in as the technician and reach the appliance console through the tunnel:',
+        '',
+        `  echo '${password}' | ${env} ${cli} login --hub ${hubConfig.apiUrl} --user tech --password-stdin --ca-file ${hubPaths(hubDir).caCert}`,
+        `  ${env} ${cli} connect ${enrolled.stationId} --service console --listen 127.0.0.1:${forwardPort}`,
+        `  curl http://127.0.0.1:${forwardPort}/`,
+        '',
+        'Control the appliance side:',
+        '',
+        `  ${cli} agent status --data ${agentDir}`,
+        `  ${cli} agent sessions --data ${agentDir}`,
+        `  ${cli} agent stop --all --data ${agentDir}`,
+        `  ${cli} agent access none --data ${agentDir}`,
+        '',
+        'Press Ctrl-C to stop.',
+        '',
+      ];
+      console.log(lines.join('\n'));
+      await waitForSignal();
+      status('stopping');
+      await closeWithDeadline(async () => {
+        await agent.close();
+        await hub.close();
+        web.close();
+        echo.close();
+      }, 10_000);
+    });
+}

@@ -1,0 +1,207 @@
+// `lifeline hub ...`: set up and run the vendor hub, manage users, tokens and stations.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parseDurationMs, formatDurationMs } from '../common/duration.js';
+import { LifelineError } from '../common/errors.js';
+import { createLogger } from '../common/logger.js';
+import { Hub, enrollmentTokenId, hashPassword, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
+import { certSha256 } from '../pki/index.js';
+import { encodeEnrollmentToken } from '../protocol/index.js';
+import { openSqliteHubStore, type HubStore } from '../store/index.js';
+import { ago, printJson, printTable, readStdin } from './io.js';
+
+async function withStore<T>(dataDir: string, work: (store: HubStore) => Promise<T>): Promise<T> {
+  loadHubConfig(dataDir);
+  const store = await openSqliteHubStore(hubPaths(dataDir).database);
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+export function registerHubCommands(program: Command): void {
+  const hub = program
+    .command('hub')
+    .description('the vendor hub: set up, run, users, enrollment tokens, stations');
+
+  hub
+    .command('init')
+    .description("create the hub's CA, certificates, ticket key and hub.yaml")
+    .requiredOption('--data <dir>', 'hub data directory')
+    .option('--listen <host:port>', 'station port (mutual TLS)', '127.0.0.1:8443')
+    .option('--api-listen <host:port>', 'technician API (HTTPS)', '127.0.0.1:8444')
+    .option('--public-url <url>', 'the URL stations and technicians use to reach this hub')
+    .action(async (opts: { data: string; listen: string; apiListen: string; publicUrl?: string }) => {
+      const result = await initHub(opts.data, opts);
+      const config = loadHubConfig(opts.data);
+      console.log(`Hub initialized in ${opts.data}`);
+      console.log(`  configuration   ${result.configPath}`);
+      console.log(`  CA certificate  ${result.caCertPath}  (give it to technicians for --ca-file)`);
+      console.log(`  station port    ${config.listen}  (agents dial ${config.stationAddress})`);
+      console.log(`  technician API  ${config.apiListen}  (${config.apiUrl})`);
+      console.log(`Start it with: lifeline hub start --data ${opts.data}`);
+    });
+
+  hub
+    .command('start')
+    .description('run the hub in the foreground (SIGTERM or Ctrl-C stops it gracefully)')
+    .requiredOption('--data <dir>', 'hub data directory')
+    .action(async (opts: { data: string }) => {
+      const config = loadHubConfig(opts.data);
+      const logger = createLogger({ name: 'hub', level: config.log.level });
+      const running = await Hub.start({ dataDir: opts.data, logger });
+      await waitForSignal();
+      await closeWithDeadline(() => running.close(), 10_000);
+    });
+
+  const user = hub.command('user').description('technician accounts');
+  user
+    .command('add <name>')
+    .description('add a user; the password is read from standard input')
+    .requiredOption('--data <dir>', 'hub data directory')
+    .option('--group <group...>', 'groups of the user (the authorized group may open sessions)', [
+      'technicians',
+    ])
+    .requiredOption('--password-stdin', 'read the password from standard input')
+    .action(async (name: string, opts: { data: string; group: string[] }) => {
+      if (!/^[A-Za-z0-9._@-]{1,128}$/.test(name)) {
+        throw new LifelineError(
+          'API_BAD_REQUEST',
+          'user name: expected letters, digits, . _ @ or - (at most 128)',
+        );
+      }
+      const password = await readStdin('password');
+      if (password.length < 8)
+        throw new LifelineError('API_BAD_REQUEST', 'password: expected at least 8 characters');
+      const passwordHash = await hashPassword(password);
+      await withStore(opts.data, async (store) => {
+        if (await store.getUser(name)) throw new LifelineError('AUTH_USER_EXISTS', `user ${name} exists`);
+        await store.addUser({
+          name,
+          passwordHash,
+          groups: opts.group,
+          createdAtMs: Date.now(),
+          disabledAtMs: null,
+        });
+        await store.appendAudit({
+          atMs: Date.now(),
+          actor: 'operator@cli',
+          action: 'user.add',
+          stationId: null,
+          detail: { user: name, groups: opts.group },
+        });
+      });
+      console.log(`User ${name} added (groups: ${opts.group.join(', ')})`);
+    });
+  user
+    .command('list')
+    .requiredOption('--data <dir>', 'hub data directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { data: string; json?: boolean }) => {
+      const users = await withStore(opts.data, (store) => store.listUsers());
+      const rows = users.map((u) => ({
+        name: u.name,
+        groups: u.groups.join(','),
+        disabled: u.disabledAtMs ? 'yes' : 'no',
+      }));
+      if (opts.json) printJson(rows);
+      else printTable(rows, ['name', 'groups', 'disabled']);
+    });
+
+  const token = hub.command('token').description('enrollment tokens');
+  token
+    .command('create')
+    .description('create a single-use, expiring enrollment token')
+    .requiredOption('--data <dir>', 'hub data directory')
+    .option('--ttl <duration>', 'how long the token is valid', '15m')
+    .option('--out <file>', 'write the token to this file (mode 0600) instead of standard output')
+    .action(async (opts: { data: string; ttl: string; out?: string }) => {
+      const ttlMs = parseDurationMs(opts.ttl, '--ttl');
+      const config = loadHubConfig(opts.data);
+      const secret = randomBytes(32).toString('base64url');
+      const caSha256 = certSha256(readFileSync(hubPaths(opts.data).caCert, 'utf8'));
+      const nowMs = Date.now();
+      await withStore(opts.data, async (store) => {
+        await store.addEnrollmentToken({
+          id: enrollmentTokenId(secret),
+          createdAtMs: nowMs,
+          expiresAtMs: nowMs + ttlMs,
+          usedAtMs: null,
+          usedByStation: null,
+        });
+        await store.appendAudit({
+          atMs: nowMs,
+          actor: 'operator@cli',
+          action: 'token.create',
+          stationId: null,
+          detail: { ttlMs },
+        });
+      });
+      const text = encodeEnrollmentToken({ hub: config.stationAddress, caSha256, secret });
+      if (opts.out) {
+        writeFileSync(opts.out, text + '\n', { mode: 0o600 });
+        console.error(
+          `Enrollment token written to ${opts.out} (single use, valid ${formatDurationMs(ttlMs)})`,
+        );
+      } else {
+        console.log(text);
+      }
+    });
+
+  hub
+    .command('stations')
+    .description('enrolled stations: Station ID, name, online or offline, last seen')
+    .requiredOption('--data <dir>', 'hub data directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { data: string; json?: boolean }) => {
+      const stations = await withStore(opts.data, (store) => store.listStations());
+      const rows = stations.map((s) => ({
+        stationId: s.id,
+        name: s.name,
+        online: s.connectedSinceMs !== null,
+        lastSeen:
+          s.lastSeenAtMs === null
+            ? null
+            : new Date(s.connectedSinceMs !== null ? Date.now() : s.lastSeenAtMs).toISOString(),
+        revoked: s.revokedAtMs !== null,
+      }));
+      if (opts.json) printJson(rows);
+      else
+        printTable(
+          rows.map((r) => ({
+            station: r.stationId,
+            name: r.name,
+            state: r.revoked ? 'revoked' : r.online ? 'online' : 'offline',
+            'last seen': r.online ? 'now' : ago(r.lastSeen),
+          })),
+          ['station', 'name', 'state', 'last seen'],
+        );
+    });
+}
+
+export function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    const done = (signal: string) => {
+      process.removeListener('SIGTERM', onTerm);
+      process.removeListener('SIGINT', onInt);
+      resolve(signal);
+    };
+    const onTerm = () => done('SIGTERM');
+    const onInt = () => done('SIGINT');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+  });
+}
+
+export async function closeWithDeadline(close: () => Promise<void>, deadlineMs: number): Promise<void> {
+  const timer = setTimeout(() => {
+    console.error(`did not stop within ${deadlineMs} ms; exiting`);
+    process.exit(1);
+  }, deadlineMs);
+  timer.unref();
+  await close();
+  clearTimeout(timer);
+}

@@ -1,0 +1,33 @@
+// The `lifeline` command.
+
+import { Command, CommanderError } from 'commander';
+import { LifelineError } from '../common/errors.js';
+import { registerAgentCommands } from './agent.js';
+import { registerDemoCommand } from './demo.js';
+import { registerHubCommands } from './hub.js';
+import { registerTechnicianCommands } from './technician.js';
+
+const program = new Command('lifeline')
+  .description('Lifeline: open remote support and call home for infrastructure appliances')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerHubCommands(program);
+registerAgentCommands(program);
+registerTechnicianCommands(program);
+registerDemoCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode;
+  } else if (err instanceof LifelineError) {
+    console.error(`lifeline: ${err.message} (${err.code})`);
+    process.exitCode = 1;
+  } else {
+    console.error(`lifeline: internal error: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}

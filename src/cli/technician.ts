@@ -1,0 +1,335 @@
+// The technician's commands: log in to the hub, list stations, connect to a station's service.
+
+import { mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Socket } from 'node:net';
+import {
+  connect as h2connect,
+  constants as h2,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+} from 'node:http2';
+import type { Command } from 'commander';
+import { LifelineError, isErrorCode } from '../common/errors.js';
+import { writePrivateFile } from '../common/files.js';
+import { parseHostPort } from '../common/host-port.js';
+import {
+  header,
+  http2SessionWindowBytes,
+  http2Settings,
+  parseStationId,
+  sessionProtocol,
+  technicianConnectPath,
+} from '../protocol/index.js';
+import { ago, printJson, printTable, readStdin } from './io.js';
+
+interface Credentials {
+  hub: string;
+  user: string;
+  token: string;
+  expiresAt: string;
+  caPem: string | null;
+}
+
+function credentialsPath(): string {
+  const home = process.env.LIFELINE_HOME ?? join(homedir(), '.config', 'lifeline');
+  return join(home, 'credentials.json');
+}
+
+function loadCredentials(): Credentials {
+  try {
+    return JSON.parse(readFileSync(credentialsPath(), 'utf8')) as Credentials;
+  } catch {
+    throw new LifelineError(
+      'AUTH_REQUIRED',
+      'not logged in: run lifeline login --hub URL --user NAME --password-stdin',
+    );
+  }
+}
+
+function openHub(credentials: Pick<Credentials, 'hub' | 'caPem'>): ClientHttp2Session {
+  const session = h2connect(credentials.hub, {
+    ...(credentials.caPem ? { ca: credentials.caPem } : {}),
+    settings: http2Settings,
+  });
+  session.once('connect', () => session.setLocalWindowSize(http2SessionWindowBytes));
+  return session;
+}
+
+async function requestJson<T>(
+  session: ClientHttp2Session,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) =>
+      reject(new LifelineError('API_UNREACHABLE', `cannot reach the hub: ${err.message}`, { cause: err }));
+    session.once('error', onError);
+    const stream = session.request({
+      ':method': method,
+      ':path': path,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    stream.on('response', (headers) => {
+      status = Number(headers[':status']);
+    });
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('error', onError);
+    stream.on('end', () => {
+      session.removeListener('error', onError);
+      const payload = (safeJson(Buffer.concat(chunks).toString('utf8')) ?? {}) as Record<string, unknown>;
+      if (status >= 200 && status < 300) resolve(payload as T);
+      else reject(errorFrom(status, payload));
+    });
+    stream.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function errorFrom(status: number, payload: Record<string, unknown>): LifelineError {
+  const code = isErrorCode(payload.code) ? payload.code : 'INTERNAL';
+  return new LifelineError(
+    code,
+    typeof payload.message === 'string' ? payload.message : `the hub answered HTTP ${status}`,
+  );
+}
+
+/** Opens one session stream; resolves when the agent accepted, rejects with the agent's reason. */
+function openSession(
+  session: ClientHttp2Session,
+  credentials: Credentials,
+  stationId: string,
+  service: string,
+  reason: string | undefined,
+  probe = false,
+): Promise<ClientHttp2Stream> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(
+      {
+        ':method': 'CONNECT',
+        ':protocol': sessionProtocol,
+        ':scheme': 'https',
+        ':path': technicianConnectPath(stationId, service),
+        authorization: `Bearer ${credentials.token}`,
+        ...(reason ? { [header.reason]: encodeURIComponent(reason) } : {}),
+        ...(probe ? { [header.probe]: '1' } : {}),
+      },
+      { endStream: false },
+    );
+    stream.once('error', (err: Error) =>
+      reject(new LifelineError('TUNNEL_LOST', `session stream failed: ${err.message}`, { cause: err })),
+    );
+    stream.once('response', (headers) => {
+      const status = Number(headers[':status']);
+      if (status === 200 || status === 204) {
+        resolve(stream);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.once('end', () =>
+        reject(
+          errorFrom(
+            status,
+            (safeJson(Buffer.concat(chunks).toString('utf8')) ?? {}) as Record<string, unknown>,
+          ),
+        ),
+      );
+    });
+  });
+}
+
+/** Relays a local socket (or stdin/stdout) over an accepted session stream; resolves with the end message. */
+function relay(
+  stream: ClientHttp2Stream,
+  input: NodeJS.ReadableStream,
+  output: NodeJS.WritableStream,
+): Promise<{ reason: string; message: string }> {
+  return new Promise((resolve) => {
+    let end = { reason: 'tunnel-lost', message: 'the connection to the hub was lost' };
+    stream.on('trailers', (trailers: IncomingHttpHeaders) => {
+      const reason = trailers[header.endReason];
+      const message = trailers[header.endMessage];
+      if (typeof reason === 'string')
+        end = { reason, message: typeof message === 'string' ? message : reason };
+      // Stopped, tunnel lost, access revoked: the session is over in both directions.
+      if (end.reason !== 'closed') stream.close(h2.NGHTTP2_NO_ERROR);
+    });
+    input.pipe(stream);
+    stream.pipe(output);
+    stream.once('close', () => {
+      input.unpipe(stream);
+      resolve(end);
+    });
+  });
+}
+
+export function registerTechnicianCommands(program: Command): void {
+  program
+    .command('login')
+    .description('log in to a hub; the token is kept under $LIFELINE_HOME (default ~/.config/lifeline)')
+    .requiredOption('--hub <url>', 'technician API URL, e.g. https://hub.example.com:8444')
+    .requiredOption('--user <name>', 'user name')
+    .requiredOption('--password-stdin', 'read the password from standard input')
+    .option('--ca-file <file>', "the hub's CA certificate (ca.pem from lifeline hub init)")
+    .action(async (opts: { hub: string; user: string; caFile?: string }) => {
+      const url = new URL(opts.hub);
+      if (url.protocol !== 'https:')
+        throw new LifelineError('API_BAD_REQUEST', '--hub: expected an https:// URL');
+      const password = await readStdin('password');
+      const caPem = opts.caFile ? readFileSync(opts.caFile, 'utf8') : null;
+      const hub = url.origin;
+      const session = openHub({ hub, caPem });
+      try {
+        const result = await requestJson<{
+          token: string;
+          expiresAt: string;
+          user: string;
+          groups: string[];
+        }>(session, 'POST', '/v1/login', undefined, {
+          user: opts.user,
+          password,
+        });
+        const path = credentialsPath();
+        mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+        const credentials: Credentials = {
+          hub,
+          user: result.user,
+          token: result.token,
+          expiresAt: result.expiresAt,
+          caPem,
+        };
+        writePrivateFile(path, JSON.stringify(credentials, null, 2) + '\n', true);
+        console.log(
+          `Logged in to ${hub} as ${result.user} (groups: ${result.groups.join(', ') || 'none'}) until ${result.expiresAt}`,
+        );
+      } finally {
+        session.close();
+      }
+    });
+
+  program
+    .command('stations')
+    .description('stations known to the hub')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const credentials = loadCredentials();
+      const session = openHub(credentials);
+      try {
+        const result = await requestJson<{
+          stations: { stationId: string; name: string; online: boolean; lastSeen: string | null }[];
+        }>(session, 'GET', '/v1/stations', credentials.token);
+        if (opts.json) printJson(result.stations);
+        else
+          printTable(
+            result.stations.map((s) => ({
+              station: s.stationId,
+              name: s.name,
+              state: s.online ? 'online' : 'offline',
+              'last seen': s.online ? 'now' : ago(s.lastSeen),
+            })),
+            ['station', 'name', 'state', 'last seen'],
+          );
+      } finally {
+        session.close();
+      }
+    });
+
+  program
+    .command('connect <station>')
+    .description("open service sessions to a station's service through its tunnel")
+    .requiredOption('--service <name>', 'the named service of the appliance, e.g. ssh or web')
+    .option('--listen <host:port>', 'forward every connection to this local port as its own session')
+    .option('--stdio', 'carry one session on standard input and output (for ssh ProxyCommand)')
+    .option('--reason <text>', 'reason or case number, shown to the appliance administrator')
+    .action(
+      async (
+        station: string,
+        opts: { service: string; listen?: string; stdio?: boolean; reason?: string },
+      ) => {
+        const stationId = parseStationId(station);
+        if (Boolean(opts.listen) === Boolean(opts.stdio)) {
+          throw new LifelineError('API_BAD_REQUEST', 'give exactly one of --listen HOST:PORT or --stdio');
+        }
+        const credentials = loadCredentials();
+        const session = openHub(credentials);
+        session.on('error', () => undefined);
+        if (opts.stdio) {
+          let stream: ClientHttp2Stream;
+          try {
+            stream = await openSession(session, credentials, stationId, opts.service, opts.reason);
+          } catch (err) {
+            session.close();
+            throw err;
+          }
+          const end = await relay(stream, process.stdin, process.stdout);
+          session.close();
+          if (end.reason !== 'closed') {
+            console.error(`lifeline: session ended: ${end.message}`);
+            process.exitCode = 1;
+          }
+          return;
+        }
+        // Check ticket, policy and service once before listening, so a refusal is seen at once.
+        const check = await openSession(
+          session,
+          credentials,
+          stationId,
+          opts.service,
+          opts.reason,
+          true,
+        ).catch((err: unknown) => {
+          session.close();
+          throw err;
+        });
+        check.close(h2.NGHTTP2_NO_ERROR);
+        const listen = parseHostPort(opts.listen ?? '', '--listen');
+        const server = createServer((socket: Socket) => {
+          socket.setNoDelay(true);
+          socket.pause();
+          openSession(session, credentials, stationId, opts.service, opts.reason)
+            .then(async (stream) => {
+              socket.resume();
+              const end = await relay(stream, socket, socket);
+              if (end.reason !== 'closed') console.error(`lifeline: session ended: ${end.message}`);
+            })
+            .catch((err: unknown) => {
+              console.error(`lifeline: session refused: ${(err as Error).message}`);
+              socket.destroy();
+            });
+        });
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(listen.port, listen.host, () => resolve());
+        });
+        const address = server.address();
+        const port = typeof address === 'object' && address ? address.port : listen.port;
+        console.error(`Forwarding ${listen.host}:${port} to ${opts.service} on ${stationId}; Ctrl-C to stop`);
+        session.once('close', () => {
+          console.error('lifeline: the connection to the hub closed');
+          server.close();
+          process.exitCode = 1;
+        });
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        server.close();
+        session.close();
+      },
+    );
+}

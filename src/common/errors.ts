@@ -1,0 +1,71 @@
+// The one error class of Lifeline: a closed set of string codes by area. Callers match on `code`.
+// docs/errors.md lists every code with its HTTP status; errors.test.ts keeps the two in sync.
+
+export const errorCodes = {
+  CONFIG_INVALID: 400,
+  CONFIG_NOT_FOUND: 400,
+  CONFIG_EXISTS: 409,
+  ENROLL_TOKEN_INVALID: 401,
+  ENROLL_TOKEN_EXPIRED: 401,
+  ENROLL_TOKEN_USED: 401,
+  ENROLL_CA_PIN_MISMATCH: 502,
+  ENROLL_CSR_INVALID: 400,
+  ENROLL_NOT_ENROLLED: 409,
+  ENROLL_ALREADY_ENROLLED: 409,
+  STATION_ID_INVALID: 400,
+  STATION_UNKNOWN: 404,
+  STATION_OFFLINE: 503,
+  TUNNEL_CERT_REJECTED: 403,
+  TUNNEL_LOST: 503,
+  TUNNEL_DOWN: 503,
+  POLICY_REMOTE_OFF: 403,
+  POLICY_ACCESS_NONE: 403,
+  POLICY_SERVICE_UNKNOWN: 403,
+  POLICY_TARGET_INVALID: 400,
+  TICKET_INVALID: 403,
+  TICKET_EXPIRED: 403,
+  TICKET_REPLAYED: 403,
+  TICKET_WRONG_STATION: 403,
+  TICKET_WRONG_SERVICE: 403,
+  SESSION_NOT_FOUND: 404,
+  SESSION_TARGET_UNREACHABLE: 502,
+  AUTH_REQUIRED: 401,
+  AUTH_INVALID: 401,
+  AUTH_NOT_AUTHORIZED: 403,
+  AUTH_USER_EXISTS: 409,
+  STORE_FAILED: 500,
+  API_BAD_REQUEST: 400,
+  API_NOT_FOUND: 404,
+  API_UNREACHABLE: 503,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class LifelineError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LifelineError';
+    this.code = code;
+  }
+
+  get httpStatus(): number {
+    return errorCodes[this.code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(errorCodes, value);
+}
+
+/** At an edge, anything that is not already a LifelineError becomes INTERNAL with the original as cause. */
+export function toLifelineError(err: unknown): LifelineError {
+  if (err instanceof LifelineError) return err;
+  return new LifelineError('INTERNAL', 'internal error', { cause: err });
+}

@@ -1,0 +1,107 @@
+// The call-home channel (HTTP/2 over the station port's TLS). For now: enrollment, which is the
+// one request allowed without a station certificate.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer as createH2Server } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import Fastify from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Clock } from '../common/clock.js';
+import { LifelineError } from '../common/errors.js';
+import { installApiConventions } from '../common/http-api.js';
+import type { Logger } from '../common/logger.js';
+import { certNotAfterMs, signStationCsr, type KeyAndCert } from '../pki/index.js';
+import { generateStationId } from '../protocol/index.js';
+import type { HubStore } from '../store/index.js';
+import type { HubAudit } from './hub-audit.js';
+
+export const enrollRequestSchema = z
+  .object({
+    secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'the enrollment token secret'),
+    csr: z.string().min(100).max(8192),
+    name: z.string().min(1).max(128),
+  })
+  .strict();
+
+export const enrollResponseSchema = z.object({
+  stationId: z.string(),
+  certPem: z.string(),
+  caPem: z.string(),
+  ticketPublicKeyPem: z.string(),
+});
+
+export function enrollmentTokenId(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export interface CallHomeApiOptions {
+  ca: KeyAndCert;
+  ticketPublicKeyPem: string;
+  stationCertValidityMs: number;
+  store: HubStore;
+  audit: HubAudit;
+  clock: Clock;
+  logger: Logger;
+}
+
+export async function buildCallHomeApi(options: CallHomeApiOptions) {
+  const { store, audit, clock } = options;
+  const app = Fastify({
+    http2: true,
+    serverFactory: (handler) => createH2Server({ settings: { maxConcurrentStreams: 100 } }, handler),
+    bodyLimit: 64 * 1024,
+  });
+  installApiConventions(app, options.logger);
+  const api = app.withTypeProvider<ZodTypeProvider>();
+
+  api.post('/v1/enroll', { schema: { body: enrollRequestSchema } }, async (request) => {
+    const { secret, csr, name } = request.body;
+    const remote = request.ip;
+    let stationId = generateStationId((n) => randomBytes(n));
+    while (await store.getStation(stationId)) stationId = generateStationId((n) => randomBytes(n));
+    const certPem = await signStationCsr(
+      options.ca,
+      csr,
+      stationId,
+      options.stationCertValidityMs,
+      clock.now(),
+    );
+    const use = await store.useEnrollmentToken(enrollmentTokenId(secret), stationId, clock.now());
+    if (!use.ok) {
+      const refusal = {
+        unknown: new LifelineError('ENROLL_TOKEN_INVALID', 'the enrollment token is not known to this hub'),
+        expired: new LifelineError(
+          'ENROLL_TOKEN_EXPIRED',
+          'the enrollment token has expired: create a new one with lifeline hub token create',
+        ),
+        used: new LifelineError(
+          'ENROLL_TOKEN_USED',
+          'the enrollment token was already used: each token enrolls one station',
+        ),
+      }[use.why];
+      await audit.record('enrollment', 'enroll.refused', null, { remote, name, code: refusal.code });
+      throw refusal;
+    }
+    const nowMs = clock.now();
+    await store.addStation({
+      id: stationId,
+      name,
+      enrolledAtMs: nowMs,
+      certNotAfterMs: certNotAfterMs(certPem),
+      lastSeenAtMs: nowMs,
+      connectedSinceMs: null,
+      revokedAtMs: null,
+    });
+    await audit.record('enrollment', 'enroll', stationId, { remote, name });
+    return { stationId, certPem, caPem: options.ca.certPem, ticketPublicKeyPem: options.ticketPublicKeyPem };
+  });
+
+  await app.ready();
+  return {
+    accept(socket: TLSSocket): void {
+      app.server.emit('connection', socket);
+    },
+    close: () => app.close(),
+  };
+}

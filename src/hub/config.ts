@@ -1,0 +1,81 @@
+// hub.yaml: listen addresses, public names, the authorized group and lifetimes. Strict: unknown
+// keys are errors. Written by `lifeline hub init`; edited by people.
+
+import { join } from 'node:path';
+import { z } from 'zod';
+import { loadConfigFile } from '../common/config-file.js';
+import { parseDurationMs } from '../common/duration.js';
+import { parseHostPort } from '../common/host-port.js';
+
+const hostPort = z.string().refine((v) => {
+  try {
+    parseHostPort(v, 'address');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'expected HOST:PORT such as 127.0.0.1:8443');
+
+const duration = (fallback: string, maxMs = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .default(fallback)
+    .refine(
+      (v) => {
+        try {
+          return parseDurationMs(v) <= maxMs;
+        } catch {
+          return false;
+        }
+      },
+      `expected a duration such as 30s, 15m or 8h${maxMs < Number.MAX_SAFE_INTEGER ? ` (at most ${maxMs / 1000} s)` : ''}`,
+    )
+    .transform((v) => parseDurationMs(v));
+
+export const hubConfigSchema = z
+  .object({
+    /** Station port: mutual TLS 1.3, call home and tunnels. */
+    listen: hostPort.default('127.0.0.1:8443'),
+    /** Technician API (HTTPS). */
+    apiListen: hostPort.default('127.0.0.1:8444'),
+    /** The station address agents dial, as put in enrollment tokens. */
+    stationAddress: hostPort,
+    /** The technician API's URL, as printed for `lifeline login --hub`. */
+    apiUrl: z.url({ protocol: /^https$/, error: 'expected an https:// URL' }),
+    authorizedGroup: z.string().min(1).default('technicians'),
+    enrollmentTokenTtl: duration('15m'),
+    stationCertValidity: duration('30d'),
+    ticketTtl: duration('30s', 60_000),
+    technicianTokenTtl: duration('12h'),
+    /** Longest wait for an agent to answer a session request. */
+    sessionOpenTimeout: duration('10s'),
+    maxStations: z.number().int().min(1).default(100_000),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type HubConfig = z.infer<typeof hubConfigSchema>;
+
+export function hubPaths(dataDir: string) {
+  return {
+    config: join(dataDir, 'hub.yaml'),
+    caCert: join(dataDir, 'ca.pem'),
+    caKey: join(dataDir, 'ca-key.pem'),
+    serverCert: join(dataDir, 'server.pem'),
+    serverKey: join(dataDir, 'server-key.pem'),
+    ticketKey: join(dataDir, 'ticket-key.pem'),
+    ticketPublicKey: join(dataDir, 'ticket-pub.pem'),
+    database: join(dataDir, 'hub.db'),
+  };
+}
+
+export type HubPaths = ReturnType<typeof hubPaths>;
+
+export function loadHubConfig(dataDir: string): Readonly<HubConfig> {
+  return loadConfigFile(hubConfigSchema, hubPaths(dataDir).config);
+}

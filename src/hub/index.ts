@@ -1,0 +1,7 @@
+// The vendor hub: station listener, call home, technician API, session broker.
+export { Hub } from './hub.js';
+export { initHub } from './init.js';
+export { hubPaths, loadHubConfig } from './config.js';
+export { hashPassword } from './passwords.js';
+export { enrollmentTokenId } from './callhome-api.js';
+export { loginRequestSchema } from './technician-api.js';

@@ -1,0 +1,260 @@
+// The session broker: a technician's session request (an extended CONNECT stream on the
+// technician API) becomes a signed ticket and a stream on the station's tunnel. Bytes are relayed
+// between the two streams; the agent's answer and end reason travel back unchanged.
+
+import { randomBytes } from 'node:crypto';
+import {
+  constants as h2,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Clock } from '../common/clock.js';
+import { LifelineError, errorCodes, toLifelineError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { TicketSigner } from '../pki/index.js';
+import { header, parseStationId, sessionProtocol, ticketIssuer } from '../protocol/index.js';
+import type { HubStore } from '../store/index.js';
+import type { HubAudit } from './hub-audit.js';
+import type { TechnicianAuth } from './technician-auth.js';
+import type { TunnelRegistry } from './tunnel-registry.js';
+
+export interface SessionBrokerOptions {
+  auth: TechnicianAuth;
+  registry: TunnelRegistry;
+  signer: TicketSigner;
+  store: HubStore;
+  audit: HubAudit;
+  clock: Clock;
+  logger: Logger;
+  ticketTtlMs: number;
+  openTimeoutMs: number;
+}
+
+const connectPath = /^\/v1\/stations\/([^/?#]+)\/connect$/;
+
+export class SessionBroker {
+  readonly #options: SessionBrokerOptions;
+  readonly #live = new Set<ServerHttp2Stream>();
+
+  constructor(options: SessionBrokerOptions) {
+    this.#options = options;
+  }
+
+  get activeCount(): number {
+    return this.#live.size;
+  }
+
+  handle(techStream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    techStream.on('error', () => undefined);
+    this.#open(techStream, headers).catch((err: unknown) => {
+      const error = toLifelineError(err);
+      if (error.code === 'INTERNAL') this.#options.logger.error({ err }, 'session request failed');
+      respondError(techStream, error);
+    });
+  }
+
+  /** Ends every relayed session (hub shutdown). */
+  closeAll(): void {
+    for (const stream of this.#live) stream.close(h2.NGHTTP2_CANCEL);
+  }
+
+  async #open(techStream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    const { auth, registry, signer, store, audit, clock, logger } = this.#options;
+    if (headers[':protocol'] !== sessionProtocol) {
+      throw new LifelineError(
+        'API_BAD_REQUEST',
+        `session requests use extended CONNECT with :protocol ${sessionProtocol}`,
+      );
+    }
+    const url = new URL(headers[':path'] ?? '/', 'https://hub');
+    const match = connectPath.exec(url.pathname);
+    const service = url.searchParams.get('service') ?? '';
+    if (!match?.[1] || service.length === 0 || service.length > 255) {
+      throw new LifelineError('API_BAD_REQUEST', 'expected /v1/stations/STATION/connect?service=NAME');
+    }
+    const stationId = parseStationId(decodeURIComponent(match[1]));
+    const user = await auth.authenticate(headers.authorization);
+    await auth.requireTechnician(user, stationId, service);
+    const station = await store.getStation(stationId);
+    if (!station)
+      throw new LifelineError('STATION_UNKNOWN', `no station ${stationId} is enrolled with this hub`);
+    if (station.revokedAtMs !== null)
+      throw new LifelineError('STATION_UNKNOWN', `station ${stationId} is revoked`);
+    const reasonHeader = headers[header.reason];
+    const reason =
+      typeof reasonHeader === 'string' && reasonHeader.length > 0
+        ? decodeURIComponent(reasonHeader).slice(0, 500)
+        : undefined;
+    const probe = headers[header.probe] === '1';
+
+    const sessionId = randomBytes(16).toString('hex');
+    const iat = Math.floor(clock.now() / 1000);
+    const ticket = await signer.sign({
+      iss: ticketIssuer,
+      aud: stationId,
+      sub: user.name,
+      name: user.name,
+      groups: user.groups,
+      svc: service,
+      sid: sessionId,
+      jti: randomBytes(16).toString('hex'),
+      iat,
+      exp: iat + Math.floor(this.#options.ticketTtlMs / 1000),
+      amr: ['pwd'],
+      ...(reason !== undefined ? { reason } : {}),
+    });
+    const agentStream = registry.openSession(stationId, { service, ticket, sessionId, probe });
+    agentStream.on('error', () => undefined);
+    const who = { sessionId, user: user.name, service };
+
+    const response = await waitForResponse(agentStream, techStream, this.#options.openTimeoutMs);
+    const status = Number(response[':status']);
+    if (status !== 200) {
+      const body = await readBody(agentStream);
+      const code = typeof response[header.errorCode] === 'string' ? response[header.errorCode] : undefined;
+      if (!probe || status !== 204) {
+        await audit.record(`user:${user.name}`, 'session.refused', stationId, {
+          ...who,
+          code: code ?? `HTTP_${status}`,
+          by: 'agent',
+        });
+      }
+      if (!techStream.destroyed) {
+        techStream.respond({
+          ':status': status,
+          'content-type': 'application/json',
+          ...(code ? { [header.errorCode]: code } : {}),
+        });
+        techStream.end(body);
+      }
+      return;
+    }
+
+    const startedAtMs = clock.now();
+    await store.recordSessionStart({
+      id: sessionId,
+      stationId,
+      userName: user.name,
+      service,
+      reason: reason ?? null,
+      startedAtMs,
+      endedAtMs: null,
+      endReason: null,
+      bytesToStation: 0,
+      bytesFromStation: 0,
+    });
+    await audit.record(`user:${user.name}`, 'session.start', stationId, { ...who, reason });
+    this.#relay(techStream, agentStream, stationId, sessionId, startedAtMs, logger);
+  }
+
+  #relay(
+    techStream: ServerHttp2Stream,
+    agentStream: ClientHttp2Stream,
+    stationId: string,
+    sessionId: string,
+    startedAtMs: number,
+    logger: Logger,
+  ): void {
+    let bytesToStation = 0;
+    let bytesFromStation = 0;
+    let endTrailers: Record<string, string> | undefined;
+    this.#live.add(techStream);
+    techStream.respond({ ':status': 200, [header.sessionId]: sessionId }, { waitForTrailers: true });
+    techStream.on('wantTrailers', () => {
+      techStream.sendTrailers(
+        endTrailers ?? {
+          [header.endReason]: 'tunnel-lost',
+          [header.endMessage]: 'the tunnel to the appliance was lost',
+        },
+      );
+    });
+    agentStream.on('trailers', (trailers: IncomingHttpHeaders) => {
+      const reason = trailers[header.endReason];
+      const message = trailers[header.endMessage];
+      if (typeof reason === 'string')
+        endTrailers = {
+          [header.endReason]: reason,
+          [header.endMessage]: typeof message === 'string' ? message : reason,
+        };
+    });
+    techStream.on('data', (chunk: Buffer) => {
+      bytesToStation += chunk.length;
+    });
+    agentStream.on('data', (chunk: Buffer) => {
+      bytesFromStation += chunk.length;
+    });
+    techStream.pipe(agentStream);
+    agentStream.pipe(techStream);
+    agentStream.on('close', () => {
+      if (!techStream.writableEnded && !techStream.destroyed) techStream.end();
+      setTimeout(() => {
+        if (!techStream.destroyed) techStream.close(h2.NGHTTP2_CANCEL);
+      }, 1000).unref();
+    });
+    techStream.on('close', () => {
+      this.#live.delete(techStream);
+      if (!agentStream.destroyed) agentStream.close(h2.NGHTTP2_CANCEL);
+      const endReason = endTrailers?.[header.endReason] ?? 'tunnel-lost';
+      const end = { endedAtMs: this.#options.clock.now(), endReason, bytesToStation, bytesFromStation };
+      this.#options.store
+        .recordSessionEnd(sessionId, end)
+        .then(() =>
+          this.#options.audit.record('hub', 'session.end', stationId, {
+            sessionId,
+            ...end,
+            durationMs: end.endedAtMs - startedAtMs,
+          }),
+        )
+        .catch((err: unknown) => logger.error({ err, sessionId }, 'could not record the end of a session'));
+    });
+  }
+}
+
+function waitForResponse(
+  agentStream: ClientHttp2Stream,
+  techStream: ServerHttp2Stream,
+  timeoutMs: number,
+): Promise<IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      agentStream.close(h2.NGHTTP2_CANCEL);
+      reject(new LifelineError('TUNNEL_DOWN', `the appliance did not answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onTechClose = () => agentStream.close(h2.NGHTTP2_CANCEL);
+    techStream.once('close', onTechClose);
+    agentStream.once('response', (headers) => {
+      clearTimeout(timer);
+      techStream.removeListener('close', onTechClose);
+      resolve(headers);
+    });
+    agentStream.once('close', () => {
+      clearTimeout(timer);
+      techStream.removeListener('close', onTechClose);
+      reject(new LifelineError('TUNNEL_LOST', 'the tunnel to the appliance closed before it answered'));
+    });
+  });
+}
+
+function readBody(stream: ClientHttp2Stream): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= 16 * 1024) chunks.push(chunk);
+    });
+    stream.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    stream.once('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+function respondError(stream: ServerHttp2Stream, error: LifelineError): void {
+  if (stream.destroyed || stream.headersSent) return;
+  stream.respond({
+    ':status': errorCodes[error.code],
+    'content-type': 'application/json',
+    [header.errorCode]: error.code,
+  });
+  stream.end(JSON.stringify(error.toJSON()));
+}

@@ -1,0 +1,3 @@
+// PKI: the hub CA, certificates, CSRs and service-ticket signing and verification.
+export * from './x509.js';
+export * from './ticket-signing.js';

@@ -1,0 +1,88 @@
+// Service tickets signed by the hub's Ed25519 key (JWS, EdDSA) and verified by the agent with the
+// key it pinned at enrollment. Verification checks signature, issuer, audience (the station),
+// lifetime and expiry; replay is the caller's job (it needs storage).
+
+import { generateKeyPairSync, createPublicKey, createPrivateKey, type KeyObject } from 'node:crypto';
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { LifelineError } from '../common/errors.js';
+import {
+  maxTicketLifetimeSeconds,
+  ticketClaimsSchema,
+  ticketIssuer,
+  type TicketClaims,
+} from '../protocol/index.js';
+
+export interface TicketKeyPair {
+  privateKeyPem: string;
+  publicKeyPem: string;
+}
+
+export function createTicketKeyPair(): TicketKeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+export class TicketSigner {
+  readonly #key: KeyObject;
+
+  constructor(privateKeyPem: string) {
+    this.#key = createPrivateKey(privateKeyPem);
+  }
+
+  async sign(claims: TicketClaims): Promise<string> {
+    const { iat, exp, ...rest } = claims;
+    return new SignJWT(rest)
+      .setProtectedHeader({ alg: 'EdDSA', typ: 'lifeline-ticket+jwt' })
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(this.#key);
+  }
+}
+
+export class TicketVerifier {
+  readonly #key: KeyObject;
+
+  constructor(publicKeyPem: string) {
+    this.#key = createPublicKey(publicKeyPem);
+  }
+
+  /** Verifies a ticket for `stationId` at `nowMs`; throws TICKET_* with the reason. */
+  async verify(token: string, stationId: string, nowMs: number): Promise<TicketClaims> {
+    let payload: unknown;
+    try {
+      const result = await jwtVerify(token, this.#key, {
+        algorithms: ['EdDSA'],
+        issuer: ticketIssuer,
+        typ: 'lifeline-ticket+jwt',
+        currentDate: new Date(nowMs),
+        clockTolerance: 5,
+      });
+      payload = result.payload;
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) {
+        throw new LifelineError('TICKET_EXPIRED', 'the service ticket has expired', { cause: err });
+      }
+      throw new LifelineError('TICKET_INVALID', 'the service ticket is not validly signed by the hub', {
+        cause: err,
+      });
+    }
+    const parsed = ticketClaimsSchema.safeParse(payload);
+    if (!parsed.success) {
+      throw new LifelineError('TICKET_INVALID', 'the service ticket is malformed');
+    }
+    const claims = parsed.data;
+    if (claims.aud !== stationId) {
+      throw new LifelineError('TICKET_WRONG_STATION', `the service ticket is for station ${claims.aud}`);
+    }
+    if (claims.exp - claims.iat > maxTicketLifetimeSeconds || claims.exp <= claims.iat) {
+      throw new LifelineError(
+        'TICKET_INVALID',
+        `the service ticket lives longer than ${maxTicketLifetimeSeconds} s`,
+      );
+    }
+    return claims;
+  }
+}

@@ -1,0 +1,2 @@
+// The access policy: pure decisions, no I/O.
+export * from './decide.js';

@@ -1,0 +1,68 @@
+// The wire vocabulary shared by hub, agent and technician: ALPN names, stream headers and paths.
+// docs/protocol.md describes how they are used.
+
+/** ALPN of the service tunnel: after the TLS handshake the hub is the HTTP/2 client. */
+export const alpnTunnel = 'lifeline-tunnel/1';
+/** ALPN of the call-home channel: ordinary HTTP/2 requests from agent to hub. */
+export const alpnCallHome = 'h2';
+
+/** The `:protocol` of the extended CONNECT (RFC 8441) that opens one service session. */
+export const sessionProtocol = 'lifeline-session/1';
+
+export const header = {
+  ticket: 'lifeline-ticket',
+  sessionId: 'lifeline-session-id',
+  /** A check of ticket, policy and service without opening a socket. */
+  probe: 'lifeline-probe',
+  reason: 'lifeline-reason',
+  errorCode: 'lifeline-error-code',
+  endReason: 'lifeline-end-reason',
+  endMessage: 'lifeline-end-message',
+} as const;
+
+/** Path of a session stream on the tunnel (hub to agent). */
+export function tunnelSessionPath(service: string): string {
+  return `/v1/services/${encodeURIComponent(service)}`;
+}
+
+export function parseTunnelSessionPath(path: string): string | undefined {
+  const match = /^\/v1\/services\/([^/?#]+)$/.exec(path);
+  return match?.[1] === undefined ? undefined : decodeURIComponent(match[1]);
+}
+
+/** Path of a session request on the technician API (technician to hub). */
+export function technicianConnectPath(stationId: string, service: string): string {
+  return `/v1/stations/${encodeURIComponent(stationId)}/connect?service=${encodeURIComponent(service)}`;
+}
+
+/** Why a session ended; carried in the `lifeline-end-reason` trailer and kept in the audit log. */
+export const sessionEndReasons = [
+  'closed',
+  'stopped-by-admin',
+  'remote-service-off',
+  'access-none',
+  'tunnel-lost',
+  'target-error',
+  'agent-shutdown',
+  'hub-shutdown',
+] as const;
+export type SessionEndReason = (typeof sessionEndReasons)[number];
+
+export const sessionEndMessages: Record<SessionEndReason, string> = {
+  closed: 'session closed',
+  'stopped-by-admin': 'stopped by the appliance administrator',
+  'remote-service-off': 'remote service was turned off by the appliance administrator',
+  'access-none': 'access was set to none by the appliance administrator',
+  'tunnel-lost': 'the tunnel to the appliance was lost',
+  'target-error': 'the appliance service closed the connection with an error',
+  'agent-shutdown': 'the appliance agent shut down',
+  'hub-shutdown': 'the hub shut down',
+};
+
+/** HTTP/2 window sizes of tunnel and technician sessions: small windows halve throughput. */
+export const http2Settings = {
+  initialWindowSize: 16 * 1024 * 1024,
+  maxFrameSize: 64 * 1024,
+  enableConnectProtocol: true,
+} as const;
+export const http2SessionWindowBytes = 32 * 1024 * 1024;

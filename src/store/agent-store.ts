@@ -1,0 +1,285 @@
+// What the agent keeps on the appliance: settings, services, used ticket nonces, sessions and the
+// append-only audit log. Each audit entry carries the hash of the one before it, so an edit,
+// deletion or reordering breaks the chain.
+
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { agentMigrations } from './migrations/agent.js';
+import { openSqlite } from './sqlite/open.js';
+
+interface AgentDatabase {
+  settings: { key: string; value: string };
+  services: { name: string; host: string; port: number; created_at: number };
+  ticket_nonces: { jti: string; expires_at: number };
+  audit: {
+    seq: number;
+    at: number;
+    actor: string;
+    action: string;
+    detail: string;
+    prev_hash: string;
+    hash: string;
+  };
+  sessions: {
+    id: string;
+    technician: string;
+    technician_name: string;
+    service: string;
+    reason: string | null;
+    started_at: number;
+    ended_at: number | null;
+    end_reason: string | null;
+    bytes_in: number;
+    bytes_out: number;
+  };
+}
+
+export interface ServiceRecord {
+  name: string;
+  host: string;
+  port: number;
+  createdAtMs: number;
+}
+
+export interface AuditEntry {
+  seq: number;
+  atMs: number;
+  actor: string;
+  action: string;
+  detail: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+export interface AgentSessionRecord {
+  id: string;
+  technician: string;
+  technicianName: string;
+  service: string;
+  reason: string | null;
+  startedAtMs: number;
+  endedAtMs: number | null;
+  endReason: string | null;
+  /** Bytes from the technician to the appliance service. */
+  bytesIn: number;
+  /** Bytes from the appliance service to the technician. */
+  bytesOut: number;
+}
+
+export const genesisHash = '0'.repeat(64);
+
+export function auditEntryHash(entry: Omit<AuditEntry, 'hash'>): string {
+  const canonical = JSON.stringify([
+    entry.seq,
+    entry.atMs,
+    entry.actor,
+    entry.action,
+    entry.detail,
+    entry.prevHash,
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+export class AgentStore {
+  readonly #db: Kysely<AgentDatabase>;
+
+  private constructor(db: Kysely<AgentDatabase>) {
+    this.#db = db;
+  }
+
+  static async open(path: string): Promise<AgentStore> {
+    return new AgentStore(await openSqlite<AgentDatabase>(path, agentMigrations));
+  }
+
+  async getSetting(key: string): Promise<unknown> {
+    const row = await this.#db
+      .selectFrom('settings')
+      .select('value')
+      .where('key', '=', key)
+      .executeTakeFirst();
+    return row === undefined ? undefined : (JSON.parse(row.value) as unknown);
+  }
+
+  async setSetting(key: string, value: unknown): Promise<void> {
+    const text = JSON.stringify(value);
+    await this.#db
+      .insertInto('settings')
+      .values({ key, value: text })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value: text }))
+      .execute();
+  }
+
+  async putService(service: ServiceRecord): Promise<void> {
+    const values = {
+      name: service.name,
+      host: service.host,
+      port: service.port,
+      created_at: service.createdAtMs,
+    };
+    await this.#db
+      .insertInto('services')
+      .values(values)
+      .onConflict((oc) => oc.column('name').doUpdateSet({ host: values.host, port: values.port }))
+      .execute();
+  }
+
+  async removeService(name: string): Promise<boolean> {
+    const result = await this.#db.deleteFrom('services').where('name', '=', name).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async getService(name: string): Promise<ServiceRecord | undefined> {
+    const row = await this.#db.selectFrom('services').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && { name: row.name, host: row.host, port: row.port, createdAtMs: Number(row.created_at) };
+  }
+
+  async listServices(): Promise<ServiceRecord[]> {
+    const rows = await this.#db.selectFrom('services').selectAll().orderBy('name').execute();
+    return rows.map((row) => ({
+      name: row.name,
+      host: row.host,
+      port: row.port,
+      createdAtMs: Number(row.created_at),
+    }));
+  }
+
+  /**
+   * Records a ticket nonce as used. Returns false if it was used before (a replay). Nonces are kept
+   * until their ticket expires, which is enough: an expired ticket is refused anyway.
+   */
+  async useTicketNonce(jti: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('ticket_nonces').where('expires_at', '<', nowMs).execute();
+      const result = await trx
+        .insertInto('ticket_nonces')
+        .values({ jti, expires_at: expiresAtMs })
+        .onConflict((oc) => oc.column('jti').doNothing())
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+    });
+  }
+
+  async appendAudit(entry: {
+    atMs: number;
+    actor: string;
+    action: string;
+    detail: Record<string, unknown>;
+  }): Promise<AuditEntry> {
+    // The driver serializes transactions on its one connection, so the chain never forks.
+    return this.#db.transaction().execute(async (trx) => {
+      const last = await trx
+        .selectFrom('audit')
+        .select(['seq', 'hash'])
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      const unhashed = {
+        seq: (last ? Number(last.seq) : 0) + 1,
+        atMs: entry.atMs,
+        actor: entry.actor,
+        action: entry.action,
+        detail: entry.detail,
+        prevHash: last?.hash ?? genesisHash,
+      };
+      const full: AuditEntry = { ...unhashed, hash: auditEntryHash(unhashed) };
+      await trx
+        .insertInto('audit')
+        .values({
+          seq: full.seq,
+          at: full.atMs,
+          actor: full.actor,
+          action: full.action,
+          detail: JSON.stringify(full.detail),
+          prev_hash: full.prevHash,
+          hash: full.hash,
+        })
+        .execute();
+      return full;
+    });
+  }
+
+  async listAudit(options: { sinceMs?: number; limit?: number } = {}): Promise<AuditEntry[]> {
+    let query = this.#db.selectFrom('audit').selectAll().orderBy('seq');
+    if (options.sinceMs !== undefined) query = query.where('at', '>=', options.sinceMs);
+    if (options.limit !== undefined) query = query.limit(options.limit);
+    const rows = await query.execute();
+    return rows.map((row) => ({
+      seq: Number(row.seq),
+      atMs: Number(row.at),
+      actor: row.actor,
+      action: row.action,
+      detail: JSON.parse(row.detail) as Record<string, unknown>,
+      prevHash: row.prev_hash,
+      hash: row.hash,
+    }));
+  }
+
+  async recordSessionStart(session: AgentSessionRecord): Promise<void> {
+    await this.#db
+      .insertInto('sessions')
+      .values({
+        id: session.id,
+        technician: session.technician,
+        technician_name: session.technicianName,
+        service: session.service,
+        reason: session.reason,
+        started_at: session.startedAtMs,
+        ended_at: null,
+        end_reason: null,
+        bytes_in: 0,
+        bytes_out: 0,
+      })
+      .execute();
+  }
+
+  async recordSessionEnd(
+    id: string,
+    end: { endedAtMs: number; endReason: string; bytesIn: number; bytesOut: number },
+  ): Promise<void> {
+    await this.#db
+      .updateTable('sessions')
+      .set({
+        ended_at: end.endedAtMs,
+        end_reason: end.endReason,
+        bytes_in: end.bytesIn,
+        bytes_out: end.bytesOut,
+      })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Sessions left open by a crash are closed at start-up with reason agent-shutdown. */
+  async closeDanglingSessions(nowMs: number): Promise<number> {
+    const result = await this.#db
+      .updateTable('sessions')
+      .set({ ended_at: nowMs, end_reason: 'agent-shutdown' })
+      .where('ended_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async listSessions(limit = 100): Promise<AgentSessionRecord[]> {
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .selectAll()
+      .orderBy('started_at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({
+      id: row.id,
+      technician: row.technician,
+      technicianName: row.technician_name,
+      service: row.service,
+      reason: row.reason,
+      startedAtMs: Number(row.started_at),
+      endedAtMs: row.ended_at === null ? null : Number(row.ended_at),
+      endReason: row.end_reason,
+      bytesIn: Number(row.bytes_in),
+      bytesOut: Number(row.bytes_out),
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.#db.destroy();
+  }
+}

@@ -1,0 +1,93 @@
+// What the hub keeps, as an interface: SQLite by default, PostgreSQL for several hub nodes.
+// Times are milliseconds since the epoch.
+
+export interface StationRecord {
+  id: string;
+  name: string;
+  enrolledAtMs: number;
+  certNotAfterMs: number;
+  lastSeenAtMs: number | null;
+  connectedSinceMs: number | null;
+  revokedAtMs: number | null;
+}
+
+export interface EnrollmentTokenRecord {
+  id: string;
+  createdAtMs: number;
+  expiresAtMs: number;
+  usedAtMs: number | null;
+  usedByStation: string | null;
+}
+
+export interface UserRecord {
+  name: string;
+  passwordHash: string;
+  groups: string[];
+  createdAtMs: number;
+  disabledAtMs: number | null;
+}
+
+export interface ApiTokenRecord {
+  id: string;
+  userName: string;
+  createdAtMs: number;
+  expiresAtMs: number;
+  revokedAtMs: number | null;
+}
+
+export interface HubAuditEntry {
+  seq: number;
+  atMs: number;
+  actor: string;
+  action: string;
+  stationId: string | null;
+  detail: Record<string, unknown>;
+}
+
+export interface HubSessionRecord {
+  id: string;
+  stationId: string;
+  userName: string;
+  service: string;
+  reason: string | null;
+  startedAtMs: number;
+  endedAtMs: number | null;
+  endReason: string | null;
+  bytesToStation: number;
+  bytesFromStation: number;
+}
+
+export type TokenUse = { ok: true } | { ok: false; why: 'unknown' | 'expired' | 'used' };
+
+export interface HubStore {
+  addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void>;
+  /** Marks the token used by `stationId` if it is valid at nowMs; atomic, so a token is used once. */
+  useEnrollmentToken(id: string, stationId: string, nowMs: number): Promise<TokenUse>;
+
+  addStation(station: StationRecord): Promise<void>;
+  getStation(id: string): Promise<StationRecord | undefined>;
+  listStations(): Promise<StationRecord[]>;
+  markStationConnected(id: string, nowMs: number): Promise<void>;
+  markStationDisconnected(id: string, nowMs: number): Promise<void>;
+  /** At hub start (single node): no station is connected. */
+  clearConnections(nowMs: number): Promise<void>;
+
+  addUser(user: UserRecord): Promise<void>;
+  getUser(name: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<UserRecord[]>;
+
+  addApiToken(token: ApiTokenRecord): Promise<void>;
+  getApiToken(id: string): Promise<ApiTokenRecord | undefined>;
+
+  appendAudit(entry: Omit<HubAuditEntry, 'seq'>): Promise<void>;
+  listAudit(options?: { sinceMs?: number; limit?: number }): Promise<HubAuditEntry[]>;
+
+  recordSessionStart(session: HubSessionRecord): Promise<void>;
+  recordSessionEnd(
+    id: string,
+    end: { endedAtMs: number; endReason: string; bytesToStation: number; bytesFromStation: number },
+  ): Promise<void>;
+  listSessions(options?: { activeOnly?: boolean; limit?: number }): Promise<HubSessionRecord[]>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,6 @@
+// Storage: the hub's store interface with its implementations, and the agent's store.
+export type * from './hub-store.js';
+export { openSqliteHubStore } from './sqlite/hub.js';
+export { KyselyHubStore } from './kysely-hub-store.js';
+export { AgentStore, auditEntryHash, genesisHash } from './agent-store.js';
+export type { AuditEntry, ServiceRecord, AgentSessionRecord } from './agent-store.js';

@@ -1,0 +1,10 @@
+// The hub's default store: one SQLite file.
+
+import type { HubStore } from '../hub-store.js';
+import { KyselyHubStore, type HubDatabase } from '../kysely-hub-store.js';
+import { hubMigrations } from '../migrations/hub.js';
+import { openSqlite } from './open.js';
+
+export async function openSqliteHubStore(path: string): Promise<HubStore> {
+  return new KyselyHubStore(await openSqlite<HubDatabase>(path, hubMigrations));
+}

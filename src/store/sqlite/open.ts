@@ -1,0 +1,33 @@
+// Opens a SQLite file through kysely: WAL, synchronous=FULL (a committed write survives a crash),
+// foreign keys on, and runs the given migrations.
+
+import Database from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import { LifelineError } from '../../common/errors.js';
+
+export async function openSqlite<DB>(
+  path: string,
+  migrations: Record<string, Migration>,
+): Promise<Kysely<DB>> {
+  let database: Database.Database;
+  try {
+    database = new Database(path);
+    database.pragma('journal_mode = WAL');
+    database.pragma('synchronous = FULL');
+    database.pragma('foreign_keys = ON');
+    database.pragma('busy_timeout = 5000');
+  } catch (err) {
+    throw new LifelineError('STORE_FAILED', `cannot open the database ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database }) });
+  await migrate(db, migrations);
+  return db;
+}
+
+export async function migrate<DB>(db: Kysely<DB>, migrations: Record<string, Migration>): Promise<void> {
+  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations) };
+  const { error } = await new Migrator({ db, provider }).migrateToLatest();
+  if (error) throw new LifelineError('STORE_FAILED', 'database migration failed', { cause: error });
+}
