@@ -78,7 +78,22 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
   disable(): void {
     this.#enabled = false;
     clearTimeout(this.#retryTimer);
-    this.#teardown();
+    const session = this.#session;
+    if (session && !session.destroyed) {
+      // Graceful: sessions already told to stop get to send their end reason to the technician.
+      clearInterval(this.#pingTimer);
+      this.#session = undefined;
+      const socket = this.#socket;
+      this.#socket = undefined;
+      session.close(() => socket?.destroy());
+      setTimeout(() => {
+        this.#options.gate.stopAll('remote-service-off');
+        session.destroy();
+        socket?.destroy();
+      }, 1000).unref();
+    } else {
+      this.#teardown();
+    }
     this.#setStatus({ state: 'disabled', endpoint: null, nextAttemptAtMs: null });
   }
 
