@@ -42,7 +42,7 @@ export async function waitFor<T>(
     }
     await new Promise((done) => setTimeout(done, everyMs));
   }
-  throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+  throw new Error(`timed out waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`);
 }
 
 export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
