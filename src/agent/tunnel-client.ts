@@ -48,6 +48,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
   #session: ServerHttp2Session | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
+  #hubSaid: string | null = null;
 
   constructor(options: TunnelClientOptions) {
     super();
@@ -136,6 +137,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
       options.connectTimeoutMs,
     );
     let failure: string | null = null;
+    this.#hubSaid = null;
     socket.once('secureConnect', () => {
       clearTimeout(connectTimer);
       if (socket.alpnProtocol !== alpnTunnel) {
@@ -152,7 +154,8 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
     socket.once('close', () => {
       clearTimeout(connectTimer);
       if (this.#socket !== socket) return;
-      this.#onLost(failure ?? this.#status.lastError ?? 'connection closed');
+      // What the hub said in its GOAWAY explains more than the socket error that follows it.
+      this.#onLost(this.#hubSaid ?? failure ?? 'connection closed');
     });
   }
 
@@ -164,13 +167,18 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
     session.on('stream', (stream, headers) => options.gate.handleStream(stream, headers));
     session.on('goaway', (_code: number, _lastStreamId: number, opaqueData?: Buffer) => {
       const said = opaqueData?.toString('utf8');
-      if (said) this.#setStatus({ lastError: `the hub closed the tunnel: ${said}` });
+      if (said) this.#hubSaid = `the hub closed the tunnel: ${said}`;
+      // The hub is going away: end the sessions now, so technicians learn why from the trailers.
+      options.gate.stopAll('hub-shutdown');
     });
     session.on('error', (err) => options.logger.warn({ err }, 'tunnel session error'));
+    // The hub sends its SETTINGS even when it refuses the station; a ping answered is acceptance.
     session.once('remoteSettings', () => {
-      this.#backoff.reset();
-      this.#setStatus({ state: 'connected', endpoint, lastError: null });
-      options.logger.info({ endpoint }, 'tunnel connected');
+      session.ping((err) => {
+        if (err || session.destroyed) return;
+        this.#backoff.reset();
+        this.#setStatus({ state: 'connected', endpoint, lastError: null });
+      });
     });
     this.#pingTimer = setInterval(() => this.#ping(session), options.pingIntervalMs);
   }

@@ -151,6 +151,8 @@ export function registerHubCommands(program: Command): void {
       }
     });
 
+  registerHubAuditCommand(hub);
+
   hub
     .command('stations')
     .description('enrolled stations: Station ID, name, online or offline, last seen')
@@ -179,6 +181,27 @@ export function registerHubCommands(program: Command): void {
           })),
           ['station', 'name', 'state', 'last seen'],
         );
+    });
+}
+
+export function registerHubAuditCommand(hub: Command): void {
+  hub
+    .command('audit')
+    .description("the hub's audit log: logins, enrollments, tunnels, sessions, refusals")
+    .requiredOption('--data <dir>', 'hub data directory')
+    .option('--json', 'print JSON')
+    .action(async (opts: { data: string; json?: boolean }) => {
+      const entries = await withStore(opts.data, (store) => store.listAudit());
+      if (opts.json) {
+        printJson(entries);
+        return;
+      }
+      for (const e of entries) {
+        const station = e.stationId ?? '-';
+        console.log(
+          `${String(e.seq).padStart(5)}  ${new Date(e.atMs).toISOString()}  ${e.actor}  ${e.action}  ${station}  ${JSON.stringify(e.detail)}`,
+        );
+      }
     });
 }
 

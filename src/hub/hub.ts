@@ -137,8 +137,10 @@ export class Hub {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       const stopAccepting = this.#listener.close();
-      this.#broker.closeAll();
+      // GOAWAY first: agents end their sessions and the end reason reaches the technicians.
       this.registry.closeAll('the hub is shutting down');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      this.#broker.closeAll();
       await this.#technicianApi.close();
       await this.#callHome.close();
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -73,8 +73,19 @@ export class SessionBroker {
     if (!match?.[1] || service.length === 0 || service.length > 255) {
       throw new LifelineError('API_BAD_REQUEST', 'expected /v1/stations/STATION/connect?service=NAME');
     }
-    const stationId = parseStationId(decodeURIComponent(match[1]));
     const user = await auth.authenticate(headers.authorization);
+    let stationId: string;
+    try {
+      stationId = parseStationId(decodeURIComponent(match[1]));
+    } catch (err) {
+      const code = err instanceof LifelineError ? err.code : 'STATION_ID_INVALID';
+      await audit.record(`user:${user.name}`, 'session.refused', null, {
+        station: match[1].slice(0, 64),
+        service,
+        code,
+      });
+      throw err;
+    }
     await auth.requireTechnician(user, stationId, service);
     const station = await store.getStation(stationId);
     if (!station)

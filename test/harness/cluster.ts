@@ -42,7 +42,9 @@ export async function waitFor<T>(
     }
     await new Promise((done) => setTimeout(done, everyMs));
   }
-  throw new Error(`timed out waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`);
+  throw new Error(
+    `timed out waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`,
+  );
 }
 
 export function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -179,8 +181,8 @@ export class Cluster {
     });
   }
 
-  async stopHub(): Promise<number> {
-    const code = (await this.hub?.stop()) ?? 0;
+  async stopHub(signal: NodeJS.Signals = 'SIGTERM'): Promise<number> {
+    const code = (await this.hub?.stop(signal)) ?? 0;
     this.hub = undefined;
     return code;
   }
