@@ -68,7 +68,7 @@ describe('loadConfigFile', () => {
       (config.nested as { level: string }).level = 'high';
     }, TypeError);
     assert.throws(() => {
-      (config.tags as string[]).push('c');
+      config.tags.push('c');
     }, TypeError);
   });
 
