@@ -3,7 +3,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type Socket } from 'node:net';
+import { createServer, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import {
   connect as h2connect,
   constants as h2,
@@ -50,9 +51,23 @@ function loadCredentials(): Credentials {
 }
 
 function openHub(credentials: Pick<Credentials, 'hub' | 'caPem'>): ClientHttp2Session {
+  const url = new URL(credentials.hub);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
   const session = h2connect(credentials.hub, {
-    ...(credentials.caPem ? { ca: credentials.caPem } : {}),
     settings: http2Settings,
+    // Our own socket, so that Nagle's delay is off for interactive sessions.
+    createConnection: () => {
+      const socket = tlsConnect({
+        host,
+        port: Number(url.port || 443),
+        ...(isIP(host) ? {} : { servername: host }),
+        ...(credentials.caPem ? { ca: credentials.caPem } : {}),
+        ALPNProtocols: ['h2'],
+        minVersion: 'TLSv1.2',
+      });
+      socket.setNoDelay(true);
+      return socket;
+    },
   });
   session.once('connect', () => session.setLocalWindowSize(http2SessionWindowBytes));
   return session;

@@ -50,6 +50,7 @@ export class StationListener {
     });
     this.#server.on('secureConnection', (socket) => {
       this.#sockets.add(socket);
+      socket.setNoDelay(true);
       socket.once('close', () => this.#sockets.delete(socket));
       this.#dispatch(socket).catch((err: unknown) => {
         options.logger.error({ err }, 'station connection failed');

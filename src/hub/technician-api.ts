@@ -2,6 +2,7 @@
 // as extended CONNECT streams handed to the session broker.
 
 import type { Http2ServerRequest } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -43,6 +44,8 @@ export function buildTechnicianApi(options: TechnicianApiOptions) {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { auth, store, registry } = options;
 
+  // Sessions carry interactive traffic: no Nagle delay on technician connections.
+  app.server.on('secureConnection', (socket: TLSSocket) => socket.setNoDelay(true));
   app.server.on('connect', (request: Http2ServerRequest) => {
     // The compat response would send its own (empty) trailers; the broker sends the session's.
     request.stream.removeAllListeners('wantTrailers');
