@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as h2connect } from 'node:http2';
+import { connect as tlsConnect } from 'node:tls';
 import { CliProcess, Cluster, freePort, runCli, waitFor } from './harness/cluster.js';
 import { startEchoServer, type EchoServer } from './harness/echo-server.js';
 
@@ -266,5 +267,27 @@ describe('refusals', () => {
         (e) => e.action === 'session.refused' && e.detail.code === 'STATION_ID_INVALID',
       ),
     );
+  });
+
+  test('an HTTP/1.1 CONNECT to the technician API is refused and the hub stays up', async () => {
+    const ca = readFileSync(join(cluster.hubDir, 'ca.pem'), 'utf8');
+    const reply = await new Promise<string>((done, fail) => {
+      const socket = tlsConnect({
+        host: '127.0.0.1',
+        port: cluster.apiPort,
+        ca,
+        ALPNProtocols: ['http/1.1'],
+      });
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      socket.once('secureConnect', () =>
+        socket.write(`CONNECT 127.0.0.1:22 HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`),
+      );
+      socket.once('close', () => done(text));
+      socket.once('error', fail);
+    });
+    assert.match(reply, /^HTTP\/1\.1 405/);
+    const stations = await runCli(['stations', '--json'], { env: cluster.techEnv });
+    assert.equal(stations.code, 0, stations.stderr);
   });
 });

@@ -3,7 +3,7 @@
 
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
-import type { AgentStore, AuditEntry } from '../store/index.js';
+import type { AgentSessionRecord, AgentStore, AuditEntry } from '../store/index.js';
 
 export class AuditLog {
   readonly #store: AgentStore;
@@ -16,8 +16,13 @@ export class AuditLog {
     this.#logger = logger;
   }
 
-  async record(actor: string, action: string, detail: Record<string, unknown> = {}): Promise<AuditEntry> {
-    const entry = await this.#store.appendAudit({ atMs: this.#clock.now(), actor, action, detail });
+  async record(
+    actor: string,
+    action: string,
+    detail: Record<string, unknown> = {},
+    with_: { sessionStart?: AgentSessionRecord } = {},
+  ): Promise<AuditEntry> {
+    const entry = await this.#store.appendAudit({ atMs: this.#clock.now(), actor, action, detail }, with_);
     this.#logger.info({ audit: { seq: entry.seq, actor, action, ...detail } }, action);
     return entry;
   }

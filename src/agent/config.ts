@@ -4,31 +4,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile } from '../common/config-file.js';
-import { parseDurationMs } from '../common/duration.js';
-import { parseHostPort } from '../common/host-port.js';
-
-const hostPort = z.string().refine((v) => {
-  try {
-    parseHostPort(v, 'address');
-    return true;
-  } catch {
-    return false;
-  }
-}, 'expected HOST:PORT such as 127.0.0.1:8443');
-
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .refine((v) => {
-      try {
-        parseDurationMs(v);
-        return true;
-      } catch {
-        return false;
-      }
-    }, 'expected a duration such as 10s, 15m or 8h')
-    .transform((v) => parseDurationMs(v));
+import { durationSchema as duration, hostPortSchema as hostPort } from '../common/config-schema.js';
 
 export const agentConfigSchema = z
   .object({
@@ -48,13 +24,18 @@ export const agentConfigSchema = z
       .default({ listen: '127.0.0.1:8080' }),
     tunnel: z
       .object({
-        pingInterval: duration('10s'),
+        // The hub drops a tunnel silent for 45 s: ping well within that.
+        pingInterval: duration('10s', { minMs: 1000, maxMs: 30_000 }),
         pingTimeout: duration('10s'),
-        reconnectMin: duration('1s'),
-        reconnectMax: duration('60s'),
+        reconnectMin: duration('1s', { minMs: 100 }),
+        reconnectMax: duration('60s', { minMs: 100 }),
         connectTimeout: duration('10s'),
       })
       .strict()
+      .refine((t) => t.reconnectMin <= t.reconnectMax, {
+        message: 'expected reconnectMin to be at most reconnectMax',
+        path: ['reconnectMin'],
+      })
       .default({
         pingInterval: 10_000,
         pingTimeout: 10_000,

@@ -8,7 +8,7 @@ import { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } fro
 import type { Clock } from '../common/clock.js';
 import { LifelineError, errorCodes, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { TicketVerifier } from '../pki/index.js';
+import { ticketAcceptedUntilMs, type TicketVerifier } from '../pki/index.js';
 import { decideAccess, type PolicyState } from '../policy/index.js';
 import {
   header,
@@ -56,6 +56,8 @@ export class SessionGate {
   readonly #options: SessionGateOptions;
   readonly #live = new Map<string, LiveSession>();
   #pendingStarts = 0;
+  /** Counts stopAll calls, so a session whose start was being written when one came is ended too. */
+  #stopGeneration = 0;
 
   constructor(options: SessionGateOptions) {
     this.#options = options;
@@ -79,6 +81,7 @@ export class SessionGate {
 
   /** Ends every session at once; returns how many ended. */
   stopAll(reason: SessionEndReason): number {
+    this.#stopGeneration++;
     const sessions = [...this.#live.values()];
     for (const session of sessions) this.#end(session, reason);
     return sessions.length;
@@ -129,7 +132,7 @@ export class SessionGate {
       if (headers[header.sessionId] !== claims.sid) {
         throw new LifelineError('TICKET_INVALID', 'the session id does not match the service ticket');
       }
-      if (!(await store.useTicketNonce(claims.jti, claims.exp * 1000, clock.now()))) {
+      if (!(await store.useTicketNonce(claims.jti, ticketAcceptedUntilMs(claims), clock.now()))) {
         throw new LifelineError('TICKET_REPLAYED', 'the service ticket was used before (replay refused)');
       }
     } catch (err) {
@@ -185,7 +188,7 @@ export class SessionGate {
       return;
     }
     if (this.#live.size + this.#pendingStarts > this.#options.maxConcurrent) {
-      return refuse('POLICY_ACCESS_NONE', `too many sessions at once (limit ${this.#options.maxConcurrent})`);
+      return refuse('SESSION_LIMIT', `too many sessions at once (limit ${this.#options.maxConcurrent})`);
     }
     if (stream.destroyed) return;
 
@@ -219,20 +222,37 @@ export class SessionGate {
       bytesOut: 0,
     };
     const session: LiveSession = { info, stream, socket, endReason: undefined };
+    const stopGeneration = this.#stopGeneration;
+    // The session row and its audit entry commit together, before any byte flows.
+    await this.#options.audit.record(
+      `technician:${claims.sub}`,
+      'session.start',
+      {
+        ...who,
+        service: service.name,
+        target: `${service.host}:${service.port}`,
+        via: decision.via,
+        reason: info.reason,
+      },
+      { sessionStart: { ...info, endedAtMs: null, endReason: null } },
+    );
     this.#live.set(info.id, session);
-    await store.recordSessionStart({ ...info, endedAtMs: null, endReason: null });
-    await this.#audit('session.start', {
-      ...who,
-      service: service.name,
-      target: `${service.host}:${service.port}`,
-      via: decision.via,
-      reason: info.reason,
+    this.#pipe(session);
+    // A stop or a policy change that landed while the start was being written still applies.
+    const now = decideAccess(this.#options.policy(), {
+      technicianId: claims.sub,
+      groups: claims.groups,
+      service: requested,
+      nowMs: clock.now(),
     });
+    if (now.kind === 'deny')
+      this.#end(session, now.code === 'POLICY_REMOTE_OFF' ? 'remote-service-off' : 'access-none');
+    else if (stopGeneration !== this.#stopGeneration || stream.destroyed)
+      this.#end(session, 'stopped-by-admin');
     logger.info(
       { sessionId: info.id, technician: info.technician, service: info.service },
       'session started',
     );
-    this.#pipe(session);
   }
 
   #pipe(session: LiveSession): void {

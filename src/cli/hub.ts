@@ -116,11 +116,11 @@ export function registerHubCommands(program: Command): void {
     .command('create')
     .description('create a single-use, expiring enrollment token')
     .requiredOption('--data <dir>', 'hub data directory')
-    .option('--ttl <duration>', 'how long the token is valid', '15m')
+    .option('--ttl <duration>', 'how long the token is valid (default: enrollmentTokenTtl in hub.yaml, 15m)')
     .option('--out <file>', 'write the token to this file (mode 0600) instead of standard output')
-    .action(async (opts: { data: string; ttl: string; out?: string }) => {
-      const ttlMs = parseDurationMs(opts.ttl, '--ttl');
+    .action(async (opts: { data: string; ttl?: string; out?: string }) => {
       const config = loadHubConfig(opts.data);
+      const ttlMs = opts.ttl === undefined ? config.enrollmentTokenTtl : parseDurationMs(opts.ttl, '--ttl');
       const secret = randomBytes(32).toString('base64url');
       const caSha256 = certSha256(readFileSync(hubPaths(opts.data).caCert, 'utf8'));
       const nowMs = Date.now();

@@ -11,7 +11,7 @@ import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import { installApiConventions } from '../common/http-api.js';
 import type { Logger } from '../common/logger.js';
-import { certNotAfterMs, signStationCsr, type KeyAndCert } from '../pki/index.js';
+import { certNotAfterMs, signStationCsr, verifyCsr, type KeyAndCert } from '../pki/index.js';
 import { generateStationId } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
@@ -60,13 +60,8 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     const remote = request.ip;
     let stationId = generateStationId((n) => randomBytes(n));
     while (await store.getStation(stationId)) stationId = generateStationId((n) => randomBytes(n));
-    const certPem = await signStationCsr(
-      options.ca,
-      csr,
-      stationId,
-      options.stationCertValidityMs,
-      clock.now(),
-    );
+    // A malformed CSR does not use up the token; a bad token costs no signature.
+    await verifyCsr(csr);
     const use = await store.useEnrollmentToken(enrollmentTokenId(secret), stationId, clock.now());
     if (!use.ok) {
       const refusal = {
@@ -83,6 +78,13 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
       await audit.record('enrollment', 'enroll.refused', null, { remote, name, code: refusal.code });
       throw refusal;
     }
+    const certPem = await signStationCsr(
+      options.ca,
+      csr,
+      stationId,
+      options.stationCertValidityMs,
+      clock.now(),
+    );
     const nowMs = clock.now();
     await store.addStation({
       id: stationId,

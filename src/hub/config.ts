@@ -4,33 +4,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile } from '../common/config-file.js';
-import { parseDurationMs } from '../common/duration.js';
-import { parseHostPort } from '../common/host-port.js';
-
-const hostPort = z.string().refine((v) => {
-  try {
-    parseHostPort(v, 'address');
-    return true;
-  } catch {
-    return false;
-  }
-}, 'expected HOST:PORT such as 127.0.0.1:8443');
-
-const duration = (fallback: string, maxMs = Number.MAX_SAFE_INTEGER) =>
-  z
-    .string()
-    .default(fallback)
-    .refine(
-      (v) => {
-        try {
-          return parseDurationMs(v) <= maxMs;
-        } catch {
-          return false;
-        }
-      },
-      `expected a duration such as 30s, 15m or 8h${maxMs < Number.MAX_SAFE_INTEGER ? ` (at most ${maxMs / 1000} s)` : ''}`,
-    )
-    .transform((v) => parseDurationMs(v));
+import { durationSchema as duration, hostPortSchema as hostPort } from '../common/config-schema.js';
 
 export const hubConfigSchema = z
   .object({
@@ -45,11 +19,10 @@ export const hubConfigSchema = z
     authorizedGroup: z.string().min(1).default('technicians'),
     enrollmentTokenTtl: duration('15m'),
     stationCertValidity: duration('30d'),
-    ticketTtl: duration('30s', 60_000),
+    ticketTtl: duration('30s', { minMs: 1000, maxMs: 60_000 }),
     technicianTokenTtl: duration('12h'),
     /** Longest wait for an agent to answer a session request. */
     sessionOpenTimeout: duration('10s'),
-    maxStations: z.number().int().min(1).default(100_000),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -13,7 +13,13 @@ import type { Clock } from '../common/clock.js';
 import { LifelineError, errorCodes, toLifelineError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { TicketSigner } from '../pki/index.js';
-import { header, parseStationId, sessionProtocol, ticketIssuer } from '../protocol/index.js';
+import {
+  header,
+  parseStationId,
+  safeDecodeUriComponent,
+  sessionProtocol,
+  ticketIssuer,
+} from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
 import type { TechnicianAuth } from './technician-auth.js';
@@ -76,7 +82,7 @@ export class SessionBroker {
     const user = await auth.authenticate(headers.authorization);
     let stationId: string;
     try {
-      stationId = parseStationId(decodeURIComponent(match[1]));
+      stationId = parseStationId(safeDecodeUriComponent(match[1]) ?? match[1]);
     } catch (err) {
       const code = err instanceof LifelineError ? err.code : 'STATION_ID_INVALID';
       await audit.record(`user:${user.name}`, 'session.refused', null, {
@@ -87,16 +93,22 @@ export class SessionBroker {
       throw err;
     }
     await auth.requireTechnician(user, stationId, service);
-    const station = await store.getStation(stationId);
-    if (!station)
-      throw new LifelineError('STATION_UNKNOWN', `no station ${stationId} is enrolled with this hub`);
-    if (station.revokedAtMs !== null)
-      throw new LifelineError('STATION_UNKNOWN', `station ${stationId} is revoked`);
+    // A connected tunnel proves an enrolled, unrevoked station (revocation closes tunnels).
+    if (!registry.has(stationId)) {
+      const station = await store.getStation(stationId);
+      if (!station)
+        throw new LifelineError('STATION_UNKNOWN', `no station ${stationId} is enrolled with this hub`);
+      if (station.revokedAtMs !== null)
+        throw new LifelineError('STATION_UNKNOWN', `station ${stationId} is revoked`);
+    }
     const reasonHeader = headers[header.reason];
-    const reason =
-      typeof reasonHeader === 'string' && reasonHeader.length > 0
-        ? decodeURIComponent(reasonHeader).slice(0, 500)
-        : undefined;
+    let reason: string | undefined;
+    if (typeof reasonHeader === 'string' && reasonHeader.length > 0) {
+      reason = safeDecodeUriComponent(reasonHeader)?.slice(0, 500);
+      if (reason === undefined) {
+        throw new LifelineError('API_BAD_REQUEST', `${header.reason}: expected URI-encoded text`);
+      }
+    }
     const probe = headers[header.probe] === '1';
 
     const sessionId = randomBytes(16).toString('hex');
@@ -143,7 +155,9 @@ export class SessionBroker {
     }
 
     const startedAtMs = clock.now();
-    await store.recordSessionStart({
+    // The agent has decided and audited; the hub's own records must not delay the session, so they
+    // are written alongside it (the end record waits for the start record).
+    const started = store.recordSessionStart({
       id: sessionId,
       stationId,
       userName: user.name,
@@ -155,8 +169,10 @@ export class SessionBroker {
       bytesToStation: 0,
       bytesFromStation: 0,
     });
-    await audit.record(`user:${user.name}`, 'session.start', stationId, { ...who, reason });
-    this.#relay(techStream, agentStream, stationId, sessionId, startedAtMs, logger);
+    const recorded = started
+      .then(() => audit.record(`user:${user.name}`, 'session.start', stationId, { ...who, reason }))
+      .catch((err: unknown) => logger.error({ err, sessionId }, 'could not record the start of a session'));
+    this.#relay(techStream, agentStream, stationId, sessionId, startedAtMs, logger, recorded);
   }
 
   #relay(
@@ -166,6 +182,7 @@ export class SessionBroker {
     sessionId: string,
     startedAtMs: number,
     logger: Logger,
+    recorded: Promise<void>,
   ): void {
     let bytesToStation = 0;
     let bytesFromStation = 0;
@@ -208,8 +225,8 @@ export class SessionBroker {
       if (!agentStream.destroyed) agentStream.close(h2.NGHTTP2_CANCEL);
       const endReason = endTrailers?.[header.endReason] ?? 'tunnel-lost';
       const end = { endedAtMs: this.#options.clock.now(), endReason, bytesToStation, bytesFromStation };
-      this.#options.store
-        .recordSessionEnd(sessionId, end)
+      recorded
+        .then(() => this.#options.store.recordSessionEnd(sessionId, end))
         .then(() =>
           this.#options.audit.record('hub', 'session.end', stationId, {
             sessionId,

@@ -1,14 +1,15 @@
 // The technician API (HTTPS; HTTP/2 with HTTP/1.1 fallback): login, stations, and session requests
 // as extended CONNECT streams handed to the session broker.
 
-import type { Http2ServerRequest } from 'node:http2';
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest, ServerHttp2Session } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { installApiConventions } from '../common/http-api.js';
 import type { Logger } from '../common/logger.js';
-import { http2Settings } from '../protocol/index.js';
+import { http2SessionWindowBytes, http2Settings } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { SessionBroker } from './session-broker.js';
 import type { TechnicianAuth } from './technician-auth.js';
@@ -46,7 +47,16 @@ export function buildTechnicianApi(options: TechnicianApiOptions) {
 
   // Sessions carry interactive traffic: no Nagle delay on technician connections.
   app.server.on('secureConnection', (socket: TLSSocket) => socket.setNoDelay(true));
-  app.server.on('connect', (request: Http2ServerRequest) => {
+  // Each technician connection may carry many sessions: a large connection window, like the tunnel's.
+  app.server.on('session', (session: ServerHttp2Session) => {
+    session.once('localSettings', () => session.setLocalWindowSize(http2SessionWindowBytes));
+  });
+  app.server.on('connect', (request: Http2ServerRequest | IncomingMessage) => {
+    if (!('stream' in request)) {
+      // An HTTP/1.1 CONNECT (allowHTTP1): sessions need HTTP/2; close the socket.
+      request.socket.end('HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
     // The compat response would send its own (empty) trailers; the broker sends the session's.
     request.stream.removeAllListeners('wantTrailers');
     options.broker.handle(request.stream, request.headers);

@@ -42,6 +42,17 @@ export class TicketSigner {
   }
 }
 
+/** Clock difference tolerated between hub and agent when checking iat and exp. */
+export const ticketClockToleranceSeconds = 5;
+
+/**
+ * Until when a verifier may accept this ticket: its nonce must be remembered at least that long,
+ * or a replay just after expiry would find the nonce forgotten while the ticket still verifies.
+ */
+export function ticketAcceptedUntilMs(claims: Pick<TicketClaims, 'exp'>): number {
+  return (claims.exp + ticketClockToleranceSeconds) * 1000;
+}
+
 export class TicketVerifier {
   readonly #key: KeyObject;
 
@@ -58,7 +69,7 @@ export class TicketVerifier {
         issuer: ticketIssuer,
         typ: 'lifeline-ticket+jwt',
         currentDate: new Date(nowMs),
-        clockTolerance: 5,
+        clockTolerance: ticketClockToleranceSeconds,
       });
       payload = result.payload;
     } catch (err) {
@@ -76,6 +87,10 @@ export class TicketVerifier {
     const claims = parsed.data;
     if (claims.aud !== stationId) {
       throw new LifelineError('TICKET_WRONG_STATION', `the service ticket is for station ${claims.aud}`);
+    }
+    if (claims.iat > nowMs / 1000 + ticketClockToleranceSeconds) {
+      // A lifetime check alone would let a ticket dated an hour ahead live for an hour.
+      throw new LifelineError('TICKET_INVALID', 'the service ticket is issued in the future');
     }
     if (claims.exp - claims.iat > maxTicketLifetimeSeconds || claims.exp <= claims.iat) {
       throw new LifelineError(

@@ -113,13 +113,8 @@ export async function createKeyAndCsr(commonName: string): Promise<{ keyPem: str
  * On the hub: a client certificate for a station from its CSR. The CSR's own subject is ignored:
  * the certificate names the Station ID the hub assigned.
  */
-export async function signStationCsr(
-  ca: KeyAndCert,
-  csrPem: string,
-  stationId: string,
-  validityMs: number,
-  nowMs = Date.now(),
-): Promise<string> {
+/** The public key of a well-formed, self-signed P-256 CSR; ENROLL_CSR_INVALID otherwise. */
+export async function verifyCsr(csrPem: string): Promise<webcrypto.CryptoKey> {
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -135,6 +130,17 @@ export async function signStationCsr(
   if ((publicKey.algorithm as webcrypto.EcKeyAlgorithm).namedCurve !== 'P-256') {
     throw new LifelineError('ENROLL_CSR_INVALID', 'the certificate request must use an ECDSA P-256 key');
   }
+  return publicKey;
+}
+
+export async function signStationCsr(
+  ca: KeyAndCert,
+  csrPem: string,
+  stationId: string,
+  validityMs: number,
+  nowMs = Date.now(),
+): Promise<string> {
+  const publicKey = await verifyCsr(csrPem);
   const caCert = new x509.X509Certificate(ca.certPem);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),

@@ -27,7 +27,16 @@ export function tunnelSessionPath(service: string): string {
 
 export function parseTunnelSessionPath(path: string): string | undefined {
   const match = /^\/v1\/services\/([^/?#]+)$/.exec(path);
-  return match?.[1] === undefined ? undefined : decodeURIComponent(match[1]);
+  return match?.[1] === undefined ? undefined : safeDecodeUriComponent(match[1]);
+}
+
+/** decodeURIComponent that answers undefined for a malformed escape instead of throwing. */
+export function safeDecodeUriComponent(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Path of a session request on the technician API (technician to hub). */

@@ -159,14 +159,18 @@ export class AgentStore {
     });
   }
 
-  async appendAudit(entry: {
-    atMs: number;
-    actor: string;
-    action: string;
-    detail: Record<string, unknown>;
-  }): Promise<AuditEntry> {
+  /**
+   * Appends one audit entry; with `sessionStart`, the session's row is written in the same
+   * transaction, so a session is never recorded without its audit entry or the other way round.
+   */
+  async appendAudit(
+    entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
+    with_: { sessionStart?: AgentSessionRecord } = {},
+  ): Promise<AuditEntry> {
     // The driver serializes transactions on its one connection, so the chain never forks.
     return this.#db.transaction().execute(async (trx) => {
+      if (with_.sessionStart)
+        await trx.insertInto('sessions').values(sessionRow(with_.sessionStart)).execute();
       const last = await trx
         .selectFrom('audit')
         .select(['seq', 'hash'])
@@ -215,21 +219,7 @@ export class AgentStore {
   }
 
   async recordSessionStart(session: AgentSessionRecord): Promise<void> {
-    await this.#db
-      .insertInto('sessions')
-      .values({
-        id: session.id,
-        technician: session.technician,
-        technician_name: session.technicianName,
-        service: session.service,
-        reason: session.reason,
-        started_at: session.startedAtMs,
-        ended_at: null,
-        end_reason: null,
-        bytes_in: 0,
-        bytes_out: 0,
-      })
-      .execute();
+    await this.#db.insertInto('sessions').values(sessionRow(session)).execute();
   }
 
   async recordSessionEnd(
@@ -282,4 +272,19 @@ export class AgentStore {
   async close(): Promise<void> {
     await this.#db.destroy();
   }
+}
+
+function sessionRow(session: AgentSessionRecord): AgentDatabase['sessions'] {
+  return {
+    id: session.id,
+    technician: session.technician,
+    technician_name: session.technicianName,
+    service: session.service,
+    reason: session.reason,
+    started_at: session.startedAtMs,
+    ended_at: null,
+    end_reason: null,
+    bytes_in: 0,
+    bytes_out: 0,
+  };
 }

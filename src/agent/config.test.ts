@@ -1,0 +1,38 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig } from '../common/config-file.js';
+import { agentConfigSchema } from './config.js';
+
+const minimal = { hub: { endpoints: ['127.0.0.1:8443'] } };
+
+test('defaults fill everything but the hub endpoints', () => {
+  const config = parseConfig(agentConfigSchema, minimal, 'agent.yaml');
+  assert.equal(config.admin.listen, '127.0.0.1:8080');
+  assert.equal(config.tunnel.pingInterval, 10_000);
+  assert.equal(config.tunnel.reconnectMax, 60_000);
+  assert.ok(Object.isFrozen(config.tunnel));
+});
+
+test('errors name the key and the expected form', () => {
+  const cases: [unknown, RegExp][] = [
+    [{}, /hub: /],
+    [{ hub: { endpoints: ['nowhere'] } }, /hub\.endpoints\.0: expected HOST:PORT/],
+    [
+      { ...minimal, tunnel: { reconnectMin: '2m', reconnectMax: '1m' } },
+      /tunnel\.reconnectMin: expected reconnectMin to be at most reconnectMax/,
+    ],
+    [
+      { ...minimal, tunnel: { pingInterval: '50s' } },
+      /tunnel\.pingInterval: expected a duration .* at most 30s/,
+    ],
+    [{ ...minimal, tunnel: { pingInterval: 'often' } }, /tunnel\.pingInterval: expected a duration/],
+    [{ ...minimal, sessions: { maxConcurrent: 0 } }, /sessions\.maxConcurrent/],
+    [{ ...minimal, colour: 'blue' }, /colour: unknown key/],
+  ];
+  for (const [value, message] of cases) {
+    assert.throws(() => parseConfig(agentConfigSchema, value, 'agent.yaml'), {
+      code: 'CONFIG_INVALID',
+      message,
+    });
+  }
+});

@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig } from '../common/config-file.js';
+import { hubConfigSchema } from './config.js';
+
+const minimal = { stationAddress: 'hub.example.com:8443', apiUrl: 'https://hub.example.com:8444' };
+
+test('defaults', () => {
+  const config = parseConfig(hubConfigSchema, minimal, 'hub.yaml');
+  assert.equal(config.listen, '127.0.0.1:8443');
+  assert.equal(config.apiListen, '127.0.0.1:8444');
+  assert.equal(config.authorizedGroup, 'technicians');
+  assert.equal(config.ticketTtl, 30_000);
+  assert.equal(config.enrollmentTokenTtl, 15 * 60_000);
+});
+
+test('a ticket lifetime must be between 1 s and 60 s', () => {
+  for (const ticketTtl of ['500ms', '61s', '2m']) {
+    assert.throws(() => parseConfig(hubConfigSchema, { ...minimal, ticketTtl }, 'hub.yaml'), {
+      code: 'CONFIG_INVALID',
+      message: /ticketTtl: expected a duration .*at least 1s and at most 1m/,
+    });
+  }
+  assert.equal(parseConfig(hubConfigSchema, { ...minimal, ticketTtl: '60s' }, 'hub.yaml').ticketTtl, 60_000);
+});
+
+test('errors name the key', () => {
+  assert.throws(() => parseConfig(hubConfigSchema, { ...minimal, apiUrl: 'http://hub' }, 'hub.yaml'), {
+    message: /apiUrl: expected an https:\/\/ URL/,
+  });
+  assert.throws(() => parseConfig(hubConfigSchema, { ...minimal, listen: '8443' }, 'hub.yaml'), {
+    message: /listen: expected HOST:PORT/,
+  });
+  assert.throws(() => parseConfig(hubConfigSchema, { ...minimal, stations: 1 }, 'hub.yaml'), {
+    message: /stations: unknown key/,
+  });
+});
