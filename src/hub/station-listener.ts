@@ -7,7 +7,7 @@ import { connect as h2connect, constants as h2 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import type { HostPort } from '../common/host-port.js';
-import { alpnCallHome, alpnTunnel, isStationId } from '../protocol/index.js';
+import { alpnCallHome, alpnTunnel, isStationId, tlsCipherPreference } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
 import type { HubAudit } from './hub-audit.js';
@@ -45,6 +45,8 @@ export class StationListener {
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.3',
+      ciphers: tlsCipherPreference,
+      honorCipherOrder: true,
       ALPNProtocols: [alpnTunnel, alpnCallHome],
       handshakeTimeout: 10_000,
     });

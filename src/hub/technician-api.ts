@@ -9,7 +9,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { installApiConventions } from '../common/http-api.js';
 import type { Logger } from '../common/logger.js';
-import { http2SessionWindowBytes, http2Settings } from '../protocol/index.js';
+import { http2SessionWindowBytes, http2Settings, tlsCipherPreference } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { SessionBroker } from './session-broker.js';
 import type { TechnicianAuth } from './technician-auth.js';
@@ -37,6 +37,8 @@ export function buildTechnicianApi(options: TechnicianApiOptions) {
       key: options.keyPem,
       cert: options.certChainPem,
       minVersion: 'TLSv1.2',
+      ciphers: tlsCipherPreference,
+      honorCipherOrder: true,
       settings: http2Settings,
     },
     bodyLimit: 64 * 1024,
