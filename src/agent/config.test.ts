@@ -23,7 +23,7 @@ test('errors name the key and the expected form', () => {
     ],
     [
       { ...minimal, tunnel: { pingInterval: '50s' } },
-      /tunnel\.pingInterval: expected a duration .* at most 30s/,
+      /tunnel\.pingInterval: expected a duration .* at most 15s/,
     ],
     [{ ...minimal, tunnel: { pingInterval: 'often' } }, /tunnel\.pingInterval: expected a duration/],
     [{ ...minimal, sessions: { maxConcurrent: 0 } }, /sessions\.maxConcurrent/],

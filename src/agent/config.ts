@@ -24,8 +24,8 @@ export const agentConfigSchema = z
       .default({ listen: '127.0.0.1:8080' }),
     tunnel: z
       .object({
-        // The hub drops a tunnel silent for 45 s: ping well within that.
-        pingInterval: duration('10s', { minMs: 1000, maxMs: 30_000 }),
+        // The hub drops a tunnel silent for 30 s: ping well within that.
+        pingInterval: duration('10s', { minMs: 1000, maxMs: 15_000 }),
         pingTimeout: duration('10s'),
         reconnectMin: duration('1s', { minMs: 100 }),
         reconnectMax: duration('60s', { minMs: 100 }),

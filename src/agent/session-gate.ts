@@ -278,6 +278,10 @@ export class SessionGate {
       if (!stream.writableEnded && !stream.destroyed) stream.end();
     });
     stream.on('close', () => {
+      // A stream closed because its tunnel died (ping timeout, reset) ended for that reason.
+      if (session.endReason === undefined && (!stream.session || stream.session.destroyed)) {
+        session.endReason = 'tunnel-lost';
+      }
       socket.destroy();
       void this.#finish(session);
     });

@@ -180,10 +180,14 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
         this.#setStatus({ state: 'connected', endpoint, lastError: null });
       });
     });
-    this.#pingTimer = setInterval(() => this.#ping(session), options.pingIntervalMs);
+    const pingTimer = setInterval(() => this.#ping(session), options.pingIntervalMs);
+    this.#pingTimer = pingTimer;
+    session.once('close', () => clearInterval(pingTimer));
   }
 
   #ping(session: ServerHttp2Session): void {
+    // A session destroyed by the previous ping's timeout may not have closed its socket yet.
+    if (session.destroyed || session.closed) return;
     const timeout = setTimeout(() => {
       session.destroy(new Error('the hub did not answer a ping'));
     }, this.#options.pingTimeoutMs);

@@ -65,7 +65,8 @@ export class Hub {
     const registry = new TunnelRegistry({
       clock,
       logger,
-      idleTimeoutMs: 45_000,
+      // Agents ping every 10 s (at most every 15 s): three missed pings and the tunnel is dead.
+      idleTimeoutMs: 30_000,
       events: {
         connected: (stationId, remote) => {
           void store.markStationConnected(stationId, clock.now()).catch(() => undefined);
