@@ -23,6 +23,7 @@ describe('tunnel liveness', () => {
     appendFileSync(join(cluster.agentDir, 'agent.yaml'), 'tunnel:\n  pingInterval: 1s\n  pingTimeout: 1s\n');
     await cluster.addService('echo', echo.port);
     await cluster.startAgent();
+    await cluster.cli(['agent', 'access', 'full', '--data', cluster.agentDir]);
     await cluster.cli(['agent', 'remote', 'on', '--data', cluster.agentDir]);
     await cluster.waitForTunnel();
     const login = await cluster.login('tech', 'tech-password-1');

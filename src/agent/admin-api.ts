@@ -10,6 +10,7 @@ import { installApiConventions } from '../common/http-api.js';
 import type { Logger } from '../common/logger.js';
 import { accessLevels } from '../policy/index.js';
 import type { AgentControl } from './agent.js';
+import { registerPolicyRoutes } from './admin-policy-routes.js';
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
@@ -79,6 +80,8 @@ export function buildAdminApi(control: AgentControl, adminToken: string, logger:
   }));
 
   api.get('/v1/services', async () => ({ services: await control.services() }));
+
+  registerPolicyRoutes(app, control, actor);
 
   api.get(
     '/v1/audit',

@@ -10,12 +10,21 @@ import { formatHostPort, parseHostPort } from '../common/host-port.js';
 import type { Logger } from '../common/logger.js';
 import { TicketVerifier } from '../pki/index.js';
 import { accessLevels, type AccessLevel, type PolicyState } from '../policy/index.js';
-import { AgentStore, type AgentSessionRecord, type AuditEntry, type ServiceRecord } from '../store/index.js';
+import {
+  AgentStore,
+  type AgentSessionRecord,
+  type AuditEntry,
+  type RefusalCount,
+  type ServiceRecord,
+  type StoredGrant,
+} from '../store/index.js';
 import { buildAdminApi } from './admin-api.js';
 import { AuditLog } from './audit-log.js';
 import { agentPaths, loadAgentConfig } from './config.js';
 import { SessionGate, type ActiveSession } from './session-gate.js';
 import { TunnelClient, type TunnelStatus } from './tunnel-client.js';
+import { Notifications } from './notifications.js';
+import { PolicyControl } from './policy-control.js';
 
 export interface AgentStatus {
   stationId: string;
@@ -25,11 +34,15 @@ export interface AgentStatus {
   tunnel: TunnelStatus;
   activeSessions: number;
   pendingRequests: number;
+  auditHealthy: boolean;
+  oneTimeGrant: StoredGrant | null;
 }
 
 /** What the admin API may do with the agent. */
 export interface AgentControl {
-  status(): AgentStatus;
+  readonly policyControl: PolicyControl;
+  status(): Promise<AgentStatus>;
+  refusals(): Promise<RefusalCount[]>;
   setRemote(enabled: boolean, actor: string): Promise<void>;
   setAccessLevel(level: AccessLevel, actor: string): Promise<void>;
   sessions(): ActiveSession[];
@@ -53,6 +66,8 @@ export const settingKeys = {
 } as const;
 
 export class Agent implements AgentControl {
+  readonly policyControl: PolicyControl;
+  readonly #notifications: Notifications;
   readonly #store: AgentStore;
   readonly #audit: AuditLog;
   readonly #gate: SessionGate;
@@ -69,6 +84,8 @@ export class Agent implements AgentControl {
     store: AgentStore;
     audit: AuditLog;
     gate: SessionGate;
+    policyControl: PolicyControl;
+    notifications: Notifications;
     tunnel: TunnelClient;
     logger: Logger;
     stationId: string;
@@ -76,6 +93,8 @@ export class Agent implements AgentControl {
     policy: PolicyState;
     runtimePath: string;
   }) {
+    this.policyControl = parts.policyControl;
+    this.#notifications = parts.notifications;
     this.#store = parts.store;
     this.#audit = parts.audit;
     this.#gate = parts.gate;
@@ -108,7 +127,8 @@ export class Agent implements AgentControl {
     const level = await store.getSetting(settingKeys.accessLevel);
     const policy: PolicyState = {
       remoteEnabled: (await store.getSetting(settingKeys.remoteEnabled)) === true,
-      accessLevel: accessLevels.includes(level as AccessLevel) ? (level as AccessLevel) : 'full',
+      // Restricted is the recommended level: it holds until the administrator chooses another.
+      accessLevel: accessLevels.includes(level as AccessLevel) ? (level as AccessLevel) : 'restricted',
     };
     const audit = new AuditLog(store, clock, logger);
     const dangling = await store.closeDanglingSessions(clock.now());
@@ -119,6 +139,7 @@ export class Agent implements AgentControl {
       });
 
     const read = (path: string) => readFileSync(path, 'utf8');
+    const notifications = new Notifications({ stationId, clock, logger, config, dataDir: options.dataDir });
     // The gate asks the agent for the policy in force; the agent is made after the gate.
     const holder: { agent?: Agent } = {};
     const gate = new SessionGate({
@@ -131,6 +152,20 @@ export class Agent implements AgentControl {
       logger,
       maxConcurrent: config.sessions.maxConcurrent,
       targetConnectTimeoutMs: config.sessions.targetConnectTimeout,
+      maxDurationMs: config.sessions.maxDuration,
+      idleTimeoutMs: config.sessions.idleTimeout,
+      requestTtlMs: config.requests.pendingTtl,
+      onEvent: (event) => notifications.notify(event.type, event.data),
+    });
+    // Fail closed: an audit entry that cannot be written ends every session.
+    audit.onFailure = () => gate.stopAll('audit-failure');
+    const policyControl = new PolicyControl({
+      store,
+      audit,
+      gate,
+      clock,
+      rejectionHoldMs: config.requests.rejectionHold,
+      notify: (type, data) => notifications.notify(type, data),
     });
     const tunnel = new TunnelClient({
       endpoints: config.hub.endpoints,
@@ -160,6 +195,8 @@ export class Agent implements AgentControl {
       store,
       audit,
       gate,
+      policyControl,
+      notifications,
       tunnel,
       logger,
       stationId,
@@ -184,6 +221,7 @@ export class Agent implements AgentControl {
     replaceFile(paths.runtime, JSON.stringify(runtime, null, 2) + '\n');
     logger.info({ adminUrl: agent.#adminUrl }, 'admin API listening');
     if (policy.remoteEnabled) tunnel.enable();
+    gate.startSweeping();
     return agent;
   }
 
@@ -203,7 +241,7 @@ export class Agent implements AgentControl {
     return this.#tunnel;
   }
 
-  status(): AgentStatus {
+  async status(): Promise<AgentStatus> {
     return {
       stationId: this.#stationId,
       hub: this.#hub,
@@ -211,8 +249,14 @@ export class Agent implements AgentControl {
       accessLevel: this.#policy.accessLevel,
       tunnel: this.#tunnel.status,
       activeSessions: this.#gate.activeCount,
-      pendingRequests: 0,
+      pendingRequests: await this.policyControl.countPending(),
+      auditHealthy: this.#audit.healthy,
+      oneTimeGrant: await this.policyControl.currentGrant(),
     };
+  }
+
+  refusals(): Promise<RefusalCount[]> {
+    return this.#store.policy.listRefusals();
   }
 
   async setRemote(enabled: boolean, actor: string): Promise<void> {
@@ -235,9 +279,6 @@ export class Agent implements AgentControl {
   }
 
   async setAccessLevel(level: AccessLevel, actor: string): Promise<void> {
-    if (level === 'restricted') {
-      throw new LifelineError('API_BAD_REQUEST', 'restricted access is not available yet; use full or none');
-    }
     await this.#audit.record(actor, 'setting.access', { from: this.#policy.accessLevel, to: level });
     await this.#store.setSetting(settingKeys.accessLevel, level);
     this.#policy = { ...this.#policy, accessLevel: level };
@@ -245,6 +286,9 @@ export class Agent implements AgentControl {
       const ended = this.#gate.stopAll('access-none');
       if (ended > 0)
         await this.#audit.record(actor, 'session.stop-all', { sessions: ended, endReason: 'access-none' });
+    } else {
+      // Full to restricted: sessions no rule allows end now.
+      await this.#gate.reevaluate();
     }
   }
 
@@ -288,9 +332,11 @@ export class Agent implements AgentControl {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#gate.close();
     this.#gate.stopAll('agent-shutdown');
     this.#tunnel.close();
     await this.#adminApi?.close();
+    await this.#notifications.close();
     // Let session ends reach the store before it closes.
     await new Promise((resolve) => setTimeout(resolve, 50));
     await this.#audit.record('agent', 'agent.stop', {}).catch(() => undefined);

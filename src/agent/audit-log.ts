@@ -1,5 +1,7 @@
 // The agent's audit trail: every decision and setting change goes to the hash-chained log in the
-// store and to the process log. Secrets never appear in `detail`.
+// store and to the process log. Secrets never appear in `detail`. Fail closed: when an entry
+// cannot be written, `onFailure` runs (the agent ends every session) and `healthy` stays false
+// until a write succeeds again, so no new session starts meanwhile.
 
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
@@ -9,11 +11,23 @@ export class AuditLog {
   readonly #store: AgentStore;
   readonly #clock: Clock;
   readonly #logger: Logger;
+  readonly #listeners: ((entry: AuditEntry) => void)[] = [];
+  #healthy = true;
+  onFailure: ((err: unknown) => void) | undefined;
 
   constructor(store: AgentStore, clock: Clock, logger: Logger) {
     this.#store = store;
     this.#clock = clock;
     this.#logger = logger;
+  }
+
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  /** Called with every entry once it is written (syslog export, checkpoints, live pages). */
+  onEntry(listener: (entry: AuditEntry) => void): void {
+    this.#listeners.push(listener);
   }
 
   async record(
@@ -22,8 +36,23 @@ export class AuditLog {
     detail: Record<string, unknown> = {},
     with_: { sessionStart?: AgentSessionRecord } = {},
   ): Promise<AuditEntry> {
-    const entry = await this.#store.appendAudit({ atMs: this.#clock.now(), actor, action, detail }, with_);
+    let entry: AuditEntry;
+    try {
+      entry = await this.#store.appendAudit({ atMs: this.#clock.now(), actor, action, detail }, with_);
+    } catch (err) {
+      this.#logger.error(
+        { err, audit: { actor, action } },
+        'audit entry could not be written: failing closed',
+      );
+      if (this.#healthy) {
+        this.#healthy = false;
+        this.onFailure?.(err);
+      }
+      throw err;
+    }
+    this.#healthy = true;
     this.#logger.info({ audit: { seq: entry.seq, actor, action, ...detail } }, action);
+    for (const listener of this.#listeners) listener(entry);
     return entry;
   }
 }

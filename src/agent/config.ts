@@ -48,9 +48,52 @@ export const agentConfigSchema = z
         /** Most sessions at once; more are refused. */
         maxConcurrent: z.number().int().min(1).max(10_000).default(256),
         targetConnectTimeout: duration('5s'),
+        /** A session ends when it has lasted this long. */
+        maxDuration: duration('24h', { minMs: 1000 }),
+        /** A session ends after this long without a byte either way. */
+        idleTimeout: duration('30m', { minMs: 1000 }),
       })
       .strict()
-      .default({ maxConcurrent: 256, targetConnectTimeout: 5000 }),
+      .default({
+        maxConcurrent: 256,
+        targetConnectTimeout: 5000,
+        maxDuration: 86_400_000,
+        idleTimeout: 1_800_000,
+      }),
+    requests: z
+      .object({
+        /** A pending access request expires after this long. */
+        pendingTtl: duration('1h', { minMs: 1000 }),
+        /** After a rejection, the same technician and service stay refused this long. */
+        rejectionHold: duration('1h', { minMs: 1000 }),
+      })
+      .strict()
+      .default({ pendingTtl: 3_600_000, rejectionHold: 3_600_000 }),
+    notifications: z
+      .object({
+        webhook: z
+          .object({
+            url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+            /** File holding the HMAC secret (kept out of agent.yaml). */
+            secretFile: z.string().min(1),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
+    audit: z
+      .object({
+        syslog: z
+          .object({
+            transport: z.enum(['udp', 'tcp']).default('udp'),
+            address: hostPort,
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -73,7 +73,6 @@ export async function enroll(options: {
   try {
     await store.setSetting(settingKeys.stationId, stationId);
     await store.setSetting(settingKeys.remoteEnabled, false);
-    await store.setSetting(settingKeys.accessLevel, 'full');
     await store.appendAudit({
       atMs: Date.now(),
       actor: 'admin@cli',

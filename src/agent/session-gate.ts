@@ -1,37 +1,35 @@
 // The session gate: every stream the hub opens on the tunnel asks for one session. The gate checks
-// the ticket (signature, station, expiry, replay), asks the policy, looks up the named service and
-// only then opens a socket to the exact address configured for it. Every decision is audited.
+// the ticket (signature, station, expiry, replay), asks the policy (with the ACL rules and the
+// one-time grant), looks up the named service and only then opens a socket to the exact address
+// configured for it. Every decision is audited. Running sessions are re-checked whenever policy
+// changes and once a second, for rule expiry and the duration and inactivity limits.
 
 import { connect as netConnect, type Socket } from 'node:net';
-import { randomUUID } from 'node:crypto';
-import { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Clock } from '../common/clock.js';
 import { LifelineError, errorCodes, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { ticketAcceptedUntilMs, type TicketVerifier } from '../pki/index.js';
-import { decideAccess, type PolicyState } from '../policy/index.js';
+import { decide, mayContinue, type AllowVia, type PolicyState } from '../policy/index.js';
 import {
   header,
   isServiceName,
   parseTunnelSessionPath,
-  sessionEndMessages,
+  probeKindOf,
   sessionProtocol,
   type SessionEndReason,
   type TicketClaims,
 } from '../protocol/index.js';
 import type { AgentStore } from '../store/index.js';
 import type { AuditLog } from './audit-log.js';
+import { LiveSession, type ActiveSession } from './live-session.js';
 
-export interface ActiveSession {
-  id: string;
-  technician: string;
-  technicianName: string;
-  service: string;
-  reason: string | null;
-  startedAtMs: number;
-  bytesIn: number;
-  bytesOut: number;
-}
+export type { ActiveSession };
+
+export type GateEvent =
+  | { type: 'access-request.created'; data: Record<string, unknown> }
+  | { type: 'session.started'; data: Record<string, unknown> }
+  | { type: 'session.ended'; data: Record<string, unknown> };
 
 export interface SessionGateOptions {
   stationId: string;
@@ -43,13 +41,19 @@ export interface SessionGateOptions {
   logger: Logger;
   maxConcurrent: number;
   targetConnectTimeoutMs: number;
+  maxDurationMs: number;
+  idleTimeoutMs: number;
+  requestTtlMs: number;
+  onEvent?: (event: GateEvent) => void;
 }
 
-interface LiveSession {
-  info: ActiveSession;
-  stream: ServerHttp2Stream;
-  socket: Socket;
-  endReason: SessionEndReason | undefined;
+class Refusal extends LifelineError {
+  readonly requestId: string | undefined;
+
+  constructor(code: ErrorCode, message: string, requestId?: string) {
+    super(code, message);
+    this.requestId = requestId;
+  }
 }
 
 export class SessionGate {
@@ -58,6 +62,7 @@ export class SessionGate {
   #pendingStarts = 0;
   /** Counts stopAll calls, so a session whose start was being written when one came is ended too. */
   #stopGeneration = 0;
+  #sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: SessionGateOptions) {
     this.#options = options;
@@ -75,7 +80,7 @@ export class SessionGate {
   stop(id: string, reason: SessionEndReason): boolean {
     const session = this.#live.get(id);
     if (!session) return false;
-    this.#end(session, reason);
+    session.end(reason);
     return true;
   }
 
@@ -83,8 +88,51 @@ export class SessionGate {
   stopAll(reason: SessionEndReason): number {
     this.#stopGeneration++;
     const sessions = [...this.#live.values()];
-    for (const session of sessions) this.#end(session, reason);
+    for (const session of sessions) session.end(reason);
     return sessions.length;
+  }
+
+  /** Re-checks every running session against the policy in force; ends those no longer allowed. */
+  async reevaluate(): Promise<void> {
+    if (this.#live.size === 0) return;
+    const { clock, options } = { clock: this.#options.clock, options: this.#options };
+    const rules = await options.store.policy.listRules();
+    const nowMs = clock.now();
+    for (const session of this.#live.values()) {
+      const info = session.info;
+      if (nowMs - info.startedAtMs >= options.maxDurationMs) {
+        session.end('max-duration');
+        continue;
+      }
+      if (nowMs - info.lastActivityMs >= options.idleTimeoutMs) {
+        session.end('idle-timeout');
+        continue;
+      }
+      const verdict = mayContinue(
+        {
+          policy: options.policy(),
+          rules,
+          attempt: { technicianId: info.technician, groups: info.groups, service: info.service, nowMs },
+        },
+        info.via,
+      );
+      if (!verdict.ok) session.end(endReasonFor(verdict.code));
+    }
+  }
+
+  /** Starts the once-a-second re-check (rule expiry, duration and inactivity limits). */
+  startSweeping(): void {
+    this.#sweepTimer ??= setInterval(() => {
+      this.reevaluate().catch((err: unknown) =>
+        this.#options.logger.error({ err }, 'session re-check failed'),
+      );
+    }, 1000);
+    this.#sweepTimer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
   }
 
   handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -99,33 +147,21 @@ export class SessionGate {
             ? err
             : new LifelineError('INTERNAL', 'internal error', { cause: err });
         if (error.code === 'INTERNAL') this.#options.logger.error({ err }, 'session start failed');
-        this.#refuse(stream, error.code, error.message);
+        this.#refuse(stream, error.code, error.message, err instanceof Refusal ? err.requestId : undefined);
       })
       .finally(() => {
         this.#pendingStarts--;
       });
   }
 
-  async #start(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
-    const { clock, store, logger } = this.#options;
-    const path = headers[':path'] ?? '';
-    const requested = parseTunnelSessionPath(path);
-    if (
-      headers[':method'] !== 'CONNECT' ||
-      headers[':protocol'] !== sessionProtocol ||
-      requested === undefined
-    ) {
-      throw new LifelineError('API_BAD_REQUEST', 'not a session request');
-    }
+  async #verifyTicket(headers: IncomingHttpHeaders, requested: string): Promise<TicketClaims> {
+    const { clock, store, verifier, stationId } = this.#options;
     const ticketText = headers[header.ticket];
-    if (typeof ticketText !== 'string') {
-      await this.#audit('session.refused', { service: requested, code: 'TICKET_INVALID' });
-      throw new LifelineError('TICKET_INVALID', 'the session request carries no service ticket');
-    }
-
-    let claims: TicketClaims;
     try {
-      claims = await this.#options.verifier.verify(ticketText, this.#options.stationId, clock.now());
+      if (typeof ticketText !== 'string') {
+        throw new LifelineError('TICKET_INVALID', 'the session request carries no service ticket');
+      }
+      const claims = await verifier.verify(ticketText, stationId, clock.now());
       if (claims.svc !== requested) {
         throw new LifelineError('TICKET_WRONG_SERVICE', `the service ticket is for service ${claims.svc}`);
       }
@@ -135,34 +171,64 @@ export class SessionGate {
       if (!(await store.useTicketNonce(claims.jti, ticketAcceptedUntilMs(claims), clock.now()))) {
         throw new LifelineError('TICKET_REPLAYED', 'the service ticket was used before (replay refused)');
       }
+      return claims;
     } catch (err) {
       if (err instanceof LifelineError) {
-        await this.#audit('session.refused', { service: requested, code: err.code, reason: err.message });
+        await this.#options.audit.record('hub', 'session.refused', {
+          service: requested,
+          code: err.code,
+          reason: err.message,
+        });
       }
       throw err;
     }
+  }
 
+  async #start(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    const { clock, store, logger, audit } = this.#options;
+    const requested = parseTunnelSessionPath(headers[':path'] ?? '');
+    if (
+      headers[':method'] !== 'CONNECT' ||
+      headers[':protocol'] !== sessionProtocol ||
+      requested === undefined
+    ) {
+      throw new LifelineError('API_BAD_REQUEST', 'not a session request');
+    }
+    const claims = await this.#verifyTicket(headers, requested);
+    const actor = `technician:${claims.sub}`;
     const who = {
       sessionId: claims.sid,
       technician: claims.sub,
       technicianName: claims.name,
       groups: claims.groups,
     };
-    const refuse = async (code: ErrorCode, reason: string): Promise<never> => {
-      await this.#audit('session.refused', { ...who, service: requested, code, reason });
-      throw new LifelineError(code, reason);
+    const refuse = async (code: ErrorCode, reason: string, requestId?: string): Promise<never> => {
+      await audit.record(actor, 'session.refused', { ...who, service: requested, code, reason, requestId });
+      await store.policy.countRefusal(claims.sub, code, clock.now());
+      throw new Refusal(code, reason, requestId);
     };
+    if (!audit.healthy) {
+      throw new LifelineError(
+        'STORE_FAILED',
+        'the appliance cannot write its audit log, so no session may start',
+      );
+    }
 
-    const decision = decideAccess(this.#options.policy(), {
+    const attempt = {
       technicianId: claims.sub,
       groups: claims.groups,
       service: requested,
       nowMs: clock.now(),
+    };
+    const [rules, grant] = await Promise.all([store.policy.listRules(), store.policy.currentGrant()]);
+    let decision = decide({
+      policy: this.#options.policy(),
+      rules,
+      grant: grant ?? null,
+      ticket: { ok: true },
+      attempt,
     });
     if (decision.kind === 'deny') return refuse(decision.code, decision.reason);
-    if (decision.kind === 'request') {
-      return refuse('POLICY_ACCESS_NONE', 'restricted access is not available yet: no technician is allowed');
-    }
 
     if (!isServiceName(requested)) {
       // Addresses in any spelling (2130706433, 0x7f.1, ::ffff:127.0.0.1) and host names end here.
@@ -177,12 +243,25 @@ export class SessionGate {
         'POLICY_SERVICE_UNKNOWN',
         `this appliance has no service named ${JSON.stringify(requested)}`,
       );
-    if (headers[header.probe] === '1') {
-      await this.#audit('session.check', {
+
+    const probe = probeKindOf(headers[header.probe]);
+    if (decision.kind === 'allow' && decision.via === 'one-time-grant' && !probe) {
+      if (!(await store.policy.useGrant(decision.grantId, claims.sid, clock.now()))) {
+        decision = { kind: 'request' };
+      } else {
+        await audit.record(actor, 'grant.used', { ...who, grantId: decision.grantId, service: requested });
+      }
+    }
+    if (decision.kind === 'request')
+      return this.#requestApproval(claims, requested, refuse, probe === 'wait');
+
+    const via: AllowVia = decision;
+    if (probe) {
+      await audit.record(actor, 'session.check', {
         ...who,
         service: service.name,
         result: 'allowed',
-        via: decision.via,
+        ...viaDetail(via),
       });
       if (!stream.destroyed) stream.respond({ ':status': 204 }, { endStream: true });
       return;
@@ -198,106 +277,111 @@ export class SessionGate {
         `service ${service.name} is not reachable: ${(err as Error).message}`,
       ),
     );
-    // Policy may have changed while the socket was opening (remote off, stop all): check again.
-    const recheck = decideAccess(this.#options.policy(), {
-      technicianId: claims.sub,
-      groups: claims.groups,
-      service: requested,
-      nowMs: clock.now(),
-    });
-    if (recheck.kind !== 'allow' || stream.destroyed) {
-      socket.destroy();
-      if (recheck.kind === 'deny') return refuse(recheck.code, recheck.reason);
-      return;
-    }
-
+    const startedAtMs = clock.now();
     const info: ActiveSession = {
       id: claims.sid,
       technician: claims.sub,
       technicianName: claims.name,
+      groups: claims.groups,
       service: service.name,
       reason: claims.reason ?? null,
-      startedAtMs: clock.now(),
+      startedAtMs,
+      lastActivityMs: startedAtMs,
       bytesIn: 0,
       bytesOut: 0,
+      via,
     };
-    const session: LiveSession = { info, stream, socket, endReason: undefined };
+    const session = new LiveSession(info, stream, socket);
     const stopGeneration = this.#stopGeneration;
-    // The session row and its audit entry commit together, before any byte flows.
-    await this.#options.audit.record(
-      `technician:${claims.sub}`,
-      'session.start',
-      {
-        ...who,
-        service: service.name,
-        target: `${service.host}:${service.port}`,
-        via: decision.via,
-        reason: info.reason,
-      },
-      { sessionStart: { ...info, endedAtMs: null, endReason: null } },
-    );
+    // The session row and its audit entry commit together, before any byte flows; if they cannot
+    // be written, the session does not start.
+    try {
+      await audit.record(
+        actor,
+        'session.start',
+        {
+          ...who,
+          service: service.name,
+          target: `${service.host}:${service.port}`,
+          ...viaDetail(via),
+          reason: info.reason,
+        },
+        { sessionStart: { ...info, endedAtMs: null, endReason: null } },
+      );
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
     this.#live.set(info.id, session);
-    this.#pipe(session);
+    session.start(
+      () => clock.now(),
+      () => void this.#finish(session),
+    );
     // A stop or a policy change that landed while the start was being written still applies.
-    const now = decideAccess(this.#options.policy(), {
-      technicianId: claims.sub,
-      groups: claims.groups,
-      service: requested,
-      nowMs: clock.now(),
-    });
-    if (now.kind === 'deny')
-      this.#end(session, now.code === 'POLICY_REMOTE_OFF' ? 'remote-service-off' : 'access-none');
-    else if (stopGeneration !== this.#stopGeneration || stream.destroyed)
-      this.#end(session, 'stopped-by-admin');
+    const verdict = mayContinue(
+      {
+        policy: this.#options.policy(),
+        rules: await store.policy.listRules(),
+        attempt: { ...attempt, nowMs: clock.now() },
+      },
+      via,
+    );
+    if (!verdict.ok) session.end(endReasonFor(verdict.code));
+    else if (stopGeneration !== this.#stopGeneration || stream.destroyed) session.end('stopped-by-admin');
     logger.info(
       { sessionId: info.id, technician: info.technician, service: info.service },
       'session started',
     );
-  }
-
-  #pipe(session: LiveSession): void {
-    const { stream, socket, info } = session;
-    stream.respond({ ':status': 200 }, { waitForTrailers: true });
-    stream.on('wantTrailers', () => {
-      const reason = session.endReason ?? 'closed';
-      stream.sendTrailers({ [header.endReason]: reason, [header.endMessage]: sessionEndMessages[reason] });
-    });
-    stream.on('data', (chunk: Buffer) => {
-      info.bytesIn += chunk.length;
-    });
-    socket.on('data', (chunk: Buffer) => {
-      info.bytesOut += chunk.length;
-    });
-    stream.pipe(socket);
-    socket.pipe(stream);
-    socket.on('error', () => {
-      session.endReason ??= 'target-error';
-      if (!stream.writableEnded) stream.end();
-    });
-    socket.on('close', () => {
-      if (!stream.writableEnded && !stream.destroyed) stream.end();
-    });
-    stream.on('close', () => {
-      // A stream closed because its tunnel died (ping timeout, reset) ended for that reason.
-      if (session.endReason === undefined && (!stream.session || stream.session.destroyed)) {
-        session.endReason = 'tunnel-lost';
-      }
-      socket.destroy();
-      void this.#finish(session);
+    this.#options.onEvent?.({
+      type: 'session.started',
+      data: { ...who, service: service.name, ...viaDetail(via) },
     });
   }
 
-  #end(session: LiveSession, reason: SessionEndReason): void {
-    session.endReason ??= reason;
-    session.socket.unpipe(session.stream);
-    session.socket.destroy();
-    const { stream } = session;
-    if (!stream.writableEnded && !stream.destroyed) stream.end();
-    // The technician gets the trailers with the reason; if the hub does not finish the stream
-    // promptly, cut it: a stop must take effect within a second.
-    setTimeout(() => {
-      if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
-    }, 250).unref();
+  async #requestApproval(
+    claims: TicketClaims,
+    service: string,
+    refuse: (code: ErrorCode, reason: string, requestId?: string) => Promise<never>,
+    polling: boolean,
+  ): Promise<never> {
+    const { store, audit, clock } = this.#options;
+    const { request, created } = await store.policy.recordRequestAttempt({
+      technician: claims.sub,
+      technicianName: claims.name,
+      groups: claims.groups,
+      service,
+      reason: claims.reason ?? null,
+      nowMs: clock.now(),
+      pendingTtlMs: this.#options.requestTtlMs,
+      countAttempt: !polling,
+    });
+    const detail = {
+      requestId: request.id,
+      technician: request.technician,
+      technicianName: request.technicianName,
+      groups: request.groups,
+      service,
+      reason: request.reason,
+      attempts: request.attempts,
+    };
+    if (request.status === 'rejected') {
+      return refuse(
+        'POLICY_REQUEST_REJECTED',
+        `access request ${request.id} was rejected by the appliance administrator` +
+          (request.note ? `: ${request.note}` : ''),
+        request.id,
+      );
+    }
+    if (created) {
+      await audit.record(`technician:${claims.sub}`, 'access-request.created', detail);
+      this.#options.onEvent?.({ type: 'access-request.created', data: detail });
+    }
+    const pendingMessage = `pending approval: access request ${request.id} waits for the appliance administrator`;
+    if (polling && !created) {
+      // A technician waiting on the request: nothing changed, so nothing new to audit.
+      throw new Refusal('POLICY_PENDING_APPROVAL', pendingMessage, request.id);
+    }
+    return refuse('POLICY_PENDING_APPROVAL', pendingMessage, request.id);
   }
 
   async #finish(session: LiveSession): Promise<void> {
@@ -305,6 +389,15 @@ export class SessionGate {
     const { info } = session;
     const endedAtMs = this.#options.clock.now();
     const endReason = session.endReason ?? 'closed';
+    const detail = {
+      sessionId: info.id,
+      technician: info.technician,
+      service: info.service,
+      endReason,
+      durationMs: endedAtMs - info.startedAtMs,
+      bytesIn: info.bytesIn,
+      bytesOut: info.bytesOut,
+    };
     try {
       await this.#options.store.recordSessionEnd(info.id, {
         endedAtMs,
@@ -312,18 +405,11 @@ export class SessionGate {
         bytesIn: info.bytesIn,
         bytesOut: info.bytesOut,
       });
-      await this.#audit('session.end', {
-        sessionId: info.id,
-        technician: info.technician,
-        service: info.service,
-        endReason,
-        durationMs: endedAtMs - info.startedAtMs,
-        bytesIn: info.bytesIn,
-        bytesOut: info.bytesOut,
-      });
+      await this.#options.audit.record(`technician:${info.technician}`, 'session.end', detail);
     } catch (err) {
       this.#options.logger.error({ err, sessionId: info.id }, 'could not record the end of a session');
     }
+    this.#options.onEvent?.({ type: 'session.ended', data: detail });
   }
 
   #connectTarget(host: string, port: number): Promise<Socket> {
@@ -345,23 +431,38 @@ export class SessionGate {
     });
   }
 
-  #refuse(stream: ServerHttp2Stream, code: ErrorCode, message: string): void {
-    this.#options.logger.info({ code, reason: message }, 'session refused');
+  #refuse(stream: ServerHttp2Stream, code: ErrorCode, message: string, requestId: string | undefined): void {
+    this.#options.logger.info({ code, reason: message, requestId }, 'session refused');
     if (stream.destroyed || stream.headersSent) return;
     stream.respond({
       ':status': errorCodes[code],
       'content-type': 'application/json',
       [header.errorCode]: code,
     });
-    stream.end(JSON.stringify({ code, message }));
-  }
-
-  async #audit(action: string, detail: Record<string, unknown>): Promise<void> {
-    const actor = typeof detail.technician === 'string' ? `technician:${detail.technician}` : 'hub';
-    await this.#options.audit.record(actor, action, detail);
+    stream.end(JSON.stringify({ code, message, ...(requestId ? { requestId } : {}) }));
   }
 }
 
-export function newSessionId(): string {
-  return randomUUID().replace(/-/g, '');
+function viaDetail(via: AllowVia): Record<string, string> {
+  switch (via.via) {
+    case 'full-access':
+      return { via: via.via };
+    case 'acl-rule':
+      return { via: via.via, ruleId: via.ruleId };
+    case 'one-time-grant':
+      return { via: via.via, grantId: via.grantId };
+  }
+}
+
+function endReasonFor(code: ErrorCode): SessionEndReason {
+  switch (code) {
+    case 'POLICY_REMOTE_OFF':
+      return 'remote-service-off';
+    case 'POLICY_ACCESS_NONE':
+      return 'access-none';
+    case 'POLICY_DENIED_BY_RULE':
+      return 'rule-denied';
+    default:
+      return 'rule-ended';
+  }
 }

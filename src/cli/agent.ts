@@ -15,8 +15,9 @@ import {
 import { LifelineError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { isServiceName } from '../protocol/index.js';
-import { AgentStore, type AgentSessionRecord } from '../store/index.js';
+import { AgentStore, type AgentSessionRecord, type RefusalCount } from '../store/index.js';
 import { AdminClient } from './admin-client.js';
+import { registerAgentPolicyCommands } from './agent-policy.js';
 import { closeWithDeadline, waitForSignal } from './hub.js';
 import { ago, printJson, printTable, readStdin } from './io.js';
 
@@ -164,11 +165,13 @@ export function registerAgentCommands(program: Command): void {
 
   agent
     .command('access <level>')
-    .description('set the access level: full (any authorized technician) or none (every session refused)')
+    .description(
+      'set the access level: full (any authorized technician), restricted (ACL rules, the default) or none',
+    )
     .requiredOption(...dataOption)
     .action(async (level: string, opts: { data: string }) => {
       if (level !== 'full' && level !== 'none' && level !== 'restricted') {
-        throw new LifelineError('API_BAD_REQUEST', 'expected: lifeline agent access full|none');
+        throw new LifelineError('API_BAD_REQUEST', 'expected: lifeline agent access full|restricted|none');
       }
       const status = await new AdminClient(opts.data).request<AgentStatus>('PUT', '/v1/access', { level });
       console.log(`Access level is ${status.accessLevel}`);
@@ -180,7 +183,8 @@ export function registerAgentCommands(program: Command): void {
     .requiredOption(...dataOption)
     .option('--json', 'print JSON')
     .action(async (opts: { data: string; json?: boolean }) => {
-      const status = await new AdminClient(opts.data).request<AgentStatus>('GET', '/v1/status');
+      const client = new AdminClient(opts.data);
+      const status = await client.request<AgentStatus>('GET', '/v1/status');
       if (opts.json) {
         printJson(status);
         return;
@@ -194,6 +198,23 @@ export function registerAgentCommands(program: Command): void {
       if (status.tunnel.lastError) console.log(`Last error       ${status.tunnel.lastError}`);
       console.log(`Active sessions  ${status.activeSessions}`);
       console.log(`Pending requests ${status.pendingRequests}`);
+      const grant = status.oneTimeGrant;
+      if (grant) {
+        const state =
+          grant.usedAtMs !== null
+            ? `used ${new Date(grant.usedAtMs).toISOString()}`
+            : grant.notAfterMs <= Date.now()
+              ? 'expired'
+              : `open until ${new Date(grant.notAfterMs).toISOString()}`;
+        console.log(`One-time access  ${grant.id} ${state}`);
+      }
+      if (!status.auditHealthy) console.log('Audit log        NOT WRITABLE: no session can start');
+      const { refusals } = await client.request<{ refusals: RefusalCount[] }>('GET', '/v1/refusals');
+      if (refusals.length > 0) {
+        console.log(
+          `Refused attempts ${refusals.map((r) => `${r.technician} ${r.count} (last ${r.lastCode})`).join(', ')}`,
+        );
+      }
     });
 
   agent
@@ -242,6 +263,8 @@ export function registerAgentCommands(program: Command): void {
         );
       }
     });
+
+  registerAgentPolicyCommands(agent);
 
   agent
     .command('audit')

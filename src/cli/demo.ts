@@ -60,6 +60,13 @@ export function registerDemoCommand(program: Command): void {
 
       const password = randomBytes(9).toString('base64url');
       await hub.store.addUser({
+        name: 'guest',
+        passwordHash: await hashPassword(password),
+        groups: ['technicians'],
+        createdAtMs: Date.now(),
+        disabledAtMs: null,
+      });
+      await hub.store.addUser({
         name: 'tech',
         passwordHash: await hashPassword(password),
         groups: ['technicians'],
@@ -107,7 +114,9 @@ export function registerDemoCommand(program: Command): void {
         adminListen: `127.0.0.1:${adminPort}`,
         logger: logger.child({ part: 'agent' }),
       });
-      await agent.setAccessLevel('full', 'admin@demo');
+      // Restricted, the recommended level: tech has a rule; guest has none and must ask.
+      await agent.setAccessLevel('restricted', 'admin@demo');
+      await agent.policyControl.addRule({ technician: 'tech', note: 'demo technician' }, 'admin@demo');
       await agent.setRemote(true, 'admin@demo');
       await new Promise<void>((resolve) => {
         if (agent.tunnel.status.state === 'connected') resolve();
@@ -118,6 +127,7 @@ export function registerDemoCommand(program: Command): void {
       const forwardPort = await freePort();
       const cli = 'node bin/lifeline.js';
       const env = `LIFELINE_HOME=${techHome}`;
+      const guestEnv = `LIFELINE_HOME=${join(root, 'guest')}`;
       writeFileSync(join(root, 'technician-password'), password + '\n', { mode: 0o600 });
       const lines = [
         '',
@@ -126,13 +136,21 @@ export function registerDemoCommand(program: Command): void {
         `  Station ID        ${enrolled.stationId}`,
         `  Agent admin API   ${agent.adminUrl}  (credential in ${agentPaths(agentDir).adminToken})`,
         `  Hub               ${hubConfig.apiUrl}  (stations dial ${hubConfig.stationAddress})`,
-        `  Technician        user tech, password ${password}`,
+        `  Technicians       tech (has an ACL rule) and guest (has none), password ${password}`,
+        `  Access level      restricted`,
         '',
         'Log in as the technician and reach the appliance console through the tunnel:',
         '',
         `  echo '${password}' | ${env} ${cli} login --hub ${hubConfig.apiUrl} --user tech --password-stdin --ca-file ${hubPaths(hubDir).caCert}`,
         `  ${env} ${cli} connect ${enrolled.stationId} --service console --listen 127.0.0.1:${forwardPort}`,
         `  curl http://127.0.0.1:${forwardPort}/`,
+        '',
+        'As guest, the same attempt becomes an access request that the appliance administrator decides:',
+        '',
+        `  echo '${password}' | ${guestEnv} ${cli} login --hub ${hubConfig.apiUrl} --user guest --password-stdin --ca-file ${hubPaths(hubDir).caCert}`,
+        `  ${guestEnv} ${cli} connect ${enrolled.stationId} --service echo --stdio --reason "case 4711" --wait`,
+        `  ${cli} agent requests --data ${agentDir}`,
+        `  ${cli} agent accept AR-XXXXXX --for 1h --data ${agentDir}`,
         '',
         'Control the appliance side:',
         '',

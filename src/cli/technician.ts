@@ -13,6 +13,7 @@ import {
   type IncomingHttpHeaders,
 } from 'node:http2';
 import type { Command } from 'commander';
+import { formatDurationMs, parseDurationMs } from '../common/duration.js';
 import { LifelineError, isErrorCode } from '../common/errors.js';
 import { writePrivateFile } from '../common/files.js';
 import { parseHostPort } from '../common/host-port.js';
@@ -21,7 +22,9 @@ import {
   http2SessionWindowBytes,
   http2Settings,
   parseStationId,
+  probeHeaderValue,
   sessionProtocol,
+  type ProbeKind,
   technicianConnectPath,
 } from '../protocol/index.js';
 import { ago, printJson, printTable, readStdin } from './io.js';
@@ -130,7 +133,7 @@ function openSession(
   stationId: string,
   service: string,
   reason: string | undefined,
-  probe = false,
+  probe?: ProbeKind,
 ): Promise<ClientHttp2Stream> {
   return new Promise((resolve, reject) => {
     const stream = session.request(
@@ -141,7 +144,7 @@ function openSession(
         ':path': technicianConnectPath(stationId, service),
         authorization: `Bearer ${credentials.token}`,
         ...(reason ? { [header.reason]: encodeURIComponent(reason) } : {}),
-        ...(probe ? { [header.probe]: '1' } : {}),
+        ...(probe ? { [header.probe]: probeHeaderValue(probe) } : {}),
       },
       { endStream: false },
     );
@@ -191,6 +194,55 @@ function relay(
       resolve(end);
     });
   });
+}
+
+interface SessionTarget {
+  session: ClientHttp2Session;
+  credentials: Credentials;
+  stationId: string;
+  service: string;
+  reason: string | undefined;
+}
+
+/**
+ * With --wait: a first check counts as the technician's attempt (and creates the access request);
+ * while the request is pending, the check is repeated every 2 s as a poll that the appliance does
+ * not count again, until it is accepted, rejected, or the wait runs out.
+ */
+async function waitForAccess(target: SessionTarget, waitMs: number): Promise<void> {
+  const check = async (kind: ProbeKind) => {
+    const stream = await openSession(
+      target.session,
+      target.credentials,
+      target.stationId,
+      target.service,
+      target.reason,
+      kind,
+    );
+    stream.close(h2.NGHTTP2_NO_ERROR);
+  };
+  try {
+    await check('check');
+    return;
+  } catch (err) {
+    if (!(err instanceof LifelineError) || err.code !== 'POLICY_PENDING_APPROVAL') throw err;
+    console.error(`lifeline: ${err.message}; waiting for the decision (Ctrl-C to give up)`);
+  }
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    try {
+      await check('wait');
+      console.error('lifeline: access request accepted');
+      return;
+    } catch (err) {
+      if (!(err instanceof LifelineError) || err.code !== 'POLICY_PENDING_APPROVAL') throw err;
+    }
+  }
+  throw new LifelineError(
+    'POLICY_PENDING_APPROVAL',
+    `no decision on the access request within ${formatDurationMs(waitMs)}`,
+  );
 }
 
 export function registerTechnicianCommands(program: Command): void {
@@ -271,10 +323,11 @@ export function registerTechnicianCommands(program: Command): void {
     .option('--listen <host:port>', 'forward every connection to this local port as its own session')
     .option('--stdio', 'carry one session on standard input and output (for ssh ProxyCommand)')
     .option('--reason <text>', 'reason or case number, shown to the appliance administrator')
+    .option('--wait [duration]', 'if access needs approval, wait for the decision (default up to 30m)')
     .action(
       async (
         station: string,
-        opts: { service: string; listen?: string; stdio?: boolean; reason?: string },
+        opts: { service: string; listen?: string; stdio?: boolean; reason?: string; wait?: string | boolean },
       ) => {
         const stationId = parseStationId(station);
         if (Boolean(opts.listen) === Boolean(opts.stdio)) {
@@ -283,6 +336,14 @@ export function registerTechnicianCommands(program: Command): void {
         const credentials = loadCredentials();
         const session = openHub(credentials);
         session.on('error', () => undefined);
+        const target = { session, credentials, stationId, service: opts.service, reason: opts.reason };
+        if (opts.wait !== undefined) {
+          const waitMs = typeof opts.wait === 'string' ? parseDurationMs(opts.wait, '--wait') : 30 * 60_000;
+          await waitForAccess(target, waitMs).catch((err: unknown) => {
+            session.close();
+            throw err;
+          });
+        }
         if (opts.stdio) {
           let stream: ClientHttp2Stream;
           try {
@@ -299,19 +360,21 @@ export function registerTechnicianCommands(program: Command): void {
           }
           return;
         }
-        // Check ticket, policy and service once before listening, so a refusal is seen at once.
-        const check = await openSession(
-          session,
-          credentials,
-          stationId,
-          opts.service,
-          opts.reason,
-          true,
-        ).catch((err: unknown) => {
-          session.close();
-          throw err;
-        });
-        check.close(h2.NGHTTP2_NO_ERROR);
+        if (opts.wait === undefined) {
+          // Check ticket, policy and service once before listening, so a refusal is seen at once.
+          const check = await openSession(
+            session,
+            credentials,
+            stationId,
+            opts.service,
+            opts.reason,
+            'check',
+          ).catch((err: unknown) => {
+            session.close();
+            throw err;
+          });
+          check.close(h2.NGHTTP2_NO_ERROR);
+        }
         const listen = parseHostPort(opts.listen ?? '', '--listen');
         const server = createServer((socket: Socket) => {
           socket.setNoDelay(true);

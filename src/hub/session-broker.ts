@@ -16,6 +16,7 @@ import type { TicketSigner } from '../pki/index.js';
 import {
   header,
   parseStationId,
+  probeKindOf,
   safeDecodeUriComponent,
   sessionProtocol,
   ticketIssuer,
@@ -109,7 +110,7 @@ export class SessionBroker {
         throw new LifelineError('API_BAD_REQUEST', `${header.reason}: expected URI-encoded text`);
       }
     }
-    const probe = headers[header.probe] === '1';
+    const probe = probeKindOf(headers[header.probe]);
 
     const sessionId = randomBytes(16).toString('hex');
     const iat = Math.floor(clock.now() / 1000);
@@ -136,7 +137,7 @@ export class SessionBroker {
     if (status !== 200) {
       const body = await readBody(agentStream);
       const code = typeof response[header.errorCode] === 'string' ? response[header.errorCode] : undefined;
-      if (!probe || status !== 204) {
+      if (probe === undefined || status !== 204) {
         await audit.record(`user:${user.name}`, 'session.refused', stationId, {
           ...who,
           code: code ?? `HTTP_${status}`,

@@ -15,8 +15,10 @@ import {
   header,
   http2SessionWindowBytes,
   http2Settings,
+  probeHeaderValue,
   sessionProtocol,
   tunnelSessionPath,
+  type ProbeKind,
 } from '../protocol/index.js';
 
 export interface TunnelEvents {
@@ -87,7 +89,7 @@ export class TunnelRegistry {
   /** Opens one session stream to the station's agent. */
   openSession(
     stationId: string,
-    request: { service: string; ticket: string; sessionId: string; probe: boolean },
+    request: { service: string; ticket: string; sessionId: string; probe: ProbeKind | undefined },
   ): ClientHttp2Stream {
     const tunnel = this.#tunnels.get(stationId);
     if (!tunnel || tunnel.session.destroyed || tunnel.session.closed) {
@@ -105,7 +107,7 @@ export class TunnelRegistry {
         ':path': tunnelSessionPath(request.service),
         [header.ticket]: request.ticket,
         [header.sessionId]: request.sessionId,
-        ...(request.probe ? { [header.probe]: '1' } : {}),
+        ...(request.probe ? { [header.probe]: probeHeaderValue(request.probe) } : {}),
       },
       { endStream: false },
     );

@@ -12,7 +12,10 @@ export const sessionProtocol = 'lifeline-session/1';
 export const header = {
   ticket: 'lifeline-ticket',
   sessionId: 'lifeline-session-id',
-  /** A check of ticket, policy and service without opening a socket. */
+  /**
+   * A check of ticket, policy and service without opening a socket: "1" for an attempt, "wait"
+   * for a technician polling an access request (not counted as another attempt).
+   */
   probe: 'lifeline-probe',
   reason: 'lifeline-reason',
   errorCode: 'lifeline-error-code',
@@ -54,6 +57,11 @@ export const sessionEndReasons = [
   'target-error',
   'agent-shutdown',
   'hub-shutdown',
+  'rule-ended',
+  'rule-denied',
+  'max-duration',
+  'idle-timeout',
+  'audit-failure',
 ] as const;
 export type SessionEndReason = (typeof sessionEndReasons)[number];
 
@@ -66,6 +74,11 @@ export const sessionEndMessages: Record<SessionEndReason, string> = {
   'target-error': 'the appliance service closed the connection with an error',
   'agent-shutdown': 'the appliance agent shut down',
   'hub-shutdown': 'the hub shut down',
+  'rule-ended': 'the access rule that allowed the session expired or was removed',
+  'rule-denied': 'an access rule of the appliance now denies this session',
+  'max-duration': 'the session reached its maximum duration',
+  'idle-timeout': 'the session was idle too long',
+  'audit-failure': 'the appliance cannot write its audit log, so no session may run',
 };
 
 /** HTTP/2 window sizes of tunnel and technician sessions: small windows halve throughput. */
@@ -89,3 +102,15 @@ export const tlsCipherPreference = [
   'ECDHE-ECDSA-AES256-GCM-SHA384',
   'ECDHE-ECDSA-CHACHA20-POLY1305',
 ].join(':');
+
+export type ProbeKind = 'check' | 'wait';
+
+export function probeKindOf(value: string | string[] | undefined): ProbeKind | undefined {
+  if (value === '1') return 'check';
+  if (value === 'wait') return 'wait';
+  return undefined;
+}
+
+export function probeHeaderValue(kind: ProbeKind): string {
+  return kind === 'check' ? '1' : 'wait';
+}

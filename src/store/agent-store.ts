@@ -6,8 +6,9 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { agentMigrations } from './migrations/agent.js';
 import { openSqlite } from './sqlite/open.js';
+import { PolicyStore, type PolicyTables } from './policy-store.js';
 
-interface AgentDatabase {
+interface AgentDatabase extends PolicyTables {
   settings: { key: string; value: string };
   services: { name: string; host: string; port: number; created_at: number };
   ticket_nonces: { jti: string; expires_at: number };
@@ -83,8 +84,13 @@ export function auditEntryHash(entry: Omit<AuditEntry, 'hash'>): string {
 export class AgentStore {
   readonly #db: Kysely<AgentDatabase>;
 
+  /** ACL rules, access requests, one-time grants, refusal counts. */
+  readonly policy: PolicyStore;
+
   private constructor(db: Kysely<AgentDatabase>) {
     this.#db = db;
+    // The policy tables are part of this database; the policy store sees only its own tables.
+    this.policy = new PolicyStore(db as unknown as Kysely<PolicyTables>);
   }
 
   static async open(path: string): Promise<AgentStore> {

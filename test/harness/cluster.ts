@@ -118,6 +118,7 @@ export interface AgentStatusJson {
   remoteEnabled: boolean;
   accessLevel: string;
   activeSessions: number;
+  pendingRequests: number;
   tunnel: { state: string; sinceMs: number; lastError: string | null };
 }
 
@@ -318,8 +319,10 @@ export class Cluster {
     return proc;
   }
 
-  /** A fully set-up cluster: hub with user tech, agent enrolled, started, remote on, access full. */
-  static async start(options: { remote?: boolean } = {}): Promise<Cluster> {
+  /** A fully set-up cluster: hub with user tech, agent enrolled, started, remote on, access full (or as given). */
+  static async start(
+    options: { remote?: boolean; access?: 'full' | 'restricted' | 'none' } = {},
+  ): Promise<Cluster> {
     const cluster = new Cluster();
     try {
       await cluster.initHub();
@@ -327,6 +330,7 @@ export class Cluster {
       await cluster.addUser('tech', 'tech-password-1');
       await cluster.enroll();
       await cluster.startAgent();
+      await cluster.cli(['agent', 'access', options.access ?? 'full', '--data', cluster.agentDir]);
       if (options.remote !== false) {
         await cluster.cli(['agent', 'remote', 'on', '--data', cluster.agentDir]);
         await cluster.waitForTunnel();

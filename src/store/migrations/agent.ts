@@ -48,4 +48,62 @@ export const agentMigrations: Record<string, Migration> = {
       await sql`create index ticket_nonces_expiry on ticket_nonces (expires_at)`.execute(db);
     },
   },
+  '0002-access-policy': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('acl_rules')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('effect', 'text', (c) => c.notNull())
+        .addColumn('technician', 'text')
+        .addColumn('group_name', 'text')
+        .addColumn('services', 'text')
+        .addColumn('not_before', 'bigint')
+        .addColumn('not_after', 'bigint')
+        .addColumn('note', 'text')
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('from_request', 'text')
+        .execute();
+      await db.schema
+        .createTable('access_requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('technician', 'text', (c) => c.notNull())
+        .addColumn('technician_name', 'text', (c) => c.notNull())
+        .addColumn('groups', 'text', (c) => c.notNull())
+        .addColumn('service', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('first_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_at', 'bigint', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('decided_by', 'text')
+        .addColumn('decided_at', 'bigint')
+        .addColumn('note', 'text')
+        .addColumn('rule_id', 'text')
+        .execute();
+      await sql`create index access_requests_lookup on access_requests (technician, service, status)`.execute(
+        db,
+      );
+      await db.schema
+        .createTable('one_time_grants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('technician', 'text')
+        .addColumn('services', 'text')
+        .addColumn('not_after', 'bigint', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addColumn('used_by_session', 'text')
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema
+        .createTable('refusal_counts')
+        .addColumn('technician', 'text', (c) => c.primaryKey())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addColumn('last_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_code', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
