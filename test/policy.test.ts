@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyWebhookSignature } from '../src/agent/webhook.js';
 import { CliProcess, Cluster, cliPath, runCli, waitFor, type CliResult } from './harness/cluster.js';
@@ -319,5 +319,35 @@ describe('restricted access', () => {
         ? true
         : undefined;
     });
+  });
+
+  test('the admin API describes itself in OpenAPI and refuses malformed requests with a reason', async () => {
+    const doc = (await cluster.admin('GET', '/v1/openapi.json')) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
+    assert.match(doc.openapi, /^3\./);
+    for (const path of [
+      '/v1/status',
+      '/v1/acl',
+      '/v1/acl/{id}',
+      '/v1/requests',
+      '/v1/requests/{id}/accept',
+      '/v1/grants',
+    ]) {
+      assert.ok(path in doc.paths, path);
+    }
+    const token = readFileSync(join(cluster.agentDir, 'admin-token'), 'utf8').trim();
+    const response = await fetch(`http://127.0.0.1:${cluster.adminPort}/v1/acl`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ technician: 'tech', services: ['127.0.0.1'] }),
+    });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as { code: string; message: string };
+    assert.equal(body.code, 'API_BAD_REQUEST');
+    assert.match(body.message, /services/);
+    const unauthenticated = await fetch(`http://127.0.0.1:${cluster.adminPort}/v1/acl`);
+    assert.equal(unauthenticated.status, 401);
   });
 });

@@ -3,7 +3,8 @@
 
 import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import swagger from '@fastify/swagger';
+import { jsonSchemaTransform, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LifelineError } from '../common/errors.js';
 import { installApiConventions } from '../common/http-api.js';
@@ -16,11 +17,20 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-export function buildAdminApi(control: AgentControl, adminToken: string, logger: Logger) {
+export async function buildAdminApi(control: AgentControl, adminToken: string, logger: Logger) {
   const app = Fastify({
     bodyLimit: 64 * 1024,
   });
   installApiConventions(app, logger);
+  // The OpenAPI document is generated from the same zod schemas that validate the requests.
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Lifeline agent admin API', version: '1' },
+      components: { securitySchemes: { admin: { type: 'http', scheme: 'bearer' } } },
+      security: [{ admin: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
   const expected = digest(adminToken);
 
   app.addHook('onRequest', async (request) => {
@@ -82,6 +92,8 @@ export function buildAdminApi(control: AgentControl, adminToken: string, logger:
   api.get('/v1/services', async () => ({ services: await control.services() }));
 
   registerPolicyRoutes(app, control, actor);
+
+  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   api.get(
     '/v1/audit',

@@ -76,7 +76,7 @@ export class Agent implements AgentControl {
   readonly #stationId: string;
   readonly #hub: string;
   #policy: PolicyState;
-  #adminApi: ReturnType<typeof buildAdminApi> | undefined;
+  #adminApi: Awaited<ReturnType<typeof buildAdminApi>> | undefined;
   #adminUrl = '';
   #closed = false;
 
@@ -212,7 +212,7 @@ export class Agent implements AgentControl {
 
     const adminToken = read(paths.adminToken).trim();
     const listen = parseHostPort(options.adminListen ?? config.admin.listen, 'admin listen address');
-    const api = buildAdminApi(agent, adminToken, logger);
+    const api = await buildAdminApi(agent, adminToken, logger);
     await api.listen({ host: listen.host, port: listen.port });
     const address = api.server.address() as AddressInfo;
     agent.#adminApi = api;
