@@ -2,6 +2,7 @@
 // open while remote service is on. Remote service is off after enrollment.
 
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
@@ -24,6 +25,9 @@ import { agentPaths, loadAgentConfig } from './config.js';
 import { SessionGate, type ActiveSession } from './session-gate.js';
 import { TunnelClient, type TunnelStatus } from './tunnel-client.js';
 import { Notifications } from './notifications.js';
+import { AuditCheckpointer } from './audit-checkpoint.js';
+import { CallHomeClient } from './callhome-client.js';
+import { SyslogSender, formatSyslog5424 } from './syslog-export.js';
 import { PolicyControl } from './policy-control.js';
 
 export interface AgentStatus {
@@ -68,6 +72,9 @@ export const settingKeys = {
 export class Agent implements AgentControl {
   readonly policyControl: PolicyControl;
   readonly #notifications: Notifications;
+  #callHome: CallHomeClient | undefined;
+  #checkpointer: AuditCheckpointer | undefined;
+  #syslog: SyslogSender | undefined;
   readonly #store: AgentStore;
   readonly #audit: AuditLog;
   readonly #gate: SessionGate;
@@ -205,6 +212,37 @@ export class Agent implements AgentControl {
       runtimePath: paths.runtime,
     });
     holder.agent = agent;
+    agent.#callHome = new CallHomeClient({
+      endpoint: config.hub.endpoints[0] ?? '',
+      serverName: config.hub.serverName,
+      caPem: read(paths.hubCa),
+      certPem: read(paths.stationCert),
+      keyPem: read(paths.stationKey),
+    });
+    const callHome = agent.#callHome;
+    agent.#checkpointer = new AuditCheckpointer({
+      stationId,
+      keyPem: read(paths.stationKey),
+      clock,
+      logger,
+      everyEntries: config.audit.checkpointEntries,
+      everyMs: config.audit.checkpointInterval,
+      send: async (checkpoint) => {
+        await callHome.request('POST', '/v1/audit/checkpoints', checkpoint);
+      },
+    });
+    const checkpointer = agent.#checkpointer;
+    const head = await store.lastAuditEntry();
+    if (head) checkpointer.observe(head);
+    audit.onEntry((entry) => checkpointer.observe(entry));
+    const syslog = config.audit.syslog;
+    if (syslog) {
+      const { host, port } = parseHostPort(syslog.address, 'audit.syslog.address');
+      const sender = new SyslogSender({ transport: syslog.transport, host, port, logger, clock });
+      agent.#syslog = sender;
+      const format = { hostname: hostname(), stationId };
+      audit.onEntry((entry) => sender.send(formatSyslog5424(entry, format)));
+    }
     await audit.record('agent', 'agent.start', {
       remoteEnabled: policy.remoteEnabled,
       accessLevel: policy.accessLevel,
@@ -337,9 +375,13 @@ export class Agent implements AgentControl {
     this.#tunnel.close();
     await this.#adminApi?.close();
     await this.#notifications.close();
+    this.#checkpointer?.close();
     // Let session ends reach the store before it closes.
     await new Promise((resolve) => setTimeout(resolve, 50));
     await this.#audit.record('agent', 'agent.stop', {}).catch(() => undefined);
+    await this.#checkpointer?.flush();
+    this.#callHome?.close();
+    await this.#syslog?.close();
     await this.#store.close();
     this.#logger.info('agent stopped');
   }

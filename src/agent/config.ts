@@ -84,6 +84,10 @@ export const agentConfigSchema = z
       .default({}),
     audit: z
       .object({
+        /** Send the hub a signed checkpoint of the log's head after this many entries... */
+        checkpointEntries: z.number().int().min(1).max(100).default(100),
+        /** ...or at least this often while the log grows. */
+        checkpointInterval: duration('60s', { minMs: 1000, maxMs: 60_000 }),
         syslog: z
           .object({
             transport: z.enum(['udp', 'tcp']).default('udp'),
@@ -93,7 +97,7 @@ export const agentConfigSchema = z
           .optional(),
       })
       .strict()
-      .default({}),
+      .default({ checkpointEntries: 100, checkpointInterval: 60_000 }),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -18,6 +18,7 @@ import { isServiceName } from '../protocol/index.js';
 import { AgentStore, type AgentSessionRecord, type RefusalCount } from '../store/index.js';
 import { AdminClient } from './admin-client.js';
 import { registerAgentPolicyCommands } from './agent-policy.js';
+import { registerAgentAuditCommand } from './agent-audit.js';
 import { closeWithDeadline, waitForSignal } from './hub.js';
 import { ago, printJson, printTable, readStdin } from './io.js';
 
@@ -266,23 +267,7 @@ export function registerAgentCommands(program: Command): void {
 
   registerAgentPolicyCommands(agent);
 
-  agent
-    .command('audit')
-    .description('the audit log of this appliance')
-    .requiredOption(...dataOption)
-    .option('--json', 'print JSON')
-    .action(async (opts: { data: string; json?: boolean }) => {
-      const entries = await withAgentStore(opts.data, (store) => store.listAudit());
-      if (opts.json) {
-        printJson(entries);
-        return;
-      }
-      for (const e of entries) {
-        console.log(
-          `${String(e.seq).padStart(5)}  ${new Date(e.atMs).toISOString()}  ${e.actor}  ${e.action}  ${JSON.stringify(e.detail)}`,
-        );
-      }
-    });
+  registerAgentAuditCommand(agent);
 }
 
 function readTokenFile(path: string): string {

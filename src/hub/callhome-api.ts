@@ -15,6 +15,7 @@ import { certNotAfterMs, signStationCsr, verifyCsr, type KeyAndCert } from '../p
 import { generateStationId } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
+import { registerStationRoutes } from './callhome-station-routes.js';
 
 export const enrollRequestSchema = z
   .object({
@@ -98,6 +99,8 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     await audit.record('enrollment', 'enroll', stationId, { remote, name });
     return { stationId, certPem, caPem: options.ca.certPem, ticketPublicKeyPem: options.ticketPublicKeyPem };
   });
+
+  registerStationRoutes(app, { store, audit, clock });
 
   await app.ready();
   return {

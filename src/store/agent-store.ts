@@ -208,20 +208,38 @@ export class AgentStore {
     });
   }
 
-  async listAudit(options: { sinceMs?: number; limit?: number } = {}): Promise<AuditEntry[]> {
+  async listAudit(
+    options: { sinceMs?: number; afterSeq?: number; limit?: number } = {},
+  ): Promise<AuditEntry[]> {
     let query = this.#db.selectFrom('audit').selectAll().orderBy('seq');
     if (options.sinceMs !== undefined) query = query.where('at', '>=', options.sinceMs);
+    if (options.afterSeq !== undefined) query = query.where('seq', '>', options.afterSeq);
     if (options.limit !== undefined) query = query.limit(options.limit);
     const rows = await query.execute();
-    return rows.map((row) => ({
-      seq: Number(row.seq),
-      atMs: Number(row.at),
-      actor: row.actor,
-      action: row.action,
-      detail: JSON.parse(row.detail) as Record<string, unknown>,
-      prevHash: row.prev_hash,
-      hash: row.hash,
-    }));
+    return rows.map(toAuditEntry);
+  }
+
+  /** The newest entry: the head of the chain. */
+  async lastAuditEntry(): Promise<AuditEntry | undefined> {
+    const row = await this.#db
+      .selectFrom('audit')
+      .selectAll()
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row && toAuditEntry(row);
+  }
+
+  /** Every entry in order, a page at a time, so that a long log is never all in memory. */
+  async *iterateAudit(pageSize = 1000): AsyncGenerator<AuditEntry> {
+    let afterSeq = 0;
+    for (;;) {
+      const page = await this.listAudit({ afterSeq, limit: pageSize });
+      yield* page;
+      const last = page.at(-1);
+      if (!last || page.length < pageSize) return;
+      afterSeq = last.seq;
+    }
   }
 
   async recordSessionStart(session: AgentSessionRecord): Promise<void> {
@@ -292,5 +310,17 @@ function sessionRow(session: AgentSessionRecord): AgentDatabase['sessions'] {
     end_reason: null,
     bytes_in: 0,
     bytes_out: 0,
+  };
+}
+
+function toAuditEntry(row: AgentDatabase['audit']): AuditEntry {
+  return {
+    seq: Number(row.seq),
+    atMs: Number(row.at),
+    actor: row.actor,
+    action: row.action,
+    detail: JSON.parse(row.detail) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
   };
 }

@@ -57,6 +57,15 @@ export interface HubSessionRecord {
   bytesFromStation: number;
 }
 
+export interface AuditCheckpointRecord {
+  stationId: string;
+  count: number;
+  headHash: string;
+  atMs: number;
+  signature: string;
+  receivedAtMs: number;
+}
+
 export type TokenUse = { ok: true } | { ok: false; why: 'unknown' | 'expired' | 'used' };
 
 export interface HubStore {
@@ -88,6 +97,10 @@ export interface HubStore {
     end: { endedAtMs: number; endReason: string; bytesToStation: number; bytesFromStation: number },
   ): Promise<void>;
   listSessions(options?: { activeOnly?: boolean; limit?: number }): Promise<HubSessionRecord[]>;
+
+  /** Keeps a station's audit checkpoint; a second one for the same count is ignored. */
+  addAuditCheckpoint(checkpoint: AuditCheckpointRecord): Promise<void>;
+  latestAuditCheckpoint(stationId: string): Promise<AuditCheckpointRecord | undefined>;
 
   close(): Promise<void>;
 }

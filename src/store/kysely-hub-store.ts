@@ -3,6 +3,7 @@
 import type { Generated, Kysely } from 'kysely';
 import type {
   ApiTokenRecord,
+  AuditCheckpointRecord,
   EnrollmentTokenRecord,
   HubAuditEntry,
   HubSessionRecord,
@@ -45,6 +46,14 @@ interface HubDatabase {
     action: string;
     station_id: string | null;
     detail: string;
+  };
+  audit_checkpoints: {
+    station_id: string;
+    count: number;
+    head_hash: string;
+    at: number;
+    signature: string;
+    received_at: number;
   };
   service_sessions: {
     id: string;
@@ -308,6 +317,41 @@ export class KyselyHubStore implements HubStore {
       bytesToStation: num(row.bytes_to_station),
       bytesFromStation: num(row.bytes_from_station),
     }));
+  }
+
+  async addAuditCheckpoint(checkpoint: AuditCheckpointRecord): Promise<void> {
+    await this.#db
+      .insertInto('audit_checkpoints')
+      .values({
+        station_id: checkpoint.stationId,
+        count: checkpoint.count,
+        head_hash: checkpoint.headHash,
+        at: checkpoint.atMs,
+        signature: checkpoint.signature,
+        received_at: checkpoint.receivedAtMs,
+      })
+      .onConflict((oc) => oc.columns(['station_id', 'count']).doNothing())
+      .execute();
+  }
+
+  async latestAuditCheckpoint(stationId: string): Promise<AuditCheckpointRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('station_id', '=', stationId)
+      .orderBy('count', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return (
+      row && {
+        stationId: row.station_id,
+        count: num(row.count),
+        headHash: row.head_hash,
+        atMs: num(row.at),
+        signature: row.signature,
+        receivedAtMs: num(row.received_at),
+      }
+    );
   }
 
   async close(): Promise<void> {

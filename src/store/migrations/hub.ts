@@ -69,4 +69,18 @@ export const hubMigrations: Record<string, Migration> = {
       await sql`create index service_sessions_started on service_sessions (started_at)`.execute(db);
     },
   },
+  '0002-audit-checkpoints': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('audit_checkpoints')
+        .addColumn('station_id', 'text', (c) => c.notNull())
+        .addColumn('count', 'bigint', (c) => c.notNull())
+        .addColumn('head_hash', 'text', (c) => c.notNull())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('signature', 'text', (c) => c.notNull())
+        .addColumn('received_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('audit_checkpoints_pk', ['station_id', 'count'])
+        .execute();
+    },
+  },
 };

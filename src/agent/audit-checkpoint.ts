@@ -1,0 +1,106 @@
+// Audit checkpoints: the agent sends the hub a copy of its audit log's head (entry count and
+// hash), signed with the station key, at least every 100 entries or every 60 s. A log rolled back
+// or cut short on the appliance no longer reaches the hub's copy, and `audit --verify` says so.
+
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import type { Clock } from '../common/clock.js';
+import type { Logger } from '../common/logger.js';
+import type { AuditEntry } from '../store/index.js';
+
+export interface AuditCheckpoint {
+  stationId: string;
+  count: number;
+  headHash: string;
+  atMs: number;
+  /** base64 ECDSA-SHA256 signature by the station key over checkpointSigningText(). */
+  signature: string;
+}
+
+export function checkpointSigningText(c: Omit<AuditCheckpoint, 'signature'>): string {
+  return `lifeline-audit-checkpoint/1\n${c.stationId}\n${c.count}\n${c.headHash}\n${c.atMs}`;
+}
+
+export function signCheckpoint(
+  c: Omit<AuditCheckpoint, 'signature'>,
+  key: KeyObject | string,
+): AuditCheckpoint {
+  const privateKey = typeof key === 'string' ? createPrivateKey(key) : key;
+  return {
+    ...c,
+    signature: sign('sha256', Buffer.from(checkpointSigningText(c)), privateKey).toString('base64'),
+  };
+}
+
+export function verifyCheckpoint(c: AuditCheckpoint, certOrKeyPem: string): boolean {
+  try {
+    return verify(
+      'sha256',
+      Buffer.from(checkpointSigningText(c)),
+      createPublicKey(certOrKeyPem),
+      Buffer.from(c.signature, 'base64'),
+    );
+  } catch {
+    return false;
+  }
+}
+
+export class AuditCheckpointer {
+  readonly #send: (checkpoint: AuditCheckpoint) => Promise<void>;
+  readonly #key: KeyObject;
+  readonly #stationId: string;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #everyEntries: number;
+  #head: { count: number; hash: string } | undefined;
+  #sentCount = 0;
+  #sending = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: {
+    stationId: string;
+    keyPem: string;
+    clock: Clock;
+    logger: Logger;
+    send: (checkpoint: AuditCheckpoint) => Promise<void>;
+    everyEntries?: number;
+    everyMs?: number;
+  }) {
+    this.#send = options.send;
+    this.#key = createPrivateKey(options.keyPem);
+    this.#stationId = options.stationId;
+    this.#clock = options.clock;
+    this.#logger = options.logger;
+    this.#everyEntries = options.everyEntries ?? 100;
+    this.#timer = setInterval(() => void this.flush(), options.everyMs ?? 60_000);
+    this.#timer.unref();
+  }
+
+  /** Called for every entry written; sends when `everyEntries` have accumulated. */
+  observe(entry: AuditEntry): void {
+    this.#head = { count: entry.seq, hash: entry.hash };
+    if (entry.seq - this.#sentCount >= this.#everyEntries) void this.flush();
+  }
+
+  /** Sends the current head if the hub does not have it yet. */
+  async flush(): Promise<void> {
+    const head = this.#head;
+    if (!head || head.count === this.#sentCount || this.#sending) return;
+    this.#sending = true;
+    try {
+      const checkpoint = signCheckpoint(
+        { stationId: this.#stationId, count: head.count, headHash: head.hash, atMs: this.#clock.now() },
+        this.#key,
+      );
+      await this.#send(checkpoint);
+      this.#sentCount = head.count;
+    } catch (err) {
+      this.#logger.warn({ err }, 'audit checkpoint not delivered; will retry');
+    } finally {
+      this.#sending = false;
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+}

@@ -1,0 +1,118 @@
+// The agent's call-home channel: ordinary HTTP/2 requests to the hub over mutual TLS (ALPN h2),
+// with the station certificate, trusting only the pinned hub CA. One connection, opened when
+// needed and reopened after it fails.
+
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
+import { LifelineError, isErrorCode } from '../common/errors.js';
+import { parseHostPort } from '../common/host-port.js';
+import { alpnCallHome } from '../protocol/index.js';
+
+export interface CallHomeClientOptions {
+  endpoint: string;
+  serverName: string | undefined;
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+  timeoutMs?: number;
+}
+
+export class CallHomeClient {
+  readonly #options: CallHomeClientOptions;
+  #session: ClientHttp2Session | undefined;
+
+  constructor(options: CallHomeClientOptions) {
+    this.#options = options;
+  }
+
+  #open(): ClientHttp2Session {
+    if (this.#session && !this.#session.closed && !this.#session.destroyed) return this.#session;
+    const { host, port } = parseHostPort(this.#options.endpoint, 'hub endpoint');
+    const servername = this.#options.serverName ?? (isIP(host) ? undefined : host);
+    const session = h2connect(`https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`, {
+      createConnection: () =>
+        tlsConnect({
+          host,
+          port,
+          ...(servername ? { servername } : {}),
+          ca: this.#options.caPem,
+          cert: this.#options.certPem,
+          key: this.#options.keyPem,
+          ALPNProtocols: [alpnCallHome],
+          minVersion: 'TLSv1.3',
+        }),
+    });
+    session.on('error', () => undefined);
+    session.once('close', () => {
+      if (this.#session === session) this.#session = undefined;
+    });
+    // An idle call-home connection is not kept: it is cheap to open again.
+    session.setTimeout(30_000, () => session.close());
+    this.#session = session;
+    return session;
+  }
+
+  request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return new Promise((resolve, reject) => {
+      let session: ClientHttp2Session;
+      try {
+        session = this.#open();
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      const stream = session.request({
+        ':method': method,
+        ':path': path,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      });
+      const timer = setTimeout(() => stream.close(), this.#options.timeoutMs ?? 15_000);
+      let status = 0;
+      const chunks: Buffer[] = [];
+      stream.on('response', (headers) => {
+        status = Number(headers[':status']);
+      });
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.once('error', (err: Error) => {
+        clearTimeout(timer);
+        reject(
+          new LifelineError(
+            'API_UNREACHABLE',
+            `the hub at ${this.#options.endpoint} is not reachable: ${err.message}`,
+            { cause: err },
+          ),
+        );
+      });
+      stream.once('close', () => {
+        clearTimeout(timer);
+        if (status === 0) {
+          reject(new LifelineError('API_UNREACHABLE', `the hub at ${this.#options.endpoint} did not answer`));
+          return;
+        }
+        let payload: Record<string, unknown> = {};
+        try {
+          payload = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+        } catch {
+          // A non-JSON answer is reported by its status below.
+        }
+        if (status >= 200 && status < 300) resolve(payload as T);
+        else {
+          const code = isErrorCode(payload.code) ? payload.code : 'INTERNAL';
+          reject(
+            new LifelineError(
+              code,
+              typeof payload.message === 'string' ? payload.message : `the hub answered HTTP ${status}`,
+            ),
+          );
+        }
+      });
+      stream.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+  }
+
+  close(): void {
+    this.#session?.close();
+    this.#session = undefined;
+  }
+}

@@ -1,0 +1,106 @@
+// `lifeline agent audit`: list, export and verify the appliance's hash-chained audit log. Reads
+// the agent's database directly, so it works whether or not the agent runs.
+
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { agentPaths, loadAgentConfig } from '../agent/index.js';
+import { AuditChainVerifier, compareWithCheckpoint, formatAuditJsonLines } from '../agent/audit-verify.js';
+import type { AuditCheckpoint } from '../agent/audit-checkpoint.js';
+import { CallHomeClient } from '../agent/callhome-client.js';
+import { LifelineError } from '../common/errors.js';
+import { AgentStore, type AuditEntry } from '../store/index.js';
+import { printJson } from './io.js';
+
+async function hubCheckpoint(dataDir: string): Promise<AuditCheckpoint | null> {
+  const config = loadAgentConfig(dataDir);
+  const paths = agentPaths(dataDir);
+  const client = new CallHomeClient({
+    endpoint: config.hub.endpoints[0] ?? '',
+    serverName: config.hub.serverName,
+    caPem: readFileSync(paths.hubCa, 'utf8'),
+    certPem: readFileSync(paths.stationCert, 'utf8'),
+    keyPem: readFileSync(paths.stationKey, 'utf8'),
+    timeoutMs: 5000,
+  });
+  try {
+    return (
+      await client.request<{ checkpoint: AuditCheckpoint | null }>('GET', '/v1/audit/checkpoints/latest')
+    ).checkpoint;
+  } finally {
+    client.close();
+  }
+}
+
+async function verify(dataDir: string, store: AgentStore): Promise<boolean> {
+  let checkpoint: AuditCheckpoint | null = null;
+  let hubProblem: string | undefined;
+  try {
+    checkpoint = await hubCheckpoint(dataDir);
+  } catch (err) {
+    hubProblem = err instanceof Error ? err.message : String(err);
+  }
+  const verifier = new AuditChainVerifier(checkpoint ? { checkpoint } : {});
+  for await (const entry of store.iterateAudit()) verifier.push(entry);
+  const result = verifier.result();
+  if (!result.ok) {
+    console.log(`Audit log FAILED verification at entry ${result.firstBad.seq}: ${result.firstBad.message}`);
+    return false;
+  }
+  console.log(`Audit log chain verified: ${result.count} entries, head ${result.headHash.slice(0, 16)}...`);
+  if (checkpoint) {
+    const comparison = compareWithCheckpoint(result, checkpoint);
+    if (!comparison.ok) {
+      console.log(`Audit log FAILED against the hub's checkpoint: ${comparison.message}`);
+      return false;
+    }
+    console.log(
+      `Matches the hub's checkpoint of ${checkpoint.count} entries (${new Date(checkpoint.atMs).toISOString()})`,
+    );
+  } else if (hubProblem) {
+    console.log(`Not compared with the hub's checkpoint: ${hubProblem}`);
+  } else {
+    console.log('The hub holds no checkpoint of this log yet');
+  }
+  return true;
+}
+
+export function registerAgentAuditCommand(agent: Command): void {
+  agent
+    .command('audit')
+    .description('the audit log of this appliance: list, export (--jsonl) or verify (--verify)')
+    .requiredOption('--data <dir>', 'agent data directory')
+    .option('--json', 'print JSON')
+    .option('--jsonl', 'print JSON lines (one entry per line), for export')
+    .option('--since <time>', 'only entries from this time on (ISO 8601)')
+    .option('--verify', "check the whole hash chain and compare it with the hub's checkpoint")
+    .action(
+      async (opts: { data: string; json?: boolean; jsonl?: boolean; since?: string; verify?: boolean }) => {
+        loadAgentConfig(opts.data);
+        const sinceMs = opts.since === undefined ? undefined : Date.parse(opts.since);
+        if (sinceMs !== undefined && Number.isNaN(sinceMs)) {
+          throw new LifelineError(
+            'API_BAD_REQUEST',
+            `--since: expected a time such as 2026-12-01T18:00:00Z, got ${JSON.stringify(opts.since)}`,
+          );
+        }
+        const store = await AgentStore.open(agentPaths(opts.data).database);
+        try {
+          if (opts.verify) {
+            if (!(await verify(opts.data, store))) process.exitCode = 1;
+            return;
+          }
+          const entries: AuditEntry[] = await store.listAudit(sinceMs === undefined ? {} : { sinceMs });
+          if (opts.json) printJson(entries);
+          else if (opts.jsonl) process.stdout.write(formatAuditJsonLines(entries));
+          else
+            for (const e of entries) {
+              console.log(
+                `${String(e.seq).padStart(5)}  ${new Date(e.atMs).toISOString()}  ${e.actor}  ${e.action}  ${JSON.stringify(e.detail)}`,
+              );
+            }
+        } finally {
+          await store.close();
+        }
+      },
+    );
+}
