@@ -121,7 +121,7 @@ export class Agent implements AgentControl {
     const clock = options.clock ?? systemClock;
     const paths = agentPaths(options.dataDir);
     const config = loadAgentConfig(options.dataDir);
-    const store = await AgentStore.open(paths.database);
+    const store = await AgentStore.open(paths.database, { maxBytes: config.store.maxSizeMb * 1024 * 1024 });
     const stationId = await store.getSetting(settingKeys.stationId);
     if (typeof stationId !== 'string') {
       await store.close();

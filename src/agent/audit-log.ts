@@ -4,6 +4,7 @@
 // until a write succeeds again, so no new session starts meanwhile.
 
 import type { Clock } from '../common/clock.js';
+import { LifelineError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { AgentSessionRecord, AgentStore, AuditEntry } from '../store/index.js';
 
@@ -48,7 +49,9 @@ export class AuditLog {
         this.#healthy = false;
         this.onFailure?.(err);
       }
-      throw err;
+      throw new LifelineError('STORE_FAILED', `the audit log cannot be written (${(err as Error).message})`, {
+        cause: err,
+      });
     }
     this.#healthy = true;
     this.#logger.info({ audit: { seq: entry.seq, actor, action, ...detail } }, action);

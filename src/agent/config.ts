@@ -98,6 +98,13 @@ export const agentConfigSchema = z
       })
       .strict()
       .default({ checkpointEntries: 100, checkpointInterval: 60_000 }),
+    store: z
+      .object({
+        /** Largest size of agent.db; past it writes fail (and sessions fail closed) rather than fill the disk. */
+        maxSizeMb: z.number().int().min(1).max(1_000_000).default(1024),
+      })
+      .strict()
+      .default({ maxSizeMb: 1024 }),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -186,6 +186,16 @@ export class SessionGate {
 
   async #start(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
     const { clock, store, logger, audit } = this.#options;
+    if (!audit.healthy) {
+      // Fail closed: while the audit log cannot be written, no session starts. A write that works
+      // again ends the outage (and is itself recorded).
+      await audit.record('agent', 'audit.resumed', {}).catch(() => {
+        throw new LifelineError(
+          'STORE_FAILED',
+          'the appliance cannot write its audit log, so no session may start',
+        );
+      });
+    }
     const requested = parseTunnelSessionPath(headers[':path'] ?? '');
     if (
       headers[':method'] !== 'CONNECT' ||
@@ -207,13 +217,6 @@ export class SessionGate {
       await store.policy.countRefusal(claims.sub, code, clock.now());
       throw new Refusal(code, reason, requestId);
     };
-    if (!audit.healthy) {
-      throw new LifelineError(
-        'STORE_FAILED',
-        'the appliance cannot write its audit log, so no session may start',
-      );
-    }
-
     const attempt = {
       technicianId: claims.sub,
       groups: claims.groups,

@@ -93,8 +93,8 @@ export class AgentStore {
     this.policy = new PolicyStore(db as unknown as Kysely<PolicyTables>);
   }
 
-  static async open(path: string): Promise<AgentStore> {
-    return new AgentStore(await openSqlite<AgentDatabase>(path, agentMigrations));
+  static async open(path: string, options: { maxBytes?: number } = {}): Promise<AgentStore> {
+    return new AgentStore(await openSqlite<AgentDatabase>(path, agentMigrations, options));
   }
 
   async getSetting(key: string): Promise<unknown> {

@@ -8,6 +8,7 @@ import { LifelineError } from '../../common/errors.js';
 export async function openSqlite<DB>(
   path: string,
   migrations: Record<string, Migration>,
+  options: { maxBytes?: number } = {},
 ): Promise<Kysely<DB>> {
   let database: Database.Database;
   try {
@@ -16,6 +17,11 @@ export async function openSqlite<DB>(
     database.pragma('synchronous = FULL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
+    if (options.maxBytes !== undefined) {
+      // A bounded database: past the limit a write fails as if the disk were full.
+      const pageSize = Number(database.pragma('page_size', { simple: true }));
+      database.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);
+    }
   } catch (err) {
     throw new LifelineError('STORE_FAILED', `cannot open the database ${path}: ${(err as Error).message}`, {
       cause: err,
