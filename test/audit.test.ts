@@ -137,6 +137,13 @@ describe('audit log', () => {
         ? true
         : undefined;
     });
+    const report = (await cluster.admin('GET', '/v1/audit/verify')) as {
+      ok: boolean;
+      hub: { compared: boolean; ok?: boolean; message?: string };
+    };
+    assert.equal(report.ok, false);
+    assert.equal(report.hub.compared, true);
+    assert.match(report.hub.message ?? '', /shorter|checkpoint|entries/);
     await cluster.stopAgent();
   });
 });

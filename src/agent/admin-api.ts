@@ -91,6 +91,8 @@ export async function buildAdminApi(control: AgentControl, adminToken: string, l
 
   api.get('/v1/services', async () => ({ services: await control.services() }));
 
+  api.get('/v1/audit/verify', async () => control.verifyAudit());
+
   registerPolicyRoutes(app, control, actor);
 
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -25,7 +25,8 @@ import { agentPaths, loadAgentConfig } from './config.js';
 import { SessionGate, type ActiveSession } from './session-gate.js';
 import { TunnelClient, type TunnelStatus } from './tunnel-client.js';
 import { Notifications } from './notifications.js';
-import { AuditCheckpointer } from './audit-checkpoint.js';
+import { AuditCheckpointer, type AuditCheckpoint } from './audit-checkpoint.js';
+import { verifyAuditLog, type AuditReport } from './audit-report.js';
 import { CallHomeClient } from './callhome-client.js';
 import { SyslogSender, formatSyslog5424 } from './syslog-export.js';
 import { PolicyControl } from './policy-control.js';
@@ -55,6 +56,7 @@ export interface AgentControl {
   stopAll(actor: string): Promise<number>;
   services(): Promise<ServiceRecord[]>;
   audit(options: { sinceMs?: number | undefined; limit?: number | undefined }): Promise<AuditEntry[]>;
+  verifyAudit(): Promise<AuditReport>;
 }
 
 export interface RuntimeInfo {
@@ -363,6 +365,18 @@ export class Agent implements AgentControl {
     return this.#store.listAudit({
       ...(options.sinceMs !== undefined ? { sinceMs: options.sinceMs } : {}),
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
+    });
+  }
+
+  verifyAudit(): Promise<AuditReport> {
+    const callHome = this.#callHome;
+    return verifyAuditLog(this.#store, async () => {
+      if (!callHome) return null;
+      const answer = await callHome.request<{ checkpoint: AuditCheckpoint | null }>(
+        'GET',
+        '/v1/audit/checkpoints/latest',
+      );
+      return answer.checkpoint;
     });
   }
 

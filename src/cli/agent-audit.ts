@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { agentPaths, loadAgentConfig } from '../agent/index.js';
-import { AuditChainVerifier, compareWithCheckpoint, formatAuditJsonLines } from '../agent/audit-verify.js';
+import { formatAuditJsonLines } from '../agent/audit-verify.js';
+import { verifyAuditLog } from '../agent/audit-report.js';
 import type { AuditCheckpoint } from '../agent/audit-checkpoint.js';
 import { CallHomeClient } from '../agent/callhome-client.js';
 import { LifelineError } from '../common/errors.js';
@@ -32,36 +33,23 @@ async function hubCheckpoint(dataDir: string): Promise<AuditCheckpoint | null> {
 }
 
 async function verify(dataDir: string, store: AgentStore): Promise<boolean> {
-  let checkpoint: AuditCheckpoint | null = null;
-  let hubProblem: string | undefined;
-  try {
-    checkpoint = await hubCheckpoint(dataDir);
-  } catch (err) {
-    hubProblem = err instanceof Error ? err.message : String(err);
-  }
-  const verifier = new AuditChainVerifier(checkpoint ? { checkpoint } : {});
-  for await (const entry of store.iterateAudit()) verifier.push(entry);
-  const result = verifier.result();
-  if (!result.ok) {
-    console.log(`Audit log FAILED verification at entry ${result.firstBad.seq}: ${result.firstBad.message}`);
+  const report = await verifyAuditLog(store, () => hubCheckpoint(dataDir));
+  if (report.firstBad) {
+    console.log(`Audit log FAILED verification at entry ${report.firstBad.seq}: ${report.firstBad.message}`);
     return false;
   }
-  console.log(`Audit log chain verified: ${result.count} entries, head ${result.headHash.slice(0, 16)}...`);
-  if (checkpoint) {
-    const comparison = compareWithCheckpoint(result, checkpoint);
-    if (!comparison.ok) {
-      console.log(`Audit log FAILED against the hub's checkpoint: ${comparison.message}`);
-      return false;
-    }
+  console.log(
+    `Audit log chain verified: ${report.count} entries, head ${report.headHash?.slice(0, 16) ?? ''}...`,
+  );
+  if (!report.hub.compared) console.log(`Not compared with the hub's checkpoint: ${report.hub.reason}`);
+  else if (!report.hub.ok)
+    console.log(`Audit log FAILED against the hub's checkpoint: ${report.hub.message ?? ''}`);
+  else {
     console.log(
-      `Matches the hub's checkpoint of ${checkpoint.count} entries (${new Date(checkpoint.atMs).toISOString()})`,
+      `Matches the hub's checkpoint of ${report.hub.checkpointCount} entries (${new Date(report.hub.checkpointAtMs).toISOString()})`,
     );
-  } else if (hubProblem) {
-    console.log(`Not compared with the hub's checkpoint: ${hubProblem}`);
-  } else {
-    console.log('The hub holds no checkpoint of this log yet');
   }
-  return true;
+  return report.ok;
 }
 
 export function registerAgentAuditCommand(agent: Command): void {
