@@ -6,7 +6,7 @@
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { AgentSessionRecord, AgentStore, AuditEntry } from '../store/index.js';
+import type { AgentStore, AuditEntry, AuditWith } from '../store/index.js';
 
 export class AuditLog {
   readonly #store: AgentStore;
@@ -35,12 +35,14 @@ export class AuditLog {
     actor: string,
     action: string,
     detail: Record<string, unknown> = {},
-    with_: { sessionStart?: AgentSessionRecord } = {},
+    with_: AuditWith = {},
   ): Promise<AuditEntry> {
     let entry: AuditEntry;
     try {
       entry = await this.#store.appendAudit({ atMs: this.#clock.now(), actor, action, detail }, with_);
     } catch (err) {
+      // A refusal decided inside the write (a replayed nonce) is not a storage failure.
+      if (err instanceof LifelineError) throw err;
       this.#logger.error(
         { err, audit: { actor, action } },
         'audit entry could not be written: failing closed',

@@ -122,10 +122,16 @@ export class SessionGate {
 
   /** Starts the once-a-second re-check (rule expiry, duration and inactivity limits). */
   startSweeping(): void {
+    let ticks = 0;
     this.#sweepTimer ??= setInterval(() => {
       this.reevaluate().catch((err: unknown) =>
         this.#options.logger.error({ err }, 'session re-check failed'),
       );
+      if (++ticks % 60 === 0) {
+        this.#options.store
+          .purgeTicketNonces(this.#options.clock.now())
+          .catch((err: unknown) => this.#options.logger.error({ err }, 'purging used ticket nonces failed'));
+      }
     }, 1000);
     this.#sweepTimer.unref();
   }
@@ -168,7 +174,8 @@ export class SessionGate {
       if (headers[header.sessionId] !== claims.sid) {
         throw new LifelineError('TICKET_INVALID', 'the session id does not match the service ticket');
       }
-      if (!(await store.useTicketNonce(claims.jti, ticketAcceptedUntilMs(claims), clock.now()))) {
+      // Only a read here: the nonce is written with the decision's audit entry, in one commit.
+      if (await store.isTicketNonceUsed(claims.jti)) {
         throw new LifelineError('TICKET_REPLAYED', 'the service ticket was used before (replay refused)');
       }
       return claims;
@@ -212,8 +219,17 @@ export class SessionGate {
       technicianName: claims.name,
       groups: claims.groups,
     };
+    const nonce = { jti: claims.jti, expiresAtMs: ticketAcceptedUntilMs(claims) };
     const refuse = async (code: ErrorCode, reason: string, requestId?: string): Promise<never> => {
-      await audit.record(actor, 'session.refused', { ...who, service: requested, code, reason, requestId });
+      const detail = { ...who, service: requested, code, reason, requestId };
+      try {
+        // A replayed ticket's nonce is already stored: its refusal is written without it.
+        await audit.record(actor, 'session.refused', detail, code === 'TICKET_REPLAYED' ? {} : { nonce });
+      } catch (err) {
+        // The same ticket arrived twice at once: the other one used it; this one is a replay.
+        if (!(err instanceof LifelineError) || err.code !== 'TICKET_REPLAYED') throw err;
+        return refuse(err.code, err.message);
+      }
       await store.policy.countRefusal(claims.sub, code, clock.now());
       throw new Refusal(code, reason, requestId);
     };
@@ -256,16 +272,22 @@ export class SessionGate {
       }
     }
     if (decision.kind === 'request')
-      return this.#requestApproval(claims, requested, refuse, probe === 'wait');
+      return this.#requestApproval(claims, requested, refuse, probe === 'wait', nonce);
 
     const via: AllowVia = decision;
     if (probe) {
-      await audit.record(actor, 'session.check', {
-        ...who,
-        service: service.name,
-        result: 'allowed',
-        ...viaDetail(via),
-      });
+      await audit
+        .record(
+          actor,
+          'session.check',
+          { ...who, service: service.name, result: 'allowed', ...viaDetail(via) },
+          { nonce },
+        )
+        .catch((err: unknown) => {
+          if (err instanceof LifelineError && err.code === 'TICKET_REPLAYED')
+            return refuse(err.code, err.message);
+          throw err;
+        });
       if (!stream.destroyed) stream.respond({ ':status': 204 }, { endStream: true });
       return;
     }
@@ -309,10 +331,12 @@ export class SessionGate {
           ...viaDetail(via),
           reason: info.reason,
         },
-        { sessionStart: { ...info, endedAtMs: null, endReason: null } },
+        { sessionStart: { ...info, endedAtMs: null, endReason: null }, nonce },
       );
     } catch (err) {
       socket.destroy();
+      if (err instanceof LifelineError && err.code === 'TICKET_REPLAYED')
+        return refuse(err.code, err.message);
       throw err;
     }
     this.#live.set(info.id, session);
@@ -346,6 +370,7 @@ export class SessionGate {
     service: string,
     refuse: (code: ErrorCode, reason: string, requestId?: string) => Promise<never>,
     polling: boolean,
+    nonce: { jti: string; expiresAtMs: number },
   ): Promise<never> {
     const { store, audit, clock } = this.#options;
     const { request, created } = await store.policy.recordRequestAttempt({
@@ -382,6 +407,9 @@ export class SessionGate {
     const pendingMessage = `pending approval: access request ${request.id} waits for the appliance administrator`;
     if (polling && !created) {
       // A technician waiting on the request: nothing changed, so nothing new to audit.
+      if (!(await store.useTicketNonce(nonce.jti, nonce.expiresAtMs, clock.now()))) {
+        throw new Refusal('TICKET_REPLAYED', 'the service ticket was used before (replay refused)');
+      }
       throw new Refusal('POLICY_PENDING_APPROVAL', pendingMessage, request.id);
     }
     return refuse('POLICY_PENDING_APPROVAL', pendingMessage, request.id);
@@ -402,13 +430,10 @@ export class SessionGate {
       bytesOut: info.bytesOut,
     };
     try {
-      await this.#options.store.recordSessionEnd(info.id, {
-        endedAtMs,
-        endReason,
-        bytesIn: info.bytesIn,
-        bytesOut: info.bytesOut,
+      // The session row's end and its audit entry commit together.
+      await this.#options.audit.record(`technician:${info.technician}`, 'session.end', detail, {
+        sessionEnd: { id: info.id, endedAtMs, endReason, bytesIn: info.bytesIn, bytesOut: info.bytesOut },
       });
-      await this.#options.audit.record(`technician:${info.technician}`, 'session.end', detail);
     } catch (err) {
       this.#options.logger.error({ err, sessionId: info.id }, 'could not record the end of a session');
     }

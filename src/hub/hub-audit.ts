@@ -2,7 +2,7 @@
 
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
-import type { HubStore } from '../store/index.js';
+import type { HubAuditEntry, HubStore } from '../store/index.js';
 
 export class HubAudit {
   readonly #store: HubStore;
@@ -13,6 +13,17 @@ export class HubAudit {
     this.#store = store;
     this.#clock = clock;
     this.#logger = logger;
+  }
+
+  /** An entry to write together with other records (the store takes it in one transaction). */
+  entry(
+    actor: string,
+    action: string,
+    stationId: string | null,
+    detail: Record<string, unknown> = {},
+  ): Omit<HubAuditEntry, 'seq'> {
+    this.#logger.info({ audit: { actor, action, stationId, ...detail } }, action);
+    return { atMs: this.#clock.now(), actor, action, stationId, detail };
   }
 
   async record(

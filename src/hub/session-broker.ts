@@ -157,22 +157,28 @@ export class SessionBroker {
 
     const startedAtMs = clock.now();
     // The agent has decided and audited; the hub's own records must not delay the session, so they
-    // are written alongside it (the end record waits for the start record).
-    const started = store.recordSessionStart({
-      id: sessionId,
-      stationId,
-      userName: user.name,
-      service,
-      reason: reason ?? null,
-      startedAtMs,
-      endedAtMs: null,
-      endReason: null,
-      bytesToStation: 0,
-      bytesFromStation: 0,
-    });
-    const recorded = started
-      .then(() => audit.record(`user:${user.name}`, 'session.start', stationId, { ...who, reason }))
-      .catch((err: unknown) => logger.error({ err, sessionId }, 'could not record the start of a session'));
+    // are written once the answer is on its way (the end record waits for the start record).
+    // better-sqlite3 writes synchronously: run after this turn, not in its microtasks.
+    const started = new Promise<void>((resolve) => setImmediate(resolve)).then(() =>
+      store.recordSessionStart(
+        {
+          id: sessionId,
+          stationId,
+          userName: user.name,
+          service,
+          reason: reason ?? null,
+          startedAtMs,
+          endedAtMs: null,
+          endReason: null,
+          bytesToStation: 0,
+          bytesFromStation: 0,
+        },
+        audit.entry(`user:${user.name}`, 'session.start', stationId, { ...who, reason }),
+      ),
+    );
+    const recorded = started.catch((err: unknown) =>
+      logger.error({ err, sessionId }, 'could not record the start of a session'),
+    );
     this.#relay(techStream, agentStream, stationId, sessionId, startedAtMs, logger, recorded);
   }
 
@@ -227,13 +233,16 @@ export class SessionBroker {
       const endReason = endTrailers?.[header.endReason] ?? 'tunnel-lost';
       const end = { endedAtMs: this.#options.clock.now(), endReason, bytesToStation, bytesFromStation };
       recorded
-        .then(() => this.#options.store.recordSessionEnd(sessionId, end))
         .then(() =>
-          this.#options.audit.record('hub', 'session.end', stationId, {
+          this.#options.store.recordSessionEnd(
             sessionId,
-            ...end,
-            durationMs: end.endedAtMs - startedAtMs,
-          }),
+            end,
+            this.#options.audit.entry('hub', 'session.end', stationId, {
+              sessionId,
+              ...end,
+              durationMs: end.endedAtMs - startedAtMs,
+            }),
+          ),
         )
         .catch((err: unknown) => logger.error({ err, sessionId }, 'could not record the end of a session'));
     });

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { agentMigrations } from './migrations/agent.js';
 import { openSqlite } from './sqlite/open.js';
+import { LifelineError } from '../common/errors.js';
 import { PolicyStore, type PolicyTables } from './policy-store.js';
 
 interface AgentDatabase extends PolicyTables {
@@ -68,6 +69,13 @@ export interface AgentSessionRecord {
 }
 
 export const genesisHash = '0'.repeat(64);
+
+/** What an audit entry may be written together with (see AgentStore.appendAudit). */
+export interface AuditWith {
+  sessionStart?: AgentSessionRecord;
+  sessionEnd?: { id: string; endedAtMs: number; endReason: string; bytesIn: number; bytesOut: number };
+  nonce?: { jti: string; expiresAtMs: number };
+}
 
 export function auditEntryHash(entry: Omit<AuditEntry, 'hash'>): string {
   const canonical = JSON.stringify([
@@ -165,18 +173,56 @@ export class AgentStore {
     });
   }
 
+  async isTicketNonceUsed(jti: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('ticket_nonces')
+      .select('jti')
+      .where('jti', '=', jti)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Forgets nonces whose tickets can no longer be accepted anyway. */
+  async purgeTicketNonces(nowMs: number): Promise<void> {
+    await this.#db.deleteFrom('ticket_nonces').where('expires_at', '<', nowMs).execute();
+  }
+
   /**
-   * Appends one audit entry; with `sessionStart`, the session's row is written in the same
-   * transaction, so a session is never recorded without its audit entry or the other way round.
+   * Appends one audit entry, and in the same transaction (one commit, so a session start costs
+   * one disk flush): the session's start or end row, and the ticket nonce the entry used up. With
+   * a nonce already used, nothing is written and TICKET_REPLAYED is thrown.
    */
   async appendAudit(
     entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
-    with_: { sessionStart?: AgentSessionRecord } = {},
+    with_: AuditWith = {},
   ): Promise<AuditEntry> {
     // The driver serializes transactions on its one connection, so the chain never forks.
     return this.#db.transaction().execute(async (trx) => {
+      if (with_.nonce) {
+        const inserted = await trx
+          .insertInto('ticket_nonces')
+          .values({ jti: with_.nonce.jti, expires_at: with_.nonce.expiresAtMs })
+          .onConflict((oc) => oc.column('jti').doNothing())
+          .executeTakeFirst();
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 1) {
+          throw new LifelineError('TICKET_REPLAYED', 'the service ticket was used before (replay refused)');
+        }
+      }
       if (with_.sessionStart)
         await trx.insertInto('sessions').values(sessionRow(with_.sessionStart)).execute();
+      if (with_.sessionEnd) {
+        const end = with_.sessionEnd;
+        await trx
+          .updateTable('sessions')
+          .set({
+            ended_at: end.endedAtMs,
+            end_reason: end.endReason,
+            bytes_in: end.bytesIn,
+            bytes_out: end.bytesOut,
+          })
+          .where('id', '=', end.id)
+          .execute();
+      }
       const last = await trx
         .selectFrom('audit')
         .select(['seq', 'hash'])

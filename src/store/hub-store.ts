@@ -91,10 +91,12 @@ export interface HubStore {
   appendAudit(entry: Omit<HubAuditEntry, 'seq'>): Promise<void>;
   listAudit(options?: { sinceMs?: number; limit?: number }): Promise<HubAuditEntry[]>;
 
-  recordSessionStart(session: HubSessionRecord): Promise<void>;
+  /** Records a session's start, and its audit entry in the same transaction when given. */
+  recordSessionStart(session: HubSessionRecord, audit?: Omit<HubAuditEntry, 'seq'>): Promise<void>;
   recordSessionEnd(
     id: string,
     end: { endedAtMs: number; endReason: string; bytesToStation: number; bytesFromStation: number },
+    audit?: Omit<HubAuditEntry, 'seq'>,
   ): Promise<void>;
   listSessions(options?: { activeOnly?: boolean; limit?: number }): Promise<HubSessionRecord[]>;
 

@@ -3,6 +3,6 @@ export type * from './hub-store.js';
 export { openSqliteHubStore } from './sqlite/hub.js';
 export { KyselyHubStore } from './kysely-hub-store.js';
 export { AgentStore, auditEntryHash, genesisHash } from './agent-store.js';
-export type { AuditEntry, ServiceRecord, AgentSessionRecord } from './agent-store.js';
+export type { AuditEntry, AuditWith, ServiceRecord, AgentSessionRecord } from './agent-store.js';
 export { PolicyStore, newPolicyId, requestStatuses } from './policy-store.js';
 export type { AccessRequest, RefusalCount, RequestStatus, StoredGrant, StoredRule } from './policy-store.js';

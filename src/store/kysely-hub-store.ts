@@ -239,16 +239,7 @@ export class KyselyHubStore implements HubStore {
   }
 
   async appendAudit(entry: Omit<HubAuditEntry, 'seq'>): Promise<void> {
-    await this.#db
-      .insertInto('hub_audit')
-      .values({
-        at: entry.atMs,
-        actor: entry.actor,
-        action: entry.action,
-        station_id: entry.stationId,
-        detail: JSON.stringify(entry.detail),
-      })
-      .execute();
+    await this.#db.insertInto('hub_audit').values(auditRow(entry)).execute();
   }
 
   async listAudit(options: { sinceMs?: number; limit?: number } = {}): Promise<HubAuditEntry[]> {
@@ -266,38 +257,45 @@ export class KyselyHubStore implements HubStore {
     }));
   }
 
-  async recordSessionStart(session: HubSessionRecord): Promise<void> {
-    await this.#db
-      .insertInto('service_sessions')
-      .values({
-        id: session.id,
-        station_id: session.stationId,
-        user_name: session.userName,
-        service: session.service,
-        reason: session.reason,
-        started_at: session.startedAtMs,
-        ended_at: session.endedAtMs,
-        end_reason: session.endReason,
-        bytes_to_station: session.bytesToStation,
-        bytes_from_station: session.bytesFromStation,
-      })
-      .execute();
+  async recordSessionStart(session: HubSessionRecord, audit?: Omit<HubAuditEntry, 'seq'>): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('service_sessions')
+        .values({
+          id: session.id,
+          station_id: session.stationId,
+          user_name: session.userName,
+          service: session.service,
+          reason: session.reason,
+          started_at: session.startedAtMs,
+          ended_at: session.endedAtMs,
+          end_reason: session.endReason,
+          bytes_to_station: session.bytesToStation,
+          bytes_from_station: session.bytesFromStation,
+        })
+        .execute();
+      if (audit) await trx.insertInto('hub_audit').values(auditRow(audit)).execute();
+    });
   }
 
   async recordSessionEnd(
     id: string,
     end: { endedAtMs: number; endReason: string; bytesToStation: number; bytesFromStation: number },
+    audit?: Omit<HubAuditEntry, 'seq'>,
   ): Promise<void> {
-    await this.#db
-      .updateTable('service_sessions')
-      .set({
-        ended_at: end.endedAtMs,
-        end_reason: end.endReason,
-        bytes_to_station: end.bytesToStation,
-        bytes_from_station: end.bytesFromStation,
-      })
-      .where('id', '=', id)
-      .execute();
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('service_sessions')
+        .set({
+          ended_at: end.endedAtMs,
+          end_reason: end.endReason,
+          bytes_to_station: end.bytesToStation,
+          bytes_from_station: end.bytesFromStation,
+        })
+        .where('id', '=', id)
+        .execute();
+      if (audit) await trx.insertInto('hub_audit').values(auditRow(audit)).execute();
+    });
   }
 
   async listSessions(options: { activeOnly?: boolean; limit?: number } = {}): Promise<HubSessionRecord[]> {
@@ -368,5 +366,15 @@ function toStation(row: HubDatabase['stations']): StationRecord {
     lastSeenAtMs: numOrNull(row.last_seen_at),
     connectedSinceMs: numOrNull(row.connected_since),
     revokedAtMs: numOrNull(row.revoked_at),
+  };
+}
+
+function auditRow(entry: Omit<HubAuditEntry, 'seq'>) {
+  return {
+    at: entry.atMs,
+    actor: entry.actor,
+    action: entry.action,
+    station_id: entry.stationId,
+    detail: JSON.stringify(entry.detail),
   };
 }
