@@ -117,7 +117,7 @@ describe('audit log', () => {
     });
   }
 
-  test("a log cut short is caught against the hub's checkpoint, and the hub notices the rollback", async () => {
+  test("a log cut short is caught against the hub's checkpoint, and the hub notices, even once it grows again", async () => {
     tamperWith((db) => {
       const last = (db.prepare('select max(seq) as n from audit').get() as { n: number }).n;
       db.prepare('delete from audit where seq > ?').run(last - 6);
@@ -129,6 +129,8 @@ describe('audit log', () => {
 
     const before = await hubCheckpointCount();
     await cluster.startAgent();
+    // Growing the log past the hub's count again does not hide the rollback.
+    for (let i = 0; i < 10; i++) await cluster.admin('PUT', '/v1/access', { level: i % 2 ? 'full' : 'none' });
     await waitFor('the hub to notice', async () => {
       const result = await cluster.cli(['hub', 'audit', '--json', '--data', cluster.hubDir]);
       const lines = JSON.parse(result.stdout) as HubAuditLine[];

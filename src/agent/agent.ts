@@ -13,6 +13,7 @@ import { TicketVerifier } from '../pki/index.js';
 import { accessLevels, type AccessLevel, type PolicyState } from '../policy/index.js';
 import {
   AgentStore,
+  genesisHash,
   type AgentSessionRecord,
   type AuditEntry,
   type RefusalCount,
@@ -232,6 +233,14 @@ export class Agent implements AgentControl {
       send: async (checkpoint) => {
         await callHome.request('POST', '/v1/audit/checkpoints', checkpoint);
       },
+      fetchLatest: async () =>
+        (
+          await callHome.request<{ checkpoint: { count: number } | null }>(
+            'GET',
+            '/v1/audit/checkpoints/latest',
+          )
+        ).checkpoint,
+      hashAt: async (seq) => (seq === 0 ? genesisHash : (await store.auditEntry(seq))?.hash),
     });
     const checkpointer = agent.#checkpointer;
     const head = await store.lastAuditEntry();

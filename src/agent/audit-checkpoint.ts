@@ -1,6 +1,8 @@
 // Audit checkpoints: the agent sends the hub a copy of its audit log's head (entry count and
-// hash), signed with the station key, at least every 100 entries or every 60 s. A log rolled back
-// or cut short on the appliance no longer reaches the hub's copy, and `audit --verify` says so.
+// hash), signed with the station key, at least every 100 entries or every 60 s. Each checkpoint
+// also names the hash its log has at the hub's previous checkpoint, so the hub accepts only a
+// log that extends what it saw before: a log rolled back or cut short on the appliance is
+// refused even after it has grown again, and `audit --verify` says so.
 
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
@@ -11,13 +13,16 @@ export interface AuditCheckpoint {
   stationId: string;
   count: number;
   headHash: string;
+  /** The hub's previous checkpoint (0 and the genesis hash for the first), as this log has it. */
+  previousCount: number;
+  previousHash: string;
   atMs: number;
   /** base64 ECDSA-SHA256 signature by the station key over checkpointSigningText(). */
   signature: string;
 }
 
 export function checkpointSigningText(c: Omit<AuditCheckpoint, 'signature'>): string {
-  return `lifeline-audit-checkpoint/1\n${c.stationId}\n${c.count}\n${c.headHash}\n${c.atMs}`;
+  return `lifeline-audit-checkpoint/2\n${c.stationId}\n${c.count}\n${c.headHash}\n${c.previousCount}\n${c.previousHash}\n${c.atMs}`;
 }
 
 export function signCheckpoint(
@@ -46,6 +51,10 @@ export function verifyCheckpoint(c: AuditCheckpoint, certOrKeyPem: string): bool
 
 export class AuditCheckpointer {
   readonly #send: (checkpoint: AuditCheckpoint) => Promise<void>;
+  readonly #fetchLatest: () => Promise<{ count: number } | null>;
+  readonly #hashAt: (seq: number) => Promise<string | undefined>;
+  /** The count of the hub's latest checkpoint, once known. */
+  #hubCount: number | undefined;
   readonly #key: KeyObject;
   readonly #stationId: string;
   readonly #clock: Clock;
@@ -62,10 +71,16 @@ export class AuditCheckpointer {
     clock: Clock;
     logger: Logger;
     send: (checkpoint: AuditCheckpoint) => Promise<void>;
+    /** The hub's latest checkpoint of this station, or null. */
+    fetchLatest: () => Promise<{ count: number } | null>;
+    /** The hash of this log's entry `seq` (genesis for 0). */
+    hashAt: (seq: number) => Promise<string | undefined>;
     everyEntries?: number;
     everyMs?: number;
   }) {
     this.#send = options.send;
+    this.#fetchLatest = options.fetchLatest;
+    this.#hashAt = options.hashAt;
     this.#key = createPrivateKey(options.keyPem);
     this.#stationId = options.stationId;
     this.#clock = options.clock;
@@ -87,12 +102,24 @@ export class AuditCheckpointer {
     if (!head || head.count === this.#sentCount || this.#sending) return;
     this.#sending = true;
     try {
+      this.#hubCount ??= (await this.#fetchLatest())?.count ?? 0;
+      const previousCount = this.#hubCount;
+      // A log shorter than the hub's checkpoint has no entry there: the hub will refuse it.
+      const previousHash = (await this.#hashAt(previousCount)) ?? 'missing';
       const checkpoint = signCheckpoint(
-        { stationId: this.#stationId, count: head.count, headHash: head.hash, atMs: this.#clock.now() },
+        {
+          stationId: this.#stationId,
+          count: head.count,
+          headHash: head.hash,
+          previousCount,
+          previousHash,
+          atMs: this.#clock.now(),
+        },
         this.#key,
       );
       await this.#send(checkpoint);
       this.#sentCount = head.count;
+      this.#hubCount = head.count;
     } catch (err) {
       this.#logger.warn({ err }, 'audit checkpoint not delivered; will retry');
     } finally {

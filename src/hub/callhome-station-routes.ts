@@ -9,7 +9,7 @@ import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import { verifyCheckpoint } from '../agent/audit-checkpoint.js';
 import { derToPem } from '../pki/index.js';
-import type { HubStore } from '../store/index.js';
+import { genesisHash, type HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
 import { peerStationId } from './station-listener.js';
 
@@ -18,6 +18,8 @@ export const checkpointSchema = z
     stationId: z.string().max(32),
     count: z.number().int().nonnegative(),
     headHash: z.string().regex(/^[0-9a-f]{64}$/),
+    previousCount: z.number().int().nonnegative(),
+    previousHash: z.string().max(64),
     atMs: z.number().int().nonnegative(),
     signature: z.string().min(16).max(512),
   })
@@ -61,21 +63,29 @@ export function registerStationRoutes<S extends RawServerBase>(
       throw new LifelineError('API_BAD_REQUEST', 'the checkpoint is not signed by this station');
     }
     const latest = await store.latestAuditCheckpoint(stationId);
-    if (
-      latest &&
-      (checkpoint.count < latest.count ||
-        (checkpoint.count === latest.count && checkpoint.headHash !== latest.headHash))
-    ) {
-      // The appliance's log is shorter than, or differs from, what it reported before.
+    const known = latest ?? { count: 0, headHash: genesisHash };
+    const same = checkpoint.count === known.count && checkpoint.headHash === known.headHash;
+    const extendsKnown =
+      checkpoint.count >= known.count &&
+      checkpoint.previousCount === known.count &&
+      checkpoint.previousHash === known.headHash;
+    if (!same && !extendsKnown) {
+      // The appliance's log no longer contains what it reported before: rolled back, cut short or
+      // rewritten (even if it has grown again since).
       await audit.record(`station:${stationId}`, 'audit.rollback-detected', stationId, {
-        reported: { count: checkpoint.count, headHash: checkpoint.headHash },
-        known: { count: latest.count, headHash: latest.headHash },
+        reported: {
+          count: checkpoint.count,
+          headHash: checkpoint.headHash,
+          atKnownCount: checkpoint.previousHash,
+        },
+        known: { count: known.count, headHash: known.headHash },
       });
       throw new LifelineError(
         'AUDIT_CHECKPOINT_CONFLICT',
-        `the audit log reported (${checkpoint.count} entries) is behind or differs from the hub's copy (${latest.count} entries)`,
+        `the audit log reported (${checkpoint.count} entries) does not extend the hub's checkpoint of ${known.count} entries: it was rolled back, cut short or rewritten`,
       );
     }
+    if (same) return reply.code(200).send({ stored: false });
     await store.addAuditCheckpoint({ ...checkpoint, receivedAtMs: clock.now() });
     return reply.code(201).send({ stored: true });
   });

@@ -265,6 +265,11 @@ export class AgentStore {
     return rows.map(toAuditEntry);
   }
 
+  async auditEntry(seq: number): Promise<AuditEntry | undefined> {
+    const row = await this.#db.selectFrom('audit').selectAll().where('seq', '=', seq).executeTakeFirst();
+    return row && toAuditEntry(row);
+  }
+
   /** The newest entry: the head of the chain. */
   async lastAuditEntry(): Promise<AuditEntry | undefined> {
     const row = await this.#db

@@ -61,6 +61,8 @@ export interface AuditCheckpointRecord {
   stationId: string;
   count: number;
   headHash: string;
+  previousCount: number;
+  previousHash: string;
   atMs: number;
   signature: string;
   receivedAtMs: number;

@@ -51,6 +51,8 @@ interface HubDatabase {
     station_id: string;
     count: number;
     head_hash: string;
+    previous_count: number;
+    previous_hash: string;
     at: number;
     signature: string;
     received_at: number;
@@ -324,6 +326,8 @@ export class KyselyHubStore implements HubStore {
         station_id: checkpoint.stationId,
         count: checkpoint.count,
         head_hash: checkpoint.headHash,
+        previous_count: checkpoint.previousCount,
+        previous_hash: checkpoint.previousHash,
         at: checkpoint.atMs,
         signature: checkpoint.signature,
         received_at: checkpoint.receivedAtMs,
@@ -345,6 +349,8 @@ export class KyselyHubStore implements HubStore {
         stationId: row.station_id,
         count: num(row.count),
         headHash: row.head_hash,
+        previousCount: num(row.previous_count),
+        previousHash: row.previous_hash,
         atMs: num(row.at),
         signature: row.signature,
         receivedAtMs: num(row.received_at),

@@ -83,4 +83,16 @@ export const hubMigrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003-audit-checkpoint-links': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .alterTable('audit_checkpoints')
+        .addColumn('previous_count', 'bigint', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .alterTable('audit_checkpoints')
+        .addColumn('previous_hash', 'text', (c) => c.notNull().defaultTo(''))
+        .execute();
+    },
+  },
 };
