@@ -1,5 +1,6 @@
 // The agent's access-policy state: ACL rules, access requests, one-time grants and refusal
-// counts, on the agent's SQLite database (shares AgentStore's connection).
+// counts, on the agent's SQLite database (shares AgentStore's connection). Over 400 lines because
+// the four tables, their row mapping and the cache of rules and grant belong together.
 
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
@@ -156,12 +157,34 @@ function toGrant(row: PolicyTables['one_time_grants']): StoredGrant {
 
 export class PolicyStore {
   readonly #db: Kysely<PolicyTables>;
+  #rules: StoredRule[] | undefined;
+  #grant: { value: StoredGrant | undefined } | undefined;
+  /** Bumped before and after every write, so a read that overlapped a write is not cached. */
+  #generation = 0;
 
   constructor(db: Kysely<PolicyTables>) {
     this.#db = db;
   }
 
+  /** Runs a write that changes rules or grants, dropping the cached copies around it. */
+  async #changing<T>(write: () => Promise<T>): Promise<T> {
+    this.#generation++;
+    this.#rules = undefined;
+    this.#grant = undefined;
+    try {
+      return await write();
+    } finally {
+      this.#generation++;
+      this.#rules = undefined;
+      this.#grant = undefined;
+    }
+  }
+
   async addRule(rule: StoredRule, trx?: Transaction<PolicyTables>): Promise<void> {
+    await this.#changing(() => this.#insertRule(rule, trx));
+  }
+
+  async #insertRule(rule: StoredRule, trx?: Transaction<PolicyTables>): Promise<void> {
     await (trx ?? this.#db)
       .insertInto('acl_rules')
       .values({
@@ -182,7 +205,7 @@ export class PolicyStore {
 
   async removeRule(id: string): Promise<StoredRule | undefined> {
     const rule = await this.getRule(id);
-    if (rule) await this.#db.deleteFrom('acl_rules').where('id', '=', id).execute();
+    if (rule) await this.#changing(() => this.#db.deleteFrom('acl_rules').where('id', '=', id).execute());
     return rule;
   }
 
@@ -192,13 +215,15 @@ export class PolicyStore {
   }
 
   async listRules(): Promise<StoredRule[]> {
-    const rows = await this.#db
-      .selectFrom('acl_rules')
-      .selectAll()
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute();
-    return rows.map(toRule);
+    // Read at every session start: kept in memory, dropped on every change (this store is the
+    // only writer of its tables).
+    if (this.#rules) return [...this.#rules];
+    const generation = this.#generation;
+    const rules = (
+      await this.#db.selectFrom('acl_rules').selectAll().orderBy('created_at').orderBy('id').execute()
+    ).map(toRule);
+    if (generation === this.#generation) this.#rules = rules;
+    return [...rules];
   }
 
   /**
@@ -297,6 +322,10 @@ export class PolicyStore {
 
   /** Accepts a pending request: the rule is created in the same transaction. */
   async acceptRequest(id: string, rule: StoredRule, by: string, nowMs: number): Promise<boolean> {
+    return this.#changing(() => this.#acceptRequest(id, rule, by, nowMs));
+  }
+
+  async #acceptRequest(id: string, rule: StoredRule, by: string, nowMs: number): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
       const result = await trx
         .updateTable('access_requests')
@@ -305,7 +334,7 @@ export class PolicyStore {
         .where('status', '=', 'pending')
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) !== 1) return false;
-      await this.addRule(rule, trx);
+      await this.#insertRule(rule, trx);
       return true;
     });
   }
@@ -329,6 +358,10 @@ export class PolicyStore {
 
   /** A new one-time grant replaces any grant not yet used. */
   async setGrant(grant: StoredGrant): Promise<void> {
+    await this.#changing(() => this.#insertGrant(grant));
+  }
+
+  async #insertGrant(grant: StoredGrant): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
       await trx
         .updateTable('one_time_grants')
@@ -355,6 +388,8 @@ export class PolicyStore {
 
   /** The latest grant not revoked (used or not), to show and to decide with. */
   async currentGrant(): Promise<StoredGrant | undefined> {
+    if (this.#grant) return this.#grant.value && { ...this.#grant.value };
+    const generation = this.#generation;
     const row = await this.#db
       .selectFrom('one_time_grants')
       .selectAll()
@@ -362,11 +397,17 @@ export class PolicyStore {
       .orderBy('created_at', 'desc')
       .limit(1)
       .executeTakeFirst();
-    return row && toGrant(row);
+    const value = row && toGrant(row);
+    if (generation === this.#generation) this.#grant = { value };
+    return value && { ...value };
   }
 
   /** Uses the grant for a session; false if another session used it first. */
   async useGrant(id: string, sessionId: string, nowMs: number): Promise<boolean> {
+    return this.#changing(() => this.#markGrantUsed(id, sessionId, nowMs));
+  }
+
+  async #markGrantUsed(id: string, sessionId: string, nowMs: number): Promise<boolean> {
     const result = await this.#db
       .updateTable('one_time_grants')
       .set({ used_at: nowMs, used_by_session: sessionId })
