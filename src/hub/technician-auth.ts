@@ -9,6 +9,8 @@ import type { HubAudit } from './hub-audit.js';
 import { burnPasswordCheck, verifyPassword } from './passwords.js';
 
 const tokenPrefix = 'llt_';
+/** How long a checked login is trusted without asking the store again. */
+const recentLoginMs = 2000;
 
 export function apiTokenId(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -20,6 +22,8 @@ export class TechnicianAuth {
   readonly #clock: Clock;
   readonly #tokenTtlMs: number;
   readonly #authorizedGroup: string;
+  /** Logins checked in the last second or two: a technician opens many sessions in a row. */
+  readonly #recent = new Map<string, { user: UserRecord; checkedAtMs: number; expiresAtMs: number }>();
 
   constructor(options: {
     store: HubStore;
@@ -76,14 +80,21 @@ export class TechnicianAuth {
         'log in first: lifeline login --hub URL --user NAME --password-stdin',
       );
     }
-    const record = await this.#store.getApiToken(apiTokenId(token));
+    const id = apiTokenId(token);
+    const nowMs = this.#clock.now();
+    const cached = this.#recent.get(id);
+    if (cached && cached.checkedAtMs + recentLoginMs > nowMs && cached.expiresAtMs > nowMs)
+      return cached.user;
+    const record = await this.#store.getApiToken(id);
     if (!record || record.revokedAtMs !== null)
       throw new LifelineError('AUTH_REQUIRED', 'the login is not valid: log in again');
-    if (record.expiresAtMs <= this.#clock.now())
+    if (record.expiresAtMs <= nowMs)
       throw new LifelineError('AUTH_REQUIRED', 'the login has expired: log in again');
     const user = await this.#store.getUser(record.userName);
     if (!user || user.disabledAtMs !== null)
       throw new LifelineError('AUTH_REQUIRED', 'this user is disabled');
+    if (this.#recent.size >= 10_000) this.#recent.clear();
+    this.#recent.set(id, { user, checkedAtMs: nowMs, expiresAtMs: record.expiresAtMs });
     return user;
   }
 
