@@ -4,3 +4,4 @@ export * from './station-id.js';
 export * from './service-name.js';
 export * from './ticket.js';
 export * from './enrollment-token.js';
+export * from './reports.js';
