@@ -3,7 +3,6 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { CliProcess, Cluster, runCli, waitFor } from './harness/cluster.js';
@@ -25,21 +24,10 @@ describe('session limits and failing closed', () => {
 
   before(async () => {
     echo = await startEchoServer();
-    cluster = new Cluster();
-    await cluster.initHub();
-    await cluster.startHub();
-    await cluster.addUser('tech', 'tech-password-1');
-    await cluster.enroll();
-    appendFileSync(
-      join(cluster.agentDir, 'agent.yaml'),
-      'sessions:\n  idleTimeout: 2s\n  maxDuration: 4s\nstore:\n  maxSizeMb: 4\n',
-    );
-    await cluster.addService('echo', echo.port);
-    await cluster.startAgent();
-    await cluster.cli(['agent', 'access', 'full', '--data', cluster.agentDir]);
-    await cluster.cli(['agent', 'remote', 'on', '--data', cluster.agentDir]);
-    await cluster.waitForTunnel();
-    assert.equal((await cluster.login('tech', 'tech-password-1')).code, 0);
+    cluster = await Cluster.start({
+      agentYaml: 'sessions:\n  idleTimeout: 2s\n  maxDuration: 4s\nstore:\n  maxSizeMb: 4\n',
+      services: { echo: echo.port },
+    });
   });
 
   after(async () => {

@@ -3,8 +3,6 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { CliProcess, Cluster, waitFor } from './harness/cluster.js';
 import { startEchoServer, type EchoServer } from './harness/echo-server.js';
 
@@ -14,20 +12,11 @@ describe('tunnel liveness', () => {
 
   before(async () => {
     echo = await startEchoServer();
-    cluster = new Cluster();
-    await cluster.initHub();
-    await cluster.startHub();
-    await cluster.addUser('tech', 'tech-password-1');
-    await cluster.enroll();
     // Short ping timings so that the test sees detection in a second or two, not twenty.
-    appendFileSync(join(cluster.agentDir, 'agent.yaml'), 'tunnel:\n  pingInterval: 1s\n  pingTimeout: 1s\n');
-    await cluster.addService('echo', echo.port);
-    await cluster.startAgent();
-    await cluster.cli(['agent', 'access', 'full', '--data', cluster.agentDir]);
-    await cluster.cli(['agent', 'remote', 'on', '--data', cluster.agentDir]);
-    await cluster.waitForTunnel();
-    const login = await cluster.login('tech', 'tech-password-1');
-    assert.equal(login.code, 0, login.stderr);
+    cluster = await Cluster.start({
+      agentYaml: 'tunnel:\n  pingInterval: 1s\n  pingTimeout: 1s\n',
+      services: { echo: echo.port },
+    });
   });
 
   after(async () => {

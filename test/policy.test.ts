@@ -82,7 +82,6 @@ describe('restricted access', () => {
     await cluster.initHub();
     await cluster.startHub();
     await cluster.addUser('tech', 'tech-password-1');
-    await cluster.addUser('guest', 'guest-password-1');
     await cluster.enroll();
     writeFileSync(join(cluster.agentDir, 'webhook-secret'), webhookSecret, { mode: 0o600 });
     appendFileSync(
@@ -95,21 +94,7 @@ describe('restricted access', () => {
     await cluster.cli(['agent', 'remote', 'on', '--data', cluster.agentDir]);
     await cluster.waitForTunnel();
     assert.equal((await cluster.login('tech', 'tech-password-1')).code, 0);
-    guestEnv = { LIFELINE_HOME: join(cluster.root, 'guest') };
-    const guestLogin = await runCli(
-      [
-        'login',
-        '--hub',
-        cluster.hubUrl,
-        '--user',
-        'guest',
-        '--password-stdin',
-        '--ca-file',
-        join(cluster.hubDir, 'ca.pem'),
-      ],
-      { input: 'guest-password-1\n', env: guestEnv },
-    );
-    assert.equal(guestLogin.code, 0, guestLogin.stderr);
+    guestEnv = await cluster.technician('guest', 'guest-password-1');
   });
 
   after(async () => {
@@ -268,22 +253,7 @@ describe('restricted access', () => {
   });
 
   test('grant-once admits exactly one session', async () => {
-    const env = { LIFELINE_HOME: join(cluster.root, 'once') };
-    await cluster.addUser('once', 'once-password-1');
-    const login = await runCli(
-      [
-        'login',
-        '--hub',
-        cluster.hubUrl,
-        '--user',
-        'once',
-        '--password-stdin',
-        '--ca-file',
-        join(cluster.hubDir, 'ca.pem'),
-      ],
-      { input: 'once-password-1\n', env },
-    );
-    assert.equal(login.code, 0, login.stderr);
+    const env = await cluster.technician('once', 'once-password-1');
     await cluster.cli(['agent', 'grant-once', '--within', '10m', '--data', cluster.agentDir]);
     const first = await echoOnce(env);
     assert.equal(first.code, 0, first.stderr);

@@ -59,22 +59,7 @@ describe('refusals', () => {
   });
 
   test('a user outside the authorized group', async () => {
-    await cluster.addUser('visitor', 'visitor-password', 'auditors');
-    const env = { LIFELINE_HOME: join(cluster.root, 'visitor') };
-    const login = await runCli(
-      [
-        'login',
-        '--hub',
-        cluster.hubUrl,
-        '--user',
-        'visitor',
-        '--password-stdin',
-        '--ca-file',
-        join(cluster.hubDir, 'ca.pem'),
-      ],
-      { input: 'visitor-password\n', env },
-    );
-    assert.equal(login.code, 0, login.stderr);
+    const env = await cluster.technician('visitor', 'visitor-password', 'auditors');
     const result = await connectStdio('echo', env);
     assert.equal(result.code, 1);
     assert.match(

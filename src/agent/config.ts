@@ -4,7 +4,11 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile } from '../common/config-file.js';
-import { durationSchema as duration, hostPortSchema as hostPort } from '../common/config-schema.js';
+import {
+  durationSchema as duration,
+  hostPortSchema as hostPort,
+  logSchema,
+} from '../common/config-schema.js';
 
 export const agentConfigSchema = z
   .object({
@@ -105,12 +109,7 @@ export const agentConfigSchema = z
       })
       .strict()
       .default({ maxSizeMb: 1024 }),
-    log: z
-      .object({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-      })
-      .strict()
-      .default({ level: 'info' }),
+    log: logSchema,
   })
   .strict();
 

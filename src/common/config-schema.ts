@@ -34,3 +34,8 @@ export function durationSchema(fallback: string, bounds: { minMs?: number; maxMs
     }, `expected a duration such as 30s, 15m or 8h${range}`)
     .transform((v) => parseDurationMs(v));
 }
+
+export const logSchema = z
+  .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+  .strict()
+  .default({ level: 'info' });

@@ -4,7 +4,11 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile } from '../common/config-file.js';
-import { durationSchema as duration, hostPortSchema as hostPort } from '../common/config-schema.js';
+import {
+  durationSchema as duration,
+  hostPortSchema as hostPort,
+  logSchema,
+} from '../common/config-schema.js';
 
 export const hubConfigSchema = z
   .object({
@@ -23,12 +27,7 @@ export const hubConfigSchema = z
     technicianTokenTtl: duration('12h'),
     /** Longest wait for an agent to answer a session request. */
     sessionOpenTimeout: duration('10s'),
-    log: z
-      .object({
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-      })
-      .strict()
-      .default({ level: 'info' }),
+    log: logSchema,
   })
   .strict();
 

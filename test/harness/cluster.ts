@@ -2,7 +2,7 @@
 // into dist/ by `npm run build`), on loopback ports, in a fresh temporary directory.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -278,7 +278,7 @@ export class Cluster {
     );
   }
 
-  async login(user: string, password: string): Promise<CliResult> {
+  async login(user: string, password: string, env: NodeJS.ProcessEnv = this.techEnv): Promise<CliResult> {
     return runCli(
       [
         'login',
@@ -290,11 +290,17 @@ export class Cluster {
         '--ca-file',
         join(this.hubDir, 'ca.pem'),
       ],
-      {
-        input: password + '\n',
-        env: this.techEnv,
-      },
+      { input: password + '\n', env },
     );
+  }
+
+  /** Adds a technician and logs in with a LIFELINE_HOME of its own; returns that environment. */
+  async technician(user: string, password: string, group = 'technicians'): Promise<NodeJS.ProcessEnv> {
+    await this.addUser(user, password, group);
+    const env = { LIFELINE_HOME: join(this.root, `home-${user}`) };
+    const login = await this.login(user, password, env);
+    if (login.code !== 0) throw new Error(`login as ${user} failed: ${login.stderr}`);
+    return env;
   }
 
   /** `lifeline connect STATION --service NAME --listen 127.0.0.1:PORT`, once it listens. */
@@ -321,7 +327,14 @@ export class Cluster {
 
   /** A fully set-up cluster: hub with user tech, agent enrolled, started, remote on, access full (or as given). */
   static async start(
-    options: { remote?: boolean; access?: 'full' | 'restricted' | 'none' } = {},
+    options: {
+      remote?: boolean;
+      access?: 'full' | 'restricted' | 'none';
+      /** YAML appended to agent.yaml before the agent starts. */
+      agentYaml?: string;
+      /** Services registered before the agent starts: name -> port. */
+      services?: Record<string, number>;
+    } = {},
   ): Promise<Cluster> {
     const cluster = new Cluster();
     try {
@@ -329,6 +342,8 @@ export class Cluster {
       await cluster.startHub();
       await cluster.addUser('tech', 'tech-password-1');
       await cluster.enroll();
+      if (options.agentYaml) appendFileSync(join(cluster.agentDir, 'agent.yaml'), options.agentYaml);
+      for (const [name, port] of Object.entries(options.services ?? {})) await cluster.addService(name, port);
       await cluster.startAgent();
       await cluster.cli(['agent', 'access', options.access ?? 'full', '--data', cluster.agentDir]);
       if (options.remote !== false) {
