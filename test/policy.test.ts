@@ -199,25 +199,15 @@ describe('restricted access', () => {
     assert.equal(await waiting.exited, 0);
   });
 
-  test('a rule given for a short time expires, and the session it allowed ends; acl remove ends sessions too', async () => {
-    const first = await echoOnce(guestEnv, ['--reason', 'short']);
-    assert.equal(first.code, 1);
-    // guest was rejected above: give guest a rule directly, briefly.
-    await cluster.cli([
-      'agent',
-      'acl',
-      'add',
-      '--technician',
-      'guest',
-      '--services',
-      'echo',
-      '--for',
-      '2s',
-      '--data',
-      cluster.agentDir,
-    ]);
+  test('accept --for: the rule expires and the session it allowed ends; acl remove ends sessions too', async () => {
+    // A short acceptance: the rule it creates lasts 2 s.
+    const briefEnv = await cluster.technician('brief', 'brief-password-1');
+    const first = await echoOnce(briefEnv, ['--reason', 'short']);
+    const requestId = /(AR-[0-9A-Z]{6})/.exec(first.stderr)?.[1];
+    assert.ok(requestId, first.stderr);
+    await cluster.cli(['agent', 'accept', requestId, '--for', '2s', '--data', cluster.agentDir]);
     const session = cluster.track(
-      new CliProcess(['connect', cluster.stationId, '--service', 'echo', '--stdio'], guestEnv),
+      new CliProcess(['connect', cluster.stationId, '--service', 'echo', '--stdio'], briefEnv),
     );
     session.child.stdin?.write('hello\n');
     await waitFor('the session', () => (session.stdout.includes('hello') ? true : undefined));
