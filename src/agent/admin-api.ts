@@ -12,6 +12,7 @@ import type { Logger } from '../common/logger.js';
 import { accessLevels } from '../policy/index.js';
 import type { AgentControl } from './agent.js';
 import { registerPolicyRoutes } from './admin-policy-routes.js';
+import { registerCallHomeRoutes } from './admin-callhome-routes.js';
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
@@ -94,6 +95,7 @@ export async function buildAdminApi(control: AgentControl, adminToken: string, l
   api.get('/v1/audit/verify', async () => control.verifyAudit());
 
   registerPolicyRoutes(app, control, actor);
+  registerCallHomeRoutes(app, () => control.outbox);
 
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

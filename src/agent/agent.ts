@@ -29,6 +29,7 @@ import { Notifications } from './notifications.js';
 import { AuditCheckpointer, type AuditCheckpoint } from './audit-checkpoint.js';
 import { verifyAuditLog, type AuditReport } from './audit-report.js';
 import { CallHomeClient } from './callhome-client.js';
+import { Outbox } from './outbox.js';
 import { SyslogSender, formatSyslog5424 } from './syslog-export.js';
 import { PolicyControl } from './policy-control.js';
 
@@ -47,6 +48,7 @@ export interface AgentStatus {
 /** What the admin API may do with the agent. */
 export interface AgentControl {
   readonly policyControl: PolicyControl;
+  readonly outbox: Outbox | undefined;
   status(): Promise<AgentStatus>;
   refusals(): Promise<RefusalCount[]>;
   setRemote(enabled: boolean, actor: string): Promise<void>;
@@ -78,6 +80,8 @@ export class Agent implements AgentControl {
   #callHome: CallHomeClient | undefined;
   #checkpointer: AuditCheckpointer | undefined;
   #syslog: SyslogSender | undefined;
+  /** Call-home reports: accepted durably, then delivered to the hub. */
+  outbox: Outbox | undefined;
   readonly #store: AgentStore;
   readonly #audit: AuditLog;
   readonly #gate: SessionGate;
@@ -243,6 +247,20 @@ export class Agent implements AgentControl {
       hashAt: async (seq) => (seq === 0 ? genesisHash : (await store.auditEntry(seq))?.hash),
     });
     const checkpointer = agent.#checkpointer;
+    agent.outbox = new Outbox({
+      store: store.outbox,
+      deliver: (body, signal) => callHome.postRaw('/v1/reports', body, signal),
+      clock,
+      logger,
+      maxPending: config.callhome.maxPending,
+    });
+    agent.outbox.on('attempt', (event) => {
+      if (event.type !== 'failed')
+        void audit
+          .record('agent', `callhome.${event.type}`, { reportId: event.id, status: event.status })
+          .catch(() => undefined);
+    });
+    agent.outbox.start();
     const head = await store.lastAuditEntry();
     if (head) checkpointer.observe(head);
     audit.onEntry((entry) => checkpointer.observe(entry));
@@ -399,6 +417,7 @@ export class Agent implements AgentControl {
     await this.#adminApi?.close();
     await this.#notifications.close();
     this.#checkpointer?.close();
+    await this.outbox?.close();
     // Let session ends reach the store before it closes.
     await new Promise((resolve) => setTimeout(resolve, 50));
     await this.#audit.record('agent', 'agent.stop', {}).catch(() => undefined);

@@ -111,6 +111,40 @@ export class CallHomeClient {
     });
   }
 
+  /** POSTs exact bytes; resolves with whatever HTTP answer came, rejects when none came. */
+  postRaw(path: string, body: string, signal?: AbortSignal): Promise<{ status: number; answer: string }> {
+    return new Promise((resolve, reject) => {
+      let session: ClientHttp2Session;
+      try {
+        session = this.#open();
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      const stream = session.request(
+        { ':method': 'POST', ':path': path, 'content-type': 'application/json' },
+        signal ? { signal } : {},
+      );
+      const timer = setTimeout(() => stream.close(), this.#options.timeoutMs ?? 15_000);
+      let status = 0;
+      const chunks: Buffer[] = [];
+      stream.on('response', (headers) => {
+        status = Number(headers[':status']);
+      });
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.once('error', (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      stream.once('close', () => {
+        clearTimeout(timer);
+        if (status === 0) reject(new Error(`the hub at ${this.#options.endpoint} did not answer`));
+        else resolve({ status, answer: Buffer.concat(chunks).toString('utf8') });
+      });
+      stream.end(body);
+    });
+  }
+
   close(): void {
     this.#session?.close();
     this.#session = undefined;

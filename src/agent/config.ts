@@ -102,6 +102,13 @@ export const agentConfigSchema = z
       })
       .strict()
       .default({ checkpointEntries: 100, checkpointInterval: 60_000 }),
+    callhome: z
+      .object({
+        /** Reports waiting to be sent beyond which new ones are refused (none is ever dropped). */
+        maxPending: z.number().int().min(10).max(1_000_000).default(10_000),
+      })
+      .strict()
+      .default({ maxPending: 10_000 }),
     store: z
       .object({
         /** Largest size of agent.db; past it writes fail (and sessions fail closed) rather than fill the disk. */

@@ -23,10 +23,17 @@ export class AdminClient {
     this.#baseUrl = runtime.adminUrl;
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let response: Response;
+  /** The answer's body as text, byte for byte (for payloads shown exactly as they are). */
+  async requestText(method: string, path: string): Promise<string> {
+    const response = await this.#fetch(method, path);
+    const text = await response.text();
+    if (!response.ok) throw errorOf(response.status, text);
+    return text;
+  }
+
+  async #fetch(method: string, path: string, body?: unknown): Promise<Response> {
     try {
-      response = await fetch(this.#baseUrl + path, {
+      return await fetch(this.#baseUrl + path, {
         method,
         headers: {
           authorization: `Bearer ${this.#token}`,
@@ -39,14 +46,27 @@ export class AdminClient {
         cause: err,
       });
     }
-    const payload = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-    if (!response.ok) {
-      const code = isErrorCode(payload.code) ? payload.code : 'INTERNAL';
-      throw new LifelineError(
-        code,
-        typeof payload.message === 'string' ? payload.message : `HTTP ${response.status}`,
-      );
-    }
-    return payload as T;
   }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.#fetch(method, path, body);
+    const text = await response.text();
+    if (!response.ok) throw errorOf(response.status, text);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new LifelineError('INTERNAL', `the agent answered HTTP ${response.status} with no JSON`);
+    }
+  }
+}
+
+function errorOf(status: number, text: string): LifelineError {
+  let payload: Record<string, unknown> = {};
+  try {
+    payload = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // Not JSON: described by its status below.
+  }
+  const code = isErrorCode(payload.code) ? payload.code : 'INTERNAL';
+  return new LifelineError(code, typeof payload.message === 'string' ? payload.message : `HTTP ${status}`);
 }

@@ -19,6 +19,7 @@ import { AgentStore, type AgentSessionRecord, type RefusalCount } from '../store
 import { AdminClient } from './admin-client.js';
 import { registerAgentPolicyCommands } from './agent-policy.js';
 import { registerAgentAuditCommand } from './agent-audit.js';
+import { registerAgentCallHomeCommands } from './agent-callhome.js';
 import { closeWithDeadline, waitForSignal } from './hub.js';
 import { ago, printJson, printTable, readStdin } from './io.js';
 
@@ -268,6 +269,7 @@ export function registerAgentCommands(program: Command): void {
   registerAgentPolicyCommands(agent);
 
   registerAgentAuditCommand(agent);
+  registerAgentCallHomeCommands(agent);
 }
 
 function readTokenFile(path: string): string {

@@ -8,6 +8,7 @@ import { agentMigrations } from './migrations/agent.js';
 import { openSqlite } from './sqlite/open.js';
 import { LifelineError } from '../common/errors.js';
 import { PolicyStore, type PolicyTables } from './policy-store.js';
+import { OutboxStore, outboxMigrations, type OutboxTables } from './outbox-store.js';
 
 interface AgentDatabase extends PolicyTables {
   settings: { key: string; value: string };
@@ -94,15 +95,20 @@ export class AgentStore {
 
   /** ACL rules, access requests, one-time grants, refusal counts. */
   readonly policy: PolicyStore;
+  /** Call-home reports waiting to be sent, and every transmission. */
+  readonly outbox: OutboxStore;
 
   private constructor(db: Kysely<AgentDatabase>) {
     this.#db = db;
     // The policy tables are part of this database; the policy store sees only its own tables.
     this.policy = new PolicyStore(db as unknown as Kysely<PolicyTables>);
+    this.outbox = new OutboxStore(db as unknown as Kysely<OutboxTables>);
   }
 
   static async open(path: string, options: { maxBytes?: number } = {}): Promise<AgentStore> {
-    return new AgentStore(await openSqlite<AgentDatabase>(path, agentMigrations, options));
+    return new AgentStore(
+      await openSqlite<AgentDatabase>(path, { ...agentMigrations, ...outboxMigrations }, options),
+    );
   }
 
   async getSetting(key: string): Promise<unknown> {

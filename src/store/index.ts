@@ -6,3 +6,5 @@ export { AgentStore, auditEntryHash, genesisHash } from './agent-store.js';
 export type { AuditEntry, AuditWith, ServiceRecord, AgentSessionRecord } from './agent-store.js';
 export { PolicyStore, newPolicyId, requestStatuses } from './policy-store.js';
 export type { AccessRequest, RefusalCount, RequestStatus, StoredGrant, StoredRule } from './policy-store.js';
+export { OutboxStore, outboxMigrations, sha256Hex } from './outbox-store.js';
+export type { OutboxItem, OutboxState, Transmission } from './outbox-store.js';

@@ -1,0 +1,152 @@
+// Admin API routes of call home: accept reports (from the appliance software that embeds
+// Lifeline, and the CLI), open problems, and show exactly what waits and what was sent.
+
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { LifelineError } from '../common/errors.js';
+import { genericPayloadSchema, managedSystemSchema, reportKinds, severities } from '../protocol/index.js';
+import type { Outbox } from './outbox.js';
+
+const problemIdAlphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+function newProblemId(): string {
+  let id = '';
+  for (const byte of randomBytes(6)) id += problemIdAlphabet.charAt(byte % 32);
+  return `PB-${id}`;
+}
+
+export function registerCallHomeRoutes(app: FastifyInstance, getOutbox: () => Outbox | undefined): void {
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  const outbox = (): Outbox => {
+    const found = getOutbox();
+    if (!found) throw new LifelineError('API_UNREACHABLE', 'call home is not running');
+    return found;
+  };
+
+  api.post(
+    '/v1/reports',
+    {
+      schema: {
+        body: z
+          .object({
+            kind: z.enum(reportKinds),
+            payload: genericPayloadSchema,
+            orderKey: z.string().max(64).optional(),
+            hold: z.boolean().optional(),
+          })
+          .strict(),
+      },
+    },
+    async (request, reply) => {
+      const { kind, payload, orderKey, hold } = request.body;
+      const accepted = await outbox().accept(kind, payload, {
+        ...(orderKey ? { orderKey } : {}),
+        ...(hold ? { hold } : {}),
+      });
+      return reply.code(202).send(accepted);
+    },
+  );
+
+  api.post(
+    '/v1/problems',
+    {
+      schema: {
+        body: z
+          .object({
+            summary: z.string().min(1).max(500),
+            severity: z.enum(severities),
+            referenceCode: z.string().max(64).optional(),
+            description: z.string().max(20_000).optional(),
+            system: managedSystemSchema.optional(),
+            parts: z.array(z.string().max(128)).max(100).optional(),
+          })
+          .strict(),
+      },
+    },
+    async (request, reply) => {
+      const localId = newProblemId();
+      const payload = { localId, ...request.body, occurredAtMs: Date.now() };
+      // Every report of one problem shares its order key: an update never overtakes its open.
+      const accepted = await outbox().accept('problem.open', payload, { orderKey: localId });
+      return reply.code(202).send({ localId, report: accepted });
+    },
+  );
+
+  api.post(
+    '/v1/problems/:localId/:action',
+    {
+      schema: {
+        params: z.object({
+          localId: z.string().regex(/^PB-[0-9A-Z]{6}$/),
+          action: z.enum(['update', 'close']),
+        }),
+        body: z
+          .object({ note: z.string().min(1).max(20_000).optional() })
+          .strict()
+          .default({}),
+      },
+    },
+    async (request, reply) => {
+      const { localId, action } = request.params;
+      if (action === 'update' && !request.body.note)
+        throw new LifelineError('API_BAD_REQUEST', 'an update needs a note');
+      const payload = { localId, ...(request.body.note ? { note: request.body.note } : {}) };
+      const accepted = await outbox().accept(
+        action === 'update' ? 'problem.update' : 'problem.close',
+        payload,
+        {
+          orderKey: localId,
+        },
+      );
+      return reply.code(202).send({ localId, report: accepted });
+    },
+  );
+
+  api.get('/v1/outbox', async () => {
+    const box = outbox();
+    const store = box.store;
+    return {
+      status: await box.status(),
+      waiting: [
+        ...(await store.list({ state: 'pending' })),
+        ...(await store.list({ state: 'held' })),
+        ...(await store.list({ state: 'rejected' })),
+      ].map(({ body: _body, ...item }) => item),
+    };
+  });
+
+  api.post(
+    '/v1/outbox/release',
+    {
+      schema: {
+        body: z.object({ id: z.union([z.string().regex(/^[0-9a-f]{32}$/), z.literal('all')]) }).strict(),
+      },
+    },
+    async (request) => ({ released: await outbox().release(request.body.id) }),
+  );
+
+  api.get(
+    '/v1/sent',
+    {
+      schema: { querystring: z.object({ after: z.coerce.number().int().nonnegative().optional() }).strict() },
+    },
+    async (request) => ({
+      transmissions: await outbox().store.listTransmissions({
+        ...(request.query.after !== undefined ? { afterSeq: request.query.after } : {}),
+      }),
+    }),
+  );
+
+  api.get(
+    '/v1/sent/:reportId',
+    { schema: { params: z.object({ reportId: z.string().regex(/^[0-9a-f]{32}$/) }) } },
+    async (request, reply) => {
+      const item = await outbox().store.get(request.params.reportId);
+      if (!item) throw new LifelineError('API_NOT_FOUND', `no report ${request.params.reportId}`);
+      // The exact bytes that left (or will leave) the appliance.
+      return reply.type('application/json').send(item.body);
+    },
+  );
+}

@@ -1,0 +1,140 @@
+// `lifeline agent problem|outbox|sent|release`: call home from the appliance administrator's side.
+// They talk to the running agent's admin API.
+
+import type { Command } from 'commander';
+import { LifelineError } from '../common/errors.js';
+import type { OutboxItem, Transmission } from '../store/index.js';
+import { AdminClient } from './admin-client.js';
+import { ago, printJson, printTable } from './io.js';
+
+const dataOption = ['--data <dir>', 'agent data directory'] as const;
+
+export function registerAgentCallHomeCommands(agent: Command): void {
+  const problem = agent.command('problem').description('problem reports to the vendor');
+  problem
+    .command('open')
+    .requiredOption(...dataOption)
+    .requiredOption('--summary <text>', 'what is wrong, in one line')
+    .requiredOption('--severity <level>', 'critical, major, minor or informational')
+    .option('--system <serial>', 'serial number of the managed system with the problem')
+    .option('--code <ref>', 'reference code')
+    .option('--description <text>', 'more detail')
+    .action(
+      async (opts: {
+        data: string;
+        summary: string;
+        severity: string;
+        system?: string;
+        code?: string;
+        description?: string;
+      }) => {
+        const body = {
+          summary: opts.summary,
+          severity: opts.severity,
+          ...(opts.code ? { referenceCode: opts.code } : {}),
+          ...(opts.description ? { description: opts.description } : {}),
+          ...(opts.system ? { system: { serial: opts.system } } : {}),
+        };
+        const result = await new AdminClient(opts.data).request<{ localId: string; report: { id: string } }>(
+          'POST',
+          '/v1/problems',
+          body,
+        );
+        console.log(
+          `Problem ${result.localId} accepted (report ${result.report.id}); it is sent to the vendor from the outbox`,
+        );
+      },
+    );
+  for (const action of ['update', 'close'] as const) {
+    problem
+      .command(`${action} <id>`)
+      .requiredOption(...dataOption)
+      .option('--note <text>', action === 'update' ? 'what changed (required)' : 'why it is closed')
+      .action(async (id: string, opts: { data: string; note?: string }) => {
+        if (action === 'update' && !opts.note)
+          throw new LifelineError('API_BAD_REQUEST', '--note: required for an update');
+        await new AdminClient(opts.data).request(
+          'POST',
+          `/v1/problems/${encodeURIComponent(id)}/${action}`,
+          opts.note ? { note: opts.note } : {},
+        );
+        console.log(`Problem ${id}: ${action} accepted`);
+      });
+  }
+
+  agent
+    .command('outbox')
+    .description('reports waiting to be sent (and those the hub refused)')
+    .requiredOption(...dataOption)
+    .option('--json', 'print JSON')
+    .action(async (opts: { data: string; json?: boolean }) => {
+      const result = await new AdminClient(opts.data).request<{
+        status: Record<string, unknown>;
+        waiting: Omit<OutboxItem, 'body'>[];
+      }>('GET', '/v1/outbox');
+      if (opts.json) {
+        printJson(result);
+        return;
+      }
+      console.log(
+        `pending ${String(result.status.pending)}, held ${String(result.status.held)}, sent ${String(result.status.sent)}, rejected ${String(result.status.rejected)}`,
+      );
+      printTable(
+        result.waiting.map((item) => ({
+          report: item.id,
+          kind: item.kind,
+          state: item.state,
+          bytes: String(item.bytes),
+          attempts: String(item.attempts),
+          'last error': item.lastError ?? '',
+        })),
+        ['report', 'kind', 'state', 'bytes', 'attempts', 'last error'],
+      );
+    });
+
+  agent
+    .command('sent')
+    .description('every transmission to the hub; --show prints the exact payload of a report')
+    .requiredOption(...dataOption)
+    .option('--json', 'print JSON')
+    .option('--show <report>', 'print the exact bytes of this report as they left')
+    .action(async (opts: { data: string; json?: boolean; show?: string }) => {
+      const client = new AdminClient(opts.data);
+      if (opts.show) {
+        process.stdout.write(await client.requestText('GET', `/v1/sent/${encodeURIComponent(opts.show)}`));
+        return;
+      }
+      const { transmissions } = await client.request<{ transmissions: Transmission[] }>('GET', '/v1/sent');
+      if (opts.json) {
+        printJson(transmissions);
+        return;
+      }
+      printTable(
+        transmissions.map((t) => ({
+          time: ago(new Date(t.atMs).toISOString()),
+          report: t.reportId,
+          kind: t.kind,
+          bytes: String(t.bytes),
+          sha256: t.sha256,
+          status: String(t.status),
+        })),
+        ['time', 'report', 'kind', 'bytes', 'sha256', 'status'],
+      );
+    });
+
+  agent
+    .command('release [report]')
+    .description('release held reports to be sent: one, or --all')
+    .requiredOption(...dataOption)
+    .option('--all', 'every held report')
+    .action(async (report: string | undefined, opts: { data: string; all?: boolean }) => {
+      const id = opts.all ? 'all' : report;
+      if (!id) throw new LifelineError('API_BAD_REQUEST', 'expected: lifeline agent release REPORT or --all');
+      const result = await new AdminClient(opts.data).request<{ released: number }>(
+        'POST',
+        '/v1/outbox/release',
+        { id },
+      );
+      console.log(`Released ${result.released} report(s)`);
+    });
+}
