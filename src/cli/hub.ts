@@ -11,8 +11,9 @@ import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
 import { openSqliteHubStore, type HubStore } from '../store/index.js';
 import { ago, printJson, printTable, readStdin } from './io.js';
+import { registerHubProblemCommands } from './hub-problems.js';
 
-async function withStore<T>(dataDir: string, work: (store: HubStore) => Promise<T>): Promise<T> {
+export async function withStore<T>(dataDir: string, work: (store: HubStore) => Promise<T>): Promise<T> {
   loadHubConfig(dataDir);
   const store = await openSqliteHubStore(hubPaths(dataDir).database);
   try {
@@ -152,6 +153,7 @@ export function registerHubCommands(program: Command): void {
     });
 
   registerHubAuditCommand(hub);
+  registerHubProblemCommands(hub);
 
   hub
     .command('stations')

@@ -7,7 +7,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
+import { createHash } from 'node:crypto';
 import { verifyCheckpoint } from '../agent/audit-checkpoint.js';
+import { checkReportPayload, reportEnvelopeSchema } from '../protocol/index.js';
 import { derToPem } from '../pki/index.js';
 import { genesisHash, type HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
@@ -88,6 +90,45 @@ export function registerStationRoutes<S extends RawServerBase>(
     if (same) return reply.code(200).send({ stored: false });
     await store.addAuditCheckpoint({ ...checkpoint, receivedAtMs: clock.now() });
     return reply.code(201).send({ stored: true });
+  });
+
+  // Reports are hashed as received: the JSON parser keeps the exact bytes beside the parsed body.
+  const rawBodies = new WeakMap<object, string>();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    rawBodies.set(request, text);
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch {
+      done(new LifelineError('API_BAD_REQUEST', 'the body is not JSON'), undefined);
+    }
+  });
+
+  api.post('/v1/reports', { schema: { body: reportEnvelopeSchema } }, async (request, reply) => {
+    const { stationId } = await callingStation(request.raw, store);
+    const envelope = request.body;
+    const invalid = checkReportPayload(envelope.kind, envelope.payload);
+    if (invalid)
+      throw new LifelineError('CALLHOME_REPORT_INVALID', `invalid ${envelope.kind} report: ${invalid}`);
+    const body = rawBodies.get(request) ?? JSON.stringify(envelope);
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const result = await store.reports.ingest(stationId, envelope, body, sha256, clock.now());
+    if (!result.duplicate && (envelope.kind === 'problem.open' || envelope.kind === 'problem.close')) {
+      await audit.record(
+        `station:${stationId}`,
+        envelope.kind === 'problem.open' ? 'problem.opened' : 'problem.closed',
+        stationId,
+        {
+          problemNumber: result.problemNumber,
+          reportId: envelope.id,
+        },
+      );
+    }
+    return reply.code(result.duplicate ? 200 : 201).send({
+      stored: !result.duplicate,
+      duplicate: result.duplicate,
+      ...(result.problemNumber ? { problemNumber: result.problemNumber } : {}),
+    });
   });
 
   api.get('/v1/audit/checkpoints/latest', async (request) => {

@@ -1,6 +1,8 @@
 // What the hub keeps, as an interface: SQLite by default, PostgreSQL for several hub nodes.
 // Times are milliseconds since the epoch.
 
+import type { HubReportStore } from './hub-reports.js';
+
 export interface StationRecord {
   id: string;
   name: string;
@@ -71,6 +73,9 @@ export interface AuditCheckpointRecord {
 export type TokenUse = { ok: true } | { ok: false; why: 'unknown' | 'expired' | 'used' };
 
 export interface HubStore {
+  /** Call-home reports and the problem tickets they open. */
+  readonly reports: HubReportStore;
+
   addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void>;
   /** Marks the token used by `stationId` if it is valid at nowMs; atomic, so a token is used once. */
   useEnrollmentToken(id: string, stationId: string, nowMs: number): Promise<TokenUse>;

@@ -8,3 +8,5 @@ export { PolicyStore, newPolicyId, requestStatuses } from './policy-store.js';
 export type { AccessRequest, RefusalCount, RequestStatus, StoredGrant, StoredRule } from './policy-store.js';
 export { OutboxStore, outboxMigrations, sha256Hex } from './outbox-store.js';
 export type { OutboxItem, OutboxState, Transmission } from './outbox-store.js';
+export { HubReportStore, hubReportMigrations } from './hub-reports.js';
+export type { ProblemRecord, StoredReport } from './hub-reports.js';

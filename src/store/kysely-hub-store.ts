@@ -1,6 +1,7 @@
 // HubStore on kysely: the same queries serve SQLite and PostgreSQL.
 
 import type { Generated, Kysely } from 'kysely';
+import { HubReportStore, type HubReportTables } from './hub-reports.js';
 import type {
   ApiTokenRecord,
   AuditCheckpointRecord,
@@ -79,9 +80,12 @@ const numOrNull = (value: number | string | bigint | null): number | null =>
 
 export class KyselyHubStore implements HubStore {
   readonly #db: Kysely<HubDatabase>;
+  readonly reports: HubReportStore;
 
   constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
+    // The report tables live in the same database; the report store sees only its own tables.
+    this.reports = new HubReportStore(db as unknown as Kysely<HubReportTables>);
   }
 
   async addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void> {

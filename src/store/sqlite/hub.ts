@@ -3,8 +3,11 @@
 import type { HubStore } from '../hub-store.js';
 import { KyselyHubStore, type HubDatabase } from '../kysely-hub-store.js';
 import { hubMigrations } from '../migrations/hub.js';
+import { hubReportMigrations } from '../hub-reports.js';
 import { openSqlite } from './open.js';
 
 export async function openSqliteHubStore(path: string): Promise<HubStore> {
-  return new KyselyHubStore(await openSqlite<HubDatabase>(path, hubMigrations));
+  return new KyselyHubStore(
+    await openSqlite<HubDatabase>(path, { ...hubMigrations, ...hubReportMigrations }),
+  );
 }
