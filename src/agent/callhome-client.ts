@@ -53,66 +53,46 @@ export class CallHomeClient {
     return session;
   }
 
-  request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return new Promise((resolve, reject) => {
-      let session: ClientHttp2Session;
-      try {
-        session = this.#open();
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
-      const stream = session.request({
-        ':method': method,
-        ':path': path,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      });
-      const timer = setTimeout(() => stream.close(), this.#options.timeoutMs ?? 15_000);
-      let status = 0;
-      const chunks: Buffer[] = [];
-      stream.on('response', (headers) => {
-        status = Number(headers[':status']);
-      });
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.once('error', (err: Error) => {
-        clearTimeout(timer);
-        reject(
-          new LifelineError(
-            'API_UNREACHABLE',
-            `the hub at ${this.#options.endpoint} is not reachable: ${err.message}`,
-            { cause: err },
-          ),
-        );
-      });
-      stream.once('close', () => {
-        clearTimeout(timer);
-        if (status === 0) {
-          reject(new LifelineError('API_UNREACHABLE', `the hub at ${this.#options.endpoint} did not answer`));
-          return;
-        }
-        let payload: Record<string, unknown> = {};
-        try {
-          payload = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-        } catch {
-          // A non-JSON answer is reported by its status below.
-        }
-        if (status >= 200 && status < 300) resolve(payload as T);
-        else {
-          const code = isErrorCode(payload.code) ? payload.code : 'INTERNAL';
-          reject(
-            new LifelineError(
-              code,
-              typeof payload.message === 'string' ? payload.message : `the hub answered HTTP ${status}`,
-            ),
-          );
-        }
-      });
-      stream.end(body === undefined ? undefined : JSON.stringify(body));
-    });
+  /** A JSON request; an error answer becomes a LifelineError with the hub's code and message. */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let answer: { status: number; answer: string };
+    try {
+      answer = await this.#exchange(method, path, body === undefined ? undefined : JSON.stringify(body));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new LifelineError(
+        'API_UNREACHABLE',
+        `the hub at ${this.#options.endpoint} is not reachable: ${message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    let payload: Record<string, unknown> = {};
+    try {
+      payload = JSON.parse(answer.answer || '{}') as Record<string, unknown>;
+    } catch {
+      // A non-JSON answer is reported by its status below.
+    }
+    if (answer.status >= 200 && answer.status < 300) return payload as T;
+    const code = isErrorCode(payload.code) ? payload.code : 'INTERNAL';
+    throw new LifelineError(
+      code,
+      typeof payload.message === 'string' ? payload.message : `the hub answered HTTP ${answer.status}`,
+    );
   }
 
   /** POSTs exact bytes; resolves with whatever HTTP answer came, rejects when none came. */
   postRaw(path: string, body: string, signal?: AbortSignal): Promise<{ status: number; answer: string }> {
+    return this.#exchange('POST', path, body, signal);
+  }
+
+  #exchange(
+    method: string,
+    path: string,
+    body: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; answer: string }> {
     return new Promise((resolve, reject) => {
       let session: ClientHttp2Session;
       try {
@@ -122,7 +102,11 @@ export class CallHomeClient {
         return;
       }
       const stream = session.request(
-        { ':method': 'POST', ':path': path, 'content-type': 'application/json' },
+        {
+          ':method': method,
+          ':path': path,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         signal ? { signal } : {},
       );
       const timer = setTimeout(() => stream.close(), this.#options.timeoutMs ?? 15_000);
@@ -138,7 +122,7 @@ export class CallHomeClient {
       });
       stream.once('close', () => {
         clearTimeout(timer);
-        if (status === 0) reject(new Error(`the hub at ${this.#options.endpoint} did not answer`));
+        if (status === 0) reject(new Error('no answer'));
         else resolve({ status, answer: Buffer.concat(chunks).toString('utf8') });
       });
       stream.end(body);

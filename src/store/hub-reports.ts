@@ -145,6 +145,20 @@ export class HubReportStore {
       const payload = envelope.payload;
       let problemNumber: string | undefined;
       if (envelope.kind === 'problem.open') {
+        const opened = await trx
+          .selectFrom('problems')
+          .select('number')
+          .where('station_id', '=', stationId)
+          .where('local_id', '=', String(payload.localId))
+          .executeTakeFirst();
+        if (opened) {
+          throw new LifelineError(
+            'CALLHOME_REPORT_INVALID',
+            `problem ${String(payload.localId)} is open already as ${opened.number}`,
+          );
+        }
+        // max + 1 inside the transaction: SQLite runs one writer at a time. (PostgreSQL needs a
+        // counter row locked by UPDATE ... RETURNING; see the notes of the call-home issue.)
         const last = await trx
           .selectFrom('problems')
           .select((eb) => eb.fn.max('seq').as('seq'))
