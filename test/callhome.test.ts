@@ -116,4 +116,33 @@ describe('call home', () => {
     assert.equal(rows.length, 1000);
     assert.deepEqual(new Set(rows.map((r) => r.id)), new Set(ids));
   });
+
+  test('callhome pause holds reports, also across an agent restart; resume sends them', async () => {
+    await cluster.cli(['agent', 'callhome', 'pause', '--for', '1h', '--data', cluster.agentDir]);
+    const accepted = (await cluster.admin('POST', '/v1/reports', {
+      kind: 'generic',
+      payload: { during: 'maintenance' },
+    })) as {
+      id: string;
+    };
+    await cluster.stopAgent();
+    await cluster.startAgent();
+    const outbox = (await cluster.admin('GET', '/v1/outbox')) as {
+      status: { pending: number; pausedUntilMs: number | null };
+      waiting: { id: string }[];
+    };
+    assert.ok(outbox.status.pausedUntilMs !== null && outbox.status.pausedUntilMs > Date.now());
+    assert.ok(outbox.waiting.some((item) => item.id === accepted.id));
+    await cluster.cli(['agent', 'callhome', 'resume', '--data', cluster.agentDir]);
+    await waitFor('the held report to be sent', async () =>
+      (await sent()).some((t) => t.reportId === accepted.id && t.status === 201) ? true : undefined,
+    );
+    const audit = JSON.parse(
+      (await cluster.cli(['agent', 'audit', '--json', '--data', cluster.agentDir])).stdout,
+    ) as {
+      action: string;
+    }[];
+    assert.ok(audit.some((e) => e.action === 'callhome.pause'));
+    assert.ok(audit.some((e) => e.action === 'callhome.resume'));
+  });
 });

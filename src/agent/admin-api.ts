@@ -95,7 +95,12 @@ export async function buildAdminApi(control: AgentControl, adminToken: string, l
   api.get('/v1/audit/verify', async () => control.verifyAudit());
 
   registerPolicyRoutes(app, control, actor);
-  registerCallHomeRoutes(app, () => control.outbox);
+  registerCallHomeRoutes(
+    app,
+    () => control.outbox,
+    (untilMs, who) => control.pauseCallHome(untilMs, who),
+    actor,
+  );
 
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

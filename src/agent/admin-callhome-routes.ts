@@ -17,7 +17,12 @@ function newProblemId(): string {
   return `PB-${id}`;
 }
 
-export function registerCallHomeRoutes(app: FastifyInstance, getOutbox: () => Outbox | undefined): void {
+export function registerCallHomeRoutes(
+  app: FastifyInstance,
+  getOutbox: () => Outbox | undefined,
+  pause: (untilMs: number | null, actor: string) => Promise<void>,
+  actor: (ip: string) => string,
+): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const outbox = (): Outbox => {
     const found = getOutbox();
@@ -104,6 +109,33 @@ export function registerCallHomeRoutes(app: FastifyInstance, getOutbox: () => Ou
     },
   );
 
+  api.put(
+    '/v1/callhome/pause',
+    {
+      schema: {
+        body: z
+          .object({
+            forMs: z
+              .number()
+              .int()
+              .min(1000)
+              .max(30 * 86_400_000),
+          })
+          .strict(),
+      },
+    },
+    async (request) => {
+      const untilMs = Date.now() + request.body.forMs;
+      await pause(untilMs, actor(request.ip));
+      return outbox().status();
+    },
+  );
+
+  api.delete('/v1/callhome/pause', async (request) => {
+    await pause(null, actor(request.ip));
+    return outbox().status();
+  });
+
   api.get('/v1/outbox', async () => {
     const box = outbox();
     const store = box.store;
@@ -130,13 +162,27 @@ export function registerCallHomeRoutes(app: FastifyInstance, getOutbox: () => Ou
   api.get(
     '/v1/sent',
     {
-      schema: { querystring: z.object({ after: z.coerce.number().int().nonnegative().optional() }).strict() },
+      schema: {
+        querystring: z
+          .object({
+            after: z.coerce.number().int().nonnegative().optional(),
+            report: z
+              .string()
+              .regex(/^[0-9a-f]{32}$/)
+              .optional(),
+          })
+          .strict(),
+      },
     },
-    async (request) => ({
-      transmissions: await outbox().store.listTransmissions({
-        ...(request.query.after !== undefined ? { afterSeq: request.query.after } : {}),
-      }),
-    }),
+    async (request) => {
+      const { after, report } = request.query;
+      // Without `after`: the newest first, as a person reading the log wants them.
+      const transmissions = await outbox().store.listTransmissions({
+        ...(after !== undefined ? { afterSeq: after } : { newestFirst: true }),
+        ...(report !== undefined ? { reportId: report } : {}),
+      });
+      return { transmissions };
+    },
   );
 
   api.get(

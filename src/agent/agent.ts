@@ -60,6 +60,7 @@ export interface AgentControl {
   services(): Promise<ServiceRecord[]>;
   audit(options: { sinceMs?: number | undefined; limit?: number | undefined }): Promise<AuditEntry[]>;
   verifyAudit(): Promise<AuditReport>;
+  pauseCallHome(untilMs: number | null, actor: string): Promise<void>;
 }
 
 export interface RuntimeInfo {
@@ -70,6 +71,7 @@ export interface RuntimeInfo {
 
 export const settingKeys = {
   stationId: 'station_id',
+  callHomePausedUntil: 'callhome_paused_until',
   remoteEnabled: 'remote_enabled',
   accessLevel: 'access_level',
 } as const;
@@ -260,6 +262,8 @@ export class Agent implements AgentControl {
           .record('agent', `callhome.${event.type}`, { reportId: event.id, status: event.status })
           .catch(() => undefined);
     });
+    const pausedUntil = await store.getSetting(settingKeys.callHomePausedUntil);
+    if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) agent.outbox.pause(pausedUntil);
     agent.outbox.start();
     const head = await store.lastAuditEntry();
     if (head) checkpointer.observe(head);
@@ -393,6 +397,16 @@ export class Agent implements AgentControl {
       ...(options.sinceMs !== undefined ? { sinceMs: options.sinceMs } : {}),
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
     });
+  }
+
+  /** Maintenance mode: reports are accepted and kept, none is sent until `untilMs` (null: resume). */
+  async pauseCallHome(untilMs: number | null, actor: string): Promise<void> {
+    await this.#audit.record(actor, untilMs === null ? 'callhome.resume' : 'callhome.pause', {
+      until: untilMs === null ? null : new Date(untilMs).toISOString(),
+    });
+    await this.#store.setSetting(settingKeys.callHomePausedUntil, untilMs);
+    if (untilMs === null) this.outbox?.resume();
+    else this.outbox?.pause(untilMs);
   }
 
   verifyAudit(): Promise<AuditReport> {

@@ -2,6 +2,7 @@
 // They talk to the running agent's admin API.
 
 import type { Command } from 'commander';
+import { parseDurationMs } from '../common/duration.js';
 import { LifelineError } from '../common/errors.js';
 import type { OutboxItem, Transmission } from '../store/index.js';
 import { AdminClient } from './admin-client.js';
@@ -61,6 +62,32 @@ export function registerAgentCallHomeCommands(agent: Command): void {
         console.log(`Problem ${id}: ${action} accepted`);
       });
   }
+
+  const callhome = agent.command('callhome').description('call-home maintenance mode');
+  callhome
+    .command('pause')
+    .description('hold every report (nothing is lost) for a while, e.g. during maintenance')
+    .requiredOption(...dataOption)
+    .requiredOption('--for <duration>', 'how long, e.g. 2h')
+    .action(async (opts: { data: string; for: string }) => {
+      const status = await new AdminClient(opts.data).request<{ pausedUntilMs: number | null }>(
+        'PUT',
+        '/v1/callhome/pause',
+        {
+          forMs: parseDurationMs(opts.for, '--for'),
+        },
+      );
+      console.log(
+        `Call home paused until ${new Date(status.pausedUntilMs ?? Date.now()).toISOString()}; reports are kept`,
+      );
+    });
+  callhome
+    .command('resume')
+    .requiredOption(...dataOption)
+    .action(async (opts: { data: string }) => {
+      await new AdminClient(opts.data).request('DELETE', '/v1/callhome/pause');
+      console.log('Call home resumed');
+    });
 
   agent
     .command('outbox')

@@ -332,9 +332,12 @@ export class OutboxStore {
 
   /** The transmission log in order; at most `limit` (default 1000) entries after `afterSeq`. */
   async listTransmissions(
-    options: { reportId?: string; afterSeq?: number; limit?: number } = {},
+    options: { reportId?: string; afterSeq?: number; limit?: number; newestFirst?: boolean } = {},
   ): Promise<Transmission[]> {
-    let query = this.#db.selectFrom('transmissions').selectAll().orderBy('seq');
+    let query = this.#db
+      .selectFrom('transmissions')
+      .selectAll()
+      .orderBy('seq', options.newestFirst ? 'desc' : 'asc');
     if (options.reportId !== undefined) query = query.where('report_id', '=', options.reportId);
     if (options.afterSeq !== undefined) query = query.where('seq', '>', options.afterSeq);
     const rows = await query.limit(options.limit ?? 1000).execute();
