@@ -407,7 +407,7 @@ export class SessionGate {
     const pendingMessage = `pending approval: access request ${request.id} waits for the appliance administrator`;
     if (polling && !created) {
       // A technician waiting on the request: nothing changed, so nothing new to audit.
-      if (!(await store.useTicketNonce(nonce.jti, nonce.expiresAtMs, clock.now()))) {
+      if (!(await store.useTicketNonce(nonce.jti, nonce.expiresAtMs))) {
         throw new Refusal('TICKET_REPLAYED', 'the service ticket was used before (replay refused)');
       }
       throw new Refusal('POLICY_PENDING_APPROVAL', pendingMessage, request.id);

@@ -11,7 +11,6 @@ import { grantMatches, ruleMatches, type AclRule, type OneTimeGrant } from './ac
 import {
   accessLevels,
   decide,
-  decideAccess,
   mayContinue,
   type AccessLevel,
   type AllowVia,
@@ -476,32 +475,5 @@ describe('mayContinue: a running session under the policy in force now', () => {
     const via: AllowVia = { via: 'full-access' };
     assert.deepEqual(verdict(full, [deny], via, nowMs + 999), ok);
     assert.deepEqual(verdict(full, [deny], via, nowMs + 1000), ended('POLICY_DENIED_BY_RULE'));
-  });
-});
-
-describe('decideAccess: policy only, no rules or grant', () => {
-  test('remote service off refuses whatever the level', () => {
-    for (const accessLevel of accessLevels) {
-      assert.deepEqual(decideAccess({ remoteEnabled: false, accessLevel }, attempt), {
-        kind: 'deny',
-        code: 'POLICY_REMOTE_OFF',
-        reason: 'remote service is turned off on this appliance',
-      });
-    }
-  });
-
-  test('level none refuses every session', () => {
-    assert.deepEqual(withoutReason(decideAccess(none, attempt)), {
-      kind: 'deny',
-      code: 'POLICY_ACCESS_NONE',
-    });
-  });
-
-  test('level full allows an authorized technician', () => {
-    assert.deepEqual(decideAccess(full, attempt), { kind: 'allow', via: 'full-access' });
-  });
-
-  test('level restricted asks for approval', () => {
-    assert.deepEqual(decideAccess(restricted, attempt), { kind: 'request' });
   });
 });

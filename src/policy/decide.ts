@@ -96,8 +96,3 @@ export function mayContinue(
         : 'access is now restricted and no rule allows this session',
   };
 }
-
-/** The decision for the first issue's callers: policy only, no rules or grant. */
-export function decideAccess(policy: PolicyState, attempt: SessionAttempt): Decision {
-  return decide({ policy, rules: [], grant: null, ticket: { ok: true }, attempt });
-}

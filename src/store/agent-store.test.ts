@@ -105,23 +105,25 @@ describe('AgentStore', () => {
     const jti = '0123456789abcdef0123456789abcdef';
 
     test('a nonce is accepted once', async () => {
-      assert.equal(await store.useTicketNonce(jti, t0 + 60_000, t0), true);
-      assert.equal(await store.useTicketNonce(jti, t0 + 60_000, t0 + 1), false);
-      assert.equal(await store.useTicketNonce('f'.repeat(32), t0 + 60_000, t0 + 1), true);
+      assert.equal(await store.useTicketNonce(jti, t0 + 60_000), true);
+      assert.equal(await store.useTicketNonce(jti, t0 + 60_000), false);
+      assert.equal(await store.useTicketNonce('f'.repeat(32), t0 + 60_000), true);
     });
 
     test('a replay is refused after the agent restarts', async () => {
-      assert.equal(await store.useTicketNonce(jti, t0 + 60_000, t0), true);
+      assert.equal(await store.useTicketNonce(jti, t0 + 60_000), true);
       await reopen();
-      assert.equal(await store.useTicketNonce(jti, t0 + 60_000, t0 + 1000), false);
+      assert.equal(await store.useTicketNonce(jti, t0 + 60_000), false);
     });
 
     test('a nonce is kept until its ticket expires, then purged', async () => {
-      await store.useTicketNonce(jti, t0 + 60_000, t0);
-      // At the expiry instant it is still there.
-      assert.equal(await store.useTicketNonce(jti, t0 + 60_000, t0 + 60_000), false);
-      // Any use after expiry purges it.
-      assert.equal(await store.useTicketNonce('f'.repeat(32), t0 + 120_000, t0 + 60_001), true);
+      await store.useTicketNonce(jti, t0 + 60_000);
+      await store.useTicketNonce('f'.repeat(32), t0 + 120_000);
+      // At the expiry instant it is still kept.
+      await store.purgeTicketNonces(t0 + 60_000);
+      assert.equal(await store.useTicketNonce(jti, t0 + 60_000), false);
+      // After it, it is forgotten; the later one stays.
+      await store.purgeTicketNonces(t0 + 60_001);
       await store.close();
       const db = new Database(path, { readonly: true });
       try {
@@ -277,11 +279,30 @@ describe('AgentStore', () => {
     }
 
     test('sessions left open are closed as agent-shutdown, once', async () => {
-      await store.recordSessionStart(agentSession('s1', t0));
-      await store.recordSessionStart(agentSession('s2', t0 + 1000));
-      await store.recordSessionStart(agentSession('s3', t0 + 2000));
+      for (const [id, at] of [
+        ['s1', t0],
+        ['s2', t0 + 1000],
+        ['s3', t0 + 2000],
+      ] as const) {
+        await store.appendAudit(
+          { atMs: at, actor: 'technician:alice', action: 'session.start', detail: { id } },
+          {
+            sessionStart: agentSession(id, at),
+          },
+        );
+      }
       const end = { endedAtMs: t0 + 5000, endReason: 'closed', bytesIn: 5_000_000_000, bytesOut: 42 };
-      await store.recordSessionEnd('s2', end);
+      await store.appendAudit(
+        { atMs: end.endedAtMs, actor: 'technician:alice', action: 'session.end', detail: {} },
+        {
+          sessionEnd: { id: 's2', ...end },
+        },
+      );
+      // Each session row was written with its audit entry.
+      assert.deepEqual(
+        (await store.listAudit()).filter((e) => e.action.startsWith('session.')).map((e) => e.action),
+        ['session.start', 'session.start', 'session.start', 'session.end'],
+      );
       await reopen();
 
       assert.equal(await store.closeDanglingSessions(t0 + 9000), 2);
@@ -295,7 +316,14 @@ describe('AgentStore', () => {
     });
 
     test('sessions are listed newest first up to the limit', async () => {
-      for (let i = 0; i < 5; i++) await store.recordSessionStart(agentSession(`s${i}`, t0 + i));
+      for (let i = 0; i < 5; i++) {
+        await store.appendAudit(
+          { atMs: t0 + i, actor: 'a', action: 'session.start', detail: {} },
+          {
+            sessionStart: agentSession(`s${i}`, t0 + i),
+          },
+        );
+      }
       assert.deepEqual(
         (await store.listSessions(2)).map((s) => s.id),
         ['s4', 's3'],

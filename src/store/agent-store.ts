@@ -164,19 +164,17 @@ export class AgentStore {
   }
 
   /**
-   * Records a ticket nonce as used. Returns false if it was used before (a replay). Nonces are kept
-   * until their ticket expires, which is enough: an expired ticket is refused anyway.
+   * Records a ticket nonce as used, on its own (most nonces are written with their decision's
+   * audit entry instead). Returns false if it was used before (a replay). Nonces are kept until
+   * their ticket can no longer be accepted; purgeTicketNonces forgets them after that.
    */
-  async useTicketNonce(jti: string, expiresAtMs: number, nowMs: number): Promise<boolean> {
-    return this.#db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('ticket_nonces').where('expires_at', '<', nowMs).execute();
-      const result = await trx
-        .insertInto('ticket_nonces')
-        .values({ jti, expires_at: expiresAtMs })
-        .onConflict((oc) => oc.column('jti').doNothing())
-        .executeTakeFirst();
-      return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
-    });
+  async useTicketNonce(jti: string, expiresAtMs: number): Promise<boolean> {
+    const result = await this.#db
+      .insertInto('ticket_nonces')
+      .values({ jti, expires_at: expiresAtMs })
+      .onConflict((oc) => oc.column('jti').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
   }
 
   async isTicketNonceUsed(jti: string): Promise<boolean> {
@@ -297,26 +295,6 @@ export class AgentStore {
       if (!last || page.length < pageSize) return;
       afterSeq = last.seq;
     }
-  }
-
-  async recordSessionStart(session: AgentSessionRecord): Promise<void> {
-    await this.#db.insertInto('sessions').values(sessionRow(session)).execute();
-  }
-
-  async recordSessionEnd(
-    id: string,
-    end: { endedAtMs: number; endReason: string; bytesIn: number; bytesOut: number },
-  ): Promise<void> {
-    await this.#db
-      .updateTable('sessions')
-      .set({
-        ended_at: end.endedAtMs,
-        end_reason: end.endReason,
-        bytes_in: end.bytesIn,
-        bytes_out: end.bytesOut,
-      })
-      .where('id', '=', id)
-      .execute();
   }
 
   /** Sessions left open by a crash are closed at start-up with reason agent-shutdown. */
