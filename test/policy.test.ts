@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { verifyWebhookSignature } from '../src/agent/webhook.js';
 import { CliProcess, Cluster, cliPath, runCli, waitFor, type CliResult } from './harness/cluster.js';
 import { startEchoServer, type EchoServer } from './harness/echo-server.js';
-import { startSshd, type Sshd } from './harness/sshd.js';
+import { sshClientArgs, startSshd, type Sshd } from './harness/sshd.js';
 import { startWebhookReceiver, type WebhookReceiver } from './harness/webhook-receiver.js';
 
 const webhookSecret = 'a-webhook-secret-for-the-tests';
@@ -46,24 +46,7 @@ describe('restricted access', () => {
     return new Promise((done) => {
       const child = spawn(
         'ssh',
-        [
-          '-F',
-          '/dev/null',
-          '-o',
-          'StrictHostKeyChecking=no',
-          '-o',
-          'UserKnownHostsFile=/dev/null',
-          '-o',
-          'BatchMode=yes',
-          '-o',
-          'LogLevel=ERROR',
-          '-i',
-          sshd.clientKeyPath,
-          '-o',
-          `ProxyCommand=${proxy}`,
-          `${sshd.user}@appliance`,
-          'echo far-side',
-        ],
+        [...sshClientArgs(sshd), '-o', `ProxyCommand=${proxy}`, `${sshd.user}@appliance`, 'echo far-side'],
         { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let stdout = '';

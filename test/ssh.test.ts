@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { type as osType } from 'node:os';
 import { Cluster, cliPath, waitFor, type CliResult } from './harness/cluster.js';
-import { startSshd, type Sshd } from './harness/sshd.js';
+import { sshClientArgs, startSshd, type Sshd } from './harness/sshd.js';
 
 const remoteCommand = 'echo lifeline-$((6*7)); uname -s';
 const sshTimeoutMs = 30_000;
@@ -48,27 +48,10 @@ describe('ssh through lifeline', () => {
   function runSsh(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
     const { sshd } = setUp();
     return new Promise((done, fail) => {
-      const child = spawn(
-        'ssh',
-        [
-          '-F',
-          '/dev/null',
-          '-o',
-          'StrictHostKeyChecking=no',
-          '-o',
-          'UserKnownHostsFile=/dev/null',
-          '-o',
-          'BatchMode=yes',
-          '-o',
-          'LogLevel=ERROR',
-          '-o',
-          'IdentitiesOnly=yes',
-          '-i',
-          sshd.clientKeyPath,
-          ...args,
-        ],
-        { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const child = spawn('ssh', [...sshClientArgs(sshd), ...args], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       sshChildren.add(child);
       let stdout = '';
       let stderr = '';

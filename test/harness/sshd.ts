@@ -119,3 +119,23 @@ export async function startSshd(): Promise<Sshd> {
     throw err;
   }
 }
+
+/** The options every test ssh client uses against a test sshd: no config, no host key checks, its key. */
+export function sshClientArgs(sshd: Sshd): string[] {
+  return [
+    '-F',
+    '/dev/null',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-i',
+    sshd.clientKeyPath,
+  ];
+}
