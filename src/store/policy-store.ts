@@ -293,29 +293,33 @@ export class PolicyStore {
     });
   }
 
+  // Reads derive expiry from the time instead of writing it: a status poll costs no disk write.
   async getRequest(id: string, nowMs: number): Promise<AccessRequest | undefined> {
-    await expireRequests(this.#db, nowMs);
     const row = await this.#db
       .selectFrom('access_requests')
       .selectAll()
       .where('id', '=', id)
       .executeTakeFirst();
-    return row && toRequest(row);
+    return row && asOf(toRequest(row), nowMs);
   }
 
   async listRequests(nowMs: number, status?: RequestStatus): Promise<AccessRequest[]> {
-    await expireRequests(this.#db, nowMs);
-    let query = this.#db.selectFrom('access_requests').selectAll().orderBy('first_at', 'desc').limit(500);
-    if (status) query = query.where('status', '=', status);
-    return (await query.execute()).map(toRequest);
+    const rows = await this.#db
+      .selectFrom('access_requests')
+      .selectAll()
+      .orderBy('first_at', 'desc')
+      .limit(500)
+      .execute();
+    const requests = rows.map((row) => asOf(toRequest(row), nowMs));
+    return status ? requests.filter((r) => r.status === status) : requests;
   }
 
   async countPending(nowMs: number): Promise<number> {
-    await expireRequests(this.#db, nowMs);
     const row = await this.#db
       .selectFrom('access_requests')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('status', '=', 'pending')
+      .where('expires_at', '>', nowMs)
       .executeTakeFirst();
     return Number(row?.n ?? 0);
   }
@@ -442,6 +446,13 @@ export class PolicyStore {
       lastCode: r.last_code,
     }));
   }
+}
+
+/** A pending request past its time is expired, whether or not that was written yet. */
+function asOf(request: AccessRequest, nowMs: number): AccessRequest {
+  return request.status === 'pending' && request.expiresAtMs <= nowMs
+    ? { ...request, status: 'expired' }
+    : request;
 }
 
 async function expireRequests(db: Kysely<PolicyTables>, nowMs: number): Promise<void> {
