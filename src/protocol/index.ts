@@ -5,3 +5,4 @@ export * from './service-name.js';
 export * from './ticket.js';
 export * from './enrollment-token.js';
 export * from './reports.js';
+export * from './manifest.js';
