@@ -121,7 +121,7 @@ describe('call home', () => {
     await cluster.cli(['agent', 'callhome', 'pause', '--for', '1h', '--data', cluster.agentDir]);
     const accepted = (await cluster.admin('POST', '/v1/reports', {
       kind: 'generic',
-      payload: { during: 'maintenance' },
+      payload: { type: 'maintenance-statistics', during: 'maintenance' },
     })) as {
       id: string;
     };

@@ -13,6 +13,11 @@ import { accessLevels } from '../policy/index.js';
 import type { AgentControl } from './agent.js';
 import { registerPolicyRoutes } from './admin-policy-routes.js';
 import { registerCallHomeRoutes } from './admin-callhome-routes.js';
+import { registerFixRoutes } from './admin-fix-routes.js';
+import { registerProblemRoutes } from './admin-problem-routes.js';
+import { registerAttachmentRoutes } from './admin-attachment-routes.js';
+import { registerCollectorRoutes } from './admin-collector-routes.js';
+import { registerDataRequestRoutes } from './admin-datarequest-routes.js';
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
@@ -100,7 +105,13 @@ export async function buildAdminApi(control: AgentControl, adminToken: string, l
     () => control.outbox,
     (untilMs, who) => control.pauseCallHome(untilMs, who),
     actor,
+    () => control.problems,
   );
+  registerProblemRoutes(app, () => control.problems);
+  registerAttachmentRoutes(app, () => control.uploader, actor);
+  registerFixRoutes(app, control, actor);
+  registerCollectorRoutes(app, control);
+  registerDataRequestRoutes(app, () => control.dataRequests, actor);
 
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

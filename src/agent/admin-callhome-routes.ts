@@ -1,31 +1,35 @@
 // Admin API routes of call home: accept reports (from the appliance software that embeds
 // Lifeline, and the CLI), open problems, and show exactly what waits and what was sent.
 
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LifelineError } from '../common/errors.js';
-import { genericPayloadSchema, managedSystemSchema, reportKinds, severities } from '../protocol/index.js';
+import {
+  checkReportPayload,
+  genericPayloadSchema,
+  managedSystemSchema,
+  reportKinds,
+  severities,
+} from '../protocol/index.js';
 import type { Outbox } from './outbox.js';
-
-const problemIdAlphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
-function newProblemId(): string {
-  let id = '';
-  for (const byte of randomBytes(6)) id += problemIdAlphabet.charAt(byte % 32);
-  return `PB-${id}`;
-}
+import type { ProblemDesk, ProblemInput } from './problem-desk.js';
 
 export function registerCallHomeRoutes(
   app: FastifyInstance,
   getOutbox: () => Outbox | undefined,
   pause: (untilMs: number | null, actor: string) => Promise<void>,
   actor: (ip: string) => string,
+  getProblems: () => ProblemDesk | undefined = () => undefined,
 ): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const outbox = (): Outbox => {
     const found = getOutbox();
+    if (!found) throw new LifelineError('API_UNREACHABLE', 'call home is not running');
+    return found;
+  };
+  const problems = (): ProblemDesk => {
+    const found = getProblems();
     if (!found) throw new LifelineError('API_UNREACHABLE', 'call home is not running');
     return found;
   };
@@ -46,6 +50,19 @@ export function registerCallHomeRoutes(
     },
     async (request, reply) => {
       const { kind, payload, orderKey, hold } = request.body;
+      // Problem reports go through the problem list (and storm control), whoever sends them.
+      if (kind.startsWith('problem.')) {
+        const invalid = checkReportPayload(kind, payload);
+        if (invalid) throw new LifelineError('CALLHOME_REPORT_INVALID', `invalid ${kind} report: ${invalid}`);
+        const localId = String(payload.localId);
+        const result =
+          kind === 'problem.open'
+            ? await problems().open(payload as unknown as ProblemInput)
+            : kind === 'problem.update'
+              ? await problems().update(localId, String(payload.note))
+              : await problems().close(localId, typeof payload.note === 'string' ? payload.note : undefined);
+        return reply.code(202).send({ ...result.report, problem: result });
+      }
       const accepted = await outbox().accept(kind, payload, {
         ...(orderKey ? { orderKey } : {}),
         ...(hold ? { hold } : {}),
@@ -71,11 +88,9 @@ export function registerCallHomeRoutes(
       },
     },
     async (request, reply) => {
-      const localId = newProblemId();
-      const payload = { localId, ...request.body, occurredAtMs: Date.now() };
       // Every report of one problem shares its order key: an update never overtakes its open.
-      const accepted = await outbox().accept('problem.open', payload, { orderKey: localId });
-      return reply.code(202).send({ localId, report: accepted });
+      const result = await problems().open(request.body);
+      return reply.code(202).send(result);
     },
   );
 
@@ -97,15 +112,11 @@ export function registerCallHomeRoutes(
       const { localId, action } = request.params;
       if (action === 'update' && !request.body.note)
         throw new LifelineError('API_BAD_REQUEST', 'an update needs a note');
-      const payload = { localId, ...(request.body.note ? { note: request.body.note } : {}) };
-      const accepted = await outbox().accept(
-        action === 'update' ? 'problem.update' : 'problem.close',
-        payload,
-        {
-          orderKey: localId,
-        },
-      );
-      return reply.code(202).send({ localId, report: accepted });
+      const result =
+        action === 'update'
+          ? await problems().update(localId, request.body.note ?? '')
+          : await problems().close(localId, request.body.note);
+      return reply.code(202).send(result);
     },
   );
 

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
@@ -30,8 +31,19 @@ import { AuditCheckpointer, type AuditCheckpoint } from './audit-checkpoint.js';
 import { verifyAuditLog, type AuditReport } from './audit-report.js';
 import { CallHomeClient } from './callhome-client.js';
 import { Outbox } from './outbox.js';
+import { Uploader } from './uploader.js';
+import { ProblemDesk } from './problem-desk.js';
+import { payloadRedaction } from './redaction-setup.js';
 import { SyslogSender, formatSyslog5424 } from './syslog-export.js';
 import { PolicyControl } from './policy-control.js';
+import { DataRequestDesk } from './data-requests.js';
+import { SentReportPurger } from './outbox-retention.js';
+import type { FixControl } from './admin-fix-routes.js';
+import type { CollectorControl } from './admin-collector-routes.js';
+import { testCallHomeFromDataDir, type CallHomeTestReport } from './callhome-test.js';
+import { Collectors } from './collectors/collectors.js';
+import { collectAppliance } from './collectors/inventory.js';
+import { listFixDownloads, recordFixEvent, type FixDownload, type FixEvent } from './fix-records.js';
 
 export interface AgentStatus {
   stationId: string;
@@ -46,9 +58,12 @@ export interface AgentStatus {
 }
 
 /** What the admin API may do with the agent. */
-export interface AgentControl {
+export interface AgentControl extends FixControl, CollectorControl {
   readonly policyControl: PolicyControl;
   readonly outbox: Outbox | undefined;
+  readonly problems: ProblemDesk | undefined;
+  readonly uploader: Uploader | undefined;
+  readonly dataRequests: DataRequestDesk | undefined;
   status(): Promise<AgentStatus>;
   refusals(): Promise<RefusalCount[]>;
   setRemote(enabled: boolean, actor: string): Promise<void>;
@@ -84,6 +99,13 @@ export class Agent implements AgentControl {
   #syslog: SyslogSender | undefined;
   /** Call-home reports: accepted durably, then delivered to the hub. */
   outbox: Outbox | undefined;
+  /** The appliance's problems, each report of them going through the outbox. */
+  problems: ProblemDesk | undefined;
+  /** Extended error data: staged files, uploaded after their problem's reports. */
+  uploader: Uploader | undefined;
+  /** The vendor's requests for more error data, fetched on each call-home poll. */
+  dataRequests: DataRequestDesk | undefined;
+  #sentPurger: SentReportPurger | undefined;
   readonly #store: AgentStore;
   readonly #audit: AuditLog;
   readonly #gate: SessionGate;
@@ -95,6 +117,9 @@ export class Agent implements AgentControl {
   #adminApi: Awaited<ReturnType<typeof buildAdminApi>> | undefined;
   #adminUrl = '';
   #closed = false;
+  /** Heartbeat, inventory and performance reports. */
+  collectors: Collectors | undefined;
+  #dataDir = '';
 
   private constructor(parts: {
     store: AgentStore;
@@ -249,22 +274,90 @@ export class Agent implements AgentControl {
       hashAt: async (seq) => (seq === 0 ? genesisHash : (await store.auditEntry(seq))?.hash),
     });
     const checkpointer = agent.#checkpointer;
+    const redaction = await payloadRedaction(store, config.callhome.redact);
     agent.outbox = new Outbox({
       store: store.outbox,
-      deliver: (body, signal) => callHome.postRaw('/v1/reports', body, signal),
+      deliver: (body, signal, headers) => callHome.postRaw('/v1/reports', body, signal, headers),
+      deliverBatch: (body, signal, headers) => callHome.postRaw('/v1/reports/batch', body, signal, headers),
       clock,
       logger,
       maxPending: config.callhome.maxPending,
+      review: config.callhome.review,
+      ...(redaction ? { transformPayload: redaction } : {}),
     });
-    agent.outbox.on('attempt', (event) => {
-      if (event.type !== 'failed')
-        void audit
-          .record('agent', `callhome.${event.type}`, { reportId: event.id, status: event.status })
-          .catch(() => undefined);
+    agent.problems = new ProblemDesk({
+      store: store.problems,
+      outbox: agent.outbox,
+      clock,
+      logger,
+      stormWindowMs: config.callhome.stormWindow,
+    });
+    agent.problems.watch(agent.outbox);
+    await agent.problems.recoverNumbers();
+    // One entry per delivery (a batch holds up to 100 reports), naming every report it settled.
+    agent.outbox.on('settled', (settled) => {
+      for (const outcome of ['sent', 'rejected'] as const) {
+        const reports = settled[outcome];
+        if (reports.length > 0)
+          void audit
+            .record('agent', `callhome.${outcome}`, { count: reports.length, reports })
+            .catch(() => undefined);
+      }
     });
     const pausedUntil = await store.getSetting(settingKeys.callHomePausedUntil);
     if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) agent.outbox.pause(pausedUntil);
     agent.outbox.start();
+    agent.#sentPurger = new SentReportPurger({
+      store: store.outbox,
+      keepSentMs: config.callhome.keepSent,
+      clock,
+      logger,
+      record: (action, detail) => audit.record('agent', action, detail),
+    });
+    agent.#sentPurger.start();
+    agent.dataRequests = new DataRequestDesk({
+      store: store.dataRequests,
+      channel: callHome,
+      clock,
+      logger,
+      record: (actor, action, detail) => audit.record(actor, action, detail),
+      pollIntervalMs: config.callhome.pollInterval,
+    });
+    agent.dataRequests.start();
+    const uploader = new Uploader({
+      store: store.attachments,
+      transmissions: store.outbox,
+      send: (method, path, body, headers, sendOptions) =>
+        callHome.sendBytes(method, path, body, headers, sendOptions),
+      dir: join(options.dataDir, 'attachments'),
+      clock,
+      logger,
+      audit: (action, detail, actor = 'agent') => audit.record(actor, action, detail),
+    });
+    agent.uploader = uploader;
+    // An attachment waits for its problem's reports: each delivery may unblock one.
+    agent.outbox.on('attempt', (event) => {
+      if (event.type !== 'failed') uploader.wake();
+    });
+    if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) uploader.pause(pausedUntil);
+    uploader.start();
+    agent.#dataDir = options.dataDir;
+    const outbox = agent.outbox;
+    const applianceModel = config.appliance;
+    agent.collectors = new Collectors({
+      settings: config.callhome,
+      clock,
+      logger,
+      store,
+      accept: (kind, payload, accept) => outbox.accept(kind, payload, accept),
+      // What agent.yaml says of this appliance wins over what DMI tells.
+      appliance: () => ({
+        ...collectAppliance(),
+        ...(applianceModel?.model ? { model: applianceModel.model } : {}),
+        ...(applianceModel?.serial ? { serial: applianceModel.serial } : {}),
+      }),
+    });
+    agent.collectors.start();
     const head = await store.lastAuditEntry();
     if (head) checkpointer.observe(head);
     audit.onEntry((entry) => checkpointer.observe(entry));
@@ -407,6 +500,22 @@ export class Agent implements AgentControl {
     await this.#store.setSetting(settingKeys.callHomePausedUntil, untilMs);
     if (untilMs === null) this.outbox?.resume();
     else this.outbox?.pause(untilMs);
+    if (untilMs === null) this.uploader?.resume();
+    else this.uploader?.pause(untilMs);
+  }
+
+  /** `agent callhome test` from the admin API: the same checks, run by the agent process. */
+  testCallHome(): Promise<CallHomeTestReport> {
+    return testCallHomeFromDataDir(this.#dataDir);
+  }
+
+  /** A fix downloaded or refused by `lifeline agent fix download`, in the audit log. */
+  recordFixEvent(event: FixEvent, actor: string): Promise<void> {
+    return recordFixEvent(this.#store, (action, detail) => this.#audit.record(actor, action, detail), event);
+  }
+
+  fixDownloads(): Promise<FixDownload[]> {
+    return listFixDownloads(this.#store);
   }
 
   verifyAudit(): Promise<AuditReport> {
@@ -431,7 +540,13 @@ export class Agent implements AgentControl {
     await this.#adminApi?.close();
     await this.#notifications.close();
     this.#checkpointer?.close();
+    // The collectors queue their last samples into the outbox before it closes.
+    await this.collectors?.close();
+    // A chunk in flight is abandoned, not awaited: the hub's count says where to resume.
+    await this.uploader?.close();
     await this.outbox?.close();
+    await this.dataRequests?.close();
+    await this.#sentPurger?.close();
     // Let session ends reach the store before it closes.
     await new Promise((resolve) => setTimeout(resolve, 50));
     await this.#audit.record('agent', 'agent.stop', {}).catch(() => undefined);

@@ -5,6 +5,12 @@
 import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
+import {
+  constants as h2constants,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type IncomingHttpStatusHeader,
+} from 'node:http2';
 import { LifelineError, isErrorCode } from '../common/errors.js';
 import { parseHostPort } from '../common/host-port.js';
 import { alpnCallHome } from '../protocol/index.js';
@@ -83,8 +89,13 @@ export class CallHomeClient {
   }
 
   /** POSTs exact bytes; resolves with whatever HTTP answer came, rejects when none came. */
-  postRaw(path: string, body: string, signal?: AbortSignal): Promise<{ status: number; answer: string }> {
-    return this.#exchange('POST', path, body, signal);
+  postRaw(
+    path: string,
+    body: string,
+    signal?: AbortSignal,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; answer: string }> {
+    return this.#exchange('POST', path, body, signal, headers);
   }
 
   #exchange(
@@ -92,6 +103,7 @@ export class CallHomeClient {
     path: string,
     body: string | undefined,
     signal?: AbortSignal,
+    headers: Record<string, string> = {},
   ): Promise<{ status: number; answer: string }> {
     return new Promise((resolve, reject) => {
       let session: ClientHttp2Session;
@@ -103,9 +115,10 @@ export class CallHomeClient {
       }
       const stream = session.request(
         {
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...headers,
           ':method': method,
           ':path': path,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         },
         signal ? { signal } : {},
       );
@@ -122,6 +135,80 @@ export class CallHomeClient {
       });
       stream.once('close', () => {
         clearTimeout(timer);
+        if (status === 0) reject(new Error('no answer'));
+        else resolve({ status, answer: Buffer.concat(chunks).toString('utf8') });
+      });
+      stream.end(body);
+    });
+  }
+
+  /**
+   * A GET whose answer is read as a stream (fix downloads): resolves when the answer's headers
+   * arrive. A stream silent for `timeoutMs` is cancelled; the caller checks it got every byte.
+   */
+  getStream(
+    path: string,
+    headers: Record<string, string> = {},
+  ): Promise<{
+    status: number;
+    headers: IncomingHttpHeaders & IncomingHttpStatusHeader;
+    body: ClientHttp2Stream;
+  }> {
+    return new Promise((resolve, reject) => {
+      let session: ClientHttp2Session;
+      try {
+        session = this.#open();
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      const stream = session.request({ ...headers, ':method': 'GET', ':path': path });
+      stream.setTimeout(this.#options.timeoutMs ?? 15_000, () => stream.close(h2constants.NGHTTP2_CANCEL));
+      stream.once('response', (answer) =>
+        resolve({ status: Number(answer[':status']), headers: answer, body: stream }),
+      );
+      // Before the answer: no answer at all. After it, these settle nothing; the reader sees them.
+      stream.once('error', reject);
+      stream.once('close', () => reject(new Error('no answer')));
+      stream.end();
+    });
+  }
+
+  /**
+   * Sends exact bytes (an attachment chunk, or a JSON step of an upload) with the given headers over
+   * the one call-home connection; resolves with whatever HTTP answer came, rejects when none came.
+   * The timeout is of silence, not of the whole exchange: a large chunk on a slow line may take long.
+   */
+  sendBytes(
+    method: string,
+    path: string,
+    body: Uint8Array | undefined,
+    headers: Record<string, string>,
+    options: { signal?: AbortSignal; idleTimeoutMs?: number } = {},
+  ): Promise<{ status: number; answer: string }> {
+    return new Promise((resolve, reject) => {
+      let session: ClientHttp2Session;
+      try {
+        session = this.#open();
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      const stream = session.request(
+        { ...headers, ':method': method, ':path': path },
+        options.signal ? { signal: options.signal } : {},
+      );
+      stream.setTimeout(options.idleTimeoutMs ?? this.#options.timeoutMs ?? 15_000, () =>
+        stream.close(h2constants.NGHTTP2_CANCEL),
+      );
+      let status = 0;
+      const chunks: Buffer[] = [];
+      stream.once('response', (answer) => {
+        status = Number(answer[':status']);
+      });
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.once('error', reject);
+      stream.once('close', () => {
         if (status === 0) reject(new Error('no answer'));
         else resolve({ status, answer: Buffer.concat(chunks).toString('utf8') });
       });

@@ -4,6 +4,9 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile } from '../common/config-file.js';
+import { redactConfigSchema } from './redact-config.js';
+import { managedSystemInventorySchema } from '../protocol/index.js';
+import { applianceModelSchema } from '../protocol/index.js';
 import {
   durationSchema as duration,
   hostPortSchema as hostPort,
@@ -106,9 +109,30 @@ export const agentConfigSchema = z
       .object({
         /** Reports waiting to be sent beyond which new ones are refused (none is ever dropped). */
         maxPending: z.number().int().min(10).max(1_000_000).default(10_000),
+        /** A heartbeat (with the status of each system) at start and then this often. */
+        heartbeatInterval: duration('24h', { minMs: 60_000 }),
+        /** The inventory at start, on change (checked hourly) and then this often. */
+        inventoryInterval: duration('24h', { minMs: 60_000 }),
+        /** The host's performance is sampled this often... */
+        performanceInterval: duration('5m', { minMs: 10_000, maxMs: 86_400_000 }),
+        /** ...and this many samples make one report. */
+        performanceSamplesPerReport: z.number().int().min(1).max(120).default(12),
+        /** The managed systems this appliance knows; the heartbeat reports their status. */
+        systems: z.array(managedSystemInventorySchema).max(500).default([]),
+        /** Storm control: the same problem reported again within this time of its last report updates it. */
+        stormWindow: duration('1h', { minMs: 1000, maxMs: 30 * 86_400_000 }),
+        /** Hold for review: every report is kept until the admin releases it. */
+        review: z.boolean().default(false),
+        /** Pseudonyms for host names, addresses and user names in payloads; off when absent. */
+        redact: redactConfigSchema.optional(),
+        /** Sent and rejected reports, and their transmissions, are deleted this long after they settled. */
+        keepSent: duration('90d', { minMs: 3_600_000 }),
+        /** How often the agent asks the hub for requests for more error data (also right after start). */
+        pollInterval: duration('5m', { minMs: 1000, maxMs: 86_400_000 }),
       })
       .strict()
-      .default({ maxPending: 10_000 }),
+      // prefault: the defaults above are applied (and checked) when the section is absent.
+      .prefault({}),
     store: z
       .object({
         /** Largest size of agent.db; past it writes fail (and sessions fail closed) rather than fill the disk. */
@@ -116,6 +140,14 @@ export const agentConfigSchema = z
       })
       .strict()
       .default({ maxSizeMb: 1024 }),
+    /** This appliance: its model decides which published fixes apply to it. */
+    appliance: z
+      .object({
+        model: applianceModelSchema,
+        serial: z.string().min(1).max(64).optional(),
+      })
+      .strict()
+      .optional(),
     log: logSchema,
   })
   .strict();
@@ -129,6 +161,8 @@ export function agentPaths(dataDir: string) {
     stationCert: join(dataDir, 'station.pem'),
     hubCa: join(dataDir, 'hub-ca.pem'),
     hubTicketKey: join(dataDir, 'hub-ticket-key.pem'),
+    /** The hub's fix-signing public key, pinned at enrollment. */
+    hubFixKey: join(dataDir, 'hub-fix-key.pem'),
     adminToken: join(dataDir, 'admin-token'),
     database: join(dataDir, 'agent.db'),
     runtime: join(dataDir, 'agent.run.json'),

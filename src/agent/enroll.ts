@@ -56,6 +56,8 @@ export async function enroll(options: {
   const stationId = String(response.stationId);
   const certPem = String(response.certPem);
   const ticketKeyPem = String(response.ticketPublicKeyPem);
+  // A hub from before fixes existed sends no fix key: then the agent refuses every fix.
+  const fixKeyPem = typeof response.fixPublicKeyPem === 'string' ? response.fixPublicKeyPem : undefined;
 
   step('storing the station identity');
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
@@ -63,6 +65,7 @@ export async function enroll(options: {
   writePrivateFile(paths.stationCert, certPem);
   writePrivateFile(paths.hubCa, caPem);
   writePrivateFile(paths.hubTicketKey, ticketKeyPem);
+  if (fixKeyPem !== undefined) writePrivateFile(paths.hubFixKey, fixKeyPem);
   writePrivateFile(paths.adminToken, randomBytes(32).toString('base64url') + '\n');
   writePrivateFile(
     paths.config,

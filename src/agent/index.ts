@@ -3,3 +3,5 @@ export { Agent, settingKeys, type AgentStatus, type RuntimeInfo } from './agent.
 export { enroll } from './enroll.js';
 export { agentPaths, loadAgentConfig } from './config.js';
 export type { ActiveSession } from './session-gate.js';
+export { chooseFix, downloadFix, fetchCatalog, openFixContext, type FixContext } from './fixes.js';
+export { listFixDownloads, recordFixEvent, type FixDownload, type FixEvent } from './fix-records.js';

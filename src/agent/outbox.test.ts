@@ -160,7 +160,7 @@ describe('Outbox', () => {
 
   test('accepted reports survive closing and reopening the store', async () => {
     const outbox = newOutbox();
-    const accepted = await outbox.accept('heartbeat', { up: true }, { orderKey: 'hb' });
+    const accepted = await outbox.accept('generic', { type: 'test', up: true }, { orderKey: 'hb' });
     assert.match(accepted.id, /^[0-9a-f]{32}$/);
     await outbox.close();
     await store.close();
@@ -170,7 +170,7 @@ describe('Outbox', () => {
     assert.equal(item?.sha256, accepted.sha256);
     assert.equal(item?.bytes, accepted.bytes);
     const envelope = JSON.parse(item?.body ?? '') as ReportEnvelope;
-    assert.deepEqual(envelope.payload, { up: true });
+    assert.deepEqual(envelope.payload, { type: 'test', up: true });
     assert.equal(envelope.orderKey, 'hb');
   });
 
@@ -178,7 +178,7 @@ describe('Outbox', () => {
     hub.reply = (_e, seen) => (seen === 0 ? { status: 503, answer: 'busy' } : { status: 200 });
     const outbox = newOutbox();
     outbox.start();
-    const { id } = await outbox.accept('generic', { n: 1 });
+    const { id } = await outbox.accept('generic', { type: 'test', n: 1 });
     await waitUntil(outbox, (s) => s.sent === 1);
     assert.deepEqual(hub.ids(), [id, id]);
     assert.deepEqual(hub.received[0]?.raw, hub.received[1]?.raw);
@@ -199,7 +199,7 @@ describe('Outbox', () => {
     hub.reply = (_e, seen) => (seen === 0 ? 'drop' : { status: 200 });
     const outbox = newOutbox();
     outbox.start();
-    const { id } = await outbox.accept('generic', { n: 1 });
+    const { id } = await outbox.accept('generic', { type: 'test', n: 1 });
     await waitUntil(outbox, (s) => s.sent === 1);
     assert.deepEqual(hub.ids(), [id, id]);
     assert.equal((await store.get(id))?.answer, '{"stored":true,"duplicate":true}');
@@ -209,8 +209,8 @@ describe('Outbox', () => {
     hub.reply = (e, seen) => (e.payload.n === 1 && seen === 0 ? { status: 503 } : { status: 200 });
     // The first report waits minRetryMs after its failure, while the second is due at once.
     const outbox = newOutbox({ random: () => 0.999, minRetryMs: 20 });
-    const a = await outbox.accept('generic', { n: 1 }, { orderKey: 'k' });
-    const b = await outbox.accept('generic', { n: 2 }, { orderKey: 'k' });
+    const a = await outbox.accept('generic', { type: 'test', n: 1 }, { orderKey: 'k' });
+    const b = await outbox.accept('generic', { type: 'test', n: 2 }, { orderKey: 'k' });
     outbox.start();
     await waitUntil(outbox, (s) => s.sent === 2);
     assert.deepEqual(hub.ids(), [a.id, a.id, b.id]);
@@ -221,8 +221,8 @@ describe('Outbox', () => {
     hub.reply = (e) => (e.payload.bad ? { status: 400, answer } : { status: 200 });
     const outbox = newOutbox();
     outbox.start();
-    const bad = await outbox.accept('generic', { bad: true }, { orderKey: 'k' });
-    const good = await outbox.accept('generic', { bad: false }, { orderKey: 'k' });
+    const bad = await outbox.accept('generic', { type: 'test', bad: true }, { orderKey: 'k' });
+    const good = await outbox.accept('generic', { type: 'test', bad: false }, { orderKey: 'k' });
     await waitUntil(outbox, (s) => s.sent === 1 && s.rejected === 1);
     assert.deepEqual(hub.ids(), [bad.id, good.id]);
     const item = await store.get(bad.id);
@@ -238,8 +238,8 @@ describe('Outbox', () => {
 
   test('maxPending refuses with a clear error', async () => {
     const outbox = newOutbox({ maxPending: 3 });
-    for (let i = 0; i < 3; i++) await outbox.accept('generic', { i });
-    await assert.rejects(outbox.accept('generic', { i: 3 }), (err: unknown) => {
+    for (let i = 0; i < 3; i++) await outbox.accept('generic', { type: 'test', i });
+    await assert.rejects(outbox.accept('generic', { type: 'test', i: 3 }), (err: unknown) => {
       assert.ok(err instanceof LifelineError);
       assert.equal(err.code, 'CALLHOME_OUTBOX_FULL');
       assert.match(err.message, /outbox is full: 3 reports wait for delivery \(limit 3\)/);
@@ -260,8 +260,8 @@ describe('Outbox', () => {
     const outbox = newOutbox();
     outbox.start();
     outbox.pause(systemClock.now() + 60_000);
-    const a = await outbox.accept('inventory', { n: 1 });
-    const b = await outbox.accept('inventory', { n: 2 });
+    const a = await outbox.accept('generic', { type: 'test', n: 1 });
+    const b = await outbox.accept('generic', { type: 'test', n: 2 });
     const paused = await outbox.status();
     assert.equal(paused.pending, 2);
     assert.ok(paused.pausedUntilMs !== null && paused.pausedUntilMs > systemClock.now());
@@ -278,7 +278,7 @@ describe('Outbox', () => {
     outbox.start();
     const untilMs = systemClock.now() + 30;
     outbox.pause(untilMs);
-    await outbox.accept('heartbeat', {});
+    await outbox.accept('generic', { type: 'test' });
     await waitUntil(outbox, (s) => s.sent === 1);
     assert.ok(((await store.list())[0]?.sentAtMs ?? 0) >= untilMs);
   });
@@ -286,7 +286,7 @@ describe('Outbox', () => {
   test('held reports wait for release', async () => {
     const outbox = newOutbox();
     outbox.start();
-    const held = await outbox.accept('performance', { cpu: 0.5 }, { hold: true });
+    const held = await outbox.accept('generic', { type: 'test', cpu: 0.5 }, { hold: true });
     assert.equal((await outbox.status()).held, 1);
     assert.equal(await outbox.release('all'), 1);
     await waitUntil(outbox, (s) => s.sent === 1);
@@ -298,7 +298,7 @@ describe('Outbox', () => {
     const accepted = new Set<string>();
     for (let i = 0; i < 1000; i++) {
       const orderKey = i % 3 === 0 ? `k${i % 7}` : undefined;
-      accepted.add((await first.accept('generic', { i }, orderKey ? { orderKey } : {})).id);
+      accepted.add((await first.accept('generic', { type: 'test', i }, orderKey ? { orderKey } : {})).id);
     }
     // The crash: the database is closed under the outbox, which never ran.
     first.destroy();
@@ -326,7 +326,11 @@ describe('Outbox', () => {
   test('the transmission log records the exact body and its SHA-256', async () => {
     const outbox = newOutbox();
     outbox.start();
-    const accepted = await outbox.accept('generic', { text: 'grüße, 日本', nested: { a: [1, 2] } });
+    const accepted = await outbox.accept('generic', {
+      type: 'test',
+      text: 'grüße, 日本',
+      nested: { a: [1, 2] },
+    });
     await waitUntil(outbox, (s) => s.sent === 1);
     const raw = hub.received[0]?.raw;
     assert.ok(raw);
@@ -355,7 +359,7 @@ describe('Outbox', () => {
       },
     });
     outbox.start();
-    const { id } = await outbox.accept('generic', {});
+    const { id } = await outbox.accept('generic', { type: 'test' });
     await inFlight;
     const closing = Promise.all([outbox.close(), outbox.close()]);
     release?.();
@@ -369,7 +373,7 @@ describe('Outbox', () => {
         ),
     });
     hanging.start();
-    const second = await hanging.accept('generic', {});
+    const second = await hanging.accept('generic', { type: 'test' });
     hanging.destroy();
     await hanging.close();
     const item = await store.get(second.id);

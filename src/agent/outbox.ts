@@ -10,18 +10,38 @@ import type { Logger } from '../common/logger.js';
 import {
   checkReportPayload,
   reportEnvelopeSchema,
+  maxReportsPerBatch,
+  reportBatchAnswerSchema,
+  reportBatchContentType,
+  type ReportBatchAnswer,
   type ReportEnvelope,
   type ReportKind,
 } from '../protocol/reports.js';
-import type { OutboxCounts, OutboxItem, OutboxStore } from '../store/outbox-store.js';
+import type {
+  OutboxCounts,
+  OutboxItem,
+  OutboxStore,
+  OutboxTables,
+  Settlement,
+} from '../store/outbox-store.js';
+import type { Kysely } from 'kysely';
+import { buildManifest, encodeManifest, manifestHeader } from '../protocol/manifest.js';
+import { describeReport } from './report-contents.js';
 
 export interface DeliveryResult {
   status: number;
   answer: string;
 }
 
-/** Sends the exact body to the hub; resolves with any HTTP answer, rejects when none came. */
-export type Deliver = (body: string, signal: AbortSignal) => Promise<DeliveryResult>;
+/**
+ * Sends the exact body to the hub, with the given headers (the manifest); resolves with any HTTP
+ * answer, rejects when none came.
+ */
+export type Deliver = (
+  body: string,
+  signal: AbortSignal,
+  headers?: Record<string, string>,
+) => Promise<DeliveryResult>;
 
 export interface OutboxOptions {
   store: OutboxStore;
@@ -34,6 +54,18 @@ export interface OutboxOptions {
   maxRetryMs?: number;
   /** In [0, 1); the jitter source. */
   random?: () => number;
+  /**
+   * Sends several reports in one request (POST /v1/reports/batch); when given, due reports go out
+   * in batches, committed together on both sides.
+   */
+  deliverBatch?: Deliver;
+  /** Per batch, at most this many reports (and one report more than maxBatchBytes never waits). */
+  maxBatchReports?: number;
+  maxBatchBytes?: number;
+  /** Hold for review: every report is accepted as held, to be sent once the admin releases it. */
+  review?: boolean;
+  /** Rewrites a payload before it is stored and sent (redaction); the stored bytes are what leaves. */
+  transformPayload?: (kind: ReportKind, payload: Record<string, unknown>) => Record<string, unknown>;
 }
 
 export interface OutboxStatus extends OutboxCounts {
@@ -49,12 +81,24 @@ export type OutboxEvent =
   | { type: 'rejected'; id: string; status: number }
   | { type: 'failed'; id: string; error: string; nextAttemptAtMs: number };
 
+/** Reports stored by one group commit at most. */
+const maxAcceptGroup = 500;
+
 /** 400 and 422 mean the report itself is invalid: sending it again cannot help. */
 const rejectedStatuses = new Set([400, 422]);
 
-export class Outbox extends EventEmitter<{ attempt: [OutboxEvent] }> {
+/** What one delivery settled for good, emitted after it is committed: one entry per report. */
+export interface OutboxSettled {
+  sent: Array<{ id: string; status: number }>;
+  rejected: Array<{ id: string; status: number }>;
+}
+
+export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [OutboxSettled] }> {
   readonly #store: OutboxStore;
   readonly #deliver: Deliver;
+  readonly #deliverBatch: Deliver | undefined;
+  readonly #maxBatchReports: number;
+  readonly #maxBatchBytes: number;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #maxPending: number;
@@ -70,17 +114,31 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent] }> {
   #holdOffUntilMs = 0;
   #pausedUntilMs: number | null = null;
   #storeFailures = 0;
+  readonly #review: boolean;
+  readonly #acceptQueue: Array<{
+    envelope: ReportEnvelope;
+    hold: boolean;
+    resolve: (item: OutboxItem) => void;
+    reject: (err: unknown) => void;
+  }> = [];
+  #acceptFlushing = false;
+  readonly #transformPayload: OutboxOptions['transformPayload'];
 
   constructor(options: OutboxOptions) {
     super();
     this.#store = options.store;
     this.#deliver = options.deliver;
+    this.#deliverBatch = options.deliverBatch;
+    this.#maxBatchReports = Math.min(options.maxBatchReports ?? maxReportsPerBatch, maxReportsPerBatch);
+    this.#maxBatchBytes = options.maxBatchBytes ?? 4 * 1024 * 1024;
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#maxPending = options.maxPending ?? 10_000;
     this.#minRetryMs = options.minRetryMs ?? 1000;
     this.#maxRetryMs = options.maxRetryMs ?? 300_000;
     this.#random = options.random ?? Math.random;
+    this.#review = options.review ?? false;
+    this.#transformPayload = options.transformPayload;
     if (!(this.#minRetryMs > 0 && this.#maxRetryMs >= this.#minRetryMs)) {
       throw new RangeError('the outbox needs 0 < minRetryMs <= maxRetryMs');
     }
@@ -98,25 +156,81 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent] }> {
   async accept(
     kind: ReportKind,
     payload: Record<string, unknown>,
-    options: { orderKey?: string; hold?: boolean } = {},
-  ): Promise<{ id: string; sha256: string; bytes: number }> {
+    options: {
+      orderKey?: string;
+      hold?: boolean;
+      /** Written in the same commit as the report (see OutboxStore.accept). */
+      alsoWrite?: (trx: Kysely<OutboxTables>, reportId: string) => Promise<void>;
+    } = {},
+  ): Promise<{ id: string; sha256: string; bytes: number; held: boolean }> {
     const nowMs = this.#clock.now();
+    const id = randomBytes(16).toString('hex');
     const envelope: ReportEnvelope = {
-      id: randomBytes(16).toString('hex'),
+      id,
       kind,
       createdAtMs: nowMs,
       orderKey: options.orderKey ?? null,
-      payload,
+      payload: this.#transformPayload ? this.#transformPayload(kind, payload) : payload,
     };
     const invalid = envelopeProblem(envelope);
     if (invalid) throw new LifelineError('CALLHOME_REPORT_INVALID', `invalid ${kind} report: ${invalid}`);
+    const alsoWrite = options.alsoWrite;
+    const hold = this.#review || (options.hold ?? false);
+    if (!alsoWrite) {
+      const item = await this.#acceptGrouped(envelope, hold);
+      return { id: item.id, sha256: item.sha256, bytes: item.bytes, held: item.state === 'held' };
+    }
     const item = await this.#store.accept(envelope, {
       nowMs,
       maxPending: this.#maxPending,
-      hold: options.hold ?? false,
+      hold,
+      ...(alsoWrite ? { alsoWrite: (trx: Kysely<OutboxTables>) => alsoWrite(trx, id) } : {}),
     });
     this.#wake();
-    return { id: item.id, sha256: item.sha256, bytes: item.bytes };
+    return { id: item.id, sha256: item.sha256, bytes: item.bytes, held: item.state === 'held' };
+  }
+
+  /**
+   * Group commit: reports accepted while a commit is in flight wait for the next one, which stores
+   * them all at once, so many concurrent submitters share one disk flush. Each still resolves only
+   * after its report is committed.
+   */
+  #acceptGrouped(envelope: ReportEnvelope, hold: boolean): Promise<OutboxItem> {
+    return new Promise((resolve, reject) => {
+      this.#acceptQueue.push({ envelope, hold, resolve, reject });
+      if (!this.#acceptFlushing) void this.#flushAccepts();
+    });
+  }
+
+  async #flushAccepts(): Promise<void> {
+    this.#acceptFlushing = true;
+    try {
+      while (this.#acceptQueue.length > 0) {
+        const group = this.#acceptQueue.splice(0, maxAcceptGroup);
+        try {
+          const results = await this.#store.acceptMany(group, {
+            nowMs: this.#clock.now(),
+            maxPending: this.#maxPending,
+          });
+          group.forEach((waiter, index) => {
+            const result = results[index];
+            if (result === undefined || result instanceof LifelineError)
+              waiter.reject(result ?? new LifelineError('STORE_FAILED', 'the report was not stored'));
+            else waiter.resolve(result);
+          });
+        } catch (err) {
+          for (const waiter of group) waiter.reject(err);
+        }
+        this.#wake();
+      }
+    } finally {
+      this.#acceptFlushing = false;
+    }
+  }
+
+  /** True when every report is held for review before it is sent. */
+  get review(): boolean {
+    return this.#review;
   }
 
   /** Starts the sender; reports left in the store (by a crash too) are picked up. Idempotent. */
@@ -202,6 +316,13 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent] }> {
       this.#pausedUntilMs = null;
     }
     if (this.#holdOffUntilMs > nowMs) return this.#holdOffUntilMs - nowMs;
+    if (this.#deliverBatch) {
+      const due = await this.#store.nextDue(nowMs, this.#maxBatchReports);
+      if (due.length > 0) {
+        await this.#sendBatch(this.#deliverBatch, fitBatch(due, this.#maxBatchBytes));
+        return 0;
+      }
+    }
     const [item] = await this.#store.nextDue(nowMs, 1);
     if (item) {
       await this.#send(item);
@@ -215,8 +336,12 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent] }> {
     const log = this.#logger.child({ reportId: item.id, kind: item.kind });
     let result: DeliveryResult | undefined;
     let error: string;
+    const described = manifestOf(item);
+    const manifest = JSON.stringify(described);
     try {
-      result = await this.#deliver(item.body, this.#abort.signal);
+      result = await this.#deliver(item.body, this.#abort.signal, {
+        [manifestHeader]: encodeManifest(described),
+      });
       error = `HTTP ${result.status}`;
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
@@ -224,21 +349,113 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent] }> {
     if (this.#abort.signal.aborted) return;
     const nowMs = this.#clock.now();
     if (result && result.status >= 200 && result.status < 300) {
-      await this.#store.markSent(item.id, nowMs, result.answer, result.status);
+      await this.#store.markSent(item.id, nowMs, result.answer, result.status, manifest);
       this.#holdOffUntilMs = 0;
       log.debug({ status: result.status }, 'call-home report delivered');
       this.emit('attempt', { type: 'sent', id: item.id, status: result.status });
+      this.emit('settled', { sent: [{ id: item.id, status: result.status }], rejected: [] });
     } else if (result && rejectedStatuses.has(result.status)) {
-      await this.#store.markRejected(item.id, nowMs, result.status, result.answer);
+      await this.#store.markRejected(item.id, nowMs, result.status, result.answer, manifest);
       this.#holdOffUntilMs = 0;
       log.warn({ status: result.status, answer: result.answer }, 'call-home report refused by the hub');
       this.emit('attempt', { type: 'rejected', id: item.id, status: result.status });
+      this.emit('settled', { sent: [], rejected: [{ id: item.id, status: result.status }] });
     } else {
       const nextAttemptAtMs = nowMs + this.#backoffMs(item.attempts);
-      await this.#store.markFailed(item.id, nowMs, error, nextAttemptAtMs, result);
+      await this.#store.markFailed(item.id, nowMs, error, nextAttemptAtMs, result && { ...result, manifest });
       this.#holdOffUntilMs = nextAttemptAtMs;
       log.info({ error, attempts: item.attempts + 1, nextAttemptAtMs }, 'call-home delivery failed');
       this.emit('attempt', { type: 'failed', id: item.id, error, nextAttemptAtMs });
+    }
+  }
+
+  /**
+   * Sends due reports as one batch; each report is settled by its own answer, all in one commit.
+   * A refusal of the whole batch (no answer per report) names no report at fault: every report in it
+   * is retried later, none is marked rejected.
+   */
+  async #sendBatch(deliver: Deliver, items: OutboxItem[]): Promise<void> {
+    const body = items.map((item) => item.body).join('\n');
+    const described = buildManifest(body, {
+      kind: 'reports.batch',
+      id: randomBytes(16).toString('hex'),
+      contains: describeBatch(items),
+      parts: items.map((item) => ({
+        name: item.id,
+        bytes: item.bytes,
+        sha256: item.sha256,
+        contains: describeItem(item).slice(0, 200),
+      })),
+    });
+    const manifest = JSON.stringify(described);
+    let result: DeliveryResult | undefined;
+    let error: string;
+    try {
+      result = await deliver(body, this.#abort.signal, {
+        [manifestHeader]: encodeManifest(described),
+        'content-type': reportBatchContentType,
+      });
+      error = `HTTP ${result.status}`;
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+    }
+    if (this.#abort.signal.aborted) return;
+    const nowMs = this.#clock.now();
+    const answers = result?.status === 200 ? parseBatchAnswer(result.answer, items) : undefined;
+    if (result?.status === 200 && !answers) error = 'the hub answered the batch with an unreadable answer';
+    const attempts = Math.max(...items.map((item) => item.attempts));
+    const nextAttemptAtMs = nowMs + this.#backoffMs(attempts);
+    const settlements: Settlement[] = items.map((item, index) => {
+      const own = answers?.[index];
+      if (own && own.status >= 200 && own.status < 300)
+        return {
+          id: item.id,
+          outcome: 'sent',
+          status: own.status,
+          answer: JSON.stringify(own.answer),
+          manifest,
+        };
+      if (own && rejectedStatuses.has(own.status))
+        return {
+          id: item.id,
+          outcome: 'rejected',
+          status: own.status,
+          answer: JSON.stringify(own.answer),
+          manifest,
+        };
+      return {
+        id: item.id,
+        outcome: 'failed',
+        error: own ? `HTTP ${own.status}` : error,
+        nextAttemptAtMs,
+        ...(result
+          ? { answered: { status: own?.status ?? result.status, answer: result.answer, manifest } }
+          : {}),
+      };
+    });
+    await this.#store.settleMany(nowMs, settlements);
+    const failed = settlements.filter((s) => s.outcome === 'failed').length;
+    this.#holdOffUntilMs = failed > 0 ? nextAttemptAtMs : 0;
+    if (failed > 0)
+      this.#logger.info(
+        { error, reports: failed, attempts: attempts + 1, nextAttemptAtMs },
+        'call-home delivery failed',
+      );
+    const settled: OutboxSettled = { sent: [], rejected: [] };
+    for (const s of settlements)
+      if (s.outcome !== 'failed') settled[s.outcome].push({ id: s.id, status: s.status });
+    if (settled.sent.length + settled.rejected.length > 0) this.emit('settled', settled);
+    for (const s of settlements) {
+      if (s.outcome === 'failed')
+        this.emit('attempt', { type: 'failed', id: s.id, error: s.error, nextAttemptAtMs });
+      else {
+        if (s.outcome === 'rejected')
+          this.#logger.warn(
+            { reportId: s.id, status: s.status, answer: s.answer },
+            'call-home report refused by the hub',
+          );
+        this.emit('attempt', { type: s.outcome, id: s.id, status: s.status });
+      }
     }
   }
 
@@ -261,6 +478,58 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent] }> {
       this.#wakeSleeper = done;
     });
   }
+}
+
+/** The manifest of a stored report: its exact bytes, their SHA-256, and what they hold. */
+function manifestOf(item: OutboxItem) {
+  return buildManifest(item.body, { kind: item.kind, id: item.id, contains: describeItem(item) });
+}
+
+/** Due reports that fit one batch: in order, within the byte budget (the first always fits). */
+function fitBatch(items: OutboxItem[], maxBytes: number): OutboxItem[] {
+  let bytes = 0;
+  const batch: OutboxItem[] = [];
+  for (const item of items) {
+    if (batch.length > 0 && bytes + item.bytes + 1 > maxBytes) break;
+    bytes += item.bytes + 1;
+    batch.push(item);
+  }
+  return batch;
+}
+
+/** For the manifest: what one report holds, e.g. "problem.open PB-…: Fan 3 failed". */
+function describeItem(item: OutboxItem): string {
+  try {
+    return describeReport(JSON.parse(item.body) as ReportEnvelope);
+  } catch {
+    // The body was serialized by accept(), so this cannot happen; the kind alone still says enough.
+    return item.kind;
+  }
+}
+
+/** For the manifest: a lone report's own description, or "3 reports: 2 heartbeat, 1 problem.open". */
+function describeBatch(items: OutboxItem[]): string {
+  const [only] = items;
+  if (only && items.length === 1) return describeItem(only).slice(0, 500);
+  const byKind = new Map<string, number>();
+  for (const item of items) byKind.set(item.kind, (byKind.get(item.kind) ?? 0) + 1);
+  const kinds = [...byKind].map(([kind, n]) => `${n} ${kind}`).join(', ');
+  return `${items.length} report${items.length === 1 ? '' : 's'}: ${kinds}`.slice(0, 500);
+}
+
+/** The hub's answers in batch order, or undefined when they do not answer exactly these reports. */
+function parseBatchAnswer(text: string, items: OutboxItem[]): ReportBatchAnswer['results'] | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = reportBatchAnswerSchema.safeParse(json);
+  if (!parsed.success) return undefined;
+  const results = parsed.data.results;
+  if (results.length !== items.length || results.some((r, i) => r.id !== items[i]?.id)) return undefined;
+  return results;
 }
 
 function envelopeProblem(envelope: ReportEnvelope): string | undefined {

@@ -48,6 +48,28 @@ export class AdminClient {
     }
   }
 
+  /** Sends a stream of bytes (a file to stage) without holding it in memory; answers JSON. */
+  async sendStream<T>(path: string, body: ReadableStream<Uint8Array>): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(this.#baseUrl + path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.#token}`, 'content-type': 'application/octet-stream' },
+        body,
+        duplex: 'half',
+      });
+    } catch (err) {
+      throw new LifelineError(
+        'API_UNREACHABLE',
+        `the agent did not take the file (at ${this.#baseUrl}): ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+    const text = await response.text();
+    if (!response.ok) throw errorOf(response.status, text);
+    return JSON.parse(text) as T;
+  }
+
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await this.#fetch(method, path, body);
     const text = await response.text();

@@ -7,6 +7,9 @@ import { LifelineError } from '../common/errors.js';
 import type { OutboxItem, Transmission } from '../store/index.js';
 import { AdminClient } from './admin-client.js';
 import { ago, printJson, printTable } from './io.js';
+import type { ProblemAccepted } from '../agent/problem-desk.js';
+import { printProblemOpened } from './agent-problems.js';
+import { collectFiles, followUploads, registerAgentAttachmentsCommand, stageFiles } from './agent-attach.js';
 
 const dataOption = ['--data <dir>', 'agent data directory'] as const;
 
@@ -20,6 +23,8 @@ export function registerAgentCallHomeCommands(agent: Command): void {
     .option('--system <serial>', 'serial number of the managed system with the problem')
     .option('--code <ref>', 'reference code')
     .option('--description <text>', 'more detail')
+    .option('--attach <file>', 'a file of error data to upload with the problem (repeatable)', collectFiles)
+    .option('--no-follow', 'do not wait for attachments to reach the hub')
     .action(
       async (opts: {
         data: string;
@@ -28,6 +33,8 @@ export function registerAgentCallHomeCommands(agent: Command): void {
         system?: string;
         code?: string;
         description?: string;
+        attach?: string[];
+        follow: boolean;
       }) => {
         const body = {
           summary: opts.summary,
@@ -36,14 +43,11 @@ export function registerAgentCallHomeCommands(agent: Command): void {
           ...(opts.description ? { description: opts.description } : {}),
           ...(opts.system ? { system: { serial: opts.system } } : {}),
         };
-        const result = await new AdminClient(opts.data).request<{ localId: string; report: { id: string } }>(
-          'POST',
-          '/v1/problems',
-          body,
-        );
-        console.log(
-          `Problem ${result.localId} accepted (report ${result.report.id}); it is sent to the vendor from the outbox`,
-        );
+        const client = new AdminClient(opts.data);
+        const result = await client.request<ProblemAccepted>('POST', '/v1/problems', body);
+        const staged = await stageFiles(client, result.localId, opts.attach ?? []);
+        await printProblemOpened(client, result);
+        if (opts.follow) await followUploads(client, staged);
       },
     );
   for (const action of ['update', 'close'] as const) {
@@ -51,17 +55,31 @@ export function registerAgentCallHomeCommands(agent: Command): void {
       .command(`${action} <id>`)
       .requiredOption(...dataOption)
       .option('--note <text>', action === 'update' ? 'what changed (required)' : 'why it is closed')
-      .action(async (id: string, opts: { data: string; note?: string }) => {
-        if (action === 'update' && !opts.note)
-          throw new LifelineError('API_BAD_REQUEST', '--note: required for an update');
-        await new AdminClient(opts.data).request(
-          'POST',
-          `/v1/problems/${encodeURIComponent(id)}/${action}`,
-          opts.note ? { note: opts.note } : {},
-        );
-        console.log(`Problem ${id}: ${action} accepted`);
-      });
+      .option('--attach <file>', 'a file of error data to upload with the update (repeatable)', collectFiles)
+      .option('--no-follow', 'do not wait for attachments to reach the hub')
+      .action(
+        async (id: string, opts: { data: string; note?: string; attach?: string[]; follow: boolean }) => {
+          if (action === 'update' && !opts.note)
+            throw new LifelineError('API_BAD_REQUEST', '--note: required for an update');
+          if (action === 'close' && opts.attach)
+            throw new LifelineError(
+              'API_BAD_REQUEST',
+              '--attach: attach files with problem update, not close',
+            );
+          const client = new AdminClient(opts.data);
+          await client.request(
+            'POST',
+            `/v1/problems/${encodeURIComponent(id)}/${action}`,
+            opts.note ? { note: opts.note } : {},
+          );
+          console.log(`Problem ${id}: ${action} accepted`);
+          const staged = await stageFiles(client, id, opts.attach ?? []);
+          if (opts.follow) await followUploads(client, staged);
+        },
+      );
   }
+
+  registerAgentAttachmentsCommand(agent);
 
   const callhome = agent.command('callhome').description('call-home maintenance mode');
   callhome
@@ -106,6 +124,10 @@ export function registerAgentCallHomeCommands(agent: Command): void {
       console.log(
         `pending ${String(result.status.pending)}, held ${String(result.status.held)}, sent ${String(result.status.sent)}, rejected ${String(result.status.rejected)}`,
       );
+      if (Number(result.status.held) > 0)
+        console.log(
+          'Held reports wait for review: release them with lifeline agent release REPORT (or --all)',
+        );
       printTable(
         result.waiting.map((item) => ({
           report: item.id,
@@ -141,11 +163,12 @@ export function registerAgentCallHomeCommands(agent: Command): void {
           time: ago(new Date(t.atMs).toISOString()),
           report: t.reportId,
           kind: t.kind,
+          contains: t.manifest?.contains ?? '',
           bytes: String(t.bytes),
           sha256: t.sha256,
           status: String(t.status),
         })),
-        ['time', 'report', 'kind', 'bytes', 'sha256', 'status'],
+        ['time', 'report', 'kind', 'contains', 'bytes', 'sha256', 'status'],
       );
     });
 

@@ -20,6 +20,10 @@ import { AdminClient } from './admin-client.js';
 import { registerAgentPolicyCommands } from './agent-policy.js';
 import { registerAgentAuditCommand } from './agent-audit.js';
 import { registerAgentCallHomeCommands } from './agent-callhome.js';
+import { registerAgentDataRequestCommands } from './agent-datarequests.js';
+import { registerAgentCollectCommands } from './agent-collect.js';
+import { registerAgentProblemsCommand } from './agent-problems.js';
+import { registerAgentFixCommands } from './agent-fixes.js';
 import { closeWithDeadline, waitForSignal } from './hub.js';
 import { ago, printJson, printTable, readStdin } from './io.js';
 
@@ -270,6 +274,10 @@ export function registerAgentCommands(program: Command): void {
 
   registerAgentAuditCommand(agent);
   registerAgentCallHomeCommands(agent);
+  registerAgentDataRequestCommands(agent);
+  registerAgentCollectCommands(agent);
+  registerAgentProblemsCommand(agent);
+  registerAgentFixCommands(agent);
 }
 
 function readTokenFile(path: string): string {

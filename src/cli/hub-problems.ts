@@ -38,7 +38,18 @@ export function registerHubProblemCommands(hub: Command): void {
     .command('show <number>')
     .requiredOption('--data <dir>', 'hub data directory')
     .action(async (number: string, opts: { data: string }) => {
-      const found = await withStore(opts.data, (store) => store.reports.getProblem(number));
+      const found = await withStore(opts.data, async (store) => {
+        const problem = await store.reports.getProblem(number);
+        // Requests for more error data, each with its state and the appliance admin's note.
+        return (
+          problem && {
+            ...problem,
+            dataRequests: await store.dataRequests.listForProblem(number),
+            // Its error data: id, name, size, SHA-256, state and bytes received of each file.
+            attachments: await store.attachments.listForProblem(number),
+          }
+        );
+      });
       if (!found) throw new LifelineError('API_NOT_FOUND', `no problem ${number}`);
       printJson(found);
     });

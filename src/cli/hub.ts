@@ -6,12 +6,25 @@ import type { Command } from 'commander';
 import { parseDurationMs, formatDurationMs } from '../common/duration.js';
 import { LifelineError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
-import { Hub, enrollmentTokenId, hashPassword, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
+import {
+  Hub,
+  enrollmentTokenId,
+  hashPassword,
+  hubPaths,
+  initHub,
+  isSilent,
+  loadHubConfig,
+} from '../hub/index.js';
 import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
 import { openSqliteHubStore, type HubStore } from '../store/index.js';
 import { ago, printJson, printTable, readStdin } from './io.js';
 import { registerHubProblemCommands } from './hub-problems.js';
+import { registerHubRetentionCommands } from './hub-retention.js';
+import { hubDataGroup, registerHubDataRequestCommand } from './hub-data-request.js';
+import { registerHubDataCommands } from './hub-data.js';
+import { registerHubFixCommands } from './hub-fixes.js';
+import { registerHubInventoryCommands } from './hub-inventory.js';
 
 export async function withStore<T>(dataDir: string, work: (store: HubStore) => Promise<T>): Promise<T> {
   loadHubConfig(dataDir);
@@ -154,14 +167,23 @@ export function registerHubCommands(program: Command): void {
 
   registerHubAuditCommand(hub);
   registerHubProblemCommands(hub);
+  registerHubRetentionCommands(hub);
+  registerHubDataRequestCommand(hubDataGroup(hub));
+  registerHubDataCommands(hubDataGroup(hub));
+  registerHubFixCommands(hub);
+  registerHubInventoryCommands(hub);
 
   hub
     .command('stations')
-    .description('enrolled stations: Station ID, name, online or offline, last seen')
+    .description('enrolled stations: Station ID, name, online or offline, last seen, last heartbeat, silent')
     .requiredOption('--data <dir>', 'hub data directory')
     .option('--json', 'print JSON')
     .action(async (opts: { data: string; json?: boolean }) => {
-      const stations = await withStore(opts.data, (store) => store.listStations());
+      const [stations, health] = await withStore(opts.data, async (store) =>
+        Promise.all([store.listStations(), store.health.listHealth()]),
+      );
+      const healthOf = new Map(health.map((h) => [h.stationId, h]));
+      const nowMs = Date.now();
       const rows = stations.map((s) => ({
         stationId: s.id,
         name: s.name,
@@ -171,6 +193,10 @@ export function registerHubCommands(program: Command): void {
             ? null
             : new Date(s.connectedSinceMs !== null ? Date.now() : s.lastSeenAtMs).toISOString(),
         revoked: s.revokedAtMs !== null,
+        lastHeartbeatAtMs: healthOf.get(s.id)?.lastHeartbeatAtMs ?? null,
+        heartbeatIntervalMs: healthOf.get(s.id)?.heartbeatIntervalMs ?? null,
+        // No heartbeat for about twice the interval the station announced (see station-silence.ts).
+        silent: s.revokedAtMs === null && isSilent(healthOf.get(s.id), nowMs),
       }));
       if (opts.json) printJson(rows);
       else
@@ -180,8 +206,12 @@ export function registerHubCommands(program: Command): void {
             name: r.name,
             state: r.revoked ? 'revoked' : r.online ? 'online' : 'offline',
             'last seen': r.online ? 'now' : ago(r.lastSeen),
+            'last heartbeat':
+              r.lastHeartbeatAtMs === null
+                ? '-'
+                : `${ago(new Date(r.lastHeartbeatAtMs).toISOString())}${r.silent ? ' SILENT' : ''}`,
           })),
-          ['station', 'name', 'state', 'last seen'],
+          ['station', 'name', 'state', 'last seen', 'last heartbeat'],
         );
     });
 }

@@ -11,6 +11,9 @@ const program = new Command('lifeline')
   .description('Lifeline: open remote support and call home for infrastructure appliances')
   .version('0.1.0')
   .showHelpAfterError()
+  // `lifeline --version` only before a sub-command: after one, `--version V` is the sub-command's
+  // own option (`hub fix publish`, `agent fix download`).
+  .enablePositionalOptions()
   .exitOverride();
 
 registerHubCommands(program);

@@ -1,9 +1,17 @@
-// Durations as people write them in flags and config: "90s", "15m", "8h", "2d", or "1h30m".
+// Durations as people write them in flags and config: "90s", "15m", "8h", "2d", "5y" or "1h30m".
+// A year is 365 days: retention periods are counted in whole days, not calendar years.
 
 import { LifelineError } from './errors.js';
 
-const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const part = /(\d+)(ms|s|m|h|d)/gy;
+const unitMs: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  y: 365 * 86_400_000,
+};
+const part = /(\d+)(ms|s|m|h|d|y)/gy;
 
 export function parseDurationMs(text: string, what = 'duration'): number {
   const trimmed = text.trim();

@@ -12,10 +12,15 @@ import { LifelineError } from '../common/errors.js';
 import { installApiConventions } from '../common/http-api.js';
 import type { Logger } from '../common/logger.js';
 import { certNotAfterMs, signStationCsr, verifyCsr, type KeyAndCert } from '../pki/index.js';
-import { generateStationId } from '../protocol/index.js';
+import { generateStationId, http2SessionWindowBytes, http2Settings } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
 import { registerStationRoutes } from './callhome-station-routes.js';
+import { registerBatchRoutes } from './callhome-batch-routes.js';
+import { registerDataRequestRoutes } from './callhome-request-routes.js';
+import { registerFixRoutes } from './callhome-fix-routes.js';
+import { registerAttachmentRoutes } from './callhome-attachment-routes.js';
+import { attachmentsDirOf } from './attachment-files.js';
 
 export const enrollRequestSchema = z
   .object({
@@ -30,6 +35,8 @@ export const enrollResponseSchema = z.object({
   certPem: z.string(),
   caPem: z.string(),
   ticketPublicKeyPem: z.string(),
+  /** The key that signs fix statements; the agent pins it next to the ticket key. */
+  fixPublicKeyPem: z.string(),
 });
 
 export function enrollmentTokenId(secret: string): string {
@@ -39,6 +46,9 @@ export function enrollmentTokenId(secret: string): string {
 export interface CallHomeApiOptions {
   ca: KeyAndCert;
   ticketPublicKeyPem: string;
+  fixPublicKeyPem: string;
+  /** The hub's data directory: published fix files lie under it. */
+  dataDir: string;
   stationCertValidityMs: number;
   store: HubStore;
   audit: HubAudit;
@@ -50,7 +60,24 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
   const { store, audit, clock } = options;
   const app = Fastify({
     http2: true,
-    serverFactory: (handler) => createH2Server({ settings: { maxConcurrentStreams: 100 } }, handler),
+    serverFactory: (handler) => {
+      // Attachment chunks are megabytes: with HTTP/2's default 64 KiB windows an upload would
+      // wait on window updates most of the time. Windows as large as the tunnel's.
+      const server = createH2Server(
+        {
+          settings: {
+            maxConcurrentStreams: 100,
+            initialWindowSize: http2Settings.initialWindowSize,
+            maxFrameSize: http2Settings.maxFrameSize,
+          },
+        },
+        handler,
+      );
+      server.on('session', (session) => {
+        session.once('localSettings', () => session.setLocalWindowSize(http2SessionWindowBytes));
+      });
+      return server;
+    },
     bodyLimit: 64 * 1024,
   });
   installApiConventions(app, options.logger);
@@ -97,10 +124,20 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
       revokedAtMs: null,
     });
     await audit.record('enrollment', 'enroll', stationId, { remote, name });
-    return { stationId, certPem, caPem: options.ca.certPem, ticketPublicKeyPem: options.ticketPublicKeyPem };
+    return {
+      stationId,
+      certPem,
+      caPem: options.ca.certPem,
+      ticketPublicKeyPem: options.ticketPublicKeyPem,
+      fixPublicKeyPem: options.fixPublicKeyPem,
+    };
   });
 
   registerStationRoutes(app, { store, audit, clock });
+  registerBatchRoutes(app, { store, audit, clock });
+  registerDataRequestRoutes(app, { store, clock });
+  registerFixRoutes(app, { store, audit, dataDir: options.dataDir });
+  registerAttachmentRoutes(app, { store, audit, clock, attachmentsDir: attachmentsDirOf(options.dataDir) });
 
   await app.ready();
   return {

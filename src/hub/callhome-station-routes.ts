@@ -14,6 +14,7 @@ import { derToPem } from '../pki/index.js';
 import { genesisHash, type HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
 import { peerStationId } from './station-listener.js';
+import { manifestProblem } from './report-manifest-check.js';
 
 export const checkpointSchema = z
   .object({
@@ -28,7 +29,7 @@ export const checkpointSchema = z
   .strict();
 
 /** The station calling, from its client certificate; STATION_UNKNOWN / TUNNEL_CERT_REJECTED otherwise. */
-async function callingStation(
+export async function callingStation(
   raw: { socket: unknown },
   store: HubStore,
 ): Promise<{ stationId: string; certPem: string }> {
@@ -107,10 +108,12 @@ export function registerStationRoutes<S extends RawServerBase>(
   api.post('/v1/reports', { schema: { body: reportEnvelopeSchema } }, async (request, reply) => {
     const { stationId } = await callingStation(request.raw, store);
     const envelope = request.body;
+    const body = rawBodies.get(request) ?? JSON.stringify(envelope);
+    const mismatch = manifestProblem(request.headers['lifeline-manifest'], body, envelope);
+    if (mismatch) throw new LifelineError('CALLHOME_MANIFEST_INVALID', `report refused: ${mismatch}`);
     const invalid = checkReportPayload(envelope.kind, envelope.payload);
     if (invalid)
       throw new LifelineError('CALLHOME_REPORT_INVALID', `invalid ${envelope.kind} report: ${invalid}`);
-    const body = rawBodies.get(request) ?? JSON.stringify(envelope);
     const sha256 = createHash('sha256').update(body).digest('hex');
     const result = await store.reports.ingest(stationId, envelope, body, sha256, clock.now());
     if (!result.duplicate && (envelope.kind === 'problem.open' || envelope.kind === 'problem.close')) {
@@ -134,5 +137,11 @@ export function registerStationRoutes<S extends RawServerBase>(
   api.get('/v1/audit/checkpoints/latest', async (request) => {
     const { stationId } = await callingStation(request.raw, store);
     return { checkpoint: (await store.latestAuditCheckpoint(stationId)) ?? null };
+  });
+
+  // `agent callhome test`'s round trip: proves the station is known and shows the hub's clock.
+  api.get('/v1/ping', async (request) => {
+    const { stationId } = await callingStation(request.raw, store);
+    return { stationId, timeMs: clock.now() };
   });
 }

@@ -9,6 +9,7 @@ import {
   hostPortSchema as hostPort,
   logSchema,
 } from '../common/config-schema.js';
+import { retentionConfigSchema } from './retention-config.js';
 
 export const hubConfigSchema = z
   .object({
@@ -27,6 +28,8 @@ export const hubConfigSchema = z
     technicianTokenTtl: duration('12h'),
     /** Longest wait for an agent to answer a session request. */
     sessionOpenTimeout: duration('10s'),
+    /** How long call-home data is kept (see retention-config.ts). */
+    retention: retentionConfigSchema,
     log: logSchema,
   })
   .strict();
@@ -42,6 +45,9 @@ export function hubPaths(dataDir: string) {
     serverKey: join(dataDir, 'server-key.pem'),
     ticketKey: join(dataDir, 'ticket-key.pem'),
     ticketPublicKey: join(dataDir, 'ticket-pub.pem'),
+    fixKey: join(dataDir, 'fix-key.pem'),
+    fixPublicKey: join(dataDir, 'fix-pub.pem'),
+    fixesDir: join(dataDir, 'fixes'),
     database: join(dataDir, 'hub.db'),
   };
 }

@@ -15,6 +15,10 @@ import { StationListener } from './station-listener.js';
 import { TechnicianAuth } from './technician-auth.js';
 import { buildTechnicianApi } from './technician-api.js';
 import { TunnelRegistry } from './tunnel-registry.js';
+import { SilenceMonitor } from './station-silence.js';
+import { RetentionScheduler, problemDataPurger } from './retention.js';
+import { attachmentsDirOf } from './attachment-files.js';
+import { ensureFixKey } from './fix-key.js';
 
 export class Hub {
   readonly config: Readonly<HubConfig>;
@@ -27,6 +31,8 @@ export class Hub {
   readonly #callHome: Awaited<ReturnType<typeof buildCallHomeApi>>;
   readonly #broker: SessionBroker;
   readonly #logger: Logger;
+  #retention: RetentionScheduler | undefined;
+  #silence: SilenceMonitor | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -103,6 +109,9 @@ export class Hub {
     const callHome = await buildCallHomeApi({
       ca,
       ticketPublicKeyPem: read(paths.ticketPublicKey),
+      // A hub initialised before fixes existed gets its fix key now.
+      fixPublicKeyPem: ensureFixKey(paths).publicKeyPem,
+      dataDir: options.dataDir,
       stationCertValidityMs: config.stationCertValidity,
       store,
       audit,
@@ -131,6 +140,18 @@ export class Hub {
       { stationPort: hub.stationPort, apiPort: hub.apiPort, apiUrl: config.apiUrl },
       'hub listening',
     );
+    const { interval: retentionIntervalMs, ...retention } = config.retention;
+    hub.#retention = new RetentionScheduler({
+      store,
+      config: retention,
+      clock,
+      logger,
+      intervalMs: retentionIntervalMs,
+      purgeProblemData: problemDataPurger(store, attachmentsDirOf(options.dataDir)),
+    });
+    hub.#retention.start();
+    hub.#silence = new SilenceMonitor({ store, audit, clock, logger });
+    hub.#silence.start();
     return hub;
   }
 
@@ -144,6 +165,8 @@ export class Hub {
       this.#broker.closeAll();
       await this.#technicianApi.close();
       await this.#callHome.close();
+      await this.#retention?.close();
+      await this.#silence?.close();
       await new Promise((resolve) => setTimeout(resolve, 100));
       this.registry.destroyAll();
       this.#listener.destroyAll();

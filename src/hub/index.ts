@@ -5,3 +5,6 @@ export { hubPaths, loadHubConfig } from './config.js';
 export { hashPassword } from './passwords.js';
 export { enrollmentTokenId } from './callhome-api.js';
 export { loginRequestSchema } from './technician-api.js';
+export { ensureFixKey } from './fix-key.js';
+export { publishFix } from './fix-publish.js';
+export { isSilent, silentAfterMs, SilenceMonitor } from './station-silence.js';

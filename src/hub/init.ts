@@ -8,6 +8,7 @@ import { writePrivateFile } from '../common/files.js';
 import { formatHostPort, parseHostPort } from '../common/host-port.js';
 import { createCa, createTicketKeyPair, issueServerCert } from '../pki/index.js';
 import { hubConfigSchema, hubPaths } from './config.js';
+import { ensureFixKey } from './fix-key.js';
 import { parseConfig } from '../common/config-file.js';
 
 const year = 365 * 24 * 3600 * 1000;
@@ -72,6 +73,8 @@ export async function initHub(
   writePrivateFile(paths.serverCert, server.certPem);
   writePrivateFile(paths.ticketKey, ticketKeys.privateKeyPem);
   writePrivateFile(paths.ticketPublicKey, ticketKeys.publicKeyPem);
+  // Fix statements get a key of their own (kept if one is there already).
+  ensureFixKey(paths);
   const yaml =
     '# Lifeline hub configuration. Durations: 30s, 15m, 8h, 30d. See docs/configuration.md.\n' +
     toYaml({

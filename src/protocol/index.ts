@@ -5,4 +5,8 @@ export * from './service-name.js';
 export * from './ticket.js';
 export * from './enrollment-token.js';
 export * from './reports.js';
+export * from './report-payloads.js';
 export * from './manifest.js';
+export * from './attachments.js';
+export * from './fixes.js';
+export * from './byte-range.js';

@@ -15,6 +15,8 @@ export const manifestPartSchema = z
     name: z.string().min(1).max(255),
     bytes: z.number().int().nonnegative(),
     sha256: z.string().regex(sha256Pattern),
+    /** For people: what this part holds (a report of a batch: "problem.open PB-…: Fan 3 failed"). */
+    contains: z.string().max(200).optional(),
   })
   .strict();
 
@@ -63,7 +65,7 @@ export function encodeManifest(manifest: Manifest): string {
 /** Parses a manifest header; returns a reason instead when it is missing or malformed. */
 export function decodeManifest(header: string | string[] | undefined): Manifest | string {
   if (typeof header !== 'string' || header.length === 0) return `the ${manifestHeader} header is missing`;
-  if (header.length > 16_384) return `the ${manifestHeader} header is too long`;
+  if (header.length > 32_768) return `the ${manifestHeader} header is too long`;
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(header, 'base64url').toString('utf8'));

@@ -3,6 +3,12 @@
 // once, so a report sent again after a crash or a lost answer is never stored twice.
 
 import { z } from 'zod';
+import {
+  genericReportSchema,
+  heartbeatPayloadSchema,
+  inventoryPayloadSchema,
+  performancePayloadSchema,
+} from './report-payloads.js';
 
 export const reportKinds = [
   'problem.open',
@@ -47,7 +53,7 @@ export const problemCloseSchema = z
   .object({ localId: z.string().regex(/^PB-[0-9A-Z]{6}$/), note: z.string().max(20_000).optional() })
   .strict();
 
-/** Payloads of the other kinds are typed objects whose schema is their own business. */
+/** Any payload is an object; checkReportPayload checks it against its kind's schema. */
 export const genericPayloadSchema = z.record(z.string(), z.unknown());
 
 export const reportEnvelopeSchema = z
@@ -84,9 +90,46 @@ export function checkReportPayload(kind: ReportKind, payload: unknown): string |
         ? problemUpdateSchema
         : kind === 'problem.close'
           ? problemCloseSchema
-          : genericPayloadSchema;
+          : kind === 'inventory'
+            ? inventoryPayloadSchema
+            : kind === 'heartbeat'
+              ? heartbeatPayloadSchema
+              : kind === 'performance'
+                ? performancePayloadSchema
+                : kind === 'generic'
+                  ? genericReportSchema
+                  : genericPayloadSchema;
   const result = schema.safeParse(payload);
   return result.success
     ? undefined
     : result.error.issues.map((i) => `${i.path.join('.') || kind}: ${i.message}`).join('; ');
 }
+
+/**
+ * Batches: `POST /v1/reports/batch` with `content-type: application/x-ndjson`, one envelope's exact
+ * JSON bytes per line, in delivery order, and a manifest whose parts name each report. The hub
+ * stores each line's bytes as that report's body and answers each report on its own.
+ */
+export const reportBatchContentType = 'application/x-ndjson';
+/** Keeps the manifest header (one part per report) well under HTTP/2 header limits. */
+export const maxReportsPerBatch = 50;
+
+export const reportBatchAnswerSchema = z
+  .object({
+    results: z
+      .array(
+        z
+          .object({
+            id: z.string(),
+            /** The HTTP status this report would have had alone: 201 stored, 200 duplicate, 4xx refused. */
+            status: z.number().int(),
+            /** The answer it would have had alone: a report answer, or { code, message }. */
+            answer: z.record(z.string(), z.unknown()),
+          })
+          .strict(),
+      )
+      .max(maxReportsPerBatch),
+  })
+  .strict();
+
+export type ReportBatchAnswer = z.infer<typeof reportBatchAnswerSchema>;

@@ -9,6 +9,13 @@ import { openSqlite } from './sqlite/open.js';
 import { LifelineError } from '../common/errors.js';
 import { PolicyStore, type PolicyTables } from './policy-store.js';
 import { OutboxStore, outboxMigrations, type OutboxTables } from './outbox-store.js';
+import {
+  AgentDataRequestStore,
+  agentDataRequestMigrations,
+  type AgentDataRequestTables,
+} from './agent-data-requests.js';
+import { AttachmentStore, attachmentMigrations, type AttachmentDatabase } from './attachment-store.js';
+import { ProblemStore, problemMigrations, type ProblemTables } from './problem-store.js';
 
 interface AgentDatabase extends PolicyTables {
   settings: { key: string; value: string };
@@ -97,17 +104,36 @@ export class AgentStore {
   readonly policy: PolicyStore;
   /** Call-home reports waiting to be sent, and every transmission. */
   readonly outbox: OutboxStore;
+  /** The vendor's requests for more error data, and the administrator's answers. */
+  readonly dataRequests: AgentDataRequestStore;
+  /** Files attached to problems, and how far their uploads got. */
+  readonly attachments: AttachmentStore;
+  /** The appliance's problems: open or closed, occurrences, the vendor's problem numbers. */
+  readonly problems: ProblemStore;
 
   private constructor(db: Kysely<AgentDatabase>) {
     this.#db = db;
     // The policy tables are part of this database; the policy store sees only its own tables.
     this.policy = new PolicyStore(db as unknown as Kysely<PolicyTables>);
     this.outbox = new OutboxStore(db as unknown as Kysely<OutboxTables>);
+    this.dataRequests = new AgentDataRequestStore(db as unknown as Kysely<AgentDataRequestTables>);
+    this.attachments = new AttachmentStore(db as unknown as Kysely<AttachmentDatabase>);
+    this.problems = new ProblemStore(db as unknown as Kysely<ProblemTables>);
   }
 
   static async open(path: string, options: { maxBytes?: number } = {}): Promise<AgentStore> {
     return new AgentStore(
-      await openSqlite<AgentDatabase>(path, { ...agentMigrations, ...outboxMigrations }, options),
+      await openSqlite<AgentDatabase>(
+        path,
+        {
+          ...agentMigrations,
+          ...outboxMigrations,
+          ...agentDataRequestMigrations,
+          ...attachmentMigrations,
+          ...problemMigrations,
+        },
+        options,
+      ),
     );
   }
 

@@ -4,6 +4,8 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 import { LifelineError } from '../common/errors.js';
 import type { ReportEnvelope } from '../protocol/index.js';
+import { nextCounterValue } from './hub-retention.js';
+import { recordHeartbeat, type HubStationHealthTables } from './hub-station-health.js';
 
 export const hubReportMigrations: Record<string, Migration> = {
   '1001-reports': {
@@ -112,6 +114,13 @@ function toProblem(row: HubReportTables['problems']): ProblemRecord {
   };
 }
 
+/** One report to store: its envelope, the exact bytes received and their SHA-256. */
+export interface IngestItem {
+  envelope: ReportEnvelope;
+  body: string;
+  sha256: string;
+}
+
 export class HubReportStore {
   readonly #db: Kysely<HubReportTables>;
 
@@ -131,97 +140,128 @@ export class HubReportStore {
     sha256: string,
     nowMs: number,
   ): Promise<{ duplicate: boolean; problemNumber?: string }> {
+    return this.#db
+      .transaction()
+      .execute((trx) => this.#ingestIn(trx, stationId, { envelope, body, sha256 }, nowMs));
+  }
+
+  /**
+   * Stores a batch of reports in one transaction (one disk commit), in order. A report the hub
+   * refuses (CALLHOME_REPORT_INVALID, another station's id) is refused alone: its checks run before
+   * it writes anything, so the others are stored. Any other failure rolls the whole batch back.
+   */
+  async ingestMany(
+    stationId: string,
+    items: readonly IngestItem[],
+    nowMs: number,
+  ): Promise<Array<{ duplicate: boolean; problemNumber?: string } | LifelineError>> {
     return this.#db.transaction().execute(async (trx) => {
-      const seen = await trx
-        .selectFrom('reports')
-        .select(['problem_number', 'station_id'])
-        .where('id', '=', envelope.id)
-        .executeTakeFirst();
-      if (seen) {
-        if (seen.station_id !== stationId)
-          throw new LifelineError('API_BAD_REQUEST', `report ${envelope.id} belongs to another station`);
-        return { duplicate: true, ...(seen.problem_number ? { problemNumber: seen.problem_number } : {}) };
-      }
-      const payload = envelope.payload;
-      let problemNumber: string | undefined;
-      if (envelope.kind === 'problem.open') {
-        const opened = await trx
-          .selectFrom('problems')
-          .select('number')
-          .where('station_id', '=', stationId)
-          .where('local_id', '=', String(payload.localId))
-          .executeTakeFirst();
-        if (opened) {
-          throw new LifelineError(
-            'CALLHOME_REPORT_INVALID',
-            `problem ${String(payload.localId)} is open already as ${opened.number}`,
-          );
+      const results: Array<{ duplicate: boolean; problemNumber?: string } | LifelineError> = [];
+      for (const item of items) {
+        try {
+          results.push(await this.#ingestIn(trx, stationId, item, nowMs));
+        } catch (err) {
+          if (!(err instanceof LifelineError) || err.code === 'STORE_FAILED') throw err;
+          results.push(err);
         }
-        // max + 1 inside the transaction: SQLite runs one writer at a time. (PostgreSQL needs a
-        // counter row locked by UPDATE ... RETURNING; see the notes of the call-home issue.)
-        const last = await trx
-          .selectFrom('problems')
-          .select((eb) => eb.fn.max('seq').as('seq'))
-          .executeTakeFirst();
-        const seq = Number(last?.seq ?? 0) + 1;
-        problemNumber = `P-${String(seq).padStart(6, '0')}`;
-        const system = payload.system as { serial?: unknown } | undefined;
-        await trx
-          .insertInto('problems')
-          .values({
-            number: problemNumber,
-            seq,
-            station_id: stationId,
-            local_id: String(payload.localId),
-            summary: String(payload.summary),
-            severity: String(payload.severity),
-            reference_code: str(payload.referenceCode),
-            system_serial: str(system?.serial),
-            state: 'open',
-            opened_at: nowMs,
-            updated_at: nowMs,
-            closed_at: null,
-          })
-          .execute();
-      } else if (envelope.kind === 'problem.update' || envelope.kind === 'problem.close') {
-        const problem = await trx
-          .selectFrom('problems')
-          .select('number')
-          .where('station_id', '=', stationId)
-          .where('local_id', '=', String(payload.localId))
-          .executeTakeFirst();
-        if (!problem)
-          throw new LifelineError(
-            'CALLHOME_REPORT_INVALID',
-            `no problem ${String(payload.localId)} of this station`,
-          );
-        problemNumber = problem.number;
-        await trx
-          .updateTable('problems')
-          .set(
-            envelope.kind === 'problem.close'
-              ? { state: 'closed', updated_at: nowMs, closed_at: nowMs }
-              : { updated_at: nowMs },
-          )
-          .where('number', '=', problem.number)
-          .execute();
       }
+      return results;
+    });
+  }
+
+  async #ingestIn(
+    trx: Kysely<HubReportTables>,
+    stationId: string,
+    { envelope, body, sha256 }: IngestItem,
+    nowMs: number,
+  ): Promise<{ duplicate: boolean; problemNumber?: string }> {
+    const seen = await trx
+      .selectFrom('reports')
+      .select(['problem_number', 'station_id'])
+      .where('id', '=', envelope.id)
+      .executeTakeFirst();
+    if (seen) {
+      if (seen.station_id !== stationId)
+        throw new LifelineError('API_BAD_REQUEST', `report ${envelope.id} belongs to another station`);
+      return { duplicate: true, ...(seen.problem_number ? { problemNumber: seen.problem_number } : {}) };
+    }
+    const payload = envelope.payload;
+    let problemNumber: string | undefined;
+    if (envelope.kind === 'problem.open') {
+      const opened = await trx
+        .selectFrom('problems')
+        .select('number')
+        .where('station_id', '=', stationId)
+        .where('local_id', '=', String(payload.localId))
+        .executeTakeFirst();
+      if (opened) {
+        throw new LifelineError(
+          'CALLHOME_REPORT_INVALID',
+          `problem ${String(payload.localId)} is open already as ${opened.number}`,
+        );
+      }
+      // A counter row, not max + 1: retention purges old problems, and a number once given
+      // is never given again (see hub-retention.ts).
+      const seq = await nextCounterValue(trx, 'problem');
+      problemNumber = `P-${String(seq).padStart(6, '0')}`;
+      const system = payload.system as { serial?: unknown } | undefined;
       await trx
-        .insertInto('reports')
+        .insertInto('problems')
         .values({
-          id: envelope.id,
+          number: problemNumber,
+          seq,
           station_id: stationId,
-          kind: envelope.kind,
-          created_at: envelope.createdAtMs,
-          received_at: nowMs,
-          order_key: envelope.orderKey,
-          body,
-          sha256,
-          problem_number: problemNumber ?? null,
+          local_id: String(payload.localId),
+          summary: String(payload.summary),
+          severity: String(payload.severity),
+          reference_code: str(payload.referenceCode),
+          system_serial: str(system?.serial),
+          state: 'open',
+          opened_at: nowMs,
+          updated_at: nowMs,
+          closed_at: null,
         })
         .execute();
-      return { duplicate: false, ...(problemNumber ? { problemNumber } : {}) };
-    });
+    } else if (envelope.kind === 'problem.update' || envelope.kind === 'problem.close') {
+      const problem = await trx
+        .selectFrom('problems')
+        .select('number')
+        .where('station_id', '=', stationId)
+        .where('local_id', '=', String(payload.localId))
+        .executeTakeFirst();
+      if (!problem)
+        throw new LifelineError(
+          'CALLHOME_REPORT_INVALID',
+          `no problem ${String(payload.localId)} of this station`,
+        );
+      problemNumber = problem.number;
+      await trx
+        .updateTable('problems')
+        .set(
+          envelope.kind === 'problem.close'
+            ? { state: 'closed', updated_at: nowMs, closed_at: nowMs }
+            : { updated_at: nowMs },
+        )
+        .where('number', '=', problem.number)
+        .execute();
+    }
+    await trx
+      .insertInto('reports')
+      .values({
+        id: envelope.id,
+        station_id: stationId,
+        kind: envelope.kind,
+        created_at: envelope.createdAtMs,
+        received_at: nowMs,
+        order_key: envelope.orderKey,
+        body,
+        sha256,
+        problem_number: problemNumber ?? null,
+      })
+      .execute();
+    if (envelope.kind === 'heartbeat')
+      await recordHeartbeat(trx as unknown as Kysely<HubStationHealthTables>, stationId, envelope, nowMs);
+    return { duplicate: false, ...(problemNumber ? { problemNumber } : {}) };
   }
 
   async listProblems(options: { open?: boolean } = {}): Promise<ProblemRecord[]> {

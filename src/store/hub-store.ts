@@ -2,6 +2,11 @@
 // Times are milliseconds since the epoch.
 
 import type { HubReportStore } from './hub-reports.js';
+import type { HubRetentionStore } from './hub-retention.js';
+import type { HubDataRequestStore } from './hub-data-requests.js';
+import type { HubAttachmentStore } from './hub-attachments.js';
+import type { HubFixStore } from './hub-fixes.js';
+import type { HubStationHealthStore } from './hub-station-health.js';
 
 export interface StationRecord {
   id: string;
@@ -75,6 +80,16 @@ export type TokenUse = { ok: true } | { ok: false; why: 'unknown' | 'expired' | 
 export interface HubStore {
   /** Call-home reports and the problem tickets they open. */
   readonly reports: HubReportStore;
+  /** What retention removes, the counters it must not reset, and its last run. */
+  readonly retention: HubRetentionStore;
+  /** Support engineers' requests for more error data, and the appliances' answers. */
+  readonly dataRequests: HubDataRequestStore;
+  /** Extended error data: uploaded files attached to problems. */
+  readonly attachments: HubAttachmentStore;
+  /** The fix catalog: published fixes and their signed statements. */
+  readonly fixes: HubFixStore;
+  /** Heartbeats and silence of stations; their latest inventory and performance samples. */
+  readonly health: HubStationHealthStore;
 
   addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void>;
   /** Marks the token used by `stationId` if it is valid at nowMs; atomic, so a token is used once. */

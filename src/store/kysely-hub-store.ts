@@ -2,6 +2,11 @@
 
 import type { Generated, Kysely } from 'kysely';
 import { HubReportStore, type HubReportTables } from './hub-reports.js';
+import { HubAttachmentStore, type HubAttachmentTables } from './hub-attachments.js';
+import { HubRetentionStore } from './hub-retention.js';
+import { HubDataRequestStore } from './hub-data-requests.js';
+import { HubFixStore, type HubFixTables } from './hub-fixes.js';
+import { HubStationHealthStore, type HubStationHealthTables } from './hub-station-health.js';
 import type {
   ApiTokenRecord,
   AuditCheckpointRecord,
@@ -81,11 +86,25 @@ const numOrNull = (value: number | string | bigint | null): number | null =>
 export class KyselyHubStore implements HubStore {
   readonly #db: Kysely<HubDatabase>;
   readonly reports: HubReportStore;
+  readonly attachments: HubAttachmentStore;
+  readonly retention: HubRetentionStore;
+  readonly dataRequests: HubDataRequestStore;
+  readonly fixes: HubFixStore;
+  readonly health: HubStationHealthStore;
 
   constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
     // The report tables live in the same database; the report store sees only its own tables.
     this.reports = new HubReportStore(db as unknown as Kysely<HubReportTables>);
+    this.attachments = new HubAttachmentStore(db as unknown as Kysely<HubAttachmentTables>);
+    this.retention = new HubRetentionStore(
+      db as unknown as ConstructorParameters<typeof HubRetentionStore>[0],
+    );
+    this.dataRequests = new HubDataRequestStore(
+      db as unknown as ConstructorParameters<typeof HubDataRequestStore>[0],
+    );
+    this.fixes = new HubFixStore(db as unknown as Kysely<HubFixTables>);
+    this.health = new HubStationHealthStore(db as unknown as Kysely<HubStationHealthTables>);
   }
 
   async addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void> {

@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 import { sql, type Generated, type Kysely, type Migration } from 'kysely';
 import { LifelineError } from '../common/errors.js';
 import type { ReportEnvelope, ReportKind } from '../protocol/reports.js';
+import type { AttachmentStepKind } from '../protocol/attachments.js';
+import type { Manifest } from '../protocol/manifest.js';
 
 export const outboxStates = ['pending', 'held', 'sent', 'rejected'] as const;
 export type OutboxState = (typeof outboxStates)[number];
@@ -31,11 +33,13 @@ export interface OutboxTables {
     seq: Generated<number>;
     report_id: string;
     at: number;
-    kind: ReportKind;
+    kind: TransmissionKind;
     bytes: number;
     sha256: string;
     status: number;
     answer: string;
+    /** The manifest the transmission carried, as JSON; null for rows logged without one. */
+    manifest: string | null;
   };
 }
 
@@ -75,6 +79,11 @@ export const outboxMigrations: Record<string, Migration> = {
       await sql`create index transmissions_report on transmissions (report_id)`.execute(db);
     },
   },
+  '1004-transmission-manifests': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('transmissions').addColumn('manifest', 'text').execute();
+    },
+  },
 };
 
 export interface OutboxItem {
@@ -94,15 +103,20 @@ export interface OutboxItem {
   answer: string | null;
 }
 
+/** A report, or one step of an attachment upload (then `reportId` is the attachment id). */
+export type TransmissionKind = ReportKind | AttachmentStepKind;
+
 export interface Transmission {
   seq: number;
   reportId: string;
   atMs: number;
-  kind: ReportKind;
+  kind: TransmissionKind;
   bytes: number;
   sha256: string;
   status: number;
   answer: string;
+  /** What the transmission said it carried; null when it was logged without a manifest. */
+  manifest?: Manifest | null;
 }
 
 export type OutboxCounts = Record<OutboxState, number>;
@@ -111,6 +125,8 @@ export type OutboxCounts = Record<OutboxState, number>;
 export interface DeliveryAnswer {
   status: number;
   answer: string;
+  /** The manifest sent with the attempt, as JSON. */
+  manifest?: string | null;
 }
 
 const outboxFullCode = 'CALLHOME_OUTBOX_FULL';
@@ -135,9 +151,14 @@ export class OutboxStore {
    */
   async accept(
     envelope: ReportEnvelope,
-    options: { nowMs: number; maxPending: number; hold?: boolean },
+    options: {
+      nowMs: number;
+      maxPending: number;
+      hold?: boolean;
+      /** Written in the same commit as the report (a problem's row), so neither exists alone. */
+      alsoWrite?: (trx: Kysely<OutboxTables>) => Promise<void>;
+    },
   ): Promise<OutboxItem> {
-    const body = JSON.stringify(envelope);
     return this.#db.transaction().execute(async (trx) => {
       const existing = await trx
         .selectFrom('outbox')
@@ -160,24 +181,60 @@ export class OutboxStore {
         .selectFrom('outbox')
         .select((eb) => eb.fn.max('accept_seq').as('seq'))
         .executeTakeFirst();
-      const row: OutboxTables['outbox'] = {
-        id: envelope.id,
-        accept_seq: Number(last?.seq ?? 0) + 1,
-        kind: envelope.kind,
-        order_key: envelope.orderKey,
-        created_at: envelope.createdAtMs,
-        body,
-        bytes: Buffer.byteLength(body, 'utf8'),
-        sha256: sha256Hex(body),
-        state: options.hold ? 'held' : 'pending',
-        attempts: 0,
-        next_attempt_at: options.nowMs,
-        last_error: null,
-        sent_at: null,
-        answer: null,
-      };
+      const row = newRow(envelope, Number(last?.seq ?? 0) + 1, options.nowMs, options.hold ?? false);
       await trx.insertInto('outbox').values(row).execute();
+      await options.alsoWrite?.(trx);
       return toItem(row);
+    });
+  }
+
+  /**
+   * Stores several reports in one committed transaction (group commit: one disk flush for all), in
+   * order. A report refused for a full outbox is refused alone; the result at each index is the
+   * stored item or that error. Unlike accept(), an id already stored fails the whole group: the
+   * ids come fresh from Outbox.accept and are never offered twice.
+   */
+  async acceptMany(
+    requests: ReadonlyArray<{ envelope: ReportEnvelope; hold: boolean }>,
+    options: { nowMs: number; maxPending: number },
+  ): Promise<Array<OutboxItem | LifelineError>> {
+    return this.#db.transaction().execute(async (trx) => {
+      const waiting = await trx
+        .selectFrom('outbox')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('state', 'in', ['pending', 'held'])
+        .executeTakeFirstOrThrow();
+      let waitingCount = Number(waiting.n);
+      const last = await trx
+        .selectFrom('outbox')
+        .select((eb) => eb.fn.max('accept_seq').as('seq'))
+        .executeTakeFirst();
+      let seq = Number(last?.seq ?? 0);
+      // Ids are fresh random 128-bit values (Outbox.accept): a clash fails the group, never merges.
+      const results: Array<OutboxItem | LifelineError> = [];
+      const rows: OutboxTables['outbox'][] = [];
+      for (const { envelope, hold } of requests) {
+        if (waitingCount + 1 > options.maxPending) {
+          results.push(
+            new LifelineError(
+              outboxFullCode,
+              `the call-home outbox is full: ${waitingCount} reports wait for delivery (limit ${options.maxPending})`,
+            ),
+          );
+          continue;
+        }
+        const row = newRow(envelope, ++seq, options.nowMs, hold);
+        rows.push(row);
+        waitingCount++;
+        results.push(toItem(row));
+      }
+      // Multi-row inserts: one statement per 100 reports instead of one per report.
+      for (let i = 0; i < rows.length; i += 100)
+        await trx
+          .insertInto('outbox')
+          .values(rows.slice(i, i + 100))
+          .execute();
+      return results;
     });
   }
 
@@ -225,7 +282,13 @@ export class OutboxStore {
   }
 
   /** The hub stored it (or had it already): done, and logged as a transmission in the same commit. */
-  async markSent(id: string, nowMs: number, answerJson: string, status: number): Promise<void> {
+  async markSent(
+    id: string,
+    nowMs: number,
+    answerJson: string,
+    status: number,
+    manifestJson?: string,
+  ): Promise<void> {
     await this.#settle(
       id,
       nowMs,
@@ -233,17 +296,24 @@ export class OutboxStore {
       {
         status,
         answer: answerJson,
+        ...(manifestJson !== undefined ? { manifest: manifestJson } : {}),
       },
     );
   }
 
   /** The hub refused it as invalid: kept and shown, never retried, never dropped. */
-  async markRejected(id: string, nowMs: number, status: number, answerJson: string): Promise<void> {
+  async markRejected(
+    id: string,
+    nowMs: number,
+    status: number,
+    answerJson: string,
+    manifestJson?: string,
+  ): Promise<void> {
     await this.#settle(
       id,
       nowMs,
       { state: 'rejected', last_error: `refused by the hub (HTTP ${status})`, answer: answerJson },
-      { status, answer: answerJson },
+      { status, answer: answerJson, ...(manifestJson !== undefined ? { manifest: manifestJson } : {}) },
     );
   }
 
@@ -266,30 +336,36 @@ export class OutboxStore {
     >,
     answered: DeliveryAnswer | undefined,
   ): Promise<void> {
+    await this.#db.transaction().execute((trx) => settleIn(trx, id, nowMs, set, answered));
+  }
+
+  /**
+   * The outcomes of one batch transmission, committed together (one disk commit for the batch):
+   * each report is settled exactly as markSent / markRejected / markFailed would.
+   */
+  async settleMany(nowMs: number, settlements: readonly Settlement[]): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('outbox')
-        .select(['kind', 'bytes', 'sha256'])
-        .where('id', '=', id)
-        .executeTakeFirst();
-      if (!row) throw new LifelineError('STORE_FAILED', `no report ${id} in the outbox`);
-      await trx
-        .updateTable('outbox')
-        .set((eb) => ({ ...set, attempts: eb('attempts', '+', 1) }))
-        .where('id', '=', id)
-        .execute();
-      if (answered) {
-        await trx
-          .insertInto('transmissions')
-          .values({
-            report_id: id,
-            at: nowMs,
-            kind: row.kind,
-            bytes: row.bytes,
-            sha256: row.sha256,
-            ...answered,
-          })
-          .execute();
+      for (const s of settlements) {
+        if (s.outcome === 'failed') {
+          await settleIn(
+            trx,
+            s.id,
+            nowMs,
+            { last_error: s.error, next_attempt_at: s.nextAttemptAtMs },
+            s.answered,
+          );
+          continue;
+        }
+        const answered: DeliveryAnswer = {
+          status: s.status,
+          answer: s.answer,
+          ...(s.manifest !== undefined ? { manifest: s.manifest } : {}),
+        };
+        const set: SettleSet =
+          s.outcome === 'sent'
+            ? { state: 'sent', sent_at: nowMs, last_error: null, answer: s.answer }
+            : { state: 'rejected', last_error: `refused by the hub (HTTP ${s.status})`, answer: s.answer };
+        await settleIn(trx, s.id, nowMs, set, answered);
       }
     });
   }
@@ -330,6 +406,33 @@ export class OutboxStore {
       .execute();
   }
 
+  /** Logs one answered step of an attachment upload (start, a chunk, complete) as a transmission. */
+  async recordUploadStep(entry: {
+    attachmentId: string;
+    atMs: number;
+    kind: AttachmentStepKind;
+    bytes: number;
+    sha256: string;
+    status: number;
+    answer: string;
+    /** The manifest the step carried (what, how many bytes, SHA-256). */
+    manifest?: Manifest;
+  }): Promise<void> {
+    await this.#db
+      .insertInto('transmissions')
+      .values({
+        report_id: entry.attachmentId,
+        at: entry.atMs,
+        kind: entry.kind,
+        bytes: entry.bytes,
+        sha256: entry.sha256,
+        status: entry.status,
+        answer: entry.answer,
+        manifest: entry.manifest ? JSON.stringify(entry.manifest) : null,
+      })
+      .execute();
+  }
+
   /** The transmission log in order; at most `limit` (default 1000) entries after `afterSeq`. */
   async listTransmissions(
     options: { reportId?: string; afterSeq?: number; limit?: number; newestFirst?: boolean } = {},
@@ -350,7 +453,55 @@ export class OutboxStore {
       sha256: row.sha256,
       status: Number(row.status),
       answer: row.answer,
+      manifest: parseManifest(row.manifest),
     }));
+  }
+
+  /**
+   * Retention (callhome.keepSent): deletes up to `limit` sent and rejected reports settled before
+   * cutoffMs with their transmissions, and transmissions before cutoffMs of no report in the outbox
+   * (upload steps), in one transaction. Pending and held reports are never touched.
+   */
+  async purgeSettledBefore(
+    cutoffMs: number,
+    limit = 5000,
+  ): Promise<{ reports: number; transmissions: number }> {
+    return this.#db.transaction().execute(async (trx) => {
+      // A rejected report has no sent_at: it settled at its last transmission.
+      const settledAt = sql<number>`coalesce(o.sent_at, (select max(t.at) from transmissions t where t.report_id = o.id), o.created_at)`;
+      const ids = (
+        await trx
+          .selectFrom('outbox as o')
+          .select('o.id')
+          .where('o.state', 'in', ['sent', 'rejected'])
+          .where(settledAt, '<', cutoffMs)
+          .limit(limit)
+          .execute()
+      ).map((r) => r.id);
+      let transmissions = 0;
+      if (ids.length > 0) {
+        const logged = await trx.deleteFrom('transmissions').where('report_id', 'in', ids).executeTakeFirst();
+        transmissions += Number(logged.numDeletedRows);
+        await trx.deleteFrom('outbox').where('id', 'in', ids).execute();
+      }
+      const orphans = await trx
+        .deleteFrom('transmissions')
+        .where('seq', 'in', (eb) =>
+          eb
+            .selectFrom('transmissions as t')
+            .select('t.seq')
+            .where('t.at', '<', cutoffMs)
+            .where((w) =>
+              w.not(
+                w.exists(w.selectFrom('outbox as o').select('o.id').whereRef('o.id', '=', 't.report_id')),
+              ),
+            )
+            .limit(limit),
+        )
+        .executeTakeFirst();
+      transmissions += Number(orphans.numDeletedRows);
+      return { reports: ids.length, transmissions };
+    });
   }
 
   async counts(): Promise<OutboxCounts> {
@@ -367,6 +518,82 @@ export class OutboxStore {
   async close(): Promise<void> {
     await this.#db.destroy();
   }
+}
+
+function parseManifest(json: string | null | undefined): Manifest | null {
+  if (!json) return null;
+  try {
+    return JSON.parse(json) as Manifest;
+  } catch {
+    return null;
+  }
+}
+
+type SettleSet = Partial<
+  Pick<OutboxTables['outbox'], 'state' | 'sent_at' | 'last_error' | 'answer' | 'next_attempt_at'>
+>;
+
+/** One report's outcome in a batch transmission (see OutboxStore.settleMany). */
+export type Settlement =
+  | { id: string; outcome: 'sent' | 'rejected'; status: number; answer: string; manifest?: string }
+  | { id: string; outcome: 'failed'; error: string; nextAttemptAtMs: number; answered?: DeliveryAnswer };
+
+async function settleIn(
+  trx: Kysely<OutboxTables>,
+  id: string,
+  nowMs: number,
+  set: SettleSet,
+  answered: DeliveryAnswer | undefined,
+): Promise<void> {
+  const row = await trx
+    .selectFrom('outbox')
+    .select(['kind', 'bytes', 'sha256'])
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!row) throw new LifelineError('STORE_FAILED', `no report ${id} in the outbox`);
+  await trx
+    .updateTable('outbox')
+    .set((eb) => ({ ...set, attempts: eb('attempts', '+', 1) }))
+    .where('id', '=', id)
+    .execute();
+  if (answered) {
+    await trx
+      .insertInto('transmissions')
+      .values({
+        report_id: id,
+        at: nowMs,
+        kind: row.kind,
+        bytes: row.bytes,
+        sha256: row.sha256,
+        ...answered,
+      })
+      .execute();
+  }
+}
+
+function newRow(
+  envelope: ReportEnvelope,
+  acceptSeq: number,
+  nowMs: number,
+  hold: boolean,
+): OutboxTables['outbox'] {
+  const body = JSON.stringify(envelope);
+  return {
+    id: envelope.id,
+    accept_seq: acceptSeq,
+    kind: envelope.kind,
+    order_key: envelope.orderKey,
+    created_at: envelope.createdAtMs,
+    body,
+    bytes: Buffer.byteLength(body, 'utf8'),
+    sha256: sha256Hex(body),
+    state: hold ? 'held' : 'pending',
+    attempts: 0,
+    next_attempt_at: nowMs,
+    last_error: null,
+    sent_at: null,
+    answer: null,
+  };
 }
 
 function toItem(row: OutboxTables['outbox']): OutboxItem {

@@ -4,10 +4,23 @@ import type { HubStore } from '../hub-store.js';
 import { KyselyHubStore, type HubDatabase } from '../kysely-hub-store.js';
 import { hubMigrations } from '../migrations/hub.js';
 import { hubReportMigrations } from '../hub-reports.js';
+import { hubRetentionMigrations } from '../hub-retention.js';
+import { hubDataRequestMigrations } from '../hub-data-requests.js';
+import { hubFixMigrations } from '../hub-fixes.js';
+import { hubAttachmentMigrations } from '../hub-attachments.js';
+import { hubStationHealthMigrations } from '../hub-station-health.js';
 import { openSqlite } from './open.js';
 
 export async function openSqliteHubStore(path: string): Promise<HubStore> {
   return new KyselyHubStore(
-    await openSqlite<HubDatabase>(path, { ...hubMigrations, ...hubReportMigrations }),
+    await openSqlite<HubDatabase>(path, {
+      ...hubMigrations,
+      ...hubReportMigrations,
+      ...hubRetentionMigrations,
+      ...hubDataRequestMigrations,
+      ...hubFixMigrations,
+      ...hubAttachmentMigrations,
+      ...hubStationHealthMigrations,
+    }),
   );
 }

@@ -1,0 +1,55 @@
+// Progress of a fix transfer on standard error: a cli-progress bar on a terminal, and a plain line
+// every tenth of the way otherwise (logs and pipes get no control characters).
+
+import cliProgress from 'cli-progress';
+
+export interface ByteProgress {
+  /** `doneBytes` counts from the start of the file, resumed bytes included. */
+  update(doneBytes: number): void;
+  stop(): void;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit] ?? 'TiB'}`;
+}
+
+export function startByteProgress(label: string, totalBytes: number, startBytes = 0): ByteProgress {
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format: `${label} [{bar}] {percentage}% | {done} of {size} | ETA {eta_formatted}`,
+        stream: process.stderr,
+        hideCursor: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    const size = formatBytes(totalBytes);
+    bar.start(Math.max(totalBytes, 1), startBytes, { done: formatBytes(startBytes), size });
+    return {
+      update: (doneBytes) => bar.update(doneBytes, { done: formatBytes(doneBytes), size }),
+      stop: () => bar.stop(),
+    };
+  }
+  let nextTenth = totalBytes === 0 ? 10 : Math.floor((startBytes / totalBytes) * 10) + 1;
+  const line = (doneBytes: number) =>
+    process.stderr.write(
+      `${label}: ${formatBytes(doneBytes)} of ${formatBytes(totalBytes)} (${totalBytes === 0 ? 100 : Math.floor((doneBytes / totalBytes) * 100)}%)\n`,
+    );
+  if (startBytes > 0) line(startBytes);
+  return {
+    update: (doneBytes) => {
+      if (totalBytes === 0 || doneBytes * 10 < nextTenth * totalBytes) return;
+      nextTenth = Math.floor((doneBytes / totalBytes) * 10) + 1;
+      line(doneBytes);
+    },
+    stop: () => undefined,
+  };
+}
