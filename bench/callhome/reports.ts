@@ -10,14 +10,22 @@ import Database from 'better-sqlite3';
 export interface ReportFigures {
   reports: number;
   concurrency: number;
+  /** One report per request, `concurrency` clients. */
   acceptedPerSecond: number;
+  /** 100 reports per request (POST /v1/reports/batch), 4 clients. */
+  acceptedBatchedPerSecond: number;
   ingestedPerSecond: number;
   /** Commits per second of a bare SQLite table on the same disk (WAL, synchronous=FULL). */
   sqliteCommitsPerSecond: number;
 }
 
-/** One POST to the agent's admin API on a kept-alive connection; resolves with the status. */
-function post(agent: HttpAgent, url: URL, token: string, body: string): Promise<number> {
+/** One POST to the agent's admin API on a kept-alive connection; resolves with the status and answer. */
+function post(
+  agent: HttpAgent,
+  url: URL,
+  token: string,
+  body: string,
+): Promise<{ status: number; answer: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
@@ -31,8 +39,11 @@ function post(agent: HttpAgent, url: URL, token: string, body: string): Promise<
         },
       },
       (res) => {
-        res.resume();
-        res.once('end', () => resolve(res.statusCode ?? 0));
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.once('end', () =>
+          resolve({ status: res.statusCode ?? 0, answer: Buffer.concat(chunks).toString('utf8') }),
+        );
       },
     );
     req.once('error', reject);
@@ -40,27 +51,52 @@ function post(agent: HttpAgent, url: URL, token: string, body: string): Promise<
   });
 }
 
-/** Submits `count` heartbeat-sized reports with `concurrency` clients; resolves with reports/s. */
+/** Resumes call home through the admin API (no CLI start-up in the measured time). */
+export async function resumeCallHome(adminUrl: string, agentDir: string): Promise<void> {
+  const token = readFileSync(join(agentDir, 'admin-token'), 'utf8').trim();
+  const response = await fetch(new URL('/v1/callhome/pause', adminUrl), {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (!response.ok) throw new Error(`resume: the agent answered HTTP ${response.status}`);
+}
+
+/**
+ * Submits `count` small reports with `concurrency` clients, `perRequest` reports per request
+ * (1: POST /v1/reports; more: POST /v1/reports/batch); resolves with reports per second.
+ */
 export async function measureAccepts(options: {
   adminUrl: string;
   agentDir: string;
   count: number;
   concurrency: number;
+  perRequest: number;
 }): Promise<number> {
   const token = readFileSync(join(options.agentDir, 'admin-token'), 'utf8').trim();
-  const url = new URL('/v1/reports', options.adminUrl);
+  const single = options.perRequest === 1;
+  const url = new URL(single ? '/v1/reports' : '/v1/reports/batch', options.adminUrl);
   const agent = new HttpAgent({ keepAlive: true, maxSockets: options.concurrency });
+  const report = (index: number) => ({
+    kind: 'generic',
+    payload: { type: 'maintenance-statistics', data: { index, fanHours: index * 3, resets: index % 7 } },
+  });
   let next = 0;
   const started = performance.now();
   const worker = async (): Promise<void> => {
     while (next < options.count) {
-      const index = next++;
-      const body = JSON.stringify({
-        kind: 'generic',
-        payload: { type: 'maintenance-statistics', data: { index, fanHours: index * 3, resets: index % 7 } },
-      });
-      const status = await post(agent, url, token, body);
-      if (status !== 202) throw new Error(`report ${index}: the agent answered HTTP ${status}`);
+      const first = next;
+      next = Math.min(options.count, next + options.perRequest);
+      const reports = Array.from({ length: next - first }, (_, i) => report(first + i));
+      const body = JSON.stringify(single ? reports[0] : { reports });
+      const { status, answer } = await post(agent, url, token, body);
+      if (status !== (single ? 202 : 200))
+        throw new Error(`reports from ${first}: the agent answered HTTP ${status}: ${answer}`);
+      if (!single) {
+        const results = (JSON.parse(answer) as { results: { status: number }[] }).results;
+        const refused = results.filter((r) => r.status !== 202).length;
+        if (refused > 0)
+          throw new Error(`reports from ${first}: ${refused} refused: ${answer.slice(0, 300)}`);
+      }
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, worker));

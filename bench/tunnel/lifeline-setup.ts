@@ -35,7 +35,11 @@ export function startLifeline(
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Tracked {
-  return group.start(name, process.execPath, [cliPath, ...args], { cwd: repoRoot, env });
+  // BENCH_CPU_PROF=DIR writes a V8 CPU profile of every long-running process into DIR.
+  const profile = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
+  return group.start(name, process.execPath, [...profile, cliPath, ...args], { cwd: repoRoot, env });
 }
 
 export interface HubHandle {

@@ -71,6 +71,55 @@ export function registerCallHomeRoutes(
     },
   );
 
+  // Many reports in one request (performance samples, statistics): each is accepted as by
+  // POST /v1/reports and committed before the answer; each has its own result.
+  api.post(
+    '/v1/reports/batch',
+    {
+      bodyLimit: 8 * 1024 * 1024,
+      schema: {
+        body: z
+          .object({
+            reports: z
+              .array(
+                z
+                  .object({
+                    kind: z.enum(reportKinds).refine((kind) => !kind.startsWith('problem.'), {
+                      message: 'problem reports go one at a time to POST /v1/problems or POST /v1/reports',
+                    }),
+                    payload: genericPayloadSchema,
+                    orderKey: z.string().max(64).optional(),
+                    hold: z.boolean().optional(),
+                  })
+                  .strict(),
+              )
+              .min(1)
+              .max(1000),
+          })
+          .strict(),
+      },
+    },
+    async (request, reply) => {
+      const settled = await Promise.allSettled(
+        request.body.reports.map(({ kind, payload, orderKey, hold }) =>
+          outbox().accept(kind, payload, {
+            ...(orderKey ? { orderKey } : {}),
+            ...(hold ? { hold } : {}),
+          }),
+        ),
+      );
+      const results = settled.map((outcome) => {
+        if (outcome.status === 'fulfilled') return { status: 202, ...outcome.value };
+        const err =
+          outcome.reason instanceof LifelineError
+            ? outcome.reason
+            : new LifelineError('INTERNAL', 'the report was not accepted', { cause: outcome.reason });
+        return { status: err.httpStatus, code: err.code, message: err.message };
+      });
+      return reply.code(200).send({ results });
+    },
+  );
+
   api.post(
     '/v1/problems',
     {

@@ -77,9 +77,12 @@ export interface OutboxStatus extends OutboxCounts {
 
 /** One delivery attempt's outcome, emitted after it is committed to the store. */
 export type OutboxEvent =
-  | { type: 'sent'; id: string; status: number }
-  | { type: 'rejected'; id: string; status: number }
+  | { type: 'sent'; id: string; kind: ReportKind; status: number }
+  | { type: 'rejected'; id: string; kind: ReportKind; status: number }
   | { type: 'failed'; id: string; error: string; nextAttemptAtMs: number };
+
+/** Batches sent before the first is answered. */
+const maxBatchesInFlight = 2;
 
 /** Reports stored by one group commit at most. */
 const maxAcceptGroup = 500;
@@ -114,6 +117,9 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
   #holdOffUntilMs = 0;
   #pausedUntilMs: number | null = null;
   #storeFailures = 0;
+  /** Batches on their way, and the reports they carry (not offered to the next batch). */
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #inFlightIds = new Set<string>();
   readonly #review: boolean;
   readonly #acceptQueue: Array<{
     envelope: ReportEnvelope;
@@ -291,7 +297,29 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     this.#wakeSleeper?.();
   }
 
+  /** Sends a batch without waiting for it; it never rejects (a store failure holds the sender off). */
+  #startBatch(deliver: Deliver, items: OutboxItem[]): void {
+    for (const item of items) this.#inFlightIds.add(item.id);
+    const sending: Promise<void> = this.#sendBatch(deliver, items)
+      .catch((err: unknown) => {
+        this.#holdOffUntilMs = this.#clock.now() + this.#backoffMs(this.#storeFailures++);
+        this.#logger.error({ err }, 'call-home outbox: store failure');
+      })
+      .finally(() => {
+        for (const item of items) this.#inFlightIds.delete(item.id);
+        this.#inFlight.delete(sending);
+        this.#wake();
+      });
+    this.#inFlight.add(sending);
+  }
+
   async #run(): Promise<void> {
+    await this.#runSteps();
+    // Batches still in flight settle before the loop ends, so close() leaves nothing half done.
+    await Promise.all(this.#inFlight);
+  }
+
+  async #runSteps(): Promise<void> {
     while (!this.#stopping) {
       this.#woken = false;
       let waitMs: number | undefined;
@@ -317,9 +345,21 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     }
     if (this.#holdOffUntilMs > nowMs) return this.#holdOffUntilMs - nowMs;
     if (this.#deliverBatch) {
-      const due = await this.#store.nextDue(nowMs, this.#maxBatchReports);
+      // Two batches in flight: the next one travels while the hub commits the one before. An
+      // order key still holds: a report in flight is pending, so the next of its key is not due.
+      if (this.#inFlight.size >= maxBatchesInFlight) {
+        await Promise.race(this.#inFlight);
+        return 0;
+      }
+      const due = (await this.#store.nextDue(nowMs, this.#maxBatchReports + this.#inFlightIds.size))
+        .filter((item) => !this.#inFlightIds.has(item.id))
+        .slice(0, this.#maxBatchReports);
       if (due.length > 0) {
-        await this.#sendBatch(this.#deliverBatch, fitBatch(due, this.#maxBatchBytes));
+        this.#startBatch(this.#deliverBatch, fitBatch(due, this.#maxBatchBytes));
+        return 0;
+      }
+      if (this.#inFlight.size > 0) {
+        await Promise.race(this.#inFlight);
         return 0;
       }
     }
@@ -352,13 +392,13 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       await this.#store.markSent(item.id, nowMs, result.answer, result.status, manifest);
       this.#holdOffUntilMs = 0;
       log.debug({ status: result.status }, 'call-home report delivered');
-      this.emit('attempt', { type: 'sent', id: item.id, status: result.status });
+      this.emit('attempt', { type: 'sent', id: item.id, kind: item.kind, status: result.status });
       this.emit('settled', { sent: [{ id: item.id, status: result.status }], rejected: [] });
     } else if (result && rejectedStatuses.has(result.status)) {
       await this.#store.markRejected(item.id, nowMs, result.status, result.answer, manifest);
       this.#holdOffUntilMs = 0;
       log.warn({ status: result.status, answer: result.answer }, 'call-home report refused by the hub');
-      this.emit('attempt', { type: 'rejected', id: item.id, status: result.status });
+      this.emit('attempt', { type: 'rejected', id: item.id, kind: item.kind, status: result.status });
       this.emit('settled', { sent: [], rejected: [{ id: item.id, status: result.status }] });
     } else {
       const nextAttemptAtMs = nowMs + this.#backoffMs(item.attempts);
@@ -387,7 +427,10 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
         contains: describeItem(item).slice(0, 200),
       })),
     });
-    const manifest = JSON.stringify(described);
+    // Each report's log row keeps the batch's manifest with only its own part: what the batch
+    // was, and which bytes of it were this report (not the other 49 parts again, 50 times).
+    const manifestFor = (index: number): string =>
+      JSON.stringify({ ...described, parts: described.parts?.slice(index, index + 1) });
     let result: DeliveryResult | undefined;
     let error: string;
     try {
@@ -406,6 +449,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     const attempts = Math.max(...items.map((item) => item.attempts));
     const nextAttemptAtMs = nowMs + this.#backoffMs(attempts);
     const settlements: Settlement[] = items.map((item, index) => {
+      const manifest = manifestFor(index);
       const own = answers?.[index];
       if (own && own.status >= 200 && own.status < 300)
         return {
@@ -441,6 +485,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
         { error, reports: failed, attempts: attempts + 1, nextAttemptAtMs },
         'call-home delivery failed',
       );
+    const kindOf = new Map(items.map((item) => [item.id, item.kind]));
     const settled: OutboxSettled = { sent: [], rejected: [] };
     for (const s of settlements)
       if (s.outcome !== 'failed') settled[s.outcome].push({ id: s.id, status: s.status });
@@ -454,7 +499,12 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
             { reportId: s.id, status: s.status, answer: s.answer },
             'call-home report refused by the hub',
           );
-        this.emit('attempt', { type: s.outcome, id: s.id, status: s.status });
+        this.emit('attempt', {
+          type: s.outcome,
+          id: s.id,
+          kind: kindOf.get(s.id) ?? 'generic',
+          status: s.status,
+        });
       }
     }
   }

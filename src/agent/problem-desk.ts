@@ -176,7 +176,8 @@ export class ProblemDesk {
   /** Listens to the outbox: a delivered problem report's answer carries the vendor's number. */
   watch(outbox: Outbox): void {
     outbox.on('attempt', (event: OutboxEvent) => {
-      if (event.type !== 'sent') return;
+      // Only problem reports carry a number: the rest need no look at the store.
+      if (event.type !== 'sent' || !event.kind.startsWith('problem.')) return;
       void this.#recordNumber(event.id).catch((err: unknown) =>
         this.#logger.warn({ err, reportId: event.id }, 'cannot record the vendor problem number'),
       );

@@ -97,3 +97,34 @@ test('1,000 distinct reports are all kept, concurrent copies of one id once', as
     assert.equal(await store.reports.countReports(), 1001);
   });
 });
+
+test('a batch is stored in one go, each report answered on its own, in order', async () => {
+  await withStore(async (store) => {
+    const earlier = envelope('generic', { type: 'x' });
+    await store.reports.ingest('ST-A', earlier, '{"earlier":1}', 'h0', t0);
+    const plain = envelope('generic', { type: 'y' });
+    const opened = open('PB-CCCCCC');
+    const update = envelope('problem.update', { localId: 'PB-CCCCCC', note: 'more' });
+    const orphan = envelope('problem.update', { localId: 'PB-ZZZZZZ', note: 'no such problem' });
+    const item = (e: ReportEnvelope) => ({ envelope: e, body: JSON.stringify(e), sha256: `sha-${e.id}` });
+    const results = await store.reports.ingestMany(
+      'ST-A',
+      [earlier, plain, opened, update, orphan, plain].map(item),
+      t0 + 10,
+    );
+    assert.deepEqual(results.slice(0, 4), [
+      { duplicate: true },
+      { duplicate: false },
+      { duplicate: false, problemNumber: 'P-000001' },
+      { duplicate: false, problemNumber: 'P-000001' },
+    ]);
+    assert.equal((results[4] as { code?: string }).code, 'CALLHOME_REPORT_INVALID');
+    assert.deepEqual(results[5], { duplicate: true }, 'the same id twice in one batch is stored once');
+    assert.equal(await store.reports.countReports('ST-A'), 4);
+    const stored = await store.reports.getReport(plain.id);
+    assert.equal(stored?.body, JSON.stringify(plain));
+    assert.equal(stored?.sha256, `sha-${plain.id}`);
+    const other = await store.reports.ingestMany('ST-B', [item(plain)], t0 + 20);
+    assert.equal((other[0] as { code?: string }).code, 'API_BAD_REQUEST');
+  });
+});

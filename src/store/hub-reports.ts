@@ -121,6 +121,25 @@ export interface IngestItem {
   sha256: string;
 }
 
+function reportRow(
+  stationId: string,
+  { envelope, body, sha256 }: IngestItem,
+  nowMs: number,
+  problemNumber: string | null,
+): HubReportTables['reports'] {
+  return {
+    id: envelope.id,
+    station_id: stationId,
+    kind: envelope.kind,
+    created_at: envelope.createdAtMs,
+    received_at: nowMs,
+    order_key: envelope.orderKey,
+    body,
+    sha256,
+    problem_number: problemNumber,
+  };
+}
+
 export class HubReportStore {
   readonly #db: Kysely<HubReportTables>;
 
@@ -156,15 +175,52 @@ export class HubReportStore {
     nowMs: number,
   ): Promise<Array<{ duplicate: boolean; problemNumber?: string } | LifelineError>> {
     return this.#db.transaction().execute(async (trx) => {
-      const results: Array<{ duplicate: boolean; problemNumber?: string } | LifelineError> = [];
-      for (const item of items) {
-        try {
-          results.push(await this.#ingestIn(trx, stationId, item, nowMs));
-        } catch (err) {
-          if (!(err instanceof LifelineError) || err.code === 'STORE_FAILED') throw err;
-          results.push(err);
-        }
+      // One read for the ids seen before and one insert per 100 plain reports; problem reports and
+      // heartbeats, which touch other tables, go one by one.
+      const seen = new Map<string, { station_id: string; problem_number: string | null }>();
+      for (let k = 0; k < items.length; k += 500) {
+        const ids = items.slice(k, k + 500).map((item) => item.envelope.id);
+        const rows = await trx
+          .selectFrom('reports')
+          .select(['id', 'station_id', 'problem_number'])
+          .where('id', 'in', ids)
+          .execute();
+        for (const row of rows) seen.set(row.id, row);
       }
+      const results: Array<{ duplicate: boolean; problemNumber?: string } | LifelineError> = [];
+      const plain: HubReportTables['reports'][] = [];
+      for (const item of items) {
+        const { envelope } = item;
+        const before = seen.get(envelope.id);
+        if (before) {
+          results.push(
+            before.station_id !== stationId
+              ? new LifelineError('API_BAD_REQUEST', `report ${envelope.id} belongs to another station`)
+              : {
+                  duplicate: true,
+                  ...(before.problem_number ? { problemNumber: before.problem_number } : {}),
+                },
+          );
+          continue;
+        }
+        if (envelope.kind.startsWith('problem.') || envelope.kind === 'heartbeat') {
+          try {
+            results.push(await this.#ingestIn(trx, stationId, item, nowMs));
+          } catch (err) {
+            if (!(err instanceof LifelineError) || err.code === 'STORE_FAILED') throw err;
+            results.push(err);
+          }
+        } else {
+          plain.push(reportRow(stationId, item, nowMs, null));
+          results.push({ duplicate: false });
+        }
+        seen.set(envelope.id, { station_id: stationId, problem_number: null });
+      }
+      for (let k = 0; k < plain.length; k += 100)
+        await trx
+          .insertInto('reports')
+          .values(plain.slice(k, k + 100))
+          .execute();
       return results;
     });
   }
@@ -247,17 +303,7 @@ export class HubReportStore {
     }
     await trx
       .insertInto('reports')
-      .values({
-        id: envelope.id,
-        station_id: stationId,
-        kind: envelope.kind,
-        created_at: envelope.createdAtMs,
-        received_at: nowMs,
-        order_key: envelope.orderKey,
-        body,
-        sha256,
-        problem_number: problemNumber ?? null,
-      })
+      .values(reportRow(stationId, { envelope, body, sha256 }, nowMs, problemNumber ?? null))
       .execute();
     if (envelope.kind === 'heartbeat')
       await recordHeartbeat(trx as unknown as Kysely<HubStationHealthTables>, stationId, envelope, nowMs);

@@ -84,6 +84,13 @@ export const outboxMigrations: Record<string, Migration> = {
       await db.schema.alterTable('transmissions').addColumn('manifest', 'text').execute();
     },
   },
+  // The sender reads pending reports in acceptance order, a batch at a time: with this index it
+  // reads just the batch, not every pending report sorted (see nextDue).
+  '1006-outbox-pending-order': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await sql`create index outbox_pending_order on outbox (state, accept_seq)`.execute(db);
+    },
+  },
 };
 
 export interface OutboxItem {
@@ -245,7 +252,9 @@ export class OutboxStore {
   async nextDue(nowMs: number, limit: number): Promise<OutboxItem[]> {
     const rows = await this.#unblocked()
       .selectAll('o')
-      .where('o.next_attempt_at', '<=', nowMs)
+      // The unary + keeps SQLite from choosing outbox_due for this term, which would read every
+      // due report and sort them; outbox_pending_order yields them in order and stops at `limit`.
+      .where(sql<number>`+${sql.ref('o.next_attempt_at')}`, '<=', nowMs)
       .orderBy('o.accept_seq')
       .limit(limit)
       .execute();
@@ -344,29 +353,61 @@ export class OutboxStore {
    * each report is settled exactly as markSent / markRejected / markFailed would.
    */
   async settleMany(nowMs: number, settlements: readonly Settlement[]): Promise<void> {
+    if (settlements.length === 0) return;
     await this.#db.transaction().execute(async (trx) => {
+      // Few statements per batch: one read, one update per report, one insert per 100 log rows.
+      const rows = await trx
+        .selectFrom('outbox')
+        .select(['id', 'kind', 'bytes', 'sha256'])
+        .where(
+          'id',
+          'in',
+          settlements.map((s) => s.id),
+        )
+        .execute();
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      const logged: Array<Omit<OutboxTables['transmissions'], 'seq'>> = [];
       for (const s of settlements) {
+        const row = byId.get(s.id);
+        if (!row) throw new LifelineError('STORE_FAILED', `no report ${s.id} in the outbox`);
+        let set: SettleSet;
+        let answered: DeliveryAnswer | undefined;
         if (s.outcome === 'failed') {
-          await settleIn(
-            trx,
-            s.id,
-            nowMs,
-            { last_error: s.error, next_attempt_at: s.nextAttemptAtMs },
-            s.answered,
-          );
-          continue;
+          set = { last_error: s.error, next_attempt_at: s.nextAttemptAtMs };
+          answered = s.answered;
+        } else {
+          set =
+            s.outcome === 'sent'
+              ? { state: 'sent', sent_at: nowMs, last_error: null, answer: s.answer }
+              : { state: 'rejected', last_error: `refused by the hub (HTTP ${s.status})`, answer: s.answer };
+          answered = {
+            status: s.status,
+            answer: s.answer,
+            ...(s.manifest !== undefined ? { manifest: s.manifest } : {}),
+          };
         }
-        const answered: DeliveryAnswer = {
-          status: s.status,
-          answer: s.answer,
-          ...(s.manifest !== undefined ? { manifest: s.manifest } : {}),
-        };
-        const set: SettleSet =
-          s.outcome === 'sent'
-            ? { state: 'sent', sent_at: nowMs, last_error: null, answer: s.answer }
-            : { state: 'rejected', last_error: `refused by the hub (HTTP ${s.status})`, answer: s.answer };
-        await settleIn(trx, s.id, nowMs, set, answered);
+        await trx
+          .updateTable('outbox')
+          .set((eb) => ({ ...set, attempts: eb('attempts', '+', 1) }))
+          .where('id', '=', s.id)
+          .execute();
+        if (answered)
+          logged.push({
+            report_id: s.id,
+            at: nowMs,
+            kind: row.kind,
+            bytes: row.bytes,
+            sha256: row.sha256,
+            status: answered.status,
+            answer: answered.answer,
+            manifest: answered.manifest ?? null,
+          });
       }
+      for (let k = 0; k < logged.length; k += 100)
+        await trx
+          .insertInto('transmissions')
+          .values(logged.slice(k, k + 100))
+          .execute();
     });
   }
 

@@ -1,0 +1,95 @@
+// Upload throughput: one file sent as a problem's error data through Lifeline (agent → hub, chunked,
+// checksummed, resumable) against the same file over one raw TLS connection to a process that
+// writes and syncs it, in the same run.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { connect } from 'node:tls';
+import Database from 'better-sqlite3';
+import { repoRoot } from '../tunnel/lifeline-setup.js';
+
+/** Writes `bytes` random bytes to `path` (1 MiB at a time). */
+export function writeRandomFile(path: string, bytes: number): void {
+  const fd = openSync(path, 'w');
+  const block = randomBytes(1024 * 1024);
+  for (let written = 0; written < bytes; written += block.length)
+    writeSync(fd, block, 0, Math.min(block.length, bytes - written));
+  closeSync(fd);
+}
+
+/** Sends `file` over raw TLS to a receiver process; resolves with bytes per second. */
+export async function measureRawTls(options: {
+  file: string;
+  certPath: string;
+  keyPath: string;
+  caPath: string;
+  outPath: string;
+}): Promise<number> {
+  const receiver = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(repoRoot, 'bench', 'callhome', 'raw-tls-receiver.ts'),
+      options.certPath,
+      options.keyPath,
+      options.outPath,
+    ],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const lines = createInterface({ input: receiver.stdout });
+    const iterator = lines[Symbol.asyncIterator]();
+    const port = Number((await iterator.next()).value);
+    if (!Number.isInteger(port) || port <= 0) throw new Error('the raw TLS receiver did not start');
+    const started = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect({
+        host: '127.0.0.1',
+        port,
+        ca: readFileSync(options.caPath),
+        // The hub's server certificate names the hub's public host; the CA pin is what matters here.
+        checkServerIdentity: () => undefined,
+      });
+      socket.once('error', reject);
+      socket.once('secureConnect', () => {
+        const stream = createReadStream(options.file, { highWaterMark: 1024 * 1024 });
+        stream.pipe(socket, { end: false });
+        stream.once('end', () => socket.end());
+      });
+      socket.on('data', () => undefined);
+      socket.once('end', () => resolve());
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const answer = JSON.parse(String((await iterator.next()).value)) as { bytes: number };
+    return answer.bytes / seconds;
+  } finally {
+    receiver.kill();
+  }
+}
+
+/** Polls the hub's database until the attachment is complete; resolves with bytes per second since startedAt. */
+export async function waitForUpload(options: {
+  hubDir: string;
+  bytes: number;
+  startedAt: number;
+  timeoutMs: number;
+}): Promise<number> {
+  const db = new Database(join(options.hubDir, 'hub.db'), { readonly: true, fileMustExist: true });
+  try {
+    const query = db.prepare("select count(*) as n from attachments where state = 'complete' and bytes = ?");
+    for (;;) {
+      const { n } = query.get(options.bytes) as { n: number };
+      const elapsedMs = performance.now() - options.startedAt;
+      if (n > 0) return (options.bytes / elapsedMs) * 1000;
+      if (elapsedMs > options.timeoutMs)
+        throw new Error(`the upload did not complete within ${options.timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    db.close();
+  }
+}
