@@ -101,6 +101,34 @@ describe('Outbox batches and group commit', () => {
     assert.deepEqual(listed, accepted);
   });
 
+  test('the bound stays exact across group commits, settlements and single accepts', async () => {
+    let n = 0;
+    const envelope = (): ReportEnvelope => ({
+      id: (++n).toString(16).padStart(32, '0'),
+      kind: 'generic',
+      createdAtMs: 1,
+      orderKey: null,
+      payload: { type: 'test', n },
+    });
+    const many = (count: number) =>
+      store.acceptMany(
+        Array.from({ length: count }, () => ({ envelope: envelope(), hold: false })),
+        { nowMs: 1, maxPending: 120 },
+      );
+    const stored = (results: Array<unknown>) => results.filter((r) => !(r instanceof LifelineError)).length;
+    assert.equal(stored(await many(100)), 100);
+    const due = await store.nextDue(2, 50);
+    await store.settleMany(
+      2,
+      due.map((item) => ({ id: item.id, outcome: 'sent' as const, status: 201, answer: '{}' })),
+    );
+    assert.equal(stored(await many(60)), 60, '50 settled, so 110 wait now');
+    await store.accept(envelope(), { nowMs: 3, maxPending: 120 });
+    assert.equal(stored(await many(20)), 9, '111 wait: room for 9 more');
+    const counts = await store.counts();
+    assert.equal(counts.pending, 120);
+  });
+
   test('due reports go out in batches of at most 50; each is settled by its own answer', async () => {
     const outbox = newOutbox();
     const ids: string[] = [];

@@ -204,7 +204,12 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
   #acceptGrouped(envelope: ReportEnvelope, hold: boolean): Promise<OutboxItem> {
     return new Promise((resolve, reject) => {
       this.#acceptQueue.push({ envelope, hold, resolve, reject });
-      if (!this.#acceptFlushing) void this.#flushAccepts();
+      // The first report of a group waits one turn of the event loop, so that every request
+      // already read from the sockets joins the same commit.
+      if (!this.#acceptFlushing) {
+        this.#acceptFlushing = true;
+        setImmediate(() => void this.#flushAccepts());
+      }
     });
   }
 
@@ -373,6 +378,8 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
   }
 
   async #send(item: OutboxItem): Promise<void> {
+    // Destroyed meanwhile: the report stays pending (a signal aborted before the call never fires).
+    if (this.#abort.signal.aborted) return;
     const log = this.#logger.child({ reportId: item.id, kind: item.kind });
     let result: DeliveryResult | undefined;
     let error: string;
@@ -415,6 +422,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
    * is retried later, none is marked rejected.
    */
   async #sendBatch(deliver: Deliver, items: OutboxItem[]): Promise<void> {
+    if (this.#abort.signal.aborted) return;
     const body = items.map((item) => item.body).join('\n');
     const described = buildManifest(body, {
       kind: 'reports.batch',

@@ -146,6 +146,11 @@ type Db = Kysely<OutboxTables>;
 
 export class OutboxStore {
   readonly #db: Db;
+  /**
+   * Pending + held reports, kept between group commits so that accepting does not count the
+   * whole backlog each time. Forgotten (and counted again) after any other change of states.
+   */
+  #waiting: number | undefined;
 
   constructor(db: Db) {
     this.#db = db;
@@ -167,6 +172,7 @@ export class OutboxStore {
     },
   ): Promise<OutboxItem> {
     return this.#db.transaction().execute(async (trx) => {
+      this.#waiting = undefined; // counted again by the next group commit
       const existing = await trx
         .selectFrom('outbox')
         .selectAll()
@@ -205,13 +211,20 @@ export class OutboxStore {
     requests: ReadonlyArray<{ envelope: ReportEnvelope; hold: boolean }>,
     options: { nowMs: number; maxPending: number },
   ): Promise<Array<OutboxItem | LifelineError>> {
-    return this.#db.transaction().execute(async (trx) => {
-      const waiting = await trx
-        .selectFrom('outbox')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('state', 'in', ['pending', 'held'])
-        .executeTakeFirstOrThrow();
-      let waitingCount = Number(waiting.n);
+    // Transactions run one at a time on the one connection, so the count read and written inside
+    // this callback is not raced by another; a failed commit forgets it.
+    return this.#guardWaiting(async (trx) => {
+      let waitingCount =
+        this.#waiting ??
+        Number(
+          (
+            await trx
+              .selectFrom('outbox')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .where('state', 'in', ['pending', 'held'])
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
       const last = await trx
         .selectFrom('outbox')
         .select((eb) => eb.fn.max('accept_seq').as('seq'))
@@ -241,8 +254,19 @@ export class OutboxStore {
           .insertInto('outbox')
           .values(rows.slice(i, i + 100))
           .execute();
+      this.#waiting = waitingCount;
       return results;
     });
+  }
+
+  /** A transaction that keeps #waiting only if it commits. */
+  async #guardWaiting<T>(work: (trx: Kysely<OutboxTables>) => Promise<T>): Promise<T> {
+    try {
+      return await this.#db.transaction().execute(work);
+    } catch (err) {
+      this.#waiting = undefined;
+      throw err;
+    }
   }
 
   /**
@@ -345,7 +369,10 @@ export class OutboxStore {
     >,
     answered: DeliveryAnswer | undefined,
   ): Promise<void> {
-    await this.#db.transaction().execute((trx) => settleIn(trx, id, nowMs, set, answered));
+    await this.#db.transaction().execute(async (trx) => {
+      this.#waiting = undefined;
+      await settleIn(trx, id, nowMs, set, answered);
+    });
   }
 
   /**
@@ -354,11 +381,11 @@ export class OutboxStore {
    */
   async settleMany(nowMs: number, settlements: readonly Settlement[]): Promise<void> {
     if (settlements.length === 0) return;
-    await this.#db.transaction().execute(async (trx) => {
+    await this.#guardWaiting(async (trx) => {
       // Few statements per batch: one read, one update per report, one insert per 100 log rows.
       const rows = await trx
         .selectFrom('outbox')
-        .select(['id', 'kind', 'bytes', 'sha256'])
+        .select(['id', 'kind', 'bytes', 'sha256', 'state'])
         .where(
           'id',
           'in',
@@ -408,6 +435,13 @@ export class OutboxStore {
           .insertInto('transmissions')
           .values(logged.slice(k, k + 100))
           .execute();
+      if (this.#waiting !== undefined) {
+        const settledNow = settlements.filter((st) => {
+          const before = byId.get(st.id)?.state;
+          return st.outcome !== 'failed' && (before === 'pending' || before === 'held');
+        }).length;
+        this.#waiting -= settledNow;
+      }
     });
   }
 
