@@ -53,8 +53,8 @@ export interface UploaderOptions {
   random?: () => number;
 }
 
-/** Chunks sent before the answer to the oldest one: two overlap transfer with the hub's disk sync. */
-const chunksInFlight = 2;
+/** Chunks sent before the answer to the oldest one, so transfer, hashing and the hub's disk sync overlap (the hub lets up to three wait for the one before them). */
+const chunksInFlight = 4;
 
 /** Worth trying again later (network, hub busy or not ready): the upload stays staged. */
 class RetryLater extends Error {}

@@ -126,7 +126,7 @@ describe('attachment wire', () => {
   });
 
   test('chunks: manifest checked, order enforced, repeats idempotent, whole file verified', async () => {
-    const file = randomBytes(chunkBytes * 2 + 1000);
+    const file = randomBytes(chunkBytes * 4 + 1000);
     const fields = newUpload(file);
     const id = fields.id;
     assert.equal((await startUpload(fields)).status, 201);
@@ -145,8 +145,9 @@ describe('attachment wire', () => {
     });
     assert.equal(noManifest.status, 400);
 
-    // A gap is refused with where the hub stands (after waiting briefly for the chunk before).
-    const gap = await putChunk(id, 2, chunk(2));
+    // A chunk further ahead than the hub lets wait (three chunks) is refused at once, with
+    // where the hub stands.
+    const gap = await putChunk(id, 4, chunk(4));
     assert.equal(gap.status, 409);
     assert.deepEqual([parse(gap).code, parse(gap).receivedBytes], ['CALLHOME_ATTACHMENT_OUT_OF_ORDER', 0]);
 
@@ -161,13 +162,17 @@ describe('attachment wire', () => {
     assert.equal(early.status, 409);
     assert.equal(parse(early).code, 'CALLHOME_ATTACHMENT_INCOMPLETE');
 
-    // Two chunks in flight: the later one may arrive first and waits for its turn.
-    const [second, third] = await Promise.all([
+    // Chunks in flight: later ones may arrive first and wait for their turn.
+    const [second, third, fourth] = await Promise.all([
       new Promise<void>((resolve) => setTimeout(resolve, 50)).then(() => putChunk(id, 1, chunk(1))),
+      putChunk(id, 3, chunk(3)),
       putChunk(id, 2, chunk(2)),
     ]);
-    assert.deepEqual([second.status, third.status], [200, 200]);
-    assert.equal(parse(third).receivedBytes, file.byteLength);
+    assert.deepEqual([second.status, third.status, fourth.status], [200, 200, 200]);
+    assert.equal(parse(third).receivedBytes, chunkBytes * 4);
+    const last = await putChunk(id, 4, chunk(4));
+    assert.equal(last.status, 200);
+    assert.equal(parse(last).receivedBytes, file.byteLength);
     const state = await send('GET', `/v1/attachments/${id}`, undefined, {});
     assert.deepEqual([parse(state).receivedBytes, parse(state).complete], [file.byteLength, false]);
 

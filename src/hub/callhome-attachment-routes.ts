@@ -32,6 +32,11 @@ export interface AttachmentRouteOptions {
 
 /** How long a chunk that arrived ahead of its turn waits for the one before it. */
 const chunkWaitMs = 10_000;
+/**
+ * How many chunks past the next expected one may arrive and wait (the agent keeps
+ * chunksAhead + 1 on the wire): at most this many chunks of an upload are held in memory.
+ */
+const chunksAhead = 3;
 const waitForTurn = Symbol('wait for the chunk before');
 
 const idParams = z.object({ id: z.string().regex(attachmentIdPattern, 'an attachment id: 32 hex digits') });
@@ -148,8 +153,8 @@ function attachmentRoutes<S extends RawServerBase>(
       const mismatch = checkManifest(manifest, body);
       if (mismatch)
         throw new LifelineError('CALLHOME_ATTACHMENT_INVALID', `chunk ${index} refused: ${mismatch}`);
-      // The agent keeps two chunks in flight, so the next one may finish arriving while the one
-      // before it is still being written: it waits for its turn once, briefly, then is refused.
+      // The agent keeps several chunks in flight, so a chunk may finish arriving while the ones
+      // before it are still being written: it waits for its turn (a while, then it is refused).
       let turn: Promise<void> | undefined;
       const outcome = async (mayWait: boolean) =>
         serially(id, async () => {
@@ -178,10 +183,10 @@ function attachmentRoutes<S extends RawServerBase>(
           if (
             mayWait &&
             start > attachment.receivedBytes &&
-            start - attachment.receivedBytes <= attachment.chunkBytes
+            start - attachment.receivedBytes <= chunksAhead * attachment.chunkBytes
           ) {
             // Registered under the lock: the chunk before cannot advance unseen.
-            turn = nextProgress(id, chunkWaitMs);
+            turn = nextProgress(id, Math.max(1, deadlineMs - Date.now()));
             return waitForTurn;
           }
           if (start !== attachment.receivedBytes) {
@@ -203,10 +208,13 @@ function attachmentRoutes<S extends RawServerBase>(
           notifyProgress(id);
           return stateOf(after, { index, duplicate: !advanced });
         });
-      const first = await outcome(true);
-      if (first !== waitForTurn) return first;
-      await turn;
-      return outcome(false);
+      // A chunk that came early waits for each one before it to be written, until its deadline.
+      const deadlineMs = Date.now() + chunkWaitMs;
+      for (;;) {
+        const result = await outcome(Date.now() < deadlineMs);
+        if (result !== waitForTurn) return result;
+        await turn;
+      }
     },
   );
 
