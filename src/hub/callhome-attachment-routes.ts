@@ -2,6 +2,7 @@
 // checked against its manifest, written at its offset and synced before it counts), asks where it
 // stands after an interruption, and completes it once the hub verified the whole file.
 
+import { createHash, type Hash } from 'node:crypto';
 import type { FastifyInstance, RawServerBase } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -118,6 +119,18 @@ function attachmentRoutes<S extends RawServerBase>(
     return attachment;
   };
   const pathOf = (a: HubAttachment) => attachmentFilePath(attachmentsDir, a.stationId, a.id);
+  // The SHA-256 of each upload's bytes so far, fed by the chunks as they advance the resume point
+  // in order (exactly the bytes written there), so completing does not read the file again. After
+  // a hub restart the hash of the bytes before is unknown, and completing reads the file.
+  const runningHashes = new Map<string, { hash: Hash; upTo: number }>();
+  const followHash = (id: string, start: number, end: number, body: Buffer): void => {
+    const running = runningHashes.get(id);
+    if (start === 0) runningHashes.set(id, { hash: createHash('sha256').update(body), upTo: end });
+    else if (running && running.upTo === start) {
+      running.hash.update(body);
+      running.upTo = end;
+    } else runningHashes.delete(id);
+  };
   // Refusals the agent acts on carry the hub's resume point beside the code.
   const refusal = (error: LifelineError, receivedBytes: number) => ({ ...error.toJSON(), receivedBytes });
 
@@ -204,6 +217,7 @@ function attachmentRoutes<S extends RawServerBase>(
             end,
             clock.now(),
           );
+          if (advanced) followHash(id, start, end, body);
           if (!advanced) await store.attachments.countRepeat(id, body.byteLength, clock.now());
           notifyProgress(id);
           return stateOf(after, { index, duplicate: !advanced });
@@ -234,7 +248,12 @@ function attachmentRoutes<S extends RawServerBase>(
       }
       const path = pathOf(attachment);
       await settleFileLength(path, dirname(path), attachment.bytes);
-      const sha256 = await hashFile(path, attachment.bytes);
+      const running = runningHashes.get(id);
+      runningHashes.delete(id);
+      const sha256 =
+        running && running.upTo === attachment.bytes
+          ? running.hash.digest('hex')
+          : await hashFile(path, attachment.bytes);
       if (sha256 !== attachment.sha256) {
         await store.attachments.restart(id, clock.now());
         await audit.record(`station:${stationId}`, 'attachment.checksum-mismatch', stationId, {
