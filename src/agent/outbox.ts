@@ -1,6 +1,8 @@
-// The call-home outbox: accepts reports durably, then delivers them to the hub one at a time, in
-// order per order key, retrying with full-jitter backoff. Delivery is at least once; the envelope id
-// is the idempotency key the hub dedupes on, so a report resent after a crash is stored once.
+// The call-home outbox: accepts reports durably (group commit), then delivers them to the hub in
+// batches (or one at a time without a batch sender), in order per order key, retrying with
+// full-jitter backoff. Delivery is at least once; the envelope id is the idempotency key the hub
+// dedupes on, so a report resent after a crash is stored once. Over 400 lines: accepting and
+// sending share the state that keeps them apart (wake-ups, pauses, reports in flight).
 
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -11,9 +13,7 @@ import {
   checkReportPayload,
   reportEnvelopeSchema,
   maxReportsPerBatch,
-  reportBatchAnswerSchema,
   reportBatchContentType,
-  type ReportBatchAnswer,
   type ReportEnvelope,
   type ReportKind,
 } from '../protocol/reports.js';
@@ -26,7 +26,7 @@ import type {
 } from '../store/outbox-store.js';
 import type { Kysely } from 'kysely';
 import { buildManifest, encodeManifest, manifestHeader } from '../protocol/manifest.js';
-import { describeReport } from './report-contents.js';
+import { describeBatch, describeItem, fitBatch, manifestOf, parseBatchAnswer } from './report-batch.js';
 
 export interface DeliveryResult {
   status: number;
@@ -481,7 +481,13 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
         error: own ? `HTTP ${own.status}` : error,
         nextAttemptAtMs,
         ...(result
-          ? { answered: { status: own?.status ?? result.status, answer: result.answer, manifest } }
+          ? {
+              answered: {
+                status: own?.status ?? result.status,
+                answer: own ? JSON.stringify(own.answer) : result.answer,
+                manifest,
+              },
+            }
           : {}),
       };
     });
@@ -536,58 +542,6 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       this.#wakeSleeper = done;
     });
   }
-}
-
-/** The manifest of a stored report: its exact bytes, their SHA-256, and what they hold. */
-function manifestOf(item: OutboxItem) {
-  return buildManifest(item.body, { kind: item.kind, id: item.id, contains: describeItem(item) });
-}
-
-/** Due reports that fit one batch: in order, within the byte budget (the first always fits). */
-function fitBatch(items: OutboxItem[], maxBytes: number): OutboxItem[] {
-  let bytes = 0;
-  const batch: OutboxItem[] = [];
-  for (const item of items) {
-    if (batch.length > 0 && bytes + item.bytes + 1 > maxBytes) break;
-    bytes += item.bytes + 1;
-    batch.push(item);
-  }
-  return batch;
-}
-
-/** For the manifest: what one report holds, e.g. "problem.open PB-…: Fan 3 failed". */
-function describeItem(item: OutboxItem): string {
-  try {
-    return describeReport(JSON.parse(item.body) as ReportEnvelope);
-  } catch {
-    // The body was serialized by accept(), so this cannot happen; the kind alone still says enough.
-    return item.kind;
-  }
-}
-
-/** For the manifest: a lone report's own description, or "3 reports: 2 heartbeat, 1 problem.open". */
-function describeBatch(items: OutboxItem[]): string {
-  const [only] = items;
-  if (only && items.length === 1) return describeItem(only).slice(0, 500);
-  const byKind = new Map<string, number>();
-  for (const item of items) byKind.set(item.kind, (byKind.get(item.kind) ?? 0) + 1);
-  const kinds = [...byKind].map(([kind, n]) => `${n} ${kind}`).join(', ');
-  return `${items.length} report${items.length === 1 ? '' : 's'}: ${kinds}`.slice(0, 500);
-}
-
-/** The hub's answers in batch order, or undefined when they do not answer exactly these reports. */
-function parseBatchAnswer(text: string, items: OutboxItem[]): ReportBatchAnswer['results'] | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const parsed = reportBatchAnswerSchema.safeParse(json);
-  if (!parsed.success) return undefined;
-  const results = parsed.data.results;
-  if (results.length !== items.length || results.some((r, i) => r.id !== items[i]?.id)) return undefined;
-  return results;
 }
 
 function envelopeProblem(envelope: ReportEnvelope): string | undefined {

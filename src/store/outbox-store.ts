@@ -1,5 +1,7 @@
 // The agent's durable call-home outbox: every accepted report with the exact bytes that will be sent,
 // its delivery state, and the log of transmissions (what left the appliance, when, and its SHA-256).
+// Over 400 lines: the tables, their migrations and every state change live together so that each
+// change keeps the outbox bound's count in step (see #waiting).
 
 import { createHash } from 'node:crypto';
 import { sql, type Generated, type Kysely, type Migration } from 'kysely';
