@@ -4,6 +4,7 @@
 // dedupes on, so a report resent after a crash is stored once. Over 400 lines: accepting and
 // sending share the state that keeps them apart (wake-ups, pauses, reports in flight).
 
+import { Wakeup } from '../common/wakeup.js';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../common/clock.js';
@@ -111,8 +112,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
   readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
   #stopping = false;
-  #woken = false;
-  #wakeSleeper: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   /** After a failed attempt nothing is sent until then: the hub is likely down for every report. */
   #holdOffUntilMs = 0;
   #pausedUntilMs: number | null = null;
@@ -298,8 +298,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
   }
 
   #wake(): void {
-    this.#woken = true;
-    this.#wakeSleeper?.();
+    this.#wakeup.wake();
   }
 
   /** Sends a batch without waiting for it; it never rejects (a store failure holds the sender off). */
@@ -326,7 +325,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
 
   async #runSteps(): Promise<void> {
     while (!this.#stopping) {
-      this.#woken = false;
+      this.#wakeup.clear();
       let waitMs: number | undefined;
       try {
         waitMs = await this.#step();
@@ -337,7 +336,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
         waitMs = this.#backoffMs(this.#storeFailures++);
         this.#logger.error({ err }, 'call-home outbox: store failure');
       }
-      if (waitMs !== 0) await this.#sleep(waitMs);
+      if (waitMs !== 0 && !this.#stopping) await this.#wakeup.sleep(waitMs);
     }
   }
 
@@ -527,20 +526,6 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
   #backoffMs(attempts: number): number {
     const ceilingMs = Math.min(this.#maxRetryMs, this.#minRetryMs * 2 ** Math.min(attempts, 52));
     return Math.floor(this.#random() * ceilingMs);
-  }
-
-  #sleep(ms: number | undefined): Promise<void> {
-    if (this.#woken || this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wakeSleeper = undefined;
-        resolve();
-      };
-      // Timers cap at 2^31-1 ms; a longer wait just wakes early and looks again.
-      const timer = ms === undefined ? undefined : setTimeout(done, Math.min(ms, 2 ** 31 - 1));
-      this.#wakeSleeper = done;
-    });
   }
 }
 

@@ -4,6 +4,7 @@
 // are large, read and hashed ahead while the previous one is on the wire, and go over the one
 // call-home connection; failures back off with full jitter; maintenance mode holds uploads.
 
+import { Wakeup } from '../common/wakeup.js';
 import { createHash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -81,8 +82,7 @@ export class Uploader {
   readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
   #stopping = false;
-  #woken = false;
-  #wakeSleeper: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   #holdOffUntilMs = 0;
   #pausedUntilMs: number | null = null;
 
@@ -142,8 +142,7 @@ export class Uploader {
 
   /** Something changed (a file staged, a report delivered): look again now. */
   wake(): void {
-    this.#woken = true;
-    this.#wakeSleeper?.();
+    this.#wakeup.wake();
   }
 
   /** Maintenance mode: the chunk in flight finishes; nothing more is sent until untilMs or resume(). */
@@ -182,7 +181,7 @@ export class Uploader {
       this.#options.logger.warn({ err }, 'attachments: could not sweep the staging directory'),
     );
     while (!this.#stopping) {
-      this.#woken = false;
+      this.#wakeup.clear();
       let waitMs: number | undefined;
       try {
         waitMs = await this.#step();
@@ -192,7 +191,7 @@ export class Uploader {
         this.#options.logger.error({ err }, 'attachments: store failure');
         waitMs = this.#backoff.nextDelayMs(this.#options.clock.now());
       }
-      if (waitMs !== 0) await this.#sleep(waitMs);
+      if (waitMs !== 0 && !this.#stopping) await this.#wakeup.sleep(waitMs);
     }
   }
 
@@ -473,19 +472,6 @@ export class Uploader {
       // Not JSON: classified by its status.
     }
     return { status: result.status, body };
-  }
-
-  #sleep(ms: number | undefined): Promise<void> {
-    if (this.#woken || this.#stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#wakeSleeper = undefined;
-        resolve();
-      };
-      const timer = ms === undefined ? undefined : setTimeout(done, Math.min(ms, 2 ** 31 - 1));
-      this.#wakeSleeper = done;
-    });
   }
 }
 
