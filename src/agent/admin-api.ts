@@ -1,5 +1,7 @@
 // The agent's admin API (HTTP on loopback by default): what the appliance administrator, the CLI
-// and the Diagnostics page use. Every request needs the credential stored in the data directory.
+// and the Diagnostics page use. Every request needs the credential stored in the data directory,
+// except GET /health (up or down, nothing more) for a supervisor or load balancer, and the files of
+// the Diagnostics page (/ui/diagnostics/), which ask for the credential themselves.
 
 import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify from 'fastify';
@@ -18,12 +20,30 @@ import { registerProblemRoutes } from './admin-problem-routes.js';
 import { registerAttachmentRoutes } from './admin-attachment-routes.js';
 import { registerCollectorRoutes } from './admin-collector-routes.js';
 import { registerDataRequestRoutes } from './admin-datarequest-routes.js';
+import type { AgentMetrics } from './metrics.js';
+import type { ChangeFeed } from '../common/change-feed.js';
+import { registerWebPages } from '../common/web-pages.js';
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
-export async function buildAdminApi(control: AgentControl, adminToken: string, logger: Logger) {
+export interface AdminOps {
+  metrics: AgentMetrics;
+  /** True when the agent can serve: its store answers and its audit log can be written. */
+  healthy: () => Promise<boolean>;
+  /** What changed, for the Diagnostics page's live updates (GET /v1/events). */
+  feed: ChangeFeed;
+}
+
+const healthTimeoutMs = 2000;
+
+export async function buildAdminApi(
+  control: AgentControl,
+  adminToken: string,
+  logger: Logger,
+  ops: AdminOps,
+) {
   const app = Fastify({
     bodyLimit: 64 * 1024,
   });
@@ -40,6 +60,12 @@ export async function buildAdminApi(control: AgentControl, adminToken: string, l
   const expected = digest(adminToken);
 
   app.addHook('onRequest', async (request) => {
+    // The one open route, matched on the routed path (not the raw URL, which a query could dress up).
+    const route = request.routeOptions.url;
+    const reading = request.method === 'GET' || request.method === 'HEAD';
+    if (route === '/health' && reading) return;
+    // The Diagnostics page's files hold no secret: the page asks for the credential itself.
+    if (reading && (route === '/ui/*' || route === '/ui/diagnostics')) return;
     const auth = request.headers.authorization ?? '';
     const presented = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     if (!presented || !timingSafeEqual(digest(presented), expected)) {
@@ -54,6 +80,19 @@ export async function buildAdminApi(control: AgentControl, adminToken: string, l
   const actor = (ip: string) => `admin@${ip}`;
 
   api.get('/v1/status', async () => control.status());
+
+  api.get('/v1/events', { schema: { hide: true } }, (request, reply) => ops.feed.serve(request, reply));
+  registerWebPages(app, ['diagnostics']);
+
+  api.get('/health', { schema: { security: [] } }, async (_request, reply) => {
+    const ok = await withinTimeout(ops.healthy(), healthTimeoutMs);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const body = await ops.metrics.render();
+    return reply.header('content-type', ops.metrics.contentType).send(body);
+  });
 
   api.put(
     '/v1/remote',
@@ -133,4 +172,17 @@ export async function buildAdminApi(control: AgentControl, adminToken: string, l
   );
 
   return app;
+}
+
+/** False when the check fails or does not answer in time (a wedged store is down). */
+async function withinTimeout(check: Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([check.catch(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

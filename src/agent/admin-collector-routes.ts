@@ -81,6 +81,8 @@ export function registerCollectorRoutes(app: FastifyInstance, control: Collector
     reply.code(202).send({ report: await collectors().submitPerformance(request.body) }),
   );
 
+  api.get('/v1/performance/samples', async () => ({ samples: collectors().recentSamples() }));
+
   api.post('/v1/callhome/test', async () => control.testCallHome());
 }
 

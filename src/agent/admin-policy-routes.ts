@@ -1,4 +1,5 @@
-// Admin API routes of the access policy: ACL rules, access requests, one-time access, refusals.
+// Admin API routes of the access policy: ACL rules, access requests, one-time access, refusals,
+// and whether every session needs MFA.
 
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -127,4 +128,15 @@ export function registerPolicyRoutes(
   api.get('/v1/grants/current', async () => ({ grant: await policy.currentGrant() }));
 
   api.get('/v1/refusals', async () => ({ refusals: await control.refusals() }));
+
+  api.get('/v1/mfa', async () => ({ mfa: (await policy.mfaRequired()) ? 'required' : 'optional' }));
+
+  api.put(
+    '/v1/mfa',
+    { schema: { body: z.object({ mfa: z.enum(['required', 'optional']) }).strict() } },
+    async (request) => {
+      await policy.setMfaRequired(request.body.mfa === 'required', actor(request.ip));
+      return { mfa: (await policy.mfaRequired()) ? 'required' : 'optional' };
+    },
+  );
 }

@@ -22,6 +22,9 @@ import {
   type StoredGrant,
 } from '../store/index.js';
 import { buildAdminApi } from './admin-api.js';
+import { ChangeFeed } from '../common/change-feed.js';
+import { wirePageFeed } from './page-feed.js';
+import { AgentMetrics } from './metrics.js';
 import { AuditLog } from './audit-log.js';
 import { agentPaths, loadAgentConfig } from './config.js';
 import { SessionGate, type ActiveSession } from './session-gate.js';
@@ -30,6 +33,11 @@ import { Notifications } from './notifications.js';
 import { AuditCheckpointer, type AuditCheckpoint } from './audit-checkpoint.js';
 import { verifyAuditLog, type AuditReport } from './audit-report.js';
 import { CallHomeClient } from './callhome-client.js';
+import { HubDialer, type EndpointStatus, type ProxyStatus } from './hub-dialer.js';
+import { describeProxy, resolveProxy } from './proxy-config.js';
+import { StationCredentials } from './station-credentials.js';
+import { CertificateRenewal, type CertificateStatus, type RenewAnswer } from './cert-renewal.js';
+import { TrustBundlePinner } from './trust-bundle.js';
 import { Outbox } from './outbox.js';
 import { Uploader } from './uploader.js';
 import { ProblemDesk } from './problem-desk.js';
@@ -50,7 +58,17 @@ export interface AgentStatus {
   hub: string;
   remoteEnabled: boolean;
   accessLevel: AccessLevel;
+  /** Whether every session must come from a login with TOTP (`lifeline agent mfa`). */
+  mfa: 'required' | 'optional';
   tunnel: TunnelStatus;
+  /** The station certificate: expiry, renewal, or what the administrator must do. */
+  certificate: CertificateStatus | null;
+  /** Every hub endpoint in order of preference: the one in use, and why the others are not. */
+  hubEndpoints: EndpointStatus[];
+  /** The HTTP proxy in force (never with its password) and its last error; null without one. */
+  proxy: ProxyStatus | null;
+  /** The last transmission the hub accepted (2xx); null before the first. */
+  lastCallHome: { atMs: number; kind: string; status: number } | null;
   activeSessions: number;
   pendingRequests: number;
   auditHealthy: boolean;
@@ -96,6 +114,8 @@ export class Agent implements AgentControl {
   readonly #notifications: Notifications;
   #callHome: CallHomeClient | undefined;
   #checkpointer: AuditCheckpointer | undefined;
+  #renewal: CertificateRenewal | undefined;
+  #trustPins: TrustBundlePinner | undefined;
   #syslog: SyslogSender | undefined;
   /** Call-home reports: accepted durably, then delivered to the hub. */
   outbox: Outbox | undefined;
@@ -110,11 +130,14 @@ export class Agent implements AgentControl {
   readonly #audit: AuditLog;
   readonly #gate: SessionGate;
   readonly #tunnel: TunnelClient;
+  readonly #dialer: HubDialer;
   readonly #logger: Logger;
   readonly #stationId: string;
   readonly #hub: string;
   #policy: PolicyState;
   #adminApi: Awaited<ReturnType<typeof buildAdminApi>> | undefined;
+  /** Live updates for the Diagnostics page. */
+  #feed: ChangeFeed | undefined;
   #adminUrl = '';
   #closed = false;
   /** Heartbeat, inventory and performance reports. */
@@ -128,6 +151,7 @@ export class Agent implements AgentControl {
     policyControl: PolicyControl;
     notifications: Notifications;
     tunnel: TunnelClient;
+    dialer: HubDialer;
     logger: Logger;
     stationId: string;
     hub: string;
@@ -140,6 +164,7 @@ export class Agent implements AgentControl {
     this.#audit = parts.audit;
     this.#gate = parts.gate;
     this.#tunnel = parts.tunnel;
+    this.#dialer = parts.dialer;
     this.#logger = parts.logger;
     this.#stationId = parts.stationId;
     this.#hub = parts.hub;
@@ -183,9 +208,11 @@ export class Agent implements AgentControl {
     const notifications = new Notifications({ stationId, clock, logger, config, dataDir: options.dataDir });
     // The gate asks the agent for the policy in force; the agent is made after the gate.
     const holder: { agent?: Agent } = {};
+    // The pinned ticket keys: a ticket-key rotation's trust bundle replaces them (trust-bundle.ts).
+    const ticketVerifier = new TicketVerifier(read(paths.hubTicketKey));
     const gate = new SessionGate({
       stationId,
-      verifier: new TicketVerifier(read(paths.hubTicketKey)),
+      verifier: ticketVerifier,
       store,
       audit,
       policy: () => holder.agent?.policy ?? { remoteEnabled: false, accessLevel: 'none' },
@@ -196,7 +223,11 @@ export class Agent implements AgentControl {
       maxDurationMs: config.sessions.maxDuration,
       idleTimeoutMs: config.sessions.idleTimeout,
       requestTtlMs: config.requests.pendingTtl,
-      onEvent: (event) => notifications.notify(event.type, event.data),
+      onEvent: (event) => {
+        notifications.notify(event.type, event.data);
+        // The last session's end may free the tunnel to move back to the preferred hub endpoint.
+        if (event.type === 'session.ended') holder.agent?.tunnel.sessionEnded();
+      },
     });
     // Fail closed: an audit entry that cannot be written ends every session.
     audit.onFailure = () => gate.stopAll('audit-failure');
@@ -208,18 +239,34 @@ export class Agent implements AgentControl {
       rejectionHoldMs: config.requests.rejectionHold,
       notify: (type, data) => notifications.notify(type, data),
     });
-    const tunnel = new TunnelClient({
+    // One set of credentials for every channel: renewal replaces the files and calls reload().
+    const credentials = new StationCredentials(paths);
+    const proxy = resolveProxy(config.proxy, options.dataDir);
+    if (proxy)
+      logger.info(
+        { proxy: describeProxy(proxy), source: proxy.source, username: proxy.username ?? null },
+        'the hub is reached through an HTTP proxy',
+      );
+    const dialer = new HubDialer({
       endpoints: config.hub.endpoints,
       serverName: config.hub.serverName,
-      caPem: read(paths.hubCa),
-      certPem: read(paths.stationCert),
-      keyPem: read(paths.stationKey),
+      credentials: () => credentials.current(),
+      proxy,
+      connectTimeoutMs: config.tunnel.connectTimeout,
+      failbackIntervalMs: config.hub.failbackInterval,
+      clock,
+    });
+    dialer.on('failback', (to) =>
+      logger.info({ endpoint: to.endpoint }, 'the preferred hub endpoint is back'),
+    );
+    const tunnel = new TunnelClient({
+      dialer,
+      credentials,
       gate,
       clock,
       logger,
       pingIntervalMs: config.tunnel.pingInterval,
       pingTimeoutMs: config.tunnel.pingTimeout,
-      connectTimeoutMs: config.tunnel.connectTimeout,
       reconnectMinMs: config.tunnel.reconnectMin,
       reconnectMaxMs: config.tunnel.reconnectMax,
     });
@@ -239,6 +286,7 @@ export class Agent implements AgentControl {
       policyControl,
       notifications,
       tunnel,
+      dialer,
       logger,
       stationId,
       hub: config.hub.endpoints[0] ?? '',
@@ -246,17 +294,19 @@ export class Agent implements AgentControl {
       runtimePath: paths.runtime,
     });
     holder.agent = agent;
-    agent.#callHome = new CallHomeClient({
-      endpoint: config.hub.endpoints[0] ?? '',
-      serverName: config.hub.serverName,
-      caPem: read(paths.hubCa),
-      certPem: read(paths.stationCert),
-      keyPem: read(paths.stationKey),
+    const metrics = new AgentMetrics({
+      clock,
+      tunnelState: () => tunnel.status.state,
+      activeSessions: () => gate.activeCount,
+      outboxCounts: async () => agent.outbox?.store.counts(),
     });
+    audit.onEntry((entry) => metrics.observeAudit(entry));
+    agent.#callHome = new CallHomeClient({ dialer });
     const callHome = agent.#callHome;
     agent.#checkpointer = new AuditCheckpointer({
       stationId,
-      keyPem: read(paths.stationKey),
+      // The hub checks a checkpoint against the certificate of the connection it came on.
+      keyPem: () => credentials.current().keyPem,
       clock,
       logger,
       everyEntries: config.audit.checkpointEntries,
@@ -274,6 +324,34 @@ export class Agent implements AgentControl {
       hashAt: async (seq) => (seq === 0 ? genesisHash : (await store.auditEntry(seq))?.hash),
     });
     const checkpointer = agent.#checkpointer;
+    const recordAgent = async (action: string, detail: Record<string, unknown>) => {
+      await audit.record('agent', action, detail);
+    };
+    const trustPins = new TrustBundlePinner({
+      paths,
+      credentials,
+      verifier: ticketVerifier,
+      fetch: () => callHome.request('GET', '/v1/trust'),
+      record: recordAgent,
+      logger,
+    });
+    agent.#trustPins = trustPins;
+    agent.#renewal = new CertificateRenewal({
+      stationId,
+      credentials,
+      paths,
+      renew: (csr) => callHome.request<RenewAnswer>('POST', '/v1/certificate/renew', { csr }),
+      renewed: async (answer) => {
+        // The next request dials with the new certificate, which the hub checks checkpoints against.
+        callHome.reconnect();
+        await trustPins.pin(answer.trust);
+      },
+      record: recordAgent,
+      clock,
+      logger,
+    });
+    agent.#renewal.start();
+    trustPins.start();
     const redaction = await payloadRedaction(store, config.callhome.redact);
     agent.outbox = new Outbox({
       store: store.outbox,
@@ -339,6 +417,7 @@ export class Agent implements AgentControl {
     agent.outbox.on('attempt', (event) => {
       if (event.type !== 'failed') uploader.wake();
     });
+    agent.outbox.on('attempt', (event) => metrics.observeDelivery(event));
     if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) uploader.pause(pausedUntil);
     uploader.start();
     agent.#dataDir = options.dataDir;
@@ -376,7 +455,25 @@ export class Agent implements AgentControl {
 
     const adminToken = read(paths.adminToken).trim();
     const listen = parseHostPort(options.adminListen ?? config.admin.listen, 'admin listen address');
-    const api = await buildAdminApi(agent, adminToken, logger);
+    const feed = new ChangeFeed();
+    agent.#feed = feed;
+    wirePageFeed(feed, {
+      onAudit: (listener) => audit.onEntry((entry) => listener(entry.action)),
+      onTunnelState: (listener) => tunnel.on('state', () => listener()),
+      onCallHome: (listener) => {
+        outbox.on('attempt', () => listener());
+        outbox.on('settled', () => listener());
+      },
+    });
+    const api = await buildAdminApi(agent, adminToken, logger, {
+      metrics,
+      feed,
+      // The store answers and the audit log can be written: sessions may run.
+      healthy: async () => {
+        await store.getSetting(settingKeys.stationId);
+        return audit.healthy;
+      },
+    });
     await api.listen({ host: listen.host, port: listen.port });
     const address = api.server.address() as AddressInfo;
     agent.#adminApi = api;
@@ -408,15 +505,28 @@ export class Agent implements AgentControl {
   async status(): Promise<AgentStatus> {
     return {
       stationId: this.#stationId,
-      hub: this.#hub,
+      // The endpoint in use now; the first one until any was dialled.
+      hub: this.#tunnel.status.endpoint ?? this.#dialer.current.endpoint ?? this.#hub,
       remoteEnabled: this.#policy.remoteEnabled,
       accessLevel: this.#policy.accessLevel,
+      mfa: (await this.policyControl.mfaRequired()) ? 'required' : 'optional',
       tunnel: this.#tunnel.status,
+      certificate: this.#renewal?.status() ?? null,
+      hubEndpoints: this.#dialer.status(),
+      proxy: this.#dialer.proxyStatus(),
+      lastCallHome: await this.#lastCallHome(),
       activeSessions: this.#gate.activeCount,
       pendingRequests: await this.policyControl.countPending(),
       auditHealthy: this.#audit.healthy,
       oneTimeGrant: await this.policyControl.currentGrant(),
     };
+  }
+
+  async #lastCallHome(): Promise<AgentStatus['lastCallHome']> {
+    // The newest transmissions are few to scan: a failed one is followed by a retry soon enough.
+    const recent = (await this.outbox?.store.listTransmissions({ newestFirst: true, limit: 50 })) ?? [];
+    const accepted = recent.find((t) => t.status >= 200 && t.status < 300);
+    return accepted ? { atMs: accepted.atMs, kind: accepted.kind, status: accepted.status } : null;
   }
 
   refusals(): Promise<RefusalCount[]> {
@@ -537,9 +647,14 @@ export class Agent implements AgentControl {
     this.#gate.close();
     this.#gate.stopAll('agent-shutdown');
     this.#tunnel.close();
+    this.#dialer.close();
+    // Open event streams would hold the admin API open.
+    this.#feed?.close();
     await this.#adminApi?.close();
     await this.#notifications.close();
     this.#checkpointer?.close();
+    await this.#renewal?.close();
+    this.#trustPins?.close();
     // The collectors queue their last samples into the outbox before it closes.
     await this.collectors?.close();
     // A chunk in flight is abandoned, not awaited: the hub's count says where to resume.

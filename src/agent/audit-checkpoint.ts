@@ -55,7 +55,8 @@ export class AuditCheckpointer {
   readonly #hashAt: (seq: number) => Promise<string | undefined>;
   /** The count of the hub's latest checkpoint, once known. */
   #hubCount: number | undefined;
-  readonly #key: KeyObject;
+  /** The station key in use now: renewal replaces it, and the hub checks against the new certificate. */
+  readonly #key: () => KeyObject;
   readonly #stationId: string;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -67,7 +68,8 @@ export class AuditCheckpointer {
 
   constructor(options: {
     stationId: string;
-    keyPem: string;
+    /** The station key, or a function giving the current one (it changes with each renewal). */
+    keyPem: string | (() => string);
     clock: Clock;
     logger: Logger;
     send: (checkpoint: AuditCheckpoint) => Promise<void>;
@@ -81,7 +83,13 @@ export class AuditCheckpointer {
     this.#send = options.send;
     this.#fetchLatest = options.fetchLatest;
     this.#hashAt = options.hashAt;
-    this.#key = createPrivateKey(options.keyPem);
+    const keyPem = options.keyPem;
+    if (typeof keyPem === 'string') {
+      const key = createPrivateKey(keyPem);
+      this.#key = () => key;
+    } else {
+      this.#key = () => createPrivateKey(keyPem());
+    }
     this.#stationId = options.stationId;
     this.#clock = options.clock;
     this.#logger = options.logger;
@@ -115,7 +123,7 @@ export class AuditCheckpointer {
           previousHash,
           atMs: this.#clock.now(),
         },
-        this.#key,
+        this.#key(),
       );
       await this.#send(checkpoint);
       this.#sentCount = head.count;

@@ -1,9 +1,9 @@
 // The agent's call-home channel: ordinary HTTP/2 requests to the hub over mutual TLS (ALPN h2),
 // with the station certificate, trusting only the pinned hub CA. One connection, opened when
-// needed and reopened after it fails.
+// needed through the HubDialer (endpoints in order, the customer's proxy if any) and reopened
+// after it fails; when the dialer moves back to a preferred endpoint, the next connection goes there.
 
 import { isIP } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
 import {
   constants as h2constants,
@@ -14,40 +14,48 @@ import {
 import { LifelineError, isErrorCode } from '../common/errors.js';
 import { parseHostPort } from '../common/host-port.js';
 import { alpnCallHome } from '../protocol/index.js';
+import type { HubDialer } from './hub-dialer.js';
 
 export interface CallHomeClientOptions {
-  endpoint: string;
-  serverName: string | undefined;
-  caPem: string;
-  certPem: string;
-  keyPem: string;
+  dialer: HubDialer;
   timeoutMs?: number;
 }
 
 export class CallHomeClient {
   readonly #options: CallHomeClientOptions;
   #session: ClientHttp2Session | undefined;
+  #opening: Promise<ClientHttp2Session> | undefined;
+  #closed = false;
+  readonly #onFailback = () => {
+    // Requests in flight finish on the old connection; the next one dials the preferred endpoint.
+    this.#session?.close();
+    this.#session = undefined;
+  };
 
   constructor(options: CallHomeClientOptions) {
     this.#options = options;
+    options.dialer.on('failback', this.#onFailback);
   }
 
-  #open(): ClientHttp2Session {
-    if (this.#session && !this.#session.closed && !this.#session.destroyed) return this.#session;
-    const { host, port } = parseHostPort(this.#options.endpoint, 'hub endpoint');
-    const servername = this.#options.serverName ?? (isIP(host) ? undefined : host);
+  #open(): Promise<ClientHttp2Session> {
+    const open = this.#session;
+    if (open && !open.closed && !open.destroyed) return Promise.resolve(open);
+    this.#opening ??= this.#dial().finally(() => {
+      this.#opening = undefined;
+    });
+    return this.#opening;
+  }
+
+  async #dial(): Promise<ClientHttp2Session> {
+    // A proxy CONNECT and the TLS handshake come first; HTTP/2 then runs on the socket they made.
+    const { socket, endpoint } = await this.#options.dialer.dial(alpnCallHome);
+    if (this.#closed) {
+      socket.destroy();
+      throw new Error('the call-home client is closed');
+    }
+    const { host, port } = parseHostPort(endpoint, 'hub endpoint');
     const session = h2connect(`https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`, {
-      createConnection: () =>
-        tlsConnect({
-          host,
-          port,
-          ...(servername ? { servername } : {}),
-          ca: this.#options.caPem,
-          cert: this.#options.certPem,
-          key: this.#options.keyPem,
-          ALPNProtocols: [alpnCallHome],
-          minVersion: 'TLSv1.3',
-        }),
+      createConnection: () => socket,
     });
     session.on('error', () => undefined);
     session.once('close', () => {
@@ -65,13 +73,13 @@ export class CallHomeClient {
     try {
       answer = await this.#exchange(method, path, body === undefined ? undefined : JSON.stringify(body));
     } catch (err) {
+      // A proxy's refusal says more than "unreachable": its code and message go to the caller.
+      if (err instanceof LifelineError && err.code.startsWith('PROXY_')) throw err;
       const message = err instanceof Error ? err.message : String(err);
       throw new LifelineError(
         'API_UNREACHABLE',
-        `the hub at ${this.#options.endpoint} is not reachable: ${message}`,
-        {
-          cause: err,
-        },
+        `the hub at ${this.#options.dialer.current.endpoint} is not reachable: ${message}`,
+        { cause: err },
       );
     }
     let payload: Record<string, unknown> = {};
@@ -98,21 +106,15 @@ export class CallHomeClient {
     return this.#exchange('POST', path, body, signal, headers);
   }
 
-  #exchange(
+  async #exchange(
     method: string,
     path: string,
     body: string | undefined,
     signal?: AbortSignal,
     headers: Record<string, string> = {},
   ): Promise<{ status: number; answer: string }> {
+    const session = await this.#open();
     return new Promise((resolve, reject) => {
-      let session: ClientHttp2Session;
-      try {
-        session = this.#open();
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
       const stream = session.request(
         {
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -146,7 +148,7 @@ export class CallHomeClient {
    * A GET whose answer is read as a stream (fix downloads): resolves when the answer's headers
    * arrive. A stream silent for `timeoutMs` is cancelled; the caller checks it got every byte.
    */
-  getStream(
+  async getStream(
     path: string,
     headers: Record<string, string> = {},
   ): Promise<{
@@ -154,14 +156,8 @@ export class CallHomeClient {
     headers: IncomingHttpHeaders & IncomingHttpStatusHeader;
     body: ClientHttp2Stream;
   }> {
+    const session = await this.#open();
     return new Promise((resolve, reject) => {
-      let session: ClientHttp2Session;
-      try {
-        session = this.#open();
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
       const stream = session.request({ ...headers, ':method': 'GET', ':path': path });
       stream.setTimeout(this.#options.timeoutMs ?? 15_000, () => stream.close(h2constants.NGHTTP2_CANCEL));
       stream.once('response', (answer) =>
@@ -179,21 +175,15 @@ export class CallHomeClient {
    * the one call-home connection; resolves with whatever HTTP answer came, rejects when none came.
    * The timeout is of silence, not of the whole exchange: a large chunk on a slow line may take long.
    */
-  sendBytes(
+  async sendBytes(
     method: string,
     path: string,
     body: Uint8Array | undefined,
     headers: Record<string, string>,
     options: { signal?: AbortSignal; idleTimeoutMs?: number } = {},
   ): Promise<{ status: number; answer: string }> {
+    const session = await this.#open();
     return new Promise((resolve, reject) => {
-      let session: ClientHttp2Session;
-      try {
-        session = this.#open();
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
       const stream = session.request(
         { ...headers, ':method': method, ':path': path },
         options.signal ? { signal: options.signal } : {},
@@ -216,7 +206,14 @@ export class CallHomeClient {
     });
   }
 
+  /** New credentials (renewal): requests in flight finish, the next one dials with the new ones. */
+  reconnect(): void {
+    this.#onFailback();
+  }
+
   close(): void {
+    this.#closed = true;
+    this.#options.dialer.off('failback', this.#onFailback);
     this.#session?.close();
     this.#session = undefined;
   }

@@ -1,6 +1,7 @@
 // "Test call home": walks the path to each configured hub endpoint one step at a time (station
 // certificate, name resolution, TCP, proxy, TLS and hub identity, a round trip) and says which step
-// failed and why. Runs from the data directory alone, so it works while the agent is down.
+// failed and why. Runs from the data directory alone, so it works while the agent is down. Through a
+// proxy, name resolution and TCP are about the proxy, and the proxy step is its CONNECT to the hub.
 
 import { X509Certificate } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
@@ -9,9 +10,13 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { systemClock, type Clock } from '../common/clock.js';
-import { parseHostPort } from '../common/host-port.js';
+import { LifelineError } from '../common/errors.js';
+import { formatHostPort, parseHostPort } from '../common/host-port.js';
+import { splitPemBundle } from '../pki/index.js';
 import { alpnCallHome } from '../protocol/index.js';
 import { agentPaths, loadAgentConfig } from './config.js';
+import { describeProxy, proxyFor, resolveProxy, type ProxySettings } from './proxy-config.js';
+import { connectThroughProxy } from './proxy-connect.js';
 
 export const callHomeSteps = [
   'station-certificate',
@@ -47,6 +52,8 @@ export interface CallHomeTestOptions {
   certPem: string;
   keyPem: string;
   timeoutMs: number;
+  /** The proxy in force, if any; NO_PROXY may still exempt an endpoint. */
+  proxy?: ProxySettings | undefined;
   clock?: Clock;
 }
 
@@ -69,6 +76,7 @@ export async function testCallHomeFromDataDir(
     certPem: read(paths.stationCert),
     keyPem: read(paths.stationKey),
     timeoutMs: config.tunnel.connectTimeout,
+    proxy: resolveProxy(config.proxy, dataDir),
     clock,
   });
 }
@@ -91,7 +99,10 @@ async function testEndpoint(
 ): Promise<StepResult[]> {
   const results: StepResult[] = [];
   const { host, port } = parseHostPort(endpoint, 'hub endpoint');
-  let address = host;
+  const proxy = proxyFor(options.proxy, host);
+  // Through a proxy, this machine resolves and connects to the proxy; the proxy does the rest.
+  const first = proxy ? proxy.address : { host, port };
+  let address = first.host;
   let socket: Socket | undefined;
   let tls: TLSSocket | undefined;
   const run = async (step: CallHomeStep, work: () => Promise<string>): Promise<boolean> => {
@@ -106,22 +117,37 @@ async function testEndpoint(
     return result.status !== 'failed';
   };
   try {
+    const what = proxy ? `the proxy ${first.host}` : first.host;
     await run('name-resolution', async () => {
-      if (isIP(host)) return `${host} is an address`;
+      if (isIP(first.host)) return `${what} is an address`;
       const addresses = await withTimeout(
-        lookup(host, { all: true }),
+        lookup(first.host, { all: true }),
         options.timeoutMs,
         'no answer from the resolver',
       );
-      address = addresses[0]?.address ?? host;
-      return `${host} is ${addresses.map((a) => a.address).join(', ')}`;
+      address = addresses[0]?.address ?? first.host;
+      return `${what} is ${addresses.map((a) => a.address).join(', ')}`;
     });
     await run('tcp-connect', async () => {
-      socket = await connectTcp(address, port, options.timeoutMs);
-      return `connected to ${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
+      socket = await connectTcp(address, first.port, options.timeoutMs);
+      return `connected to ${proxy ? 'the proxy at ' : ''}${formatHostPort({ host: address, port: first.port })}`;
     });
-    if (results.at(-1)?.status === 'ok')
-      results.push({ step: 'proxy', endpoint, status: 'skipped', durationMs: 0, detail: 'none configured' });
+    if (proxy) {
+      await run('proxy', async () => {
+        if (!socket) throw new StepFailure('no connection to the proxy');
+        socket = await connectThroughProxy({
+          proxy,
+          target: { host, port },
+          timeoutMs: options.timeoutMs,
+          socket,
+        });
+        const user = proxy.username === undefined ? 'without authentication' : `as ${proxy.username}`;
+        return `the proxy ${describeProxy(proxy)} (from ${proxy.source}) opened a tunnel to ${endpoint} ${user}`;
+      });
+    } else if (results.at(-1)?.status === 'ok') {
+      const detail = options.proxy ? 'not used for this host (NO_PROXY)' : 'none configured';
+      results.push({ step: 'proxy', endpoint, status: 'skipped', durationMs: 0, detail });
+    }
     await run('tls-handshake', async () => {
       if (!socket) throw new StepFailure('no connection');
       tls = await handshake(socket, host, options);
@@ -164,10 +190,11 @@ async function timed(
 
 function checkStationCertificate(options: CallHomeTestOptions, nowMs: number): string {
   const cert = new X509Certificate(options.certPem);
-  const ca = new X509Certificate(options.caPem);
+  // Two pinned CAs during a CA rotation's overlap: a renewed certificate comes from the second.
+  const cas = splitPemBundle(options.caPem).map((pem) => new X509Certificate(pem));
   const notBefore = Date.parse(cert.validFrom);
   const notAfter = Date.parse(cert.validTo);
-  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey))
+  if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey)))
     throw new StepFailure(
       'the station certificate (station.pem) is not issued by the pinned hub CA (hub-ca.pem)',
     );
@@ -323,6 +350,7 @@ const tlsTrustCodes = new Set([
 /** Turns a socket or TLS error into a sentence that says what to look at. */
 export function describeError(step: CallHomeStep, err: unknown): string {
   if (err instanceof StepFailure) return err.message;
+  if (err instanceof LifelineError) return `${err.message} (${err.code})`;
   const error = err as NodeJS.ErrnoException & { hostname?: string; address?: string; port?: number };
   const code = error.code ?? '';
   const where = error.address ? `${error.address}${error.port ? `:${error.port}` : ''}` : '';

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile } from '../common/config-file.js';
 import { redactConfigSchema } from './redact-config.js';
+import { proxyConfigSchema } from './proxy-config.js';
 import { managedSystemInventorySchema } from '../protocol/index.js';
 import { applianceModelSchema } from '../protocol/index.js';
 import {
@@ -17,12 +18,16 @@ export const agentConfigSchema = z
   .object({
     hub: z
       .object({
-        /** The hub's station port(s), HOST:PORT; the first one is used. */
+        /** The hub's station port(s), HOST:PORT, in order of preference. */
         endpoints: z.array(hostPort).min(1),
         /** Name to check in the hub's certificate; defaults to the endpoint's host. */
         serverName: z.string().optional(),
+        /** While a less preferred endpoint is in use, the preferred ones are probed this often. */
+        failbackInterval: duration('30s', { minMs: 1000 }),
       })
       .strict(),
+    /** The customer's HTTP CONNECT proxy; without it, HTTPS_PROXY / NO_PROXY apply. */
+    proxy: proxyConfigSchema.optional(),
     admin: z
       .object({
         listen: hostPort.default('127.0.0.1:8080'),

@@ -1,12 +1,20 @@
 // Enrollment: the agent trusts the hub on first contact through the CA pin in the token, makes
 // its own key pair (the private key never leaves the appliance), sends a CSR and stores what the
-// hub returns. Remote service is off afterwards.
+// hub returns. Remote service is off afterwards. Through the customer's HTTP proxy when one is
+// given (flags, written into agent.yaml) or set in HTTPS_PROXY.
 
 import { existsSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { connect as tlsConnect, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
+import type { Socket } from 'node:net';
+import {
+  connect as tlsConnect,
+  type ConnectionOptions,
+  type PeerCertificate,
+  type DetailedPeerCertificate,
+} from 'node:tls';
 import { connect as h2connect } from 'node:http2';
 import { stringify as toYaml } from 'yaml';
 import { LifelineError, isErrorCode } from '../common/errors.js';
@@ -17,6 +25,8 @@ import { alpnCallHome, decodeEnrollmentToken } from '../protocol/index.js';
 import { AgentStore } from '../store/index.js';
 import { settingKeys } from './agent.js';
 import { agentPaths } from './config.js';
+import { describeProxy, proxyFor, resolveProxy, type ProxyConfig } from './proxy-config.js';
+import { connectThroughProxy } from './proxy-connect.js';
 
 export interface EnrollResult {
   stationId: string;
@@ -27,7 +37,10 @@ export async function enroll(options: {
   dataDir: string;
   tokenText: string;
   name?: string;
+  /** A proxy given on the command line: used now and written into agent.yaml. */
+  proxy?: ProxyConfig;
   onStep?: (step: string) => void;
+  env?: NodeJS.ProcessEnv;
 }): Promise<EnrollResult> {
   const step = options.onStep ?? (() => undefined);
   const paths = agentPaths(options.dataDir);
@@ -40,15 +53,21 @@ export async function enroll(options: {
   const token = decodeEnrollmentToken(options.tokenText);
   const { host, port } = parseHostPort(token.hub, 'hub address in the token');
   const servername = isIP(host) ? undefined : host;
+  // A proxy flag names a file relative to where the command runs; the agent reads it from anywhere.
+  const proxy = proxyFor(resolveProxy(options.proxy, process.cwd(), options.env), host);
+  const dial = (): Promise<Socket | undefined> =>
+    proxy
+      ? connectThroughProxy({ proxy, target: { host, port }, timeoutMs: 10_000 })
+      : Promise.resolve(undefined);
 
-  step(`contacting the hub at ${token.hub}`);
-  const caPem = await fetchPinnedCa(host, port, servername, token.caSha256);
+  step(`contacting the hub at ${token.hub}${proxy ? ` through the proxy ${describeProxy(proxy)}` : ''}`);
+  const caPem = await fetchPinnedCa(await dial(), host, port, servername, token.caSha256);
 
   step('creating the station key pair');
   const { keyPem, csrPem } = await createKeyAndCsr('lifeline-station');
 
   step('sending the certificate request');
-  const response = await postJson(host, port, servername, caPem, '/v1/enroll', {
+  const response = await postJson(await dial(), host, port, servername, caPem, '/v1/enroll', {
     secret: token.secret,
     csr: csrPem,
     name: options.name ?? hostname(),
@@ -70,7 +89,11 @@ export async function enroll(options: {
   writePrivateFile(
     paths.config,
     '# Lifeline agent configuration. See docs/configuration.md.\n' +
-      toYaml({ hub: { endpoints: [token.hub] }, admin: { listen: '127.0.0.1:8080' } }),
+      toYaml({
+        hub: { endpoints: [token.hub] },
+        ...(options.proxy ? { proxy: absoluteProxyConfig(options.proxy) } : {}),
+        admin: { listen: '127.0.0.1:8080' },
+      }),
   );
   const store = await AgentStore.open(paths.database);
   try {
@@ -80,7 +103,7 @@ export async function enroll(options: {
       atMs: Date.now(),
       actor: 'admin@cli',
       action: 'enroll',
-      detail: { stationId, hub: token.hub },
+      detail: { stationId, hub: token.hub, ...(proxy ? { proxy: describeProxy(proxy) } : {}) },
     });
   } finally {
     await store.close();
@@ -90,28 +113,28 @@ export async function enroll(options: {
 
 /** First contact: accept the hub only if its chain holds the CA whose SHA-256 the token pins. */
 function fetchPinnedCa(
+  socket: Socket | undefined,
   host: string,
   port: number,
   servername: string | undefined,
   pin: string,
 ): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({
-      host,
-      port,
+    const tls = tlsConnect({
+      ...where(socket, host, port),
       servername,
       rejectUnauthorized: false,
       ALPNProtocols: [alpnCallHome],
       minVersion: 'TLSv1.3',
     });
-    socket.setTimeout(10_000, () => socket.destroy(new Error('timed out')));
-    socket.once('secureConnect', () => {
-      let cert: PeerCertificate | DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+    tls.setTimeout(10_000, () => tls.destroy(new Error('timed out')));
+    tls.once('secureConnect', () => {
+      let cert: PeerCertificate | DetailedPeerCertificate | undefined = tls.getPeerCertificate(true);
       const seen = new Set<string>();
       while (cert && 'raw' in cert && cert.raw) {
         const fingerprint = certSha256OfDer(cert.raw);
         if (fingerprint === pin) {
-          socket.end();
+          tls.end();
           resolve(derToPem(cert.raw));
           return;
         }
@@ -119,7 +142,7 @@ function fetchPinnedCa(
         seen.add(fingerprint);
         cert = 'issuerCertificate' in cert ? cert.issuerCertificate : undefined;
       }
-      socket.destroy();
+      tls.destroy();
       reject(
         new LifelineError(
           'ENROLL_CA_PIN_MISMATCH',
@@ -127,7 +150,7 @@ function fetchPinnedCa(
         ),
       );
     });
-    socket.once('error', (err: Error) =>
+    tls.once('error', (err: Error) =>
       reject(
         new LifelineError('API_UNREACHABLE', `cannot reach the hub at ${host}:${port}: ${err.message}`, {
           cause: err,
@@ -138,6 +161,7 @@ function fetchPinnedCa(
 }
 
 function postJson(
+  socket: Socket | undefined,
   host: string,
   port: number,
   servername: string | undefined,
@@ -146,10 +170,15 @@ function postJson(
   body: unknown,
 ): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const session = h2connect(`https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`, {
+    const tlsOptions: ConnectionOptions = {
       ca: caPem,
       ...(servername ? { servername } : {}),
       ALPNProtocols: [alpnCallHome],
+    };
+    const session = h2connect(`https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`, {
+      ...tlsOptions,
+      // Through a proxy, TLS runs on the CONNECT tunnel; `host` is then the name checked.
+      ...(socket ? { createConnection: () => tlsConnect({ ...tlsOptions, socket, host }) } : {}),
     });
     session.once('error', (err: Error) =>
       reject(
@@ -188,4 +217,17 @@ function postJson(
     request.on('error', reject);
     request.end(JSON.stringify(body));
   });
+}
+
+/** Where a TLS connection goes: over the proxy's tunnel, else straight to the hub. */
+function where(socket: Socket | undefined, host: string, port: number): ConnectionOptions {
+  return socket ? { socket, host } : { host, port };
+}
+
+/** The proxy as agent.yaml keeps it: a password file named on the command line made absolute. */
+function absoluteProxyConfig(proxy: ProxyConfig): ProxyConfig {
+  return {
+    ...proxy,
+    ...(proxy.passwordFile !== undefined ? { passwordFile: resolvePath(proxy.passwordFile) } : {}),
+  };
 }

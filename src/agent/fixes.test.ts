@@ -13,6 +13,7 @@ import { LifelineError } from '../common/errors.js';
 import { createCa, createKeyAndCsr, issueServerCert, signStationCsr } from '../pki/index.js';
 import { contentRange, parseByteRange, type FixStatement } from '../protocol/index.js';
 import { CallHomeClient } from './callhome-client.js';
+import { HubDialer } from './hub-dialer.js';
 import { downloadFix } from './fixes.js';
 
 const day = 86_400_000;
@@ -80,13 +81,12 @@ before(async () => {
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const { port } = server.address() as AddressInfo;
-  client = new CallHomeClient({
-    endpoint: `127.0.0.1:${port}`,
+  const dialer = new HubDialer({
+    endpoints: [`127.0.0.1:${port}`],
     serverName: undefined,
-    caPem: ca.certPem,
-    certPem: stationCert,
-    keyPem: station.keyPem,
+    credentials: () => ({ caPem: ca.certPem, certPem: stationCert, keyPem: station.keyPem }),
   });
+  client = new CallHomeClient({ dialer });
   root = mkdtempSync(join(tmpdir(), 'lifeline-fixes-'));
 });
 

@@ -20,6 +20,7 @@ import { LifelineError, isErrorCode } from '../common/errors.js';
 import { FixVerifier } from '../pki/index.js';
 import { contentRangeStart, fixAppliesTo, fixCatalogSchema, type FixStatement } from '../protocol/index.js';
 import { CallHomeClient } from './callhome-client.js';
+import { hubDialerFromDataDir } from './hub-dialer.js';
 import { agentPaths, loadAgentConfig } from './config.js';
 
 export interface FixContext {
@@ -42,16 +43,8 @@ export function openFixContext(dataDir: string): FixContext {
       `${paths.hubFixKey} is missing: this appliance was enrolled before the hub signed fixes, so it has no pinned key to check them with. Enroll it again (lifeline agent enroll with a new token) to pin the hub's fix key`,
     );
   }
-  const read = (path: string) => readFileSync(path, 'utf8');
   return {
-    client: new CallHomeClient({
-      endpoint: config.hub.endpoints[0] ?? '',
-      serverName: config.hub.serverName,
-      caPem: read(paths.hubCa),
-      certPem: read(paths.stationCert),
-      keyPem: read(paths.stationKey),
-      timeoutMs: 30_000,
-    }),
+    client: new CallHomeClient({ dialer: hubDialerFromDataDir(dataDir), timeoutMs: 30_000 }),
     verifier: new FixVerifier(fixKeyPem),
     model: config.appliance?.model,
   };

@@ -1,5 +1,6 @@
-// What the appliance administrator does with the access policy: ACL rules, access requests and
-// one-time grants. Every change is audited first; running sessions are re-checked after it.
+// What the appliance administrator does with the access policy: ACL rules, access requests,
+// one-time grants and the MFA requirement. Every change is audited first; running sessions are
+// re-checked after it.
 
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
@@ -14,7 +15,7 @@ import {
   type StoredRule,
 } from '../store/index.js';
 import type { AuditLog } from './audit-log.js';
-import type { SessionGate } from './session-gate.js';
+import { mfaRequired, mfaSettingKey, type SessionGate } from './session-gate.js';
 
 export interface RuleView extends StoredRule {
   active: boolean;
@@ -183,6 +184,22 @@ export class PolicyControl {
     });
     await this.#store.policy.setGrant(grant);
     return grant;
+  }
+
+  /** Whether every session must come from a login with a second factor (TOTP). */
+  mfaRequired(): Promise<boolean> {
+    return mfaRequired(this.#store);
+  }
+
+  /** Requires MFA for every session, or not; requiring it ends running password-only sessions. */
+  async setMfaRequired(required: boolean, actor: string): Promise<void> {
+    const before = await this.mfaRequired();
+    await this.#audit.record(actor, 'policy.mfa', {
+      from: before ? 'required' : 'optional',
+      to: required ? 'required' : 'optional',
+    });
+    await this.#store.setSetting(mfaSettingKey, required);
+    if (required) await this.#gate.reevaluate();
   }
 
   async currentGrant(): Promise<StoredGrant | null> {

@@ -26,6 +26,17 @@ import { LiveSession, type ActiveSession } from './live-session.js';
 
 export type { ActiveSession };
 
+/** The agent setting (agent.db) that requires MFA for every session; absent means optional. */
+export const mfaSettingKey = 'mfa_required';
+
+/** Whether the appliance requires MFA for every session (the setting is written by PolicyControl). */
+export async function mfaRequired(store: AgentStore): Promise<boolean> {
+  return (await store.getSetting(mfaSettingKey)) === true;
+}
+
+const mfaRefusal =
+  'this appliance requires MFA for every session: log in again with a TOTP code (lifeline login --hub URL --user NAME --password-stdin --totp CODE)';
+
 export type GateEvent =
   | { type: 'access-request.created'; data: Record<string, unknown> }
   | { type: 'session.started'; data: Record<string, unknown> }
@@ -59,6 +70,8 @@ class Refusal extends LifelineError {
 export class SessionGate {
   readonly #options: SessionGateOptions;
   readonly #live = new Map<string, LiveSession>();
+  /** How each live session's technician logged in (the ticket's amr), for the MFA re-check. */
+  readonly #amrOf = new Map<string, readonly string[]>();
   #pendingStarts = 0;
   /** Counts stopAll calls, so a session whose start was being written when one came is ended too. */
   #stopGeneration = 0;
@@ -97,9 +110,14 @@ export class SessionGate {
     if (this.#live.size === 0) return;
     const { clock, options } = { clock: this.#options.clock, options: this.#options };
     const rules = await options.store.policy.listRules();
+    const requireMfa = await mfaRequired(options.store);
     const nowMs = clock.now();
     for (const session of this.#live.values()) {
       const info = session.info;
+      if (requireMfa && !this.#amrOf.get(info.id)?.includes('otp')) {
+        session.end('mfa-required');
+        continue;
+      }
       if (nowMs - info.startedAtMs >= options.maxDurationMs) {
         session.end('max-duration');
         continue;
@@ -218,6 +236,8 @@ export class SessionGate {
       technician: claims.sub,
       technicianName: claims.name,
       groups: claims.groups,
+      // How the technician logged in on the hub: ['pwd'] or ['pwd', 'otp'].
+      amr: claims.amr,
     };
     const nonce = { jti: claims.jti, expiresAtMs: ticketAcceptedUntilMs(claims) };
     const refuse = async (code: ErrorCode, reason: string, requestId?: string): Promise<never> => {
@@ -239,6 +259,10 @@ export class SessionGate {
       service: requested,
       nowMs: clock.now(),
     };
+    // MFA is checked before the policy: a password-only login never creates an access request.
+    if (!claims.amr.includes('otp') && (await mfaRequired(store))) {
+      return refuse('SESSION_MFA_REQUIRED', mfaRefusal);
+    }
     const [rules, grant] = await Promise.all([store.policy.listRules(), store.policy.currentGrant()]);
     let decision = decide({
       policy: this.#options.policy(),
@@ -340,6 +364,7 @@ export class SessionGate {
       throw err;
     }
     this.#live.set(info.id, session);
+    this.#amrOf.set(info.id, claims.amr);
     session.start(
       () => clock.now(),
       () => void this.#finish(session),
@@ -354,6 +379,7 @@ export class SessionGate {
       via,
     );
     if (!verdict.ok) session.end(endReasonFor(verdict.code));
+    else if (!claims.amr.includes('otp') && (await mfaRequired(store))) session.end('mfa-required');
     else if (stopGeneration !== this.#stopGeneration || stream.destroyed) session.end('stopped-by-admin');
     logger.info(
       { sessionId: info.id, technician: info.technician, service: info.service },
@@ -417,6 +443,7 @@ export class SessionGate {
 
   async #finish(session: LiveSession): Promise<void> {
     if (!this.#live.delete(session.info.id)) return;
+    this.#amrOf.delete(session.info.id);
     const { info } = session;
     const endedAtMs = this.#options.clock.now();
     const endReason = session.endReason ?? 'closed';

@@ -23,6 +23,14 @@ export class AdminClient {
     this.#baseUrl = runtime.adminUrl;
   }
 
+  /**
+   * The Diagnostics page with the credential in the URL's fragment (which a browser never sends to
+   * a server): open it to be signed in. It holds a secret, so it is printed only when asked for.
+   */
+  diagnosticsLink(): string {
+    return `${this.#baseUrl}/ui/diagnostics/#token=${encodeURIComponent(this.#token)}`;
+  }
+
   /** The answer's body as text, byte for byte (for payloads shown exactly as they are). */
   async requestText(method: string, path: string): Promise<string> {
     const response = await this.#fetch(method, path);

@@ -1,34 +1,27 @@
 // `lifeline agent audit`: list, export and verify the appliance's hash-chained audit log. Reads
 // the agent's database directly, so it works whether or not the agent runs.
 
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { agentPaths, loadAgentConfig } from '../agent/index.js';
 import { formatAuditJsonLines } from '../agent/audit-verify.js';
 import { verifyAuditLog } from '../agent/audit-report.js';
 import type { AuditCheckpoint } from '../agent/audit-checkpoint.js';
 import { CallHomeClient } from '../agent/callhome-client.js';
+import { hubDialerFromDataDir } from '../agent/hub-dialer.js';
 import { LifelineError } from '../common/errors.js';
 import { AgentStore, type AuditEntry } from '../store/index.js';
 import { printJson } from './io.js';
 
 async function hubCheckpoint(dataDir: string): Promise<AuditCheckpoint | null> {
-  const config = loadAgentConfig(dataDir);
-  const paths = agentPaths(dataDir);
-  const client = new CallHomeClient({
-    endpoint: config.hub.endpoints[0] ?? '',
-    serverName: config.hub.serverName,
-    caPem: readFileSync(paths.hubCa, 'utf8'),
-    certPem: readFileSync(paths.stationCert, 'utf8'),
-    keyPem: readFileSync(paths.stationKey, 'utf8'),
-    timeoutMs: 5000,
-  });
+  const dialer = hubDialerFromDataDir(dataDir);
+  const client = new CallHomeClient({ dialer, timeoutMs: 5000 });
   try {
     return (
       await client.request<{ checkpoint: AuditCheckpoint | null }>('GET', '/v1/audit/checkpoints/latest')
     ).checkpoint;
   } finally {
     client.close();
+    dialer.close();
   }
 }
 

@@ -1,4 +1,4 @@
-// `lifeline agent acl|requests|accept|reject|grant-once`: the appliance administrator's access
+// `lifeline agent acl|requests|accept|reject|grant-once|mfa`: the appliance administrator's access
 // policy commands. They talk to the running agent's admin API.
 
 import type { Command } from 'commander';
@@ -178,6 +178,25 @@ export function registerAgentPolicyCommands(agent: Command): void {
         opts.note ? { note: opts.note } : {},
       );
       console.log(`Rejected ${request}`);
+    });
+
+  agent
+    .command('mfa <setting>')
+    .description(
+      'require MFA for every session (required: technicians must have logged in with a TOTP code) or not (optional, the default)',
+    )
+    .requiredOption(...dataOption)
+    .action(async (setting: string, opts: { data: string }) => {
+      if (setting !== 'required' && setting !== 'optional')
+        throw new LifelineError('API_BAD_REQUEST', 'expected: lifeline agent mfa required|optional');
+      const { mfa } = await new AdminClient(opts.data).request<{ mfa: string }>('PUT', '/v1/mfa', {
+        mfa: setting,
+      });
+      console.log(
+        mfa === 'required'
+          ? 'MFA is required: sessions need a technician login with a TOTP code; password-only sessions ended'
+          : 'MFA is optional: a password login is enough (other policy still applies)',
+      );
     });
 
   agent

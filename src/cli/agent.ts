@@ -12,7 +12,8 @@ import {
   type ActiveSession,
   type AgentStatus,
 } from '../agent/index.js';
-import { LifelineError } from '../common/errors.js';
+import { LifelineError, errorCodes, isErrorCode } from '../common/errors.js';
+import { proxyConfigSchema, type ProxyConfig } from '../agent/proxy-config.js';
 import { createLogger } from '../common/logger.js';
 import { isServiceName } from '../protocol/index.js';
 import { AgentStore, type AgentSessionRecord, type RefusalCount } from '../store/index.js';
@@ -61,19 +62,33 @@ export function registerAgentCommands(program: Command): void {
     .requiredOption(...dataOption)
     .requiredOption('--token-file <file>', 'file holding the enrollment token, or - for standard input')
     .option('--name <name>', 'name of this appliance as the hub shows it')
-    .action(async (opts: { data: string; tokenFile: string; name?: string }) => {
-      const tokenText =
-        opts.tokenFile === '-' ? await readStdin('enrollment token') : readTokenFile(opts.tokenFile);
-      const result = await enroll({
-        dataDir: opts.data,
-        tokenText,
-        ...(opts.name ? { name: opts.name } : {}),
-        onStep: (step) => console.error(`  ${step}...`),
-      });
-      console.log(`Enrolled with the hub at ${result.hub}`);
-      console.log(`Station ID: ${result.stationId}`);
-      console.log('Remote service is off. Start the agent, then turn it on with: lifeline agent remote on');
-    });
+    .option('--proxy <url>', 'HTTP proxy http://HOST:PORT to reach the hub through (kept in agent.yaml)')
+    .option('--proxy-user <name>', 'user name for the proxy (basic authentication)')
+    .option('--proxy-password-file <file>', 'file holding the proxy password')
+    .action(
+      async (opts: {
+        data: string;
+        tokenFile: string;
+        name?: string;
+        proxy?: string;
+        proxyUser?: string;
+        proxyPasswordFile?: string;
+      }) => {
+        const tokenText =
+          opts.tokenFile === '-' ? await readStdin('enrollment token') : readTokenFile(opts.tokenFile);
+        const proxy = proxyFromFlags(opts);
+        const result = await enroll({
+          dataDir: opts.data,
+          tokenText,
+          ...(opts.name ? { name: opts.name } : {}),
+          ...(proxy ? { proxy } : {}),
+          onStep: (step) => console.error(`  ${step}...`),
+        });
+        console.log(`Enrolled with the hub at ${result.hub}`);
+        console.log(`Station ID: ${result.stationId}`);
+        console.log('Remote service is off. Start the agent, then turn it on with: lifeline agent remote on');
+      },
+    );
 
   const service = agent
     .command('service')
@@ -152,8 +167,23 @@ export function registerAgentCommands(program: Command): void {
         logger,
         ...(opts.adminListen ? { adminListen: opts.adminListen } : {}),
       });
+      // The link without the credential: this output may end up in a service's log.
+      console.error(
+        `Diagnostics page: ${running.adminUrl}/ui/diagnostics/ (a signed-in link: lifeline agent diagnostics --data ${opts.data})`,
+      );
       await waitForSignal();
       await closeWithDeadline(() => running.close(), 10_000);
+    });
+
+  agent
+    .command('diagnostics')
+    .description('print a link that opens the Diagnostics page signed in (it holds the admin credential)')
+    .requiredOption(...dataOption)
+    .action(async (opts: { data: string }) => {
+      const client = new AdminClient(opts.data);
+      // Proves the agent is running (and the link will open) before printing the secret.
+      await client.request<AgentStatus>('GET', '/v1/status');
+      console.log(client.diagnosticsLink());
     });
 
   agent
@@ -198,10 +228,15 @@ export function registerAgentCommands(program: Command): void {
       const since = new Date(status.tunnel.sinceMs).toISOString();
       console.log(`Station ID       ${status.stationId}`);
       console.log(`Hub              ${status.hub}`);
+      printConnectivity(status);
       console.log(`Remote service   ${status.remoteEnabled ? 'on' : 'off'}`);
       console.log(`Access level     ${status.accessLevel}`);
+      console.log(
+        `MFA              ${status.mfa}${status.mfa === 'required' ? ' (every session needs a TOTP login)' : ''}`,
+      );
       console.log(`Tunnel           ${status.tunnel.state} since ${since} (${ago(since)})`);
       if (status.tunnel.lastError) console.log(`Last error       ${status.tunnel.lastError}`);
+      if (status.certificate) console.log(`Certificate      ${status.certificate.summary}`);
       console.log(`Active sessions  ${status.activeSessions}`);
       console.log(`Pending requests ${status.pendingRequests}`);
       const grant = status.oneTimeGrant;
@@ -278,6 +313,68 @@ export function registerAgentCommands(program: Command): void {
   registerAgentCollectCommands(agent);
   registerAgentProblemsCommand(agent);
   registerAgentFixCommands(agent);
+}
+
+/** `--proxy URL [--proxy-user NAME --proxy-password-file FILE]`, checked like agent.yaml's `proxy`. */
+function proxyFromFlags(opts: {
+  proxy?: string;
+  proxyUser?: string;
+  proxyPasswordFile?: string;
+}): ProxyConfig | undefined {
+  if (opts.proxy === undefined) {
+    if (opts.proxyUser !== undefined || opts.proxyPasswordFile !== undefined)
+      throw new LifelineError('CONFIG_INVALID', '--proxy-user and --proxy-password-file need --proxy URL');
+    return undefined;
+  }
+  const parsed = proxyConfigSchema.safeParse({
+    url: opts.proxy,
+    ...(opts.proxyUser !== undefined ? { username: opts.proxyUser } : {}),
+    ...(opts.proxyPasswordFile !== undefined ? { passwordFile: opts.proxyPasswordFile } : {}),
+  });
+  if (!parsed.success) {
+    const flags: Record<string, string> = {
+      url: '--proxy',
+      username: '--proxy-user',
+      passwordFile: '--proxy-password-file',
+    };
+    const issue = parsed.error.issues[0];
+    const key = String(issue?.path[0] ?? 'url');
+    throw new LifelineError('CONFIG_INVALID', `${flags[key] ?? key}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** The hub endpoints (the one in use, and why the others are not) and the proxy with its last error. */
+function printConnectivity(status: AgentStatus): void {
+  const endpoints = status.hubEndpoints ?? [];
+  if (endpoints.length > 1 || endpoints.some((e) => e.state === 'failed')) {
+    for (const [index, endpoint] of endpoints.entries()) {
+      const why =
+        endpoint.state === 'in-use'
+          ? 'in use'
+          : endpoint.state === 'untried'
+            ? 'not tried (an earlier endpoint works)'
+            : endpoint.state === 'standby'
+              ? 'reachable, standing by (another endpoint is in use)'
+              : `failed: ${endpoint.lastError ?? 'unknown error'}`;
+      const since = endpoint.sinceMs === null ? '' : ` since ${new Date(endpoint.sinceMs).toISOString()}`;
+      const via = endpoint.via === 'proxy' ? ' via proxy' : '';
+      console.log(
+        `${index === 0 ? 'Hub endpoints   ' : '                '} ${index + 1}. ${endpoint.endpoint}${via}: ${why}${endpoint.state === 'untried' ? '' : since}`,
+      );
+    }
+  }
+  const proxy = status.proxy;
+  if (proxy) {
+    const user = proxy.username === null ? '' : ` as ${proxy.username}`;
+    console.log(`Proxy            ${proxy.url}${user} (from ${proxy.source})`);
+    if (proxy.lastError) {
+      const at = proxy.lastErrorAtMs === null ? '' : ` at ${new Date(proxy.lastErrorAtMs).toISOString()}`;
+      const code = proxy.lastErrorCode;
+      const http = code !== null && isErrorCode(code) ? ` (${errorCodes[code]})` : '';
+      console.log(`Proxy error      ${code ?? 'error'}${http}${at}: ${proxy.lastError}`);
+    }
+  }
 }
 
 function readTokenFile(path: string): string {

@@ -134,6 +134,8 @@ export function registerDemoCommand(program: Command): void {
         'Lifeline demo is running.',
         '',
         `  Station ID        ${enrolled.stationId}`,
+        `  Diagnostics page  ${agent.adminUrl}/ui/diagnostics/#token=${encodeURIComponent(readFileSync(agentPaths(agentDir).adminToken, 'utf8').trim())}`,
+        `  Hub console       ${hubConfig.apiUrl}/ui/console/  (tech or guest; trust ${hubPaths(hubDir).caCert} in the browser, or accept its warning)`,
         `  Agent admin API   ${agent.adminUrl}  (credential in ${agentPaths(agentDir).adminToken})`,
         `  Hub               ${hubConfig.apiUrl}  (stations dial ${hubConfig.stationAddress})`,
         `  Technicians       tech (has an ACL rule) and guest (has none), password ${password}`,

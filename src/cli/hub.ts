@@ -4,27 +4,21 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseDurationMs, formatDurationMs } from '../common/duration.js';
-import { LifelineError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
-import {
-  Hub,
-  enrollmentTokenId,
-  hashPassword,
-  hubPaths,
-  initHub,
-  isSilent,
-  loadHubConfig,
-} from '../hub/index.js';
+import { Hub, enrollmentTokenId, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
 import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
 import { openSqliteHubStore, type HubStore } from '../store/index.js';
-import { ago, printJson, printTable, readStdin } from './io.js';
+import { printJson } from './io.js';
 import { registerHubProblemCommands } from './hub-problems.js';
 import { registerHubRetentionCommands } from './hub-retention.js';
 import { hubDataGroup, registerHubDataRequestCommand } from './hub-data-request.js';
 import { registerHubDataCommands } from './hub-data.js';
 import { registerHubFixCommands } from './hub-fixes.js';
 import { registerHubInventoryCommands } from './hub-inventory.js';
+import { registerHubStationCommands } from './hub-stations.js';
+import { registerHubRotateCommands } from './hub-rotate.js';
+import { registerHubUserCommands } from './hub-users.js';
 
 export async function withStore<T>(dataDir: string, work: (store: HubStore) => Promise<T>): Promise<T> {
   loadHubConfig(dataDir);
@@ -54,6 +48,7 @@ export function registerHubCommands(program: Command): void {
       console.log(`Hub initialized in ${opts.data}`);
       console.log(`  configuration   ${result.configPath}`);
       console.log(`  CA certificate  ${result.caCertPath}  (give it to technicians for --ca-file)`);
+      console.log(`  metrics token   ${result.metricsTokenPath}  (for Prometheus: GET /metrics on the API)`);
       console.log(`  station port    ${config.listen}  (agents dial ${config.stationAddress})`);
       console.log(`  technician API  ${config.apiListen}  (${config.apiUrl})`);
       console.log(`Start it with: lifeline hub start --data ${opts.data}`);
@@ -71,59 +66,7 @@ export function registerHubCommands(program: Command): void {
       await closeWithDeadline(() => running.close(), 10_000);
     });
 
-  const user = hub.command('user').description('technician accounts');
-  user
-    .command('add <name>')
-    .description('add a user; the password is read from standard input')
-    .requiredOption('--data <dir>', 'hub data directory')
-    .option('--group <group...>', 'groups of the user (the authorized group may open sessions)', [
-      'technicians',
-    ])
-    .requiredOption('--password-stdin', 'read the password from standard input')
-    .action(async (name: string, opts: { data: string; group: string[] }) => {
-      if (!/^[A-Za-z0-9._@-]{1,128}$/.test(name)) {
-        throw new LifelineError(
-          'API_BAD_REQUEST',
-          'user name: expected letters, digits, . _ @ or - (at most 128)',
-        );
-      }
-      const password = await readStdin('password');
-      if (password.length < 8)
-        throw new LifelineError('API_BAD_REQUEST', 'password: expected at least 8 characters');
-      const passwordHash = await hashPassword(password);
-      await withStore(opts.data, async (store) => {
-        if (await store.getUser(name)) throw new LifelineError('AUTH_USER_EXISTS', `user ${name} exists`);
-        await store.addUser({
-          name,
-          passwordHash,
-          groups: opts.group,
-          createdAtMs: Date.now(),
-          disabledAtMs: null,
-        });
-        await store.appendAudit({
-          atMs: Date.now(),
-          actor: 'operator@cli',
-          action: 'user.add',
-          stationId: null,
-          detail: { user: name, groups: opts.group },
-        });
-      });
-      console.log(`User ${name} added (groups: ${opts.group.join(', ')})`);
-    });
-  user
-    .command('list')
-    .requiredOption('--data <dir>', 'hub data directory')
-    .option('--json', 'print JSON')
-    .action(async (opts: { data: string; json?: boolean }) => {
-      const users = await withStore(opts.data, (store) => store.listUsers());
-      const rows = users.map((u) => ({
-        name: u.name,
-        groups: u.groups.join(','),
-        disabled: u.disabledAtMs ? 'yes' : 'no',
-      }));
-      if (opts.json) printJson(rows);
-      else printTable(rows, ['name', 'groups', 'disabled']);
-    });
+  registerHubUserCommands(hub);
 
   const token = hub.command('token').description('enrollment tokens');
   token
@@ -173,47 +116,8 @@ export function registerHubCommands(program: Command): void {
   registerHubFixCommands(hub);
   registerHubInventoryCommands(hub);
 
-  hub
-    .command('stations')
-    .description('enrolled stations: Station ID, name, online or offline, last seen, last heartbeat, silent')
-    .requiredOption('--data <dir>', 'hub data directory')
-    .option('--json', 'print JSON')
-    .action(async (opts: { data: string; json?: boolean }) => {
-      const [stations, health] = await withStore(opts.data, async (store) =>
-        Promise.all([store.listStations(), store.health.listHealth()]),
-      );
-      const healthOf = new Map(health.map((h) => [h.stationId, h]));
-      const nowMs = Date.now();
-      const rows = stations.map((s) => ({
-        stationId: s.id,
-        name: s.name,
-        online: s.connectedSinceMs !== null,
-        lastSeen:
-          s.lastSeenAtMs === null
-            ? null
-            : new Date(s.connectedSinceMs !== null ? Date.now() : s.lastSeenAtMs).toISOString(),
-        revoked: s.revokedAtMs !== null,
-        lastHeartbeatAtMs: healthOf.get(s.id)?.lastHeartbeatAtMs ?? null,
-        heartbeatIntervalMs: healthOf.get(s.id)?.heartbeatIntervalMs ?? null,
-        // No heartbeat for about twice the interval the station announced (see station-silence.ts).
-        silent: s.revokedAtMs === null && isSilent(healthOf.get(s.id), nowMs),
-      }));
-      if (opts.json) printJson(rows);
-      else
-        printTable(
-          rows.map((r) => ({
-            station: r.stationId,
-            name: r.name,
-            state: r.revoked ? 'revoked' : r.online ? 'online' : 'offline',
-            'last seen': r.online ? 'now' : ago(r.lastSeen),
-            'last heartbeat':
-              r.lastHeartbeatAtMs === null
-                ? '-'
-                : `${ago(new Date(r.lastHeartbeatAtMs).toISOString())}${r.silent ? ' SILENT' : ''}`,
-          })),
-          ['station', 'name', 'state', 'last seen', 'last heartbeat'],
-        );
-    });
+  registerHubStationCommands(hub);
+  registerHubRotateCommands(hub);
 }
 
 export function registerHubAuditCommand(hub: Command): void {

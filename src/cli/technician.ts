@@ -43,14 +43,23 @@ function credentialsPath(): string {
 }
 
 function loadCredentials(): Credentials {
+  let credentials: Credentials;
   try {
-    return JSON.parse(readFileSync(credentialsPath(), 'utf8')) as Credentials;
+    credentials = JSON.parse(readFileSync(credentialsPath(), 'utf8')) as Credentials;
   } catch {
     throw new LifelineError(
       'AUTH_REQUIRED',
       'not logged in: run lifeline login --hub URL --user NAME --password-stdin',
     );
   }
+  // The hub refuses an expired token too; saying so here spares a round trip and names the time.
+  if (Date.parse(credentials.expiresAt) <= Date.now()) {
+    throw new LifelineError(
+      'AUTH_REQUIRED',
+      `the login to ${credentials.hub} expired at ${credentials.expiresAt}: log in again (lifeline login --hub ${credentials.hub} --user ${credentials.user} --password-stdin)`,
+    );
+  }
+  return credentials;
 }
 
 function openHub(credentials: Pick<Credentials, 'hub' | 'caPem'>): ClientHttp2Session {
@@ -253,7 +262,8 @@ export function registerTechnicianCommands(program: Command): void {
     .requiredOption('--user <name>', 'user name')
     .requiredOption('--password-stdin', 'read the password from standard input')
     .option('--ca-file <file>', "the hub's CA certificate (ca.pem from lifeline hub init)")
-    .action(async (opts: { hub: string; user: string; caFile?: string }) => {
+    .option('--totp <code>', 'the current code of your authenticator app (users enrolled in TOTP)')
+    .action(async (opts: { hub: string; user: string; caFile?: string; totp?: string }) => {
       const url = new URL(opts.hub);
       if (url.protocol !== 'https:')
         throw new LifelineError('API_BAD_REQUEST', '--hub: expected an https:// URL');
@@ -267,9 +277,11 @@ export function registerTechnicianCommands(program: Command): void {
           expiresAt: string;
           user: string;
           groups: string[];
+          amr?: string[];
         }>(session, 'POST', '/v1/login', undefined, {
           user: opts.user,
           password,
+          ...(opts.totp !== undefined ? { totp: opts.totp } : {}),
         });
         const path = credentialsPath();
         mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
@@ -281,8 +293,9 @@ export function registerTechnicianCommands(program: Command): void {
           caPem,
         };
         writePrivateFile(path, JSON.stringify(credentials, null, 2) + '\n', true);
+        const strength = result.amr?.includes('otp') ? 'password and TOTP' : 'password';
         console.log(
-          `Logged in to ${hub} as ${result.user} (groups: ${result.groups.join(', ') || 'none'}) until ${result.expiresAt}`,
+          `Logged in to ${hub} as ${result.user} (groups: ${result.groups.join(', ') || 'none'}; with ${strength}) until ${result.expiresAt}`,
         );
       } finally {
         session.close();

@@ -62,6 +62,23 @@ export const errorCodes = {
   API_BAD_REQUEST: 400,
   API_NOT_FOUND: 404,
   API_UNREACHABLE: 503,
+  API_BUSY: 503,
+  // Agent connectivity: the customer's HTTP proxy and the hub's endpoints.
+  PROXY_UNREACHABLE: 502,
+  PROXY_AUTH_REQUIRED: 407,
+  PROXY_CONNECT_REFUSED: 502,
+  // Reconnect storms: the hub's tunnel admission rate.
+  TUNNEL_ADMISSION_LIMITED: 503,
+  // Certificate lifecycle: renewal, expiry, revocation, CA and ticket-key rotation.
+  STATION_REVOKED: 403,
+  STATION_REENROLL: 403,
+  STATION_CERT_EXPIRED: 403,
+  CERT_RENEWAL_FAILED: 502,
+  // Technician MFA and identity: TOTP at login, login rate limits, the agent's MFA requirement.
+  AUTH_TOTP_REQUIRED: 401,
+  AUTH_TOTP_INVALID: 401,
+  AUTH_RATE_LIMITED: 429,
+  SESSION_MFA_REQUIRED: 403,
   INTERNAL: 500,
 } as const;
 

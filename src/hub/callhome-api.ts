@@ -1,5 +1,5 @@
-// The call-home channel (HTTP/2 over the station port's TLS). For now: enrollment, which is the
-// one request allowed without a station certificate.
+// The call-home channel (HTTP/2 over the station port's TLS): enrollment, the one request allowed
+// without a station certificate, and the routes of stations (registered from their own files).
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer as createH2Server } from 'node:http2';
@@ -11,11 +11,14 @@ import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import { installApiConventions } from '../common/http-api.js';
 import type { Logger } from '../common/logger.js';
-import { certNotAfterMs, signStationCsr, verifyCsr, type KeyAndCert } from '../pki/index.js';
+import { certNotAfterMs, signStationCsr, verifyCsr } from '../pki/index.js';
 import { generateStationId, http2SessionWindowBytes, http2Settings } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
 import { registerStationRoutes } from './callhome-station-routes.js';
+import { registerTrustRoutes } from './callhome-trust-routes.js';
+import { recordIssuedStationCert } from './crl.js';
+import type { HubTrustMaterial } from './trust-rotation.js';
 import { registerBatchRoutes } from './callhome-batch-routes.js';
 import { registerDataRequestRoutes } from './callhome-request-routes.js';
 import { registerFixRoutes } from './callhome-fix-routes.js';
@@ -44,12 +47,13 @@ export function enrollmentTokenId(secret: string): string {
 }
 
 export interface CallHomeApiOptions {
-  ca: KeyAndCert;
-  ticketPublicKeyPem: string;
-  fixPublicKeyPem: string;
+  /** The CA that signs station certificates, the keys agents pin: changed by a rotation. */
+  trust: () => HubTrustMaterial;
   /** The hub's data directory: published fix files lie under it. */
   dataDir: string;
   stationCertValidityMs: number;
+  /** How long after expiry a station certificate may still be renewed. */
+  renewalGraceMs: number;
   store: HubStore;
   audit: HubAudit;
   clock: Clock;
@@ -106,8 +110,9 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
       await audit.record('enrollment', 'enroll.refused', null, { remote, name, code: refusal.code });
       throw refusal;
     }
+    const trust = options.trust();
     const certPem = await signStationCsr(
-      options.ca,
+      trust.signingCa,
       csr,
       stationId,
       options.stationCertValidityMs,
@@ -123,17 +128,26 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
       connectedSinceMs: null,
       revokedAtMs: null,
     });
+    await recordIssuedStationCert(store.certSerials, stationId, certPem, trust.signingCa.certPem, nowMs);
     await audit.record('enrollment', 'enroll', stationId, { remote, name });
     return {
       stationId,
       certPem,
-      caPem: options.ca.certPem,
-      ticketPublicKeyPem: options.ticketPublicKeyPem,
-      fixPublicKeyPem: options.fixPublicKeyPem,
+      caPem: trust.bundle.caPem,
+      ticketPublicKeyPem: trust.bundle.ticketPublicKeysPem,
+      fixPublicKeyPem: trust.bundle.fixPublicKeyPem,
     };
   });
 
   registerStationRoutes(app, { store, audit, clock });
+  registerTrustRoutes(app, {
+    store,
+    audit,
+    clock,
+    trust: options.trust,
+    stationCertValidityMs: options.stationCertValidityMs,
+    renewalGraceMs: options.renewalGraceMs,
+  });
   registerBatchRoutes(app, { store, audit, clock });
   registerDataRequestRoutes(app, { store, clock });
   registerFixRoutes(app, { store, audit, dataDir: options.dataDir });

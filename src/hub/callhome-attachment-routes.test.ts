@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { agentPaths } from '../agent/config.js';
 import { CallHomeClient } from '../agent/callhome-client.js';
+import { HubDialer } from '../agent/hub-dialer.js';
 import { enroll } from '../agent/enroll.js';
 import { silentLogger } from '../common/logger.js';
 import { certSha256 } from '../pki/index.js';
@@ -68,13 +69,16 @@ describe('attachment wire', () => {
       tokenText: encodeEnrollmentToken({ hub: `127.0.0.1:${hub.stationPort}`, caSha256, secret }),
     });
     const paths = agentPaths(agentDir);
-    client = new CallHomeClient({
-      endpoint: `127.0.0.1:${hub.stationPort}`,
+    const dialer = new HubDialer({
+      endpoints: [`127.0.0.1:${hub.stationPort}`],
       serverName: undefined,
-      caPem: readFileSync(paths.hubCa, 'utf8'),
-      certPem: readFileSync(paths.stationCert, 'utf8'),
-      keyPem: readFileSync(paths.stationKey, 'utf8'),
+      credentials: () => ({
+        caPem: readFileSync(paths.hubCa, 'utf8'),
+        certPem: readFileSync(paths.stationCert, 'utf8'),
+        keyPem: readFileSync(paths.stationKey, 'utf8'),
+      }),
     });
+    client = new CallHomeClient({ dialer });
     problemLocalId = 'PB-WIRE01';
     const report = JSON.stringify({
       id: randomBytes(16).toString('hex'),

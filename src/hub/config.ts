@@ -10,6 +10,8 @@ import {
   logSchema,
 } from '../common/config-schema.js';
 import { retentionConfigSchema } from './retention-config.js';
+import { loginConfigSchema } from './login-limiter.js';
+import { admissionConfigSchema } from './admission-config.js';
 
 export const hubConfigSchema = z
   .object({
@@ -23,13 +25,22 @@ export const hubConfigSchema = z
     apiUrl: z.url({ protocol: /^https$/, error: 'expected an https:// URL' }),
     authorizedGroup: z.string().min(1).default('technicians'),
     enrollmentTokenTtl: duration('15m'),
-    stationCertValidity: duration('30d'),
+    /** Station certificates are short-lived; agents renew them at half their life. */
+    stationCertValidity: duration('24h', { minMs: 60_000 }),
+    /** How long after its expiry a station certificate may still be renewed. */
+    renewalGrace: duration('7d'),
+    /** How long the old CA or ticket key stays trusted after `lifeline hub rotate`. */
+    rotationOverlap: duration('7d', { minMs: 1000 }),
     ticketTtl: duration('30s', { minMs: 1000, maxMs: 60_000 }),
     technicianTokenTtl: duration('12h'),
+    /** Failed logins allowed per user name and per address (see login-limiter.ts). */
+    login: loginConfigSchema,
     /** Longest wait for an agent to answer a session request. */
     sessionOpenTimeout: duration('10s'),
     /** How long call-home data is kept (see retention-config.ts). */
     retention: retentionConfigSchema,
+    /** How many new tunnels the hub admits per second (see admission-config.ts). */
+    admission: admissionConfigSchema,
     log: logSchema,
   })
   .strict();
@@ -49,6 +60,8 @@ export function hubPaths(dataDir: string) {
     fixPublicKey: join(dataDir, 'fix-pub.pem'),
     fixesDir: join(dataDir, 'fixes'),
     database: join(dataDir, 'hub.db'),
+    /** Bearer token for GET /metrics on the technician API (made at init or first start). */
+    metricsToken: join(dataDir, 'metrics-token'),
   };
 }
 

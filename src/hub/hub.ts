@@ -1,6 +1,5 @@
 // The running hub: station port (tunnels and call home), technician API, session broker.
 
-import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import { systemClock, type Clock } from '../common/clock.js';
 import { parseHostPort } from '../common/host-port.js';
@@ -12,6 +11,8 @@ import { hubPaths, loadHubConfig, type HubConfig } from './config.js';
 import { HubAudit } from './hub-audit.js';
 import { SessionBroker } from './session-broker.js';
 import { StationListener } from './station-listener.js';
+import { TunnelAdmission } from './admission.js';
+import { TunnelJournal } from './tunnel-journal.js';
 import { TechnicianAuth } from './technician-auth.js';
 import { buildTechnicianApi } from './technician-api.js';
 import { TunnelRegistry } from './tunnel-registry.js';
@@ -19,11 +20,20 @@ import { SilenceMonitor } from './station-silence.js';
 import { RetentionScheduler, problemDataPurger } from './retention.js';
 import { attachmentsDirOf } from './attachment-files.js';
 import { ensureFixKey } from './fix-key.js';
+import { HubMetrics, ensureScrapeToken } from './metrics.js';
+import { RevocationWatch } from './revocation-watch.js';
+import { LoginLimiter } from './login-limiter.js';
+import { UserWatch } from './user-watch.js';
+import { HubTrust } from './trust-rotation.js';
+import { CaCrl, revokedStationSerials } from './crl.js';
+import { ChangeFeed } from '../common/change-feed.js';
 
 export class Hub {
   readonly config: Readonly<HubConfig>;
   readonly store: HubStore;
   readonly registry: TunnelRegistry;
+  /** Rate of new tunnels; its counters feed /metrics. */
+  readonly admission: TunnelAdmission;
   stationPort = 0;
   apiPort = 0;
   readonly #listener: StationListener;
@@ -32,13 +42,19 @@ export class Hub {
   readonly #broker: SessionBroker;
   readonly #logger: Logger;
   #retention: RetentionScheduler | undefined;
+  #consoleFeed: ChangeFeed | undefined;
   #silence: SilenceMonitor | undefined;
+  #tunnelJournal: TunnelJournal | undefined;
+  #revocations: RevocationWatch | undefined;
+  #users: UserWatch | undefined;
+  #trust: HubTrust | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(parts: {
     config: Readonly<HubConfig>;
     store: HubStore;
     registry: TunnelRegistry;
+    admission: TunnelAdmission;
     listener: StationListener;
     technicianApi: ReturnType<typeof buildTechnicianApi>;
     callHome: Awaited<ReturnType<typeof buildCallHomeApi>>;
@@ -48,6 +64,7 @@ export class Hub {
     this.config = parts.config;
     this.store = parts.store;
     this.registry = parts.registry;
+    this.admission = parts.admission;
     this.#listener = parts.listener;
     this.#technicianApi = parts.technicianApi;
     this.#callHome = parts.callHome;
@@ -60,33 +77,30 @@ export class Hub {
     const logger = options.logger;
     const config = loadHubConfig(options.dataDir);
     const paths = hubPaths(options.dataDir);
-    const read = (path: string) => readFileSync(path, 'utf8');
-    const ca = { certPem: read(paths.caCert), keyPem: read(paths.caKey) };
-    const certChainPem = read(paths.serverCert) + ca.certPem;
-    const keyPem = read(paths.serverKey);
+    // CA, server certificate and ticket key, as a rotation leaves them (see trust-rotation.ts).
+    // A hub initialised before fixes existed gets its fix key now.
+    const trust = new HubTrust({
+      dataDir: options.dataDir,
+      paths,
+      fixPublicKeyPem: ensureFixKey(paths).publicKeyPem,
+      now: () => clock.now(),
+    });
+    // The technician API keeps the server certificate it started with until the next hub start.
+    const certChainPem = trust.material.serverChainPem;
+    const keyPem = trust.material.serverKeyPem;
+    const ticketSigner = new TicketSigner(trust.material.ticketPrivateKeyPem);
     const store = await openSqliteHubStore(paths.database);
     await store.clearConnections(clock.now());
     const audit = new HubAudit(store, clock, logger);
 
+    // Connects and disconnects reach the store in batches: a reconnect storm must not stall the hub.
+    const tunnelJournal = new TunnelJournal({ store, audit, clock, logger });
     const registry = new TunnelRegistry({
       clock,
       logger,
       // Agents ping every 10 s (at most every 15 s): three missed pings and the tunnel is dead.
       idleTimeoutMs: 30_000,
-      events: {
-        connected: (stationId, remote) => {
-          void store.markStationConnected(stationId, clock.now()).catch(() => undefined);
-          void audit
-            .record(`station:${stationId}`, 'tunnel.connected', stationId, { remote })
-            .catch(() => undefined);
-        },
-        disconnected: (stationId, reason) => {
-          void store.markStationDisconnected(stationId, clock.now()).catch(() => undefined);
-          void audit
-            .record(`station:${stationId}`, 'tunnel.disconnected', stationId, { reason })
-            .catch(() => undefined);
-        },
-      },
+      events: tunnelJournal,
     });
     const auth = new TechnicianAuth({
       store,
@@ -94,11 +108,19 @@ export class Hub {
       clock,
       tokenTtlMs: config.technicianTokenTtl,
       authorizedGroup: config.authorizedGroup,
+      limiter: new LoginLimiter(
+        {
+          maxFailuresPerUser: config.login.maxFailuresPerUser,
+          maxFailuresPerAddress: config.login.maxFailuresPerAddress,
+          windowMs: config.login.window,
+        },
+        clock,
+      ),
     });
     const broker = new SessionBroker({
       auth,
       registry,
-      signer: new TicketSigner(read(paths.ticketKey)),
+      signer: ticketSigner,
       store,
       audit,
       clock,
@@ -107,31 +129,82 @@ export class Hub {
       openTimeoutMs: config.sessionOpenTimeout,
     });
     const callHome = await buildCallHomeApi({
-      ca,
-      ticketPublicKeyPem: read(paths.ticketPublicKey),
-      // A hub initialised before fixes existed gets its fix key now.
-      fixPublicKeyPem: ensureFixKey(paths).publicKeyPem,
+      trust: () => trust.material,
       dataDir: options.dataDir,
       stationCertValidityMs: config.stationCertValidity,
+      renewalGraceMs: config.renewalGrace,
       store,
       audit,
       clock,
       logger,
     });
+    const admission = new TunnelAdmission({ tunnelsPerSecond: config.admission.tunnelsPerSecond, clock });
     const listener = new StationListener({
       keyPem,
       certChainPem,
-      caPem: ca.certPem,
+      caPem: trust.material.trustedCaPems.join(''),
       store,
       registry,
       audit,
+      admission,
       logger,
       callHome: (socket: TLSSocket) => callHome.accept(socket),
     });
-    const technicianApi = buildTechnicianApi({ keyPem, certChainPem, auth, broker, registry, store, logger });
-    const hub = new Hub({ config, store, registry, listener, technicianApi, callHome, broker, logger });
+    const metrics = new HubMetrics({
+      clock,
+      tunnels: () => registry.size,
+      activeSessions: () => broker.activeCount,
+      admissionStats: () => admission.stats(),
+      stationHealth: () => store.health.listHealth(),
+    });
+    audit.onRecord((action, _stationId, detail) => metrics.observeAudit(action, detail));
+    const ops = {
+      metrics,
+      scrapeToken: ensureScrapeToken(paths.metricsToken),
+      // A lookup by key answers only if the database does; the station need not exist.
+      healthy: async () => {
+        await store.getStation('ST-0000-0000-0');
+        return true;
+      },
+    };
+    // Live updates for the hub console, from the hub's audit entries (console-routes.ts).
+    const consoleFeed = new ChangeFeed();
+    const technicianApi = buildTechnicianApi({
+      keyPem,
+      certChainPem,
+      auth,
+      broker,
+      registry,
+      store,
+      logger,
+      ops,
+      crl: new CaCrl({
+        ca: () => trust.material.currentCa,
+        revokedSerials: revokedStationSerials(store.certSerials, () => trust.material.currentCa, clock),
+        clock,
+      }),
+      console: {
+        audit,
+        clock,
+        dataDir: options.dataDir,
+        retention: config.retention,
+        feed: consoleFeed,
+      },
+    });
+    const hub = new Hub({
+      config,
+      store,
+      registry,
+      admission,
+      listener,
+      technicianApi,
+      callHome,
+      broker,
+      logger,
+    });
     const stationAddress = parseHostPort(config.listen, 'listen');
     const apiAddress = parseHostPort(config.apiListen, 'apiListen');
+    hub.#consoleFeed = consoleFeed;
     hub.stationPort = (await listener.listen(stationAddress)).port;
     await technicianApi.listen({ host: apiAddress.host, port: apiAddress.port });
     const apiInfo = technicianApi.server.address();
@@ -150,8 +223,33 @@ export class Hub {
       purgeProblemData: problemDataPurger(store, attachmentsDirOf(options.dataDir)),
     });
     hub.#retention.start();
+    hub.#tunnelJournal = tunnelJournal;
     hub.#silence = new SilenceMonitor({ store, audit, clock, logger });
     hub.#silence.start();
+    hub.#revocations = new RevocationWatch({ store, closer: listener, clock, logger });
+    hub.#revocations.start();
+    // `lifeline hub user disable` ends the user's sessions within a second (see user-watch.ts).
+    hub.#users = new UserWatch({
+      store,
+      audit,
+      logger,
+      forgetUser: (name) => auth.forgetUser(name),
+      endUserSessions: (names) => broker.endUserSessions(names),
+    });
+    hub.#users.start();
+    // A rotation started by the CLI, or an overlap that ended: new connections get the new material.
+    trust.onChange = (material, ended) => {
+      listener.setCredentials({
+        keyPem: material.serverKeyPem,
+        certChainPem: material.serverChainPem,
+        caPem: material.trustedCaPems.join(''),
+      });
+      ticketSigner.replaceKey(material.ticketPrivateKeyPem);
+      logger.info({ ended, overlapEndsAtMs: material.bundle.overlapEndsAtMs }, 'hub trust material changed');
+    };
+    trust.onError = (err) => logger.warn({ err }, 'checking the trust rotation failed');
+    trust.start();
+    hub.#trust = trust;
     return hub;
   }
 
@@ -163,14 +261,20 @@ export class Hub {
       this.registry.closeAll('the hub is shutting down');
       await new Promise((resolve) => setTimeout(resolve, 300));
       this.#broker.closeAll();
+      // Open event streams of console pages would hold the technician API open.
+      this.#consoleFeed?.close();
       await this.#technicianApi.close();
       await this.#callHome.close();
       await this.#retention?.close();
       await this.#silence?.close();
+      await this.#revocations?.close();
+      await this.#users?.close();
+      this.#trust?.close();
       await new Promise((resolve) => setTimeout(resolve, 100));
       this.registry.destroyAll();
       this.#listener.destroyAll();
       await stopAccepting;
+      await this.#tunnelJournal?.close();
       await this.store.clearConnections(Date.now());
       await this.store.close();
       this.#logger.info('hub stopped');

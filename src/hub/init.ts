@@ -8,7 +8,9 @@ import { writePrivateFile } from '../common/files.js';
 import { formatHostPort, parseHostPort } from '../common/host-port.js';
 import { createCa, createTicketKeyPair, issueServerCert } from '../pki/index.js';
 import { hubConfigSchema, hubPaths } from './config.js';
+import { crlUrlFor } from './crl.js';
 import { ensureFixKey } from './fix-key.js';
+import { ensureScrapeToken } from './metrics.js';
 import { parseConfig } from '../common/config-file.js';
 
 const year = 365 * 24 * 3600 * 1000;
@@ -22,7 +24,7 @@ export interface HubInitOptions {
 export async function initHub(
   dataDir: string,
   options: HubInitOptions,
-): Promise<{ caCertPath: string; configPath: string }> {
+): Promise<{ caCertPath: string; configPath: string; metricsTokenPath: string }> {
   const paths = hubPaths(dataDir);
   for (const path of [paths.config, paths.caCert, paths.caKey]) {
     if (existsSync(path)) {
@@ -65,7 +67,7 @@ export async function initHub(
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const ca = await createCa('Lifeline hub CA', 10 * year);
   const hosts = [...new Set([publicHost, 'localhost', '127.0.0.1', '::1'])];
-  const server = await issueServerCert(ca, hosts, 2 * year);
+  const server = await issueServerCert(ca, hosts, 2 * year, Date.now(), crlUrlFor(config.apiUrl));
   const ticketKeys = createTicketKeyPair();
   writePrivateFile(paths.caKey, ca.keyPem);
   writePrivateFile(paths.caCert, ca.certPem);
@@ -75,6 +77,8 @@ export async function initHub(
   writePrivateFile(paths.ticketPublicKey, ticketKeys.publicKeyPem);
   // Fix statements get a key of their own (kept if one is there already).
   ensureFixKey(paths);
+  // Prometheus reads it (authorization: credentials_file) to scrape GET /metrics.
+  ensureScrapeToken(paths.metricsToken);
   const yaml =
     '# Lifeline hub configuration. Durations: 30s, 15m, 8h, 30d. See docs/configuration.md.\n' +
     toYaml({
@@ -84,10 +88,12 @@ export async function initHub(
       apiUrl: config.apiUrl,
       authorizedGroup: config.authorizedGroup,
       enrollmentTokenTtl: '15m',
-      stationCertValidity: '30d',
+      stationCertValidity: '24h',
+      renewalGrace: '7d',
+      rotationOverlap: '7d',
       ticketTtl: '30s',
       technicianTokenTtl: '12h',
     });
   writePrivateFile(paths.config, yaml);
-  return { caCertPath: paths.caCert, configPath: paths.config };
+  return { caCertPath: paths.caCert, configPath: paths.config, metricsTokenPath: paths.metricsToken };
 }

@@ -18,6 +18,7 @@ import {
   parseStationId,
   probeKindOf,
   safeDecodeUriComponent,
+  sessionEndMessages,
   sessionProtocol,
   ticketIssuer,
 } from '../protocol/index.js';
@@ -42,7 +43,11 @@ const connectPath = /^\/v1\/stations\/([^/?#]+)\/connect$/;
 
 export class SessionBroker {
   readonly #options: SessionBrokerOptions;
-  readonly #live = new Set<ServerHttp2Stream>();
+  /** Relayed sessions, each with its user and a way to end it with a reason the technician sees. */
+  readonly #live = new Map<
+    ServerHttp2Stream,
+    { userName: string; end: (reason: string, message: string) => boolean }
+  >();
 
   constructor(options: SessionBrokerOptions) {
     this.#options = options;
@@ -63,7 +68,20 @@ export class SessionBroker {
 
   /** Ends every relayed session (hub shutdown). */
   closeAll(): void {
-    for (const stream of this.#live) stream.close(h2.NGHTTP2_CANCEL);
+    for (const stream of this.#live.keys()) stream.close(h2.NGHTTP2_CANCEL);
+  }
+
+  /**
+   * Ends the sessions of these users (disabled on the hub): the agent's stream is cancelled and the
+   * technician gets the end reason 'user-disabled'. Returns the ended sessions per user.
+   */
+  endUserSessions(userNames: ReadonlySet<string>): Map<string, number> {
+    const ended = new Map<string, number>();
+    for (const { userName, end } of this.#live.values()) {
+      if (!userNames.has(userName) || !end('user-disabled', sessionEndMessages['user-disabled'])) continue;
+      ended.set(userName, (ended.get(userName) ?? 0) + 1);
+    }
+    return ended;
   }
 
   async #open(techStream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
@@ -80,7 +98,7 @@ export class SessionBroker {
     if (!match?.[1] || service.length === 0 || service.length > 255) {
       throw new LifelineError('API_BAD_REQUEST', 'expected /v1/stations/STATION/connect?service=NAME');
     }
-    const user = await auth.authenticate(headers.authorization);
+    const { user, amr } = await auth.authenticateWithStrength(headers.authorization);
     let stationId: string;
     try {
       stationId = parseStationId(safeDecodeUriComponent(match[1]) ?? match[1]);
@@ -125,7 +143,8 @@ export class SessionBroker {
       jti: randomBytes(16).toString('hex'),
       iat,
       exp: iat + Math.floor(this.#options.ticketTtlMs / 1000),
-      amr: ['pwd'],
+      // How the technician logged in (password, or password and TOTP): the agent may require MFA.
+      amr,
       ...(reason !== undefined ? { reason } : {}),
     });
     const agentStream = registry.openSession(stationId, { service, ticket, sessionId, probe });
@@ -179,22 +198,38 @@ export class SessionBroker {
     const recorded = started.catch((err: unknown) =>
       logger.error({ err, sessionId }, 'could not record the start of a session'),
     );
-    this.#relay(techStream, agentStream, stationId, sessionId, startedAtMs, logger, recorded);
+    this.#relay(
+      techStream,
+      agentStream,
+      { stationId, sessionId, userName: user.name },
+      startedAtMs,
+      recorded,
+    );
   }
 
   #relay(
     techStream: ServerHttp2Stream,
     agentStream: ClientHttp2Stream,
-    stationId: string,
-    sessionId: string,
+    ids: { stationId: string; sessionId: string; userName: string },
     startedAtMs: number,
-    logger: Logger,
     recorded: Promise<void>,
   ): void {
+    const { stationId, sessionId, userName } = ids;
+    const { logger } = this.#options;
     let bytesToStation = 0;
     let bytesFromStation = 0;
     let endTrailers: Record<string, string> | undefined;
-    this.#live.add(techStream);
+    /** Set when the hub itself ends the session: the agent's answer to the cancel must not replace it. */
+    let endedByHub = false;
+    /** Ends the session from the hub's side; false if it was ended so before. */
+    const end = (reason: string, message: string): boolean => {
+      if (endedByHub) return false;
+      endedByHub = true;
+      endTrailers = { [header.endReason]: reason, [header.endMessage]: message };
+      if (!agentStream.destroyed) agentStream.close(h2.NGHTTP2_CANCEL);
+      return true;
+    };
+    this.#live.set(techStream, { userName, end });
     techStream.respond({ ':status': 200, [header.sessionId]: sessionId }, { waitForTrailers: true });
     techStream.on('wantTrailers', () => {
       techStream.sendTrailers(
@@ -207,7 +242,7 @@ export class SessionBroker {
     agentStream.on('trailers', (trailers: IncomingHttpHeaders) => {
       const reason = trailers[header.endReason];
       const message = trailers[header.endMessage];
-      if (typeof reason === 'string')
+      if (typeof reason === 'string' && !endedByHub)
         endTrailers = {
           [header.endReason]: reason,
           [header.endMessage]: typeof message === 'string' ? message : reason,

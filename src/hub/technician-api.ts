@@ -1,6 +1,7 @@
-// The technician API (HTTPS; HTTP/2 with HTTP/1.1 fallback): login, stations, and session requests
-// as extended CONNECT streams handed to the session broker.
+// The technician API (HTTPS; HTTP/2 with HTTP/1.1 fallback): login, stations, session requests as
+// extended CONNECT streams handed to the session broker, and the hub console (its page and routes).
 
+import { constants as cryptoConstants } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest, ServerHttp2Session } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
@@ -9,11 +10,20 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { installApiConventions } from '../common/http-api.js';
 import type { Logger } from '../common/logger.js';
-import { http2SessionWindowBytes, http2Settings, tlsCipherPreference } from '../protocol/index.js';
+import {
+  http2SessionWindowBytes,
+  http2Settings,
+  technicianApiSecurityHeaders,
+  technicianApiTls,
+} from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { SessionBroker } from './session-broker.js';
-import type { TechnicianAuth } from './technician-auth.js';
+import { LoginRateLimited, type TechnicianAuth } from './technician-auth.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
+import { registerHubOpsRoutes, type HubOpsRoutesOptions } from './metrics.js';
+import { registerConsoleRoutes, stationLister, type ConsoleRouteOptions } from './console-routes.js';
+import { registerWebPages } from '../common/web-pages.js';
+import { registerCrlRoute, type CaCrl } from './crl.js';
 
 export interface TechnicianApiOptions {
   keyPem: string;
@@ -23,10 +33,21 @@ export interface TechnicianApiOptions {
   registry: TunnelRegistry;
   store: HubStore;
   logger: Logger;
+  /** GET /health and GET /metrics (metrics.ts). */
+  ops: HubOpsRoutesOptions;
+  /** What the hub console's routes need beyond the above (console-routes.ts). */
+  console: Omit<ConsoleRouteOptions, 'auth' | 'store'>;
+  /** The hub CA's CRL, served at GET /v1/ca.crl (crl.ts). */
+  crl?: CaCrl;
 }
 
 export const loginRequestSchema = z
-  .object({ user: z.string().min(1).max(128), password: z.string().min(1).max(1024) })
+  .object({
+    user: z.string().min(1).max(128),
+    password: z.string().min(1).max(1024),
+    /** The current TOTP code, for users enrolled in TOTP (checked by TechnicianAuth). */
+    totp: z.string().max(16).optional(),
+  })
   .strict();
 
 export function buildTechnicianApi(options: TechnicianApiOptions) {
@@ -36,14 +57,25 @@ export function buildTechnicianApi(options: TechnicianApiOptions) {
       allowHTTP1: true,
       key: options.keyPem,
       cert: options.certChainPem,
-      minVersion: 'TLSv1.2',
-      ciphers: tlsCipherPreference,
-      honorCipherOrder: true,
+      // TLS 1.2+, ECDHE + AEAD only, server order (tls-settings.ts). Renegotiation is refused
+      // outright (OpenSSL 3 has no TLS compression to turn off).
+      ...technicianApiTls,
+      secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
       settings: http2Settings,
     },
     bodyLimit: 64 * 1024,
   });
   installApiConventions(app, options.logger);
+  // Security headers on every answer a route did not set itself. A page (the hub console) brings
+  // its own content security policy: the API's "nothing at all" would stop its scripts.
+  app.addHook('onSend', async (_request, reply) => {
+    const page = String(reply.getHeader('content-type') ?? '').startsWith('text/html');
+    for (const [name, value] of Object.entries(technicianApiSecurityHeaders))
+      if (!reply.hasHeader(name) && !(page && name === 'content-security-policy'))
+        void reply.header(name, value);
+  });
+  registerHubOpsRoutes(app, options.ops);
+  if (options.crl) registerCrlRoute(app, options.crl);
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { auth, store, registry } = options;
 
@@ -64,42 +96,44 @@ export function buildTechnicianApi(options: TechnicianApiOptions) {
     options.broker.handle(request.stream, request.headers);
   });
 
-  api.post('/v1/login', { schema: { body: loginRequestSchema } }, async (request) => {
-    const { token, expiresAtMs, user } = await auth.login(
-      request.body.user,
-      request.body.password,
-      request.ip,
-    );
-    return { token, expiresAt: new Date(expiresAtMs).toISOString(), user: user.name, groups: user.groups };
+  api.post('/v1/login', { schema: { body: loginRequestSchema } }, async (request, reply) => {
+    try {
+      const { token, expiresAtMs, user, amr } = await auth.login(
+        request.body.user,
+        request.body.password,
+        request.ip,
+        request.body.totp,
+      );
+      const expiresAt = new Date(expiresAtMs).toISOString();
+      return { token, expiresAt, user: user.name, groups: user.groups, amr };
+    } catch (err) {
+      if (!(err instanceof LoginRateLimited)) throw err;
+      const retryAfterSeconds = Math.ceil(err.retryAfterMs / 1000);
+      return reply
+        .code(429)
+        .header('retry-after', String(retryAfterSeconds))
+        .send({ ...err.toJSON(), retryAfterSeconds });
+    }
   });
 
   api.get('/v1/me', async (request) => {
-    const user = await auth.authenticate(request.headers.authorization);
-    return { user: user.name, groups: user.groups, technician: user.groups.includes(auth.authorizedGroup) };
-  });
-
-  api.get('/v1/stations', async (request) => {
-    await auth.authenticate(request.headers.authorization);
-    const stations = await store.listStations();
+    const { user, amr } = await auth.authenticateWithStrength(request.headers.authorization);
     return {
-      stations: stations.map((s) => ({
-        stationId: s.id,
-        name: s.name,
-        online: registry.has(s.id),
-        connectedSince: toIso(registry.connectedSince(s.id) ?? null),
-        lastSeen: toIso(registry.has(s.id) ? Date.now() : s.lastSeenAtMs),
-        enrolledAt: toIso(s.enrolledAtMs),
-        certNotAfter: toIso(s.certNotAfterMs),
-        revoked: s.revokedAtMs !== null,
-      })),
+      user: user.name,
+      groups: user.groups,
+      technician: user.groups.includes(auth.authorizedGroup),
+      amr,
     };
   });
 
-  api.get('/v1/health', async () => ({ ok: true, tunnels: registry.size }));
+  const listStations = stationLister(store, registry, options.console.clock);
+  api.get('/v1/stations', async (request) => {
+    await auth.authenticate(request.headers.authorization);
+    return { stations: await listStations() };
+  });
+
+  registerConsoleRoutes(app, { auth, store, ...options.console });
+  registerWebPages(app, ['console']);
 
   return app;
-}
-
-function toIso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
 }

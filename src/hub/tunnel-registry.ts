@@ -61,13 +61,18 @@ export class TunnelRegistry {
   attach(stationId: string, socket: TLSSocket): void {
     const previous = this.#tunnels.get(stationId);
     socket.setNoDelay(true);
-    // The agent pings every 10 s; silence this long means the tunnel is dead.
-    socket.setTimeout(this.#idleTimeoutMs, () => socket.destroy());
     const session = h2connect(`https://${stationId}`, {
       createConnection: () => socket,
       settings: http2Settings,
       maxSessionMemory: 64,
     });
+    // The agent pings every 10 s; silence this long means the tunnel is dead. Neither the socket's
+    // nor the session's timeout sees HTTP/2 PING frames (they dropped every tunnel after 30 s), so
+    // each ping received re-arms this timer.
+    const idle = setTimeout(() => socket.destroy(), this.#idleTimeoutMs);
+    idle.unref();
+    session.on('ping', () => idle.refresh());
+    session.once('close', () => clearTimeout(idle));
     const tunnel: Tunnel = { session, socket, connectedAtMs: this.#clock.now() };
     this.#tunnels.set(stationId, tunnel);
     if (previous) {
@@ -113,13 +118,14 @@ export class TunnelRegistry {
     );
   }
 
-  /** Closes one station's tunnel (revocation, shutdown). */
-  disconnect(stationId: string, reason: string): void {
+  /** Closes one station's tunnel (revocation, shutdown); false when it has none here. */
+  disconnect(stationId: string, reason: string): boolean {
     const tunnel = this.#tunnels.get(stationId);
-    if (!tunnel) return;
+    if (!tunnel) return false;
     tunnel.session.goaway(h2.NGHTTP2_NO_ERROR, 0, Buffer.from(reason));
     tunnel.session.close();
     setTimeout(() => tunnel.socket.destroy(), 500).unref();
+    return true;
   }
 
   closeAll(reason: string): void {

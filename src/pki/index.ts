@@ -2,3 +2,4 @@
 export * from './x509.js';
 export * from './ticket-signing.js';
 export * from './fix-signing.js';
+export * from './trust-check.js';

@@ -5,6 +5,7 @@
 import { generateKeyPairSync, createPublicKey, createPrivateKey, type KeyObject } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { LifelineError } from '../common/errors.js';
+import { splitPemBundle } from './trust-check.js';
 import {
   maxTicketLifetimeSeconds,
   ticketClaimsSchema,
@@ -26,9 +27,14 @@ export function createTicketKeyPair(): TicketKeyPair {
 }
 
 export class TicketSigner {
-  readonly #key: KeyObject;
+  #key: KeyObject;
 
   constructor(privateKeyPem: string) {
+    this.#key = createPrivateKey(privateKeyPem);
+  }
+
+  /** The ticket key rotated: tickets signed from now on use the new key. */
+  replaceKey(privateKeyPem: string): void {
     this.#key = createPrivateKey(privateKeyPem);
   }
 
@@ -54,24 +60,23 @@ export function ticketAcceptedUntilMs(claims: Pick<TicketClaims, 'exp'>): number
 }
 
 export class TicketVerifier {
-  readonly #key: KeyObject;
+  #keys: KeyObject[];
 
-  constructor(publicKeyPem: string) {
-    this.#key = createPublicKey(publicKeyPem);
+  /** One public key, or several concatenated: the pinned keys during a ticket-key rotation. */
+  constructor(publicKeysPem: string) {
+    this.#keys = parsePublicKeys(publicKeysPem);
+  }
+
+  /** The pinned ticket keys changed (a rotation's trust bundle): tickets are checked against these. */
+  replaceKeys(publicKeysPem: string): void {
+    this.#keys = parsePublicKeys(publicKeysPem);
   }
 
   /** Verifies a ticket for `stationId` at `nowMs`; throws TICKET_* with the reason. */
   async verify(token: string, stationId: string, nowMs: number): Promise<TicketClaims> {
     let payload: unknown;
     try {
-      const result = await jwtVerify(token, this.#key, {
-        algorithms: ['EdDSA'],
-        issuer: ticketIssuer,
-        typ: 'lifeline-ticket+jwt',
-        currentDate: new Date(nowMs),
-        clockTolerance: ticketClockToleranceSeconds,
-      });
-      payload = result.payload;
+      payload = await verifyWithAny(token, this.#keys, nowMs);
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) {
         throw new LifelineError('TICKET_EXPIRED', 'the service ticket has expired', { cause: err });
@@ -100,4 +105,32 @@ export class TicketVerifier {
     }
     return claims;
   }
+}
+
+function parsePublicKeys(publicKeysPem: string): KeyObject[] {
+  const keys = splitPemBundle(publicKeysPem).map((pem) => createPublicKey(pem));
+  if (keys.length === 0)
+    throw new LifelineError('CONFIG_INVALID', 'no ticket public key in the pinned key file');
+  return keys;
+}
+
+/** Tries each key in turn; only a signature that none of them verifies is refused as such. */
+async function verifyWithAny(token: string, keys: readonly KeyObject[], nowMs: number): Promise<unknown> {
+  let lastError: unknown;
+  for (const key of keys) {
+    try {
+      const result = await jwtVerify(token, key, {
+        algorithms: ['EdDSA'],
+        issuer: ticketIssuer,
+        typ: 'lifeline-ticket+jwt',
+        currentDate: new Date(nowMs),
+        clockTolerance: ticketClockToleranceSeconds,
+      });
+      return result.payload;
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWSSignatureVerificationFailed)) throw err;
+      lastError = err;
+    }
+  }
+  throw lastError;
 }

@@ -67,11 +67,13 @@ export async function createCa(
   return { keyPem: await exportPrivatePem(keys.privateKey), certPem: cert.toString('pem') + '\n' };
 }
 
+/** crlUrl, when given, is named as the certificate's CRL distribution point. */
 export async function issueServerCert(
   ca: KeyAndCert,
   hosts: string[],
   validityMs: number,
   nowMs = Date.now(),
+  crlUrl?: string,
 ): Promise<KeyAndCert> {
   const keys = await generateKeys();
   const caCert = new x509.X509Certificate(ca.certPem);
@@ -93,6 +95,7 @@ export async function issueServerCert(
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
       new x509.SubjectAlternativeNameExtension(names, false),
       await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
+      ...(crlUrl === undefined ? [] : [new x509.CRLDistributionPointsExtension([crlUrl], false)]),
     ],
   });
   return { keyPem: await exportPrivatePem(keys.privateKey), certPem: cert.toString('pem') + '\n' };
@@ -142,11 +145,14 @@ export async function signStationCsr(
 ): Promise<string> {
   const publicKey = await verifyCsr(csrPem);
   const caCert = new x509.X509Certificate(ca.certPem);
+  // Backdated for clocks a little behind, but by a tenth of the life at most: agents renew at half
+  // the certificate's life, which a 60 s backdate on a 60 s certificate would put at issuance.
+  const backdateMs = Math.min(60_000, Math.floor(validityMs / 10));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${stationId}`,
     issuer: caCert.subject,
-    notBefore: new Date(nowMs - 60_000),
+    notBefore: new Date(nowMs - backdateMs),
     notAfter: new Date(nowMs + validityMs),
     publicKey,
     signingKey: await importPrivatePem(ca.keyPem),
@@ -159,6 +165,11 @@ export async function signStationCsr(
     ],
   });
   return cert.toString('pem') + '\n';
+}
+
+/** A certificate's serial number as lower-case hex, byte for byte as issued (as a CRL lists it). */
+export function certSerial(certPem: string): string {
+  return new x509.X509Certificate(certPem).serialNumber.toLowerCase();
 }
 
 /** SHA-256 of a certificate's DER, lower-case hex: the CA pin in enrollment tokens. */

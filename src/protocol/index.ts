@@ -1,5 +1,6 @@
 // The wire vocabulary: no sockets here, only names, formats and codecs.
 export * from './wire.js';
+export * from './tls-settings.js';
 export * from './station-id.js';
 export * from './service-name.js';
 export * from './ticket.js';

@@ -1,6 +1,8 @@
 // The wire vocabulary shared by hub, agent and technician: ALPN names, stream headers and paths.
 // docs/protocol.md describes how they are used.
 
+import { technicianApiTls } from './tls-settings.js';
+
 /** ALPN of the service tunnel: after the TLS handshake the hub is the HTTP/2 client. */
 export const alpnTunnel = 'lifeline-tunnel/1';
 /** ALPN of the call-home channel: ordinary HTTP/2 requests from agent to hub. */
@@ -62,6 +64,8 @@ export const sessionEndReasons = [
   'max-duration',
   'idle-timeout',
   'audit-failure',
+  'user-disabled',
+  'mfa-required',
 ] as const;
 export type SessionEndReason = (typeof sessionEndReasons)[number];
 
@@ -79,6 +83,8 @@ export const sessionEndMessages: Record<SessionEndReason, string> = {
   'max-duration': 'the session reached its maximum duration',
   'idle-timeout': 'the session was idle too long',
   'audit-failure': 'the appliance cannot write its audit log, so no session may run',
+  'user-disabled': 'the technician user was disabled on the hub',
+  'mfa-required': 'the appliance now requires MFA: log in with lifeline login ... --totp CODE',
 };
 
 /** HTTP/2 window sizes of tunnel and technician sessions: small windows halve throughput. */
@@ -90,18 +96,10 @@ export const http2Settings = {
 export const http2SessionWindowBytes = 32 * 1024 * 1024;
 
 /**
- * TLS cipher preference of the hub's servers: AEAD suites only; AES-128-GCM first because it
- * carries the most bytes per CPU cycle (AES-NI), ChaCha20 for machines without AES instructions.
- * The TLS 1.2 suites apply only to the technician API (the station port is TLS 1.3 only).
+ * TLS cipher preference of the hub's servers: AEAD suites with forward secrecy only (see
+ * tls-settings.ts). The TLS 1.2 suites apply only to the technician API (the station port is TLS 1.3 only).
  */
-export const tlsCipherPreference = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-].join(':');
+export const tlsCipherPreference = technicianApiTls.ciphers;
 
 export type ProbeKind = 'check' | 'wait';
 

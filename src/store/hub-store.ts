@@ -7,6 +7,9 @@ import type { HubDataRequestStore } from './hub-data-requests.js';
 import type { HubAttachmentStore } from './hub-attachments.js';
 import type { HubFixStore } from './hub-fixes.js';
 import type { HubStationHealthStore } from './hub-station-health.js';
+import type { HubTrustStore } from './hub-trust.js';
+import type { HubCertSerialStore } from './hub-cert-serials.js';
+import type { HubUserSecurityStore } from './hub-user-security.js';
 
 export interface StationRecord {
   id: string;
@@ -40,6 +43,14 @@ export interface ApiTokenRecord {
   createdAtMs: number;
   expiresAtMs: number;
   revokedAtMs: number | null;
+}
+
+/** A station's tunnel connected or disconnected at `atMs`, with the audit entry saying so. */
+export interface TunnelChange {
+  stationId: string;
+  connected: boolean;
+  atMs: number;
+  audit: Omit<HubAuditEntry, 'seq'>;
 }
 
 export interface HubAuditEntry {
@@ -90,6 +101,12 @@ export interface HubStore {
   readonly fixes: HubFixStore;
   /** Heartbeats and silence of stations; their latest inventory and performance samples. */
   readonly health: HubStationHealthStore;
+  /** Certificate lifecycle: revocation and renewal of stations. */
+  readonly trust: HubTrustStore;
+  /** Serials of issued station certificates, for the CA's CRL. */
+  readonly certSerials: HubCertSerialStore;
+  /** Technician identity: TOTP enrollment, token strength, disabling users. */
+  readonly userSecurity: HubUserSecurityStore;
 
   addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void>;
   /** Marks the token used by `stationId` if it is valid at nowMs; atomic, so a token is used once. */
@@ -102,6 +119,11 @@ export interface HubStore {
   markStationDisconnected(id: string, nowMs: number): Promise<void>;
   /** At hub start (single node): no station is connected. */
   clearConnections(nowMs: number): Promise<void>;
+  /**
+   * Tunnels that came and went, in order, with their audit entries, in one transaction: a
+   * reconnect storm costs one commit per batch instead of two per tunnel.
+   */
+  recordTunnelChanges(changes: readonly TunnelChange[]): Promise<void>;
 
   addUser(user: UserRecord): Promise<void>;
   getUser(name: string): Promise<UserRecord | undefined>;

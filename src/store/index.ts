@@ -24,3 +24,7 @@ export { HubFixStore, hubFixMigrations } from './hub-fixes.js';
 export type { FixRecord } from './hub-fixes.js';
 export { HubStationHealthStore, hubStationHealthMigrations } from './hub-station-health.js';
 export type { StationHealth, StoredInventory, StoredSample } from './hub-station-health.js';
+export { HubTrustStore, hubTrustMigrations } from './hub-trust.js';
+export { HubCertSerialStore, hubCertSerialMigrations } from './hub-cert-serials.js';
+export { HubUserSecurityStore, hubUserSecurityMigrations } from './hub-user-security.js';
+export type { AuthMethod, TokenWithStrength, TotpEnrollment } from './hub-user-security.js';

@@ -7,6 +7,9 @@ import { HubRetentionStore } from './hub-retention.js';
 import { HubDataRequestStore } from './hub-data-requests.js';
 import { HubFixStore, type HubFixTables } from './hub-fixes.js';
 import { HubStationHealthStore, type HubStationHealthTables } from './hub-station-health.js';
+import { HubTrustStore, type HubTrustTables } from './hub-trust.js';
+import { HubCertSerialStore, type HubCertSerialTables } from './hub-cert-serials.js';
+import { HubUserSecurityStore, type HubUserSecurityTables } from './hub-user-security.js';
 import type {
   ApiTokenRecord,
   AuditCheckpointRecord,
@@ -16,6 +19,7 @@ import type {
   HubStore,
   StationRecord,
   TokenUse,
+  TunnelChange,
   UserRecord,
 } from './hub-store.js';
 
@@ -91,6 +95,9 @@ export class KyselyHubStore implements HubStore {
   readonly dataRequests: HubDataRequestStore;
   readonly fixes: HubFixStore;
   readonly health: HubStationHealthStore;
+  readonly trust: HubTrustStore;
+  readonly certSerials: HubCertSerialStore;
+  readonly userSecurity: HubUserSecurityStore;
 
   constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
@@ -105,6 +112,9 @@ export class KyselyHubStore implements HubStore {
     );
     this.fixes = new HubFixStore(db as unknown as Kysely<HubFixTables>);
     this.health = new HubStationHealthStore(db as unknown as Kysely<HubStationHealthTables>);
+    this.trust = new HubTrustStore(db as unknown as Kysely<HubTrustTables>);
+    this.certSerials = new HubCertSerialStore(db as unknown as Kysely<HubCertSerialTables>);
+    this.userSecurity = new HubUserSecurityStore(db as unknown as Kysely<HubUserSecurityTables>);
   }
 
   async addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void> {
@@ -187,6 +197,26 @@ export class KyselyHubStore implements HubStore {
       .set({ connected_since: null, last_seen_at: nowMs })
       .where('connected_since', 'is not', null)
       .execute();
+  }
+
+  async recordTunnelChanges(changes: readonly TunnelChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    await this.#db.transaction().execute(async (trx) => {
+      for (const change of changes) {
+        await trx
+          .updateTable('stations')
+          .set({
+            connected_since: change.connected ? change.atMs : null,
+            last_seen_at: change.atMs,
+          })
+          .where('id', '=', change.stationId)
+          .execute();
+      }
+      await trx
+        .insertInto('hub_audit')
+        .values(changes.map((change) => auditRow(change.audit)))
+        .execute();
+    });
   }
 
   async addUser(user: UserRecord): Promise<void> {

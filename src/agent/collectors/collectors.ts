@@ -10,6 +10,7 @@ import type {
   InventoryPayload,
   ManagedSystemInventory,
   PerformancePayload,
+  PerformanceSample,
   ReportKind,
   SystemStatus,
 } from '../../protocol/index.js';
@@ -230,6 +231,11 @@ export class Collectors {
   /** Samples of a managed system (or the host, measured by the appliance software). */
   submitPerformance(payload: PerformancePayload): Promise<AcceptedReport> {
     return this.#send('performance', payload);
+  }
+
+  /** The host's latest performance samples (kept in memory, also those already sent). */
+  recentSamples(): readonly PerformanceSample[] {
+    return this.#sampler.recent();
   }
 
   async #samplePerformance(): Promise<void> {

@@ -26,11 +26,15 @@ export function readProc(atMs: number, read: ReadText = readTextFile): ProcReadi
   };
 }
 
+const recentSamplesKept = 288;
+
 export class HostSampler {
   readonly #read: ReadText;
   readonly #samplesPerReport: number;
   #previous: ProcReading | undefined;
   #batch: PerformanceSample[] = [];
+  /** The latest samples, sent or not, for the Diagnostics page's chart. */
+  readonly #recent: PerformanceSample[] = [];
 
   constructor(options: { samplesPerReport: number; read?: ReadText }) {
     this.#read = options.read ?? readTextFile;
@@ -58,7 +62,14 @@ export class HostSampler {
       disks: busiest(rates.disks, (d) => d.readBytesPerSec + d.writeBytesPerSec),
     };
     this.#batch.push(sample);
+    this.#recent.push(sample);
+    if (this.#recent.length > recentSamplesKept) this.#recent.shift();
     return sample;
+  }
+
+  /** The last samples taken (at most a day's worth at the default 5-minute interval), oldest first. */
+  recent(): readonly PerformanceSample[] {
+    return [...this.#recent];
   }
 
   /** A full batch as a report payload (and the batch starts over); undefined while not full. */

@@ -9,6 +9,9 @@ import { hubDataRequestMigrations } from '../hub-data-requests.js';
 import { hubFixMigrations } from '../hub-fixes.js';
 import { hubAttachmentMigrations } from '../hub-attachments.js';
 import { hubStationHealthMigrations } from '../hub-station-health.js';
+import { hubTrustMigrations } from '../hub-trust.js';
+import { hubCertSerialMigrations } from '../hub-cert-serials.js';
+import { hubUserSecurityMigrations } from '../hub-user-security.js';
 import { openSqlite } from './open.js';
 
 export async function openSqliteHubStore(path: string): Promise<HubStore> {
@@ -21,6 +24,9 @@ export async function openSqliteHubStore(path: string): Promise<HubStore> {
       ...hubFixMigrations,
       ...hubAttachmentMigrations,
       ...hubStationHealthMigrations,
+      ...hubTrustMigrations,
+      ...hubCertSerialMigrations,
+      ...hubUserSecurityMigrations,
     }),
   );
 }

@@ -1,0 +1,90 @@
+// The serials of the station certificates the hub issued (enrollment and renewal), so its CRL
+// (GET /v1/ca.crl) can list the certificates of revoked stations. The hub itself refuses a revoked
+// station by Station ID; the CRL tells other relying parties.
+
+import { sql, type Kysely, type Migration } from 'kysely';
+
+export const hubCertSerialMigrations: Record<string, Migration> = {
+  '1009-cert-serials': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('station_cert_serials')
+        .addColumn('serial', 'text', (col) => col.primaryKey())
+        .addColumn('station_id', 'text', (col) => col.notNull())
+        // SHA-256 of the issuing CA certificate: a CRL lists only its own CA's certificates.
+        .addColumn('issuer_sha256', 'text', (col) => col.notNull())
+        .addColumn('issued_at', 'integer', (col) => col.notNull())
+        .addColumn('not_after', 'integer', (col) => col.notNull())
+        .execute();
+      await sql`create index station_cert_serials_station on station_cert_serials (station_id)`.execute(db);
+    },
+  },
+};
+
+export interface HubCertSerialTables {
+  station_cert_serials: {
+    serial: string;
+    station_id: string;
+    issuer_sha256: string;
+    issued_at: number;
+    not_after: number;
+  };
+  stations: {
+    id: string;
+    revoked_at: number | null;
+  };
+}
+
+export interface IssuedCertRecord {
+  /** Lower-case hex, as in the certificate. */
+  serial: string;
+  stationId: string;
+  issuerSha256: string;
+  issuedAtMs: number;
+  notAfterMs: number;
+}
+
+export class HubCertSerialStore {
+  readonly #db: Kysely<HubCertSerialTables>;
+
+  constructor(db: Kysely<HubCertSerialTables>) {
+    this.#db = db;
+  }
+
+  /** Records a new certificate and forgets the station's expired ones (the table stays bounded). */
+  async recordIssued(record: IssuedCertRecord): Promise<void> {
+    await this.#db
+      .deleteFrom('station_cert_serials')
+      .where('station_id', '=', record.stationId)
+      .where('not_after', '<=', record.issuedAtMs)
+      .execute();
+    await this.#db
+      .insertInto('station_cert_serials')
+      .values({
+        serial: record.serial,
+        station_id: record.stationId,
+        issuer_sha256: record.issuerSha256,
+        issued_at: record.issuedAtMs,
+        not_after: record.notAfterMs,
+      })
+      .onConflict((oc) => oc.column('serial').doNothing())
+      .execute();
+  }
+
+  /**
+   * Serials of certificates from the CA issuerSha256 that belong to revoked stations and have not
+   * expired at nowMs (an expired certificate need not be listed), oldest first.
+   */
+  async listRevokedSerials(issuerSha256: string, nowMs: number): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('station_cert_serials')
+      .innerJoin('stations', 'stations.id', 'station_cert_serials.station_id')
+      .select('station_cert_serials.serial')
+      .where('stations.revoked_at', 'is not', null)
+      .where('station_cert_serials.issuer_sha256', '=', issuerSha256)
+      .where('station_cert_serials.not_after', '>', nowMs)
+      .orderBy('station_cert_serials.issued_at')
+      .execute();
+    return rows.map((row) => row.serial);
+  }
+}

@@ -1,0 +1,141 @@
+// Talking to the server that served the page: JSON requests with the bearer credential, and the
+// live event stream (server-sent events read through fetch, since EventSource cannot send an
+// Authorization header and the credential must not travel in a URL).
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ServerEvent {
+  event: string;
+  data: unknown;
+}
+
+export class ApiClient {
+  readonly #credential: () => string | null;
+  readonly #onUnauthorized: () => void;
+
+  constructor(credential: () => string | null, onUnauthorized: () => void) {
+    this.#credential = credential;
+    this.#onUnauthorized = onUnauthorized;
+  }
+
+  #headers(json: boolean): Record<string, string> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const credential = this.#credential();
+    if (credential) headers.authorization = `Bearer ${credential}`;
+    if (json) headers['content-type'] = 'application/json';
+    return headers;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(path, {
+      method,
+      headers: this.#headers(body !== undefined),
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      cache: 'no-store',
+    });
+    const text = await response.text();
+    let payload: Record<string, unknown> = {};
+    try {
+      payload = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    } catch {
+      // Reported by status below.
+    }
+    if (response.status === 401) this.#onUnauthorized();
+    if (!response.ok) {
+      throw new ApiError(
+        response.status,
+        typeof payload.code === 'string' ? payload.code : 'HTTP_' + String(response.status),
+        typeof payload.message === 'string' ? payload.message : `the server answered ${response.status}`,
+      );
+    }
+    return payload as T;
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  post<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('PUT', path, body);
+  }
+
+  delete<T>(path: string): Promise<T> {
+    return this.request<T>('DELETE', path);
+  }
+
+  /**
+   * Follows the server's event stream until `signal` aborts, reconnecting after a break; `onState`
+   * tells the page whether it is live so it can say so.
+   */
+  async follow(
+    path: string,
+    onEvent: (event: ServerEvent) => void,
+    onState: (live: boolean) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    let delayMs = 500;
+    while (!signal.aborted) {
+      try {
+        const response = await fetch(path, {
+          headers: { ...this.#headers(false), accept: 'text/event-stream' },
+          cache: 'no-store',
+          signal,
+        });
+        if (response.status === 401) {
+          this.#onUnauthorized();
+          return;
+        }
+        if (!response.ok || !response.body) throw new Error(`event stream answered ${response.status}`);
+        onState(true);
+        delayMs = 500;
+        for await (const event of parseEventStream(response.body)) onEvent(event);
+      } catch {
+        if (signal.aborted) return;
+      }
+      onState(false);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      delayMs = Math.min(delayMs * 2, 10_000);
+    }
+  }
+}
+
+/** text/event-stream: blocks separated by a blank line, with `event:` and `data:` lines. */
+export async function* parseEventStream(body: ReadableStream<Uint8Array>): AsyncGenerator<ServerEvent> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = 'message';
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) event = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      if (data.length === 0) continue;
+      try {
+        yield { event, data: JSON.parse(data.join('\n')) as unknown };
+      } catch {
+        // A block that is not JSON is not ours: skip it.
+      }
+    }
+  }
+}
