@@ -186,6 +186,75 @@ describe('web pages', () => {
     await consolePage.close();
   });
 
+  test('a session requested on the hub console waits for approval on the appliance, then connects', async () => {
+    const guestEnv = await cluster.technician('guest', 'guest-password-1');
+    const consolePage = await browser.context.newPage();
+    await consolePage.goto(`${cluster.hubUrl}/ui/console/`);
+    await consolePage.getByLabel('User').fill('guest');
+    await consolePage.getByLabel('Password').fill('guest-password-1');
+    await consolePage.getByRole('button', { name: 'Sign in' }).click();
+    await consolePage.getByTestId('request-station').fill(cluster.stationId);
+    await consolePage.getByTestId('request-service').fill('echo');
+    await consolePage.getByTestId('request-reason').fill('case 5150');
+    await consolePage.getByTestId('request-session').click();
+    const state = consolePage.getByTestId('request-state');
+    await state.filter({ hasText: 'pending approval' }).waitFor({ timeout: 10_000 });
+    // The appliance administrator sees it live and accepts it on the Diagnostics page.
+    const request = page.locator('[data-testid^="request-AR-"]', { hasText: 'case 5150' });
+    await request.waitFor({ timeout: 10_000 });
+    await request.getByRole('button', { name: 'Accept' }).click();
+    await state.filter({ hasText: 'approved' }).waitFor({ timeout: 10_000 });
+    const port = await freePort();
+    const connect = cluster.track(
+      new CliProcess(
+        ['connect', cluster.stationId, '--service', 'echo', '--listen', `127.0.0.1:${port}`],
+        guestEnv,
+      ),
+    );
+    await waitFor('guest to forward', () => /Forwarding/.test(connect.stderr));
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.on('error', () => undefined);
+    socket.resume();
+    socket.write('held open\n');
+    await state.filter({ hasText: 'connected' }).waitFor({ timeout: 10_000 });
+    await saveScreenshot(consolePage, 'console-session-request');
+    socket.destroy();
+    await connect.stop();
+    await consolePage.close();
+  });
+
+  test('every control of both pages has a name and the Diagnostics page works from the keyboard', async () => {
+    // Runs in the page: controls without a label, aria-label or text a screen reader could read.
+    const unnamed = `JSON.stringify([...document.querySelectorAll('button, input, select, textarea')]
+      .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+        && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+      .map((el) => el.outerHTML.slice(0, 120)))`;
+    assert.deepEqual(JSON.parse(String(await page.evaluate(unnamed))), []);
+    const consolePage = await browser.context.newPage();
+    await consolePage.goto(`${cluster.hubUrl}/ui/console/`);
+    await consolePage.getByLabel('User').waitFor();
+    assert.deepEqual(JSON.parse(String(await consolePage.evaluate(unnamed))), []);
+    await consolePage.close();
+    // From the top of the page, Tab reaches the access level; the keyboard changes and saves it.
+    await page.goto(diagnosticsUrl());
+    await page.getByTestId('station-id').waitFor();
+    let reached = false;
+    for (let presses = 0; presses < 40 && !reached; presses++) {
+      await page.keyboard.press('Tab');
+      reached =
+        String(await page.evaluate('document.activeElement && document.activeElement.id')) === 'access-level';
+    }
+    assert.ok(reached, 'Tab never reached the access level');
+    const before = (await audit()).length;
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await waitFor('the keyboard change in the audit log', async () =>
+      (await audit()).slice(before).some((e) => e.action === 'setting.access' && e.detail.to === 'full'),
+    );
+    await cluster.cli(['agent', 'access', 'restricted', '--data', cluster.agentDir]);
+  });
+
   test('the Diagnostics page is usable on a narrow screen', async () => {
     const narrow = await TestBrowser.launch({ viewport: { width: 390, height: 844 } });
     try {

@@ -23,6 +23,7 @@ import type { HubAudit } from './hub-audit.js';
 import type { RetentionConfig } from './retention-config.js';
 import { formatPeriod, retentionRules } from './retention.js';
 import { isSilent } from './station-silence.js';
+import type { SessionBroker } from './session-broker.js';
 import type { TechnicianAuth } from './technician-auth.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
 
@@ -38,6 +39,8 @@ const attachmentId = z.object({
 
 export interface ConsoleRouteOptions {
   auth: TechnicianAuth;
+  /** Session requests from the console are asked of the station like a real session's. */
+  broker: Pick<SessionBroker, 'probe'>;
   store: HubStore;
   audit: HubAudit;
   clock: Clock;
@@ -154,6 +157,35 @@ export function registerConsoleRoutes<S extends RawServerBase>(
         store.listSessions({ limit: request.query.limit }),
       ]);
       return { active, recent: recent.filter((s) => s.endedAtMs !== null) };
+    },
+  );
+
+  // A technician asks for access from the console: the station answers as it would a session
+  // (admitted, or pending approval with the request, or refused); the console asks again with
+  // `wait` until the administrator decided, then the technician connects with their tools.
+  api.post(
+    '/v1/session-requests',
+    {
+      schema: {
+        body: z
+          .object({
+            stationId: z.string().min(1).max(64),
+            service: z.string().min(1).max(255),
+            reason: z.string().max(500).optional(),
+            wait: z.boolean().default(false),
+          })
+          .strict(),
+      },
+    },
+    async (request) => {
+      const { stationId, service, reason, wait } = request.body;
+      return options.broker.probe(
+        request.headers.authorization,
+        stationId,
+        service,
+        reason,
+        wait ? 'wait' : 'check',
+      );
     },
   );
 

@@ -21,8 +21,10 @@ import {
   sessionEndMessages,
   sessionProtocol,
   ticketIssuer,
+  type ProbeKind,
+  type TicketClaims,
 } from '../protocol/index.js';
-import type { HubStore } from '../store/index.js';
+import type { HubStore, UserRecord } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
 import type { TechnicianAuth } from './technician-auth.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
@@ -40,6 +42,19 @@ export interface SessionBrokerOptions {
 }
 
 const connectPath = /^\/v1\/stations\/([^/?#]+)\/connect$/;
+
+interface SessionAsk {
+  user: UserRecord;
+  amr: TicketClaims['amr'];
+  stationId: string;
+  service: string;
+  reason: string | undefined;
+}
+
+/** The station's answer to a session request made without a session (see SessionBroker.probe). */
+export type ProbeAnswer =
+  | { admitted: true; stationId: string; service: string }
+  | { admitted: false; stationId: string; service: string; code: string; message: string };
 
 export class SessionBroker {
   readonly #options: SessionBrokerOptions;
@@ -85,7 +100,7 @@ export class SessionBroker {
   }
 
   async #open(techStream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
-    const { auth, registry, signer, store, audit, clock, logger } = this.#options;
+    const { store, audit, clock, logger } = this.#options;
     if (headers[':protocol'] !== sessionProtocol) {
       throw new LifelineError(
         'API_BAD_REQUEST',
@@ -98,28 +113,6 @@ export class SessionBroker {
     if (!match?.[1] || service.length === 0 || service.length > 255) {
       throw new LifelineError('API_BAD_REQUEST', 'expected /v1/stations/STATION/connect?service=NAME');
     }
-    const { user, amr } = await auth.authenticateWithStrength(headers.authorization);
-    let stationId: string;
-    try {
-      stationId = parseStationId(safeDecodeUriComponent(match[1]) ?? match[1]);
-    } catch (err) {
-      const code = err instanceof LifelineError ? err.code : 'STATION_ID_INVALID';
-      await audit.record(`user:${user.name}`, 'session.refused', null, {
-        station: match[1].slice(0, 64),
-        service,
-        code,
-      });
-      throw err;
-    }
-    await auth.requireTechnician(user, stationId, service);
-    // A connected tunnel proves an enrolled, unrevoked station (revocation closes tunnels).
-    if (!registry.has(stationId)) {
-      const station = await store.getStation(stationId);
-      if (!station)
-        throw new LifelineError('STATION_UNKNOWN', `no station ${stationId} is enrolled with this hub`);
-      if (station.revokedAtMs !== null)
-        throw new LifelineError('STATION_UNKNOWN', `station ${stationId} is revoked`);
-    }
     const reasonHeader = headers[header.reason];
     let reason: string | undefined;
     if (typeof reasonHeader === 'string' && reasonHeader.length > 0) {
@@ -128,30 +121,16 @@ export class SessionBroker {
         throw new LifelineError('API_BAD_REQUEST', `${header.reason}: expected URI-encoded text`);
       }
     }
+    const asked = await this.#authorize(
+      headers.authorization,
+      safeDecodeUriComponent(match[1]) ?? match[1],
+      service,
+      reason,
+    );
     const probe = probeKindOf(headers[header.probe]);
-
-    const sessionId = randomBytes(16).toString('hex');
-    const iat = Math.floor(clock.now() / 1000);
-    const ticket = await signer.sign({
-      iss: ticketIssuer,
-      aud: stationId,
-      sub: user.name,
-      name: user.name,
-      groups: user.groups,
-      svc: service,
-      sid: sessionId,
-      jti: randomBytes(16).toString('hex'),
-      iat,
-      exp: iat + Math.floor(this.#options.ticketTtlMs / 1000),
-      // How the technician logged in (password, or password and TOTP): the agent may require MFA.
-      amr,
-      ...(reason !== undefined ? { reason } : {}),
-    });
-    const agentStream = registry.openSession(stationId, { service, ticket, sessionId, probe });
-    agentStream.on('error', () => undefined);
+    const { agentStream, response, sessionId } = await this.#ask(asked, probe, techStream);
+    const { user, stationId } = asked;
     const who = { sessionId, user: user.name, service };
-
-    const response = await waitForResponse(agentStream, techStream, this.#options.openTimeoutMs);
     const status = Number(response[':status']);
     if (status !== 200) {
       const body = await readBody(agentStream);
@@ -205,6 +184,109 @@ export class SessionBroker {
       startedAtMs,
       recorded,
     );
+  }
+
+  /**
+   * Asks the station whether this technician would be let in, without a session (the hub console's
+   * session request): 'check' records an access request where the policy asks for one, 'wait' only
+   * looks. The agent decides and audits, as for a real session.
+   */
+  async probe(
+    authorization: string | undefined,
+    station: string,
+    service: string,
+    reason: string | undefined,
+    kind: ProbeKind,
+  ): Promise<ProbeAnswer> {
+    const asked = await this.#authorize(authorization, station, service, reason?.slice(0, 500));
+    const { agentStream, response, sessionId } = await this.#ask(asked, kind, undefined);
+    const status = Number(response[':status']);
+    const body = await readBody(agentStream);
+    if (status === 204 || status === 200) {
+      agentStream.close(h2.NGHTTP2_NO_ERROR);
+      return { admitted: true, stationId: asked.stationId, service };
+    }
+    const codeHeader = response[header.errorCode];
+    const code = typeof codeHeader === 'string' ? codeHeader : undefined;
+    await this.#options.audit.record(`user:${asked.user.name}`, 'session.refused', asked.stationId, {
+      sessionId,
+      user: asked.user.name,
+      service,
+      code: code ?? `HTTP_${status}`,
+      by: 'agent',
+    });
+    let message = `the appliance answered HTTP ${status}`;
+    try {
+      const parsed = JSON.parse(body) as { message?: unknown };
+      if (typeof parsed.message === 'string') message = parsed.message;
+    } catch {
+      // The status says enough.
+    }
+    return { admitted: false, stationId: asked.stationId, service, code: code ?? `HTTP_${status}`, message };
+  }
+
+  /** Who asks for what, checked on the hub's side: login, Station ID, group, an enrolled station. */
+  async #authorize(
+    authorization: string | undefined,
+    station: string,
+    service: string,
+    reason: string | undefined,
+  ): Promise<SessionAsk> {
+    const { auth, registry, store, audit } = this.#options;
+    const { user, amr } = await auth.authenticateWithStrength(authorization);
+    let stationId: string;
+    try {
+      stationId = parseStationId(station);
+    } catch (err) {
+      const code = err instanceof LifelineError ? err.code : 'STATION_ID_INVALID';
+      await audit.record(`user:${user.name}`, 'session.refused', null, {
+        station: station.slice(0, 64),
+        service,
+        code,
+      });
+      throw err;
+    }
+    await auth.requireTechnician(user, stationId, service);
+    // A connected tunnel proves an enrolled, unrevoked station (revocation closes tunnels).
+    if (!registry.has(stationId)) {
+      const station = await store.getStation(stationId);
+      if (!station)
+        throw new LifelineError('STATION_UNKNOWN', `no station ${stationId} is enrolled with this hub`);
+      if (station.revokedAtMs !== null)
+        throw new LifelineError('STATION_UNKNOWN', `station ${stationId} is revoked`);
+    }
+    return { user, amr, stationId, service, reason };
+  }
+
+  /** Signs the ticket and asks the station over its tunnel; resolves with the agent's answer. */
+  async #ask(
+    asked: SessionAsk,
+    probe: ProbeKind | undefined,
+    techStream: ServerHttp2Stream | undefined,
+  ): Promise<{ agentStream: ClientHttp2Stream; response: IncomingHttpHeaders; sessionId: string }> {
+    const { registry, signer, clock } = this.#options;
+    const { user, amr, stationId, service, reason } = asked;
+    const sessionId = randomBytes(16).toString('hex');
+    const iat = Math.floor(clock.now() / 1000);
+    const ticket = await signer.sign({
+      iss: ticketIssuer,
+      aud: stationId,
+      sub: user.name,
+      name: user.name,
+      groups: user.groups,
+      svc: service,
+      sid: sessionId,
+      jti: randomBytes(16).toString('hex'),
+      iat,
+      exp: iat + Math.floor(this.#options.ticketTtlMs / 1000),
+      // How the technician logged in (password, or password and TOTP): the agent may require MFA.
+      amr,
+      ...(reason !== undefined ? { reason } : {}),
+    });
+    const agentStream = registry.openSession(stationId, { service, ticket, sessionId, probe });
+    agentStream.on('error', () => undefined);
+    const response = await waitForResponse(agentStream, techStream, this.#options.openTimeoutMs);
+    return { agentStream, response, sessionId };
   }
 
   #relay(
@@ -286,7 +368,7 @@ export class SessionBroker {
 
 function waitForResponse(
   agentStream: ClientHttp2Stream,
-  techStream: ServerHttp2Stream,
+  techStream: ServerHttp2Stream | undefined,
   timeoutMs: number,
 ): Promise<IncomingHttpHeaders> {
   return new Promise((resolve, reject) => {
@@ -295,15 +377,15 @@ function waitForResponse(
       reject(new LifelineError('TUNNEL_DOWN', `the appliance did not answer within ${timeoutMs} ms`));
     }, timeoutMs);
     const onTechClose = () => agentStream.close(h2.NGHTTP2_CANCEL);
-    techStream.once('close', onTechClose);
+    techStream?.once('close', onTechClose);
     agentStream.once('response', (headers) => {
       clearTimeout(timer);
-      techStream.removeListener('close', onTechClose);
+      techStream?.removeListener('close', onTechClose);
       resolve(headers);
     });
     agentStream.once('close', () => {
       clearTimeout(timer);
-      techStream.removeListener('close', onTechClose);
+      techStream?.removeListener('close', onTechClose);
       reject(new LifelineError('TUNNEL_LOST', 'the tunnel to the appliance closed before it answered'));
     });
   });

@@ -36,7 +36,7 @@ export interface TechnicianApiOptions {
   /** GET /health and GET /metrics (metrics.ts). */
   ops: HubOpsRoutesOptions;
   /** What the hub console's routes need beyond the above (console-routes.ts). */
-  console: Omit<ConsoleRouteOptions, 'auth' | 'store'>;
+  console: Omit<ConsoleRouteOptions, 'auth' | 'store' | 'broker'>;
   /** The hub CA's CRL, served at GET /v1/ca.crl (crl.ts). */
   crl?: CaCrl;
 }
@@ -132,7 +132,7 @@ export function buildTechnicianApi(options: TechnicianApiOptions) {
     return { stations: await listStations() };
   });
 
-  registerConsoleRoutes(app, { auth, store, ...options.console });
+  registerConsoleRoutes(app, { auth, store, broker: options.broker, ...options.console });
   registerWebPages(app, ['console']);
 
   return app;

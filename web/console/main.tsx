@@ -120,7 +120,7 @@ function App() {
       ) : null}
       <main>
         <StationsSection stations={data.stations} />
-        <SessionsSection api={api} sessions={data.sessions} stations={data.stations} />
+        <SessionsSection api={api} me={me?.user ?? null} sessions={data.sessions} stations={data.stations} />
         <ProblemsSection api={api} problems={data.problems} reload={() => load(['problems'])} />
         <RetentionSection retention={data.retention} />
       </main>

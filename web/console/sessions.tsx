@@ -1,7 +1,8 @@
 // Service sessions seen by the hub: the active ones and the recent ones, with technician and length.
 
+import { useEffect, useState } from 'preact/hooks';
 import type { ApiClient } from '../shared/api.js';
-import { DataTable, Section, When, formatBytes } from '../shared/ui.js';
+import { ActionButton, Badge, DataTable, Section, When, formatBytes } from '../shared/ui.js';
 import type { StationRow } from './stations.js';
 
 export interface HubSession {
@@ -24,8 +25,122 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
+type ProbeAnswer =
+  | { admitted: true; stationId: string; service: string }
+  | { admitted: false; stationId: string; service: string; code: string; message: string };
+
+interface Asking {
+  stationId: string;
+  service: string;
+  reason: string;
+  state: 'pending approval' | 'approved' | 'connected' | 'refused';
+  message: string;
+}
+
+/**
+ * Ask a station for access with a reason: "pending approval" until the appliance administrator
+ * decides (asked again every 2 s), "approved" once admitted, "connected" when this user's session
+ * to that service is open (from the technician's own tools: lifeline connect).
+ */
+function SessionRequest(props: {
+  api: ApiClient;
+  me: string | null;
+  active: HubSession[];
+  stations: StationRow[];
+}) {
+  const online = props.stations.filter((s) => s.online);
+  const [stationId, setStationId] = useState('');
+  const [service, setService] = useState('');
+  const [reason, setReason] = useState('');
+  const [asking, setAsking] = useState<Asking | null>(null);
+  const ask = async (wait: boolean, what: Pick<Asking, 'stationId' | 'service' | 'reason'>) => {
+    const answer = await props.api.post<ProbeAnswer>('/v1/session-requests', {
+      stationId: what.stationId,
+      service: what.service,
+      ...(what.reason ? { reason: what.reason } : {}),
+      wait,
+    });
+    const pending = !answer.admitted && answer.code === 'POLICY_PENDING_APPROVAL';
+    setAsking({
+      ...what,
+      stationId: answer.stationId,
+      state: answer.admitted ? 'approved' : pending ? 'pending approval' : 'refused',
+      message: answer.admitted
+        ? `connect with: lifeline connect ${answer.stationId} --service ${answer.service}`
+        : answer.message,
+    });
+  };
+  const waiting = asking?.state === 'pending approval';
+  useEffect(() => {
+    if (!waiting || !asking) return undefined;
+    const timer = setInterval(() => void ask(true, asking).catch(() => undefined), 2000);
+    return () => clearInterval(timer);
+  }, [waiting, asking?.stationId, asking?.service]);
+  const connected =
+    asking?.state === 'approved' &&
+    props.active.some(
+      (s) => s.userName === props.me && s.stationId === asking.stationId && s.service === asking.service,
+    );
+  const shown = asking && connected ? { ...asking, state: 'connected' as const } : asking;
+  const tone = { 'pending approval': 'warn', approved: 'good', connected: 'good', refused: 'bad' } as const;
+  return (
+    <div>
+      <h3>Request a session</h3>
+      <form class="inline" aria-label="Request a session" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Station ID
+          <input
+            list="online-stations"
+            value={stationId}
+            data-testid="request-station"
+            onInput={(e) => setStationId((e.target as HTMLInputElement).value)}
+          />
+          <datalist id="online-stations">
+            {online.map((s) => (
+              <option key={s.stationId} value={s.stationId}>
+                {s.name}
+              </option>
+            ))}
+          </datalist>
+        </label>
+        <label>
+          Service
+          <input
+            value={service}
+            data-testid="request-service"
+            onInput={(e) => setService((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <label>
+          Reason or case number
+          <input
+            value={reason}
+            data-testid="request-reason"
+            onInput={(e) => setReason((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <ActionButton
+          label="Request"
+          kind="primary"
+          testId="request-session"
+          action={() =>
+            ask(false, { stationId: stationId.trim(), service: service.trim(), reason: reason.trim() })
+          }
+        />
+      </form>
+      {shown ? (
+        <p role="status" data-testid="request-state">
+          {shown.stationId} · {shown.service}: <Badge tone={tone[shown.state]}>{shown.state}</Badge>{' '}
+          <span class="muted">{shown.message}</span>
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
 export function SessionsSection(props: {
   api: ApiClient;
+  me: string | null;
   sessions: { active: HubSession[]; recent: HubSession[] };
   stations: StationRow[];
 }) {
@@ -55,6 +170,12 @@ export function SessionsSection(props: {
   ];
   return (
     <Section id="sessions" title="Service sessions" count={props.sessions.active.length}>
+      <SessionRequest
+        api={props.api}
+        me={props.me}
+        active={props.sessions.active}
+        stations={props.stations}
+      />
       <h3>Active</h3>
       <DataTable
         label="Active sessions"
