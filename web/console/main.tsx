@@ -6,6 +6,7 @@ import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import '../shared/styles.css';
 import { ApiClient, ApiError } from '../shared/api.js';
+import { firstFailure, useLiveTopics } from '../shared/live.js';
 import { StationsSection, type StationRow } from './stations.js';
 import { SessionsSection, type HubSession } from './sessions.js';
 import { ProblemsSection, type ProblemRow } from './problems.js';
@@ -32,7 +33,6 @@ function App() {
     problems: [],
     retention: null,
   });
-  const [live, setLive] = useState(false);
   const [loadError, setLoadError] = useState<string | null>(null);
   const signOut = useCallback(() => {
     sessionStorage.removeItem(tokenKey);
@@ -62,36 +62,20 @@ function App() {
         );
       if (want.has('retention'))
         jobs.push(api.get<RetentionView>('/v1/retention').then((r) => void (part.retention = r)));
-      const results = await Promise.allSettled(jobs);
-      const failed = results.find((r) => r.status === 'rejected');
-      setLoadError(failed ? String(failed.reason) : null);
+      setLoadError(firstFailure(await Promise.allSettled(jobs)));
       setData((before) => ({ ...before, ...part }));
     },
     [api],
   );
 
   useEffect(() => {
-    if (!token) return undefined;
+    if (!token) return;
     void api
       .get<{ user: string; technician: boolean }>('/v1/me')
       .then(setMe)
       .catch(() => undefined);
-    void load(allTopics);
-    const controller = new AbortController();
-    void api.follow(
-      '/v1/events',
-      (event) => {
-        const topics = (event.data as { topics?: Topic[] }).topics ?? allTopics;
-        void load(topics.filter((t) => allTopics.includes(t)));
-      },
-      (isLive) => {
-        setLive(isLive);
-        if (isLive) void load(allTopics);
-      },
-      controller.signal,
-    );
-    return () => controller.abort();
-  }, [token, api, load]);
+  }, [token, api]);
+  const live = useLiveTopics(api, token !== null, allTopics, load);
 
   if (!token) return <Login api={api} onToken={setToken} />;
   return (

@@ -7,6 +7,7 @@ import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import '../shared/styles.css';
 import { ApiClient } from '../shared/api.js';
+import { firstFailure, useLiveTopics } from '../shared/live.js';
 import type {
   AccessRequest,
   AclRule,
@@ -71,7 +72,6 @@ function App() {
   takeCredentialFromFragment();
   const [credential, setCredential] = useState<string | null>(sessionStorage.getItem(credentialKey));
   const [data, setData] = useState<AgentData>(emptyData);
-  const [live, setLive] = useState(false);
   const [loadError, setLoadError] = useState<string | null>(null);
   /** Uploads move without an audit entry per chunk: while one runs, the page asks for progress. */
   const uploading = useRef(false);
@@ -137,43 +137,23 @@ function App() {
             .then((r) => void (part.performance = r.samples))
             .catch(() => undefined),
         );
-      const results = await Promise.allSettled(jobs);
-      const failed = results.find((r) => r.status === 'rejected');
-      setLoadError(failed ? String(failed.reason) : null);
+      setLoadError(firstFailure(await Promise.allSettled(jobs)));
       if (part.attachments) uploading.current = part.attachments.some((a) => a.state !== 'uploaded');
       setData((before) => ({ ...before, ...part }));
     },
     [api],
   );
 
+  const live = useLiveTopics(api, credential !== null, allTopics, load);
   useEffect(() => {
     if (!credential) return undefined;
-    void load(allTopics);
-    const controller = new AbortController();
-    // Live updates: the agent names what changed; the page fetches just that.
-    void api.follow(
-      '/v1/events',
-      (event) => {
-        const topics = (event.data as { topics?: Topic[] }).topics ?? allTopics;
-        void load(topics.filter((t) => allTopics.includes(t)));
-      },
-      (isLive) => {
-        setLive(isLive);
-        // After a break, catch up with what happened meanwhile.
-        if (isLive) void load(allTopics);
-      },
-      controller.signal,
-    );
     // Relative times ("5 s ago"), session byte counts and upload progress move on their own.
     const timer = setInterval(
       () => void load(uploading.current ? ['sessions', 'callhome'] : ['sessions']),
       3000,
     );
-    return () => {
-      controller.abort();
-      clearInterval(timer);
-    };
-  }, [credential, api, load]);
+    return () => clearInterval(timer);
+  }, [credential, load]);
 
   if (!credential) return <Login onCredential={setCredential} />;
   const status = data.status;
