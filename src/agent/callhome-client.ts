@@ -56,6 +56,8 @@ export class CallHomeClient {
     const { host, port } = parseHostPort(endpoint, 'hub endpoint');
     const session = h2connect(`https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`, {
       createConnection: () => socket,
+      // Attachment chunks in flight hold tens of MiB on this session (see the hub's side).
+      maxSessionMemory: 64,
     });
     session.on('error', () => undefined);
     session.once('close', () => {
@@ -180,7 +182,12 @@ export class CallHomeClient {
     path: string,
     body: Uint8Array | undefined,
     headers: Record<string, string>,
-    options: { signal?: AbortSignal; idleTimeoutMs?: number } = {},
+    options: {
+      signal?: AbortSignal;
+      idleTimeoutMs?: number;
+      /** Called once the whole body was handed to the connection (not when the hub answers). */
+      onBodySent?: () => void;
+    } = {},
   ): Promise<{ status: number; answer: string }> {
     const session = await this.#open();
     return new Promise((resolve, reject) => {
@@ -202,6 +209,7 @@ export class CallHomeClient {
         if (status === 0) reject(new Error('no answer'));
         else resolve({ status, answer: Buffer.concat(chunks).toString('utf8') });
       });
+      if (options.onBodySent) stream.once('finish', options.onBodySent);
       stream.end(body);
     });
   }

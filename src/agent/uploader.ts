@@ -34,7 +34,7 @@ export type SendBytes = (
   path: string,
   body: Uint8Array | undefined,
   headers: Record<string, string>,
-  options: { signal?: AbortSignal; idleTimeoutMs?: number },
+  options: { signal?: AbortSignal; idleTimeoutMs?: number; onBodySent?: () => void },
 ) => Promise<{ status: number; answer: string }>;
 
 export interface UploaderOptions {
@@ -55,7 +55,10 @@ export interface UploaderOptions {
 }
 
 /** Chunks sent before the answer to the oldest one, so transfer, hashing and the hub's disk sync overlap (the hub lets up to three wait for the one before them). */
-const chunksInFlight = 4;
+const chunksInFlight = 8;
+
+/** How often the progress shown to the administrator is saved while chunks are answered. */
+const progressSaveIntervalMs = 500;
 
 /** Worth trying again later (network, hub busy or not ready): the upload stays staged. */
 class RetryLater extends Error {}
@@ -298,18 +301,32 @@ export class Uploader {
     const count = chunkCount(bytes, chunkBytes);
     const file = await this.#openStaged(attachment);
     // Chunks on the wire, oldest first: while the hub writes and syncs one, the next one travels
-    // (the hub lets a chunk that arrives early wait for the one before it).
-    const inFlight: { index: number; end: number; answer: Promise<Answer> }[] = [];
+    // (the hub lets a chunk that arrives early wait for the one before it). Their bodies go one
+    // after the other, not interleaved, so each arrives whole as early as it can and the hub
+    // writes it while the next one travels.
+    const inFlight: { index: number; end: number; bytes: Buffer; answer: Promise<Answer> }[] = [];
     const drain = () => Promise.allSettled(inFlight.splice(0).map((c) => c.answer));
+    // Buffers of chunks the hub answered: read into again rather than allocated (megabytes each).
+    const spare: Buffer[] = [];
     let nextIndex = from / chunkBytes;
     let resyncs = 0;
+    let progressSavedAtMs = 0;
+    let previousSent = Promise.resolve();
     try {
       for (;;) {
         while (inFlight.length < chunksInFlight && nextIndex < count && !this.#stopping && !this.#paused()) {
-          const chunk = await readChunk(file, attachment, nextIndex);
-          const answer = this.#sendChunk(attachment, chunk);
-          answer.catch(() => undefined);
-          inFlight.push({ index: chunk.index, end: chunk.start + chunk.bytes.byteLength, answer });
+          const chunk = await readChunk(file, attachment, nextIndex, spare.pop());
+          let bodySent!: () => void;
+          const sent = new Promise<void>((resolve) => (bodySent = resolve));
+          const answer = previousSent.then(() => this.#sendChunk(attachment, chunk, bodySent));
+          answer.catch(() => undefined).finally(bodySent);
+          previousSent = sent;
+          inFlight.push({
+            index: chunk.index,
+            end: chunk.start + chunk.bytes.byteLength,
+            bytes: chunk.bytes,
+            answer,
+          });
           nextIndex += 1;
         }
         const head = inFlight.shift();
@@ -322,11 +339,20 @@ export class Uploader {
           continue;
         }
         if (answer.status !== 200) this.#refused(answer, `chunk ${head.index}`);
+        // The hub read the whole body before it answered: the buffer is free again.
+        spare.push(head.bytes);
         if (answer.body.complete === true) return true;
         resyncs = 0;
         const received = this.#resumePoint(attachment, answer.body);
-        await this.#store.setProgress(id, received, this.#options.clock.now());
-        if (received !== head.end) {
+        // Shown to the administrator; the resume point itself is the hub's, so a few writes a
+        // second are enough.
+        const nowMs = this.#options.clock.now();
+        if (nowMs - progressSavedAtMs >= progressSaveIntervalMs || received === bytes) {
+          progressSavedAtMs = nowMs;
+          await this.#store.setProgress(id, received, nowMs);
+        }
+        // The hub syncs chunks in groups, so its resume point may already be past this chunk.
+        if (received < head.end || received > inFlightEnd(inFlight, head.end)) {
           // The hub is elsewhere than expected: its figure wins.
           await drain();
           nextIndex = Math.ceil(received / chunkBytes);
@@ -338,7 +364,7 @@ export class Uploader {
     }
   }
 
-  #sendChunk(attachment: AttachmentRecord, chunk: ReadChunk): Promise<Answer> {
+  #sendChunk(attachment: AttachmentRecord, chunk: ReadChunk, onBodySent: () => void): Promise<Answer> {
     const end = chunk.start + chunk.bytes.byteLength;
     return this.#exchange(
       attachment,
@@ -349,6 +375,8 @@ export class Uploader {
         body: chunk.bytes,
         contentType: 'application/octet-stream',
         contains: chunkContains(chunk.index, attachment),
+        sha256: chunk.sha256,
+        onBodySent,
         parts: [
           {
             name: `${attachment.name} bytes ${chunk.start}-${end - 1}`,
@@ -434,7 +462,10 @@ export class Uploader {
       contentType?: string;
       contains: string;
       parts?: Manifest['parts'];
+      /** The body's SHA-256, when hashed already. */
+      sha256?: string;
       idleTimeoutMs?: number;
+      onBodySent?: () => void;
     },
   ): Promise<Answer> {
     const manifest = buildManifest(step.body ?? new Uint8Array(0), {
@@ -442,6 +473,7 @@ export class Uploader {
       id: attachment.id,
       contains: step.contains,
       ...(step.parts ? { parts: step.parts } : {}),
+      ...(step.sha256 ? { sha256: step.sha256 } : {}),
     });
     const headers: Record<string, string> = { [manifestHeader]: encodeManifest(manifest) };
     if (step.contentType) headers['content-type'] = step.contentType;
@@ -450,6 +482,7 @@ export class Uploader {
       result = await this.#options.send(method, path, step.body, headers, {
         signal: this.#abort.signal,
         ...(step.idleTimeoutMs ? { idleTimeoutMs: step.idleTimeoutMs } : {}),
+        ...(step.onBodySent ? { onBodySent: step.onBodySent } : {}),
       });
     } catch (err) {
       throw new RetryLater(`the hub did not answer: ${err instanceof Error ? err.message : String(err)}`);
@@ -475,10 +508,23 @@ export class Uploader {
   }
 }
 
-/** Reads and hashes one chunk of a staged file. */
-async function readChunk(file: FileHandle, attachment: AttachmentRecord, index: number): Promise<ReadChunk> {
+/** Where the bytes on the wire end: the hub cannot have synced past it. */
+function inFlightEnd(inFlight: readonly { end: number }[], headEnd: number): number {
+  return inFlight.reduce((end, chunk) => Math.max(end, chunk.end), headEnd);
+}
+
+/** Reads and hashes one chunk of a staged file (into `reuse` when it is given and large enough). */
+async function readChunk(
+  file: FileHandle,
+  attachment: AttachmentRecord,
+  index: number,
+  reuse?: Buffer,
+): Promise<ReadChunk> {
   const { start, end } = chunkRange(index, attachment.bytes, attachment.chunkBytes);
-  const bytes = Buffer.allocUnsafe(end - start);
+  const bytes =
+    reuse && reuse.byteLength >= end - start
+      ? reuse.subarray(0, end - start)
+      : Buffer.allocUnsafe(end - start);
   let read = 0;
   while (read < bytes.byteLength) {
     const { bytesRead } = await file.read(bytes, read, bytes.byteLength - read, start + read);

@@ -69,6 +69,9 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
       // wait on window updates most of the time. Windows as large as the tunnel's.
       const server = createH2Server(
         {
+          // Several chunks in flight are 32 MiB on one session: nghttp2's default 10 MB budget
+          // would reset their streams.
+          maxSessionMemory: 64,
           settings: {
             maxConcurrentStreams: 100,
             initialWindowSize: http2Settings.initialWindowSize,

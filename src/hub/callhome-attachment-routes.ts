@@ -2,7 +2,7 @@
 // checked against its manifest, written at its offset and synced before it counts), asks where it
 // stands after an interruption, and completes it once the hub verified the whole file.
 
-import { createHash, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, RawServerBase } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -12,7 +12,7 @@ import { LifelineError } from '../common/errors.js';
 import {
   attachmentIdPattern,
   attachmentStartSchema,
-  checkManifest,
+  checkManifestDigest,
   chunkRange,
   decodeManifest,
   manifestHeader,
@@ -20,7 +20,9 @@ import {
   type AttachmentState,
 } from '../protocol/index.js';
 import type { HubAttachment, HubStore } from '../store/index.js';
-import { attachmentFilePath, hashFile, settleFileLength, writeChunkAt } from './attachment-files.js';
+import { attachmentFilePath, hashFile, settleFileLength } from './attachment-files.js';
+import { AttachmentWriters, ChunkOutOfTurn } from './attachment-writer.js';
+import { ChunkBody, receiveChunkBody } from './chunk-body.js';
 import type { HubAudit } from './hub-audit.js';
 import { callingStation } from './callhome-station-routes.js';
 
@@ -31,14 +33,13 @@ export interface AttachmentRouteOptions {
   attachmentsDir: string;
 }
 
-/** How long a chunk that arrived ahead of its turn waits for the one before it. */
+/** How long a chunk that arrived ahead of its turn waits for the ones before it. */
 const chunkWaitMs = 10_000;
 /**
  * How many chunks past the next expected one may arrive and wait (the agent keeps
- * chunksAhead + 1 on the wire): at most this many chunks of an upload are held in memory.
+ * chunksAhead + 1 on the wire): at most this many chunks of an upload wait in memory.
  */
-const chunksAhead = 3;
-const waitForTurn = Symbol('wait for the chunk before');
+const chunksAhead = 7;
 
 const idParams = z.object({ id: z.string().regex(attachmentIdPattern, 'an attachment id: 32 hex digits') });
 const chunkParams = idParams.extend({ index: z.coerce.number().int().nonnegative().max(1_000_000) });
@@ -59,11 +60,10 @@ export function registerAttachmentRoutes<S extends RawServerBase>(
   options: AttachmentRouteOptions,
 ): void {
   void app.register(async (child) => {
-    // A chunk is hashed and checked whole before any byte of it is written: buffered, bounded.
-    child.addContentTypeParser(
-      'application/octet-stream',
-      { parseAs: 'buffer', bodyLimit: maxChunkBytes + 1024 },
-      (_request, body, done) => done(null, body),
+    // A chunk is hashed as it arrives and checked whole before any byte of it is written:
+    // buffered (as the pieces that arrived), bounded.
+    child.addContentTypeParser('application/octet-stream', async (_request: unknown, payload: Readable) =>
+      receiveChunkBody(payload, maxChunkBytes),
     );
     attachmentRoutes(child, options);
   });
@@ -75,8 +75,7 @@ function attachmentRoutes<S extends RawServerBase>(
 ): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { store, audit, clock, attachmentsDir } = options;
-  // One step at a time per attachment: a chunk resent while its first copy is still being
-  // written waits, then finds it received.
+  // Completing runs once at a time per attachment (a resent request waits for the first).
   const busy = new Map<string, Promise<unknown>>();
   const serially = async <T>(id: string, work: () => Promise<T>): Promise<T> => {
     const before = busy.get(id) ?? Promise.resolve();
@@ -89,27 +88,8 @@ function attachmentRoutes<S extends RawServerBase>(
       if (busy.get(id) === settled) busy.delete(id);
     }
   };
-
-  // Chunks waiting for the one before them to be recorded, per attachment.
-  const progressWaiters = new Map<string, Set<() => void>>();
-  const notifyProgress = (id: string): void => {
-    const waiters = progressWaiters.get(id);
-    progressWaiters.delete(id);
-    for (const wake of waiters ?? []) wake();
-  };
-  const nextProgress = (id: string, timeoutMs: number): Promise<void> =>
-    new Promise((resolve) => {
-      const waiters = progressWaiters.get(id) ?? new Set<() => void>();
-      progressWaiters.set(id, waiters);
-      const wake = (): void => {
-        clearTimeout(timer);
-        waiters.delete(wake);
-        if (waiters.size === 0 && progressWaiters.get(id) === waiters) progressWaiters.delete(id);
-        resolve();
-      };
-      const timer = setTimeout(wake, timeoutMs);
-      waiters.add(wake);
-    });
+  const writers = new AttachmentWriters({ store, clock, attachmentsDir, chunkWaitMs, chunksAhead });
+  app.addHook('onClose', async () => writers.close());
 
   const ownAttachment = async (stationId: string, id: string): Promise<HubAttachment> => {
     const attachment = await store.attachments.get(id);
@@ -119,18 +99,6 @@ function attachmentRoutes<S extends RawServerBase>(
     return attachment;
   };
   const pathOf = (a: HubAttachment) => attachmentFilePath(attachmentsDir, a.stationId, a.id);
-  // The SHA-256 of each upload's bytes so far, fed by the chunks as they advance the resume point
-  // in order (exactly the bytes written there), so completing does not read the file again. After
-  // a hub restart the hash of the bytes before is unknown, and completing reads the file.
-  const runningHashes = new Map<string, { hash: Hash; upTo: number }>();
-  const followHash = (id: string, start: number, end: number, body: Buffer): void => {
-    const running = runningHashes.get(id);
-    if (start === 0) runningHashes.set(id, { hash: createHash('sha256').update(body), upTo: end });
-    else if (running && running.upTo === start) {
-      running.hash.update(body);
-      running.upTo = end;
-    } else runningHashes.delete(id);
-  };
   // Refusals the agent acts on carry the hub's resume point beside the code.
   const refusal = (error: LifelineError, receivedBytes: number) => ({ ...error.toJSON(), receivedBytes });
 
@@ -152,7 +120,7 @@ function attachmentRoutes<S extends RawServerBase>(
       const { stationId } = await callingStation(request.raw, store);
       const { id, index } = request.params;
       const body = request.body;
-      if (!Buffer.isBuffer(body)) {
+      if (!(body instanceof ChunkBody)) {
         throw new LifelineError('CALLHOME_ATTACHMENT_INVALID', 'a chunk is sent as application/octet-stream');
       }
       const manifest = decodeManifest(request.headers[manifestHeader]);
@@ -163,71 +131,33 @@ function attachmentRoutes<S extends RawServerBase>(
           `the manifest describes ${manifest.kind} ${manifest.id}, not a chunk of attachment ${id}`,
         );
       }
-      const mismatch = checkManifest(manifest, body);
+      const mismatch = checkManifestDigest(manifest, body.byteLength, () => body.sha256);
       if (mismatch)
         throw new LifelineError('CALLHOME_ATTACHMENT_INVALID', `chunk ${index} refused: ${mismatch}`);
-      // The agent keeps several chunks in flight, so a chunk may finish arriving while the ones
-      // before it are still being written: it waits for its turn (a while, then it is refused).
-      let turn: Promise<void> | undefined;
-      const outcome = async (mayWait: boolean) =>
-        serially(id, async () => {
-          const attachment = await ownAttachment(stationId, id);
-          if (attachment.state !== 'receiving') {
-            if (attachment.state === 'complete') return stateOf(attachment, { index, duplicate: true });
-            throw new LifelineError('CALLHOME_ATTACHMENT_GONE', `attachment ${id} was ${attachment.state}`);
-          }
-          const { start, end } = chunkRange(index, attachment.bytes, attachment.chunkBytes);
-          if (start >= attachment.bytes) {
-            throw new LifelineError(
-              'CALLHOME_ATTACHMENT_INVALID',
-              `chunk ${index} is past the end of the file (${attachment.bytes} bytes in chunks of ${attachment.chunkBytes})`,
-            );
-          }
-          if (body.byteLength !== end - start) {
-            throw new LifelineError(
-              'CALLHOME_ATTACHMENT_INVALID',
-              `chunk ${index} must hold ${end - start} bytes, it holds ${body.byteLength}`,
-            );
-          }
-          if (end <= attachment.receivedBytes) {
-            await store.attachments.countRepeat(id, body.byteLength, clock.now());
-            return stateOf(attachment, { index, duplicate: true });
-          }
-          if (
-            mayWait &&
-            start > attachment.receivedBytes &&
-            start - attachment.receivedBytes <= chunksAhead * attachment.chunkBytes
-          ) {
-            // Registered under the lock: the chunk before cannot advance unseen.
-            turn = nextProgress(id, Math.max(1, deadlineMs - Date.now()));
-            return waitForTurn;
-          }
-          if (start !== attachment.receivedBytes) {
-            const error = new LifelineError(
-              'CALLHOME_ATTACHMENT_OUT_OF_ORDER',
-              `chunk ${index} starts at byte ${start}, but the hub has received ${attachment.receivedBytes} bytes: send chunk ${Math.floor(attachment.receivedBytes / attachment.chunkBytes)} next`,
-            );
-            return reply.code(error.httpStatus).send(refusal(error, attachment.receivedBytes));
-          }
-          const path = pathOf(attachment);
-          await writeChunkAt(path, dirname(path), start, body);
-          const { attachment: after, advanced } = await store.attachments.advance(
-            id,
-            start,
-            end,
-            clock.now(),
-          );
-          if (advanced) followHash(id, start, end, body);
-          if (!advanced) await store.attachments.countRepeat(id, body.byteLength, clock.now());
-          notifyProgress(id);
-          return stateOf(after, { index, duplicate: !advanced });
-        });
-      // A chunk that came early waits for each one before it to be written, until its deadline.
-      const deadlineMs = Date.now() + chunkWaitMs;
-      for (;;) {
-        const result = await outcome(Date.now() < deadlineMs);
-        if (result !== waitForTurn) return result;
-        await turn;
+      const attachment = await ownAttachment(stationId, id);
+      if (attachment.state !== 'receiving') {
+        if (attachment.state === 'complete') return stateOf(attachment, { index, duplicate: true });
+        throw new LifelineError('CALLHOME_ATTACHMENT_GONE', `attachment ${id} was ${attachment.state}`);
+      }
+      const { start, end } = chunkRange(index, attachment.bytes, attachment.chunkBytes);
+      if (start >= attachment.bytes) {
+        throw new LifelineError(
+          'CALLHOME_ATTACHMENT_INVALID',
+          `chunk ${index} is past the end of the file (${attachment.bytes} bytes in chunks of ${attachment.chunkBytes})`,
+        );
+      }
+      if (body.byteLength !== end - start) {
+        throw new LifelineError(
+          'CALLHOME_ATTACHMENT_INVALID',
+          `chunk ${index} must hold ${end - start} bytes, it holds ${body.byteLength}`,
+        );
+      }
+      try {
+        const outcome = await writers.write(attachment, start, end, body);
+        return stateOf(outcome.attachment, { index, duplicate: outcome.duplicate });
+      } catch (err) {
+        if (!(err instanceof ChunkOutOfTurn)) throw err;
+        return reply.code(err.httpStatus).send(refusal(err, err.receivedBytes));
       }
     },
   );
@@ -248,12 +178,9 @@ function attachmentRoutes<S extends RawServerBase>(
       }
       const path = pathOf(attachment);
       await settleFileLength(path, dirname(path), attachment.bytes);
-      const running = runningHashes.get(id);
-      runningHashes.delete(id);
-      const sha256 =
-        running && running.upTo === attachment.bytes
-          ? running.hash.digest('hex')
-          : await hashFile(path, attachment.bytes);
+      // Hashed as the chunks were written, unless the hub restarted meanwhile: then read back.
+      const sha256 = writers.digestOf(id, attachment.bytes) ?? (await hashFile(path, attachment.bytes));
+      writers.forget(id);
       if (sha256 !== attachment.sha256) {
         await store.attachments.restart(id, clock.now());
         await audit.record(`station:${stationId}`, 'attachment.checksum-mismatch', stationId, {

@@ -45,14 +45,21 @@ export function sha256Of(body: string | Uint8Array): string {
 /** Describes a body about to be sent. */
 export function buildManifest(
   body: string | Uint8Array,
-  fields: { kind: string; id: string; contains: string; parts?: Manifest['parts'] },
+  fields: {
+    kind: string;
+    id: string;
+    contains: string;
+    parts?: Manifest['parts'];
+    /** The body's SHA-256 when the caller hashed it already (a chunk hashed as it was read). */
+    sha256?: string;
+  },
 ): Manifest {
   const bytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
   return {
     kind: fields.kind,
     id: fields.id,
     bytes,
-    sha256: sha256Of(body),
+    sha256: fields.sha256 ?? sha256Of(body),
     contains: fields.contains,
     ...(fields.parts ? { parts: fields.parts } : {}),
   };
@@ -83,8 +90,16 @@ export function decodeManifest(header: string | string[] | undefined): Manifest 
 /** Checks the body received against its manifest; returns a reason when they differ. */
 export function checkManifest(manifest: Manifest, body: string | Uint8Array): string | undefined {
   const bytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
+  return checkManifestDigest(manifest, bytes, () => sha256Of(body));
+}
+
+/** The same check for a body hashed as it arrived (`sha256` is only asked for when the size matches). */
+export function checkManifestDigest(
+  manifest: Manifest,
+  bytes: number,
+  sha256: () => string,
+): string | undefined {
   if (bytes !== manifest.bytes) return `the manifest says ${manifest.bytes} bytes, ${bytes} arrived`;
-  const sha256 = sha256Of(body);
-  if (sha256 !== manifest.sha256) return 'the SHA-256 of the bytes received differs from the manifest';
+  if (sha256() !== manifest.sha256) return 'the SHA-256 of the bytes received differs from the manifest';
   return undefined;
 }

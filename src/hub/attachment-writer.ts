@@ -1,0 +1,385 @@
+// Writes the chunks of uploads to their files in order and makes them durable in groups. A chunk
+// is written as soon as the bytes before it are written; one sync then covers every chunk written
+// since the last one, and only after it does the store's resume point move and the chunks' senders
+// get their answers. So the hub never claims bytes its disk does not hold, and the disk is not
+// synced once per chunk (while one group syncs, the next one is written).
+
+import { createHash, type Hash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Clock } from '../common/clock.js';
+import { LifelineError } from '../common/errors.js';
+import type { HubAttachment, HubStore } from '../store/index.js';
+import { attachmentFilePath } from './attachment-files.js';
+import type { ChunkBody } from './chunk-body.js';
+
+/** What a chunk's sender is told once its bytes are durable (or were already). */
+export interface ChunkOutcome {
+  attachment: HubAttachment;
+  /** The chunk's bytes were on disk already (a resend). */
+  duplicate: boolean;
+}
+
+/** A chunk the hub cannot take now: the sender is told where the hub stands. */
+export class ChunkOutOfTurn extends LifelineError {
+  readonly receivedBytes: number;
+  constructor(message: string, receivedBytes: number) {
+    super('CALLHOME_ATTACHMENT_OUT_OF_ORDER', message);
+    this.receivedBytes = receivedBytes;
+  }
+}
+
+export interface AttachmentWriterOptions {
+  store: HubStore;
+  clock: Clock;
+  attachmentsDir: string;
+  /** How long a chunk that arrived ahead of its turn waits for the ones before it. */
+  chunkWaitMs: number;
+  /** How many chunks past the next expected one may arrive and wait (held in memory). */
+  chunksAhead: number;
+}
+
+interface Waiting {
+  start: number;
+  end: number;
+  body: ChunkBody;
+  timer: NodeJS.Timeout;
+  resolve: (outcome: ChunkOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Unsynced {
+  end: number;
+  resolve: (outcome: ChunkOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+/** One upload in progress: what is durable, what is written, what waits. */
+interface Upload {
+  id: string;
+  path: string;
+  chunkBytes: number;
+  /** Synced and recorded in the store: the resume point. */
+  receivedBytes: number;
+  /** Written in order (maybe not yet synced). */
+  writtenBytes: number;
+  /** Taken by the writer (being written, or written): a chunk starting before it is a resend. */
+  takenBytes: number;
+  /** Chunks that arrived and wait to be written, by their first byte. */
+  waiting: Map<number, Waiting>;
+  /** Chunks written, waiting for the sync that covers them. */
+  unsynced: Unsynced[];
+  /** Resends of bytes being written or synced: answered when those are durable. */
+  repeats: Unsynced[];
+  file: FileHandle | undefined;
+  writing: boolean;
+  syncing: boolean;
+  /** Set when a write or sync failed: the upload is dropped and reloaded from the store. */
+  failed: boolean;
+  /** SHA-256 of the bytes written so far in order, from the first byte; undefined when unknown. */
+  hash: Hash | undefined;
+  lastActiveMs: number;
+}
+
+/** An upload nobody sent a chunk of for this long is dropped (its state is in the store). */
+const idleDropMs = 10 * 60_000;
+
+export class AttachmentWriters {
+  readonly #options: AttachmentWriterOptions;
+  readonly #uploads = new Map<string, Upload>();
+  readonly #loading = new Map<string, Promise<Upload>>();
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor(options: AttachmentWriterOptions) {
+    this.#options = options;
+    // Abandoned uploads (the station went away) keep nothing here for long.
+    this.#sweep = setInterval(() => {
+      const cutoff = Date.now() - idleDropMs;
+      for (const upload of this.#uploads.values()) {
+        if (this.#idle(upload) && upload.lastActiveMs < cutoff) this.#drop(upload);
+      }
+    }, 60_000);
+    this.#sweep.unref();
+  }
+
+  /**
+   * Takes a chunk that matched its manifest and its place in the file (`attachment` as just read
+   * from the store, still receiving). Resolves once its bytes are synced and recorded, or found
+   * there already; rejects with ChunkOutOfTurn when it is too far ahead or waited too long.
+   */
+  async write(attachment: HubAttachment, start: number, end: number, body: ChunkBody): Promise<ChunkOutcome> {
+    const upload = await this.#uploadOf(attachment.id);
+    if (upload.failed) throw new LifelineError('INTERNAL', `the upload of ${attachment.id} was interrupted`);
+    upload.lastActiveMs = Date.now();
+    if (end <= upload.receivedBytes) {
+      await this.#options.store.attachments.countRepeat(
+        attachment.id,
+        body.byteLength,
+        this.#options.clock.now(),
+      );
+      return { attachment: { ...attachment, receivedBytes: upload.receivedBytes }, duplicate: true };
+    }
+    if (start < upload.takenBytes || upload.waiting.has(start)) {
+      // Sent again while its first copy is being written or synced: answered once that is durable.
+      const outcome = await new Promise<ChunkOutcome>((resolve, reject) =>
+        upload.repeats.push({ end, resolve, reject }),
+      );
+      await this.#options.store.attachments.countRepeat(
+        attachment.id,
+        body.byteLength,
+        this.#options.clock.now(),
+      );
+      return outcome;
+    }
+    const ahead = start - upload.takenBytes;
+    if (
+      ahead > this.#options.chunksAhead * upload.chunkBytes ||
+      (ahead > 0 && start % upload.chunkBytes !== 0)
+    ) {
+      return Promise.reject(this.#outOfTurn(upload, start));
+    }
+    return new Promise<ChunkOutcome>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (upload.waiting.get(start)?.timer !== timer) return;
+        upload.waiting.delete(start);
+        reject(this.#outOfTurn(upload, start));
+      }, this.#options.chunkWaitMs);
+      upload.waiting.set(start, { start, end, body, timer, resolve, reject });
+      void this.#writeInOrder(upload);
+    });
+  }
+
+  /**
+   * The SHA-256 of the whole file when every byte of it went through this writer in order since
+   * the hub started, so completing need not read the file back; undefined otherwise.
+   */
+  digestOf(id: string, bytes: number): string | undefined {
+    const upload = this.#uploads.get(id);
+    if (!upload?.hash || upload.writtenBytes !== bytes || upload.receivedBytes !== bytes) return undefined;
+    return upload.hash.copy().digest('hex');
+  }
+
+  /** The upload completed, started over or went away: its state here is dropped. */
+  forget(id: string): void {
+    const upload = this.#uploads.get(id);
+    if (!upload) return;
+    this.#fail(
+      upload,
+      new LifelineError('CALLHOME_ATTACHMENT_GONE', `attachment ${id} changed while chunks were in flight`),
+    );
+  }
+
+  /** Drops every upload (the hub stops); chunks not yet durable are answered with an error. */
+  close(): void {
+    clearInterval(this.#sweep);
+    for (const upload of [...this.#uploads.values()]) {
+      this.#fail(upload, new LifelineError('INTERNAL', 'the hub is stopping'));
+    }
+  }
+
+  /** The upload's state here, read from the store when it has none (one read at a time). */
+  async #uploadOf(id: string): Promise<Upload> {
+    const known = this.#uploads.get(id);
+    if (known) return known;
+    let loading = this.#loading.get(id);
+    if (!loading) {
+      loading = this.#load(id).finally(() => this.#loading.delete(id));
+      this.#loading.set(id, loading);
+    }
+    return loading;
+  }
+
+  async #load(id: string): Promise<Upload> {
+    const attachment = await this.#options.store.attachments.get(id);
+    if (!attachment) throw new LifelineError('CALLHOME_ATTACHMENT_NOT_FOUND', `no attachment ${id}`);
+    if (attachment.state !== 'receiving') {
+      throw new LifelineError('CALLHOME_ATTACHMENT_GONE', `attachment ${id} was ${attachment.state}`);
+    }
+    const upload: Upload = {
+      id: attachment.id,
+      path: attachmentFilePath(this.#options.attachmentsDir, attachment.stationId, attachment.id),
+      chunkBytes: attachment.chunkBytes,
+      receivedBytes: attachment.receivedBytes,
+      writtenBytes: attachment.receivedBytes,
+      takenBytes: attachment.receivedBytes,
+      waiting: new Map(),
+      unsynced: [],
+      repeats: [],
+      file: undefined,
+      writing: false,
+      syncing: false,
+      failed: false,
+      hash: attachment.receivedBytes === 0 ? createHash('sha256') : undefined,
+      lastActiveMs: Date.now(),
+    };
+    this.#uploads.set(attachment.id, upload);
+    return upload;
+  }
+
+  #idle(upload: Upload): boolean {
+    return (
+      !upload.writing &&
+      !upload.syncing &&
+      upload.waiting.size === 0 &&
+      upload.unsynced.length === 0 &&
+      upload.repeats.length === 0
+    );
+  }
+
+  #outOfTurn(upload: Upload, start: number): ChunkOutOfTurn {
+    const index = Math.floor(start / upload.chunkBytes);
+    return new ChunkOutOfTurn(
+      `chunk ${index} starts at byte ${start}, but the hub has received ${upload.receivedBytes} bytes: send chunk ${Math.floor(upload.receivedBytes / upload.chunkBytes)} next`,
+      upload.receivedBytes,
+    );
+  }
+
+  /** Writes every chunk whose turn has come; one runs per upload at a time. */
+  async #writeInOrder(upload: Upload): Promise<void> {
+    if (upload.writing || upload.failed) return;
+    upload.writing = true;
+    let current: Waiting | undefined;
+    try {
+      for (
+        let next = upload.waiting.get(upload.writtenBytes);
+        next;
+        next = upload.waiting.get(upload.writtenBytes)
+      ) {
+        current = next;
+        upload.waiting.delete(next.start);
+        clearTimeout(next.timer);
+        upload.takenBytes = next.end;
+        if (!upload.file) {
+          await mkdir(dirname(upload.path), { recursive: true });
+          upload.file = await open(upload.path, constants.O_WRONLY | constants.O_CREAT, 0o600);
+        }
+        await writeAllAt(upload.file, next.body.parts, next.start);
+        if (upload.failed) {
+          current = undefined;
+          next.reject(new LifelineError('INTERNAL', 'the upload was interrupted'));
+          return;
+        }
+        for (const part of next.body.parts) upload.hash?.update(part);
+        upload.writtenBytes = next.end;
+        upload.unsynced.push({ end: next.end, resolve: next.resolve, reject: next.reject });
+        current = undefined;
+        void this.#syncWritten(upload);
+      }
+    } catch (err) {
+      current?.reject(err);
+      this.#fail(upload, err);
+    } finally {
+      upload.writing = false;
+      await this.#settle(upload);
+    }
+  }
+
+  /** Syncs what is written and moves the resume point there; repeats while more was written. */
+  async #syncWritten(upload: Upload): Promise<void> {
+    if (upload.syncing || upload.failed) return;
+    upload.syncing = true;
+    try {
+      while (upload.writtenBytes > upload.receivedBytes && upload.file && !upload.failed) {
+        const from = upload.receivedBytes;
+        const to = upload.writtenBytes;
+        await upload.file.datasync();
+        // The first sync also makes the file's name durable.
+        if (from === 0) await syncDirectory(dirname(upload.path));
+        if (upload.failed) return;
+        const { attachment, advanced } = await this.#options.store.attachments.advance(
+          upload.id,
+          from,
+          to,
+          this.#options.clock.now(),
+        );
+        if (!advanced) {
+          // Another hub process, a delete or a restart moved it: nothing here is trusted any more.
+          this.#fail(
+            upload,
+            attachment.state === 'receiving'
+              ? new ChunkOutOfTurn(
+                  `attachment ${upload.id} moved elsewhere meanwhile`,
+                  attachment.receivedBytes,
+                )
+              : new LifelineError(
+                  'CALLHOME_ATTACHMENT_GONE',
+                  `attachment ${upload.id} was ${attachment.state}`,
+                ),
+          );
+          return;
+        }
+        upload.receivedBytes = to;
+        const answer = (list: Unsynced[], duplicate: boolean): Unsynced[] =>
+          list.filter((chunk) => {
+            if (chunk.end > to) return true;
+            chunk.resolve({ attachment, duplicate });
+            return false;
+          });
+        upload.unsynced = answer(upload.unsynced, false);
+        upload.repeats = answer(upload.repeats, true);
+      }
+    } catch (err) {
+      this.#fail(upload, err);
+    } finally {
+      upload.syncing = false;
+      await this.#settle(upload);
+    }
+  }
+
+  /** Closes the file once nothing uses it: between bursts of chunks, and after a failure. */
+  async #settle(upload: Upload): Promise<void> {
+    if (upload.writing || upload.syncing || !upload.file) return;
+    if (!upload.failed && !this.#idle(upload)) return;
+    const file = upload.file;
+    upload.file = undefined;
+    await file.close().catch(() => undefined);
+  }
+
+  /** Answers everything not yet durable with `err` and drops the upload (the store is the truth). */
+  #fail(upload: Upload, err: unknown): void {
+    upload.failed = true;
+    for (const chunk of upload.waiting.values()) {
+      clearTimeout(chunk.timer);
+      chunk.reject(err);
+    }
+    for (const chunk of [...upload.unsynced, ...upload.repeats]) chunk.reject(err);
+    upload.waiting.clear();
+    upload.unsynced = [];
+    upload.repeats = [];
+    this.#drop(upload);
+  }
+
+  #drop(upload: Upload): void {
+    upload.failed = true;
+    if (this.#uploads.get(upload.id) === upload) this.#uploads.delete(upload.id);
+    // A write or sync in progress still holds the file: it is closed when it returns.
+    void this.#settle(upload);
+  }
+}
+
+/** Writes the pieces one after the other from `position`, however many calls that takes. */
+async function writeAllAt(file: FileHandle, parts: readonly Buffer[], position: number): Promise<void> {
+  let pending = parts.filter((part) => part.byteLength > 0);
+  let at = position;
+  while (pending.length > 0) {
+    const { bytesWritten } = await file.writev(pending, at);
+    if (bytesWritten === 0) throw new LifelineError('INTERNAL', `no byte could be written at ${at}`);
+    at += bytesWritten;
+    let skip = bytesWritten;
+    while (pending.length > 0 && skip >= (pending[0]?.byteLength ?? 0)) {
+      skip -= pending[0]?.byteLength ?? 0;
+      pending = pending.slice(1);
+    }
+    if (skip > 0 && pending[0]) pending = [pending[0].subarray(skip), ...pending.slice(1)];
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}

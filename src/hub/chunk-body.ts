@@ -1,0 +1,56 @@
+// The body of an attachment chunk as it arrived: the pieces the connection delivered, kept as they
+// are (no copy into one buffer) and hashed on the way in, so checking the chunk against its
+// manifest costs no second pass over megabytes once the last byte is in.
+
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { LifelineError } from '../common/errors.js';
+
+export class ChunkBody {
+  readonly parts: readonly Buffer[];
+  readonly byteLength: number;
+  readonly sha256: string;
+
+  constructor(parts: readonly Buffer[], byteLength: number, sha256: string) {
+    this.parts = parts;
+    this.byteLength = byteLength;
+    this.sha256 = sha256;
+  }
+}
+
+/** Reads a chunk body of at most `limit` bytes; a longer one is refused before it is all read. */
+export function receiveChunkBody(stream: Readable, limit: number): Promise<ChunkBody> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    const parts: Buffer[] = [];
+    let byteLength = 0;
+    const cleanUp = (): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+    };
+    const onData = (piece: Buffer): void => {
+      byteLength += piece.byteLength;
+      if (byteLength > limit) {
+        cleanUp();
+        // The rest is read and dropped so the answer can go out on the same stream.
+        stream.resume();
+        reject(new LifelineError('CALLHOME_ATTACHMENT_TOO_LARGE', `a chunk holds at most ${limit} bytes`));
+        return;
+      }
+      hash.update(piece);
+      parts.push(piece);
+    };
+    const onEnd = (): void => {
+      cleanUp();
+      resolve(new ChunkBody(parts, byteLength, hash.digest('hex')));
+    };
+    const onError = (err: Error): void => {
+      cleanUp();
+      reject(err);
+    };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+  });
+}
