@@ -55,7 +55,7 @@ export interface UploaderOptions {
 }
 
 /** Chunks sent before the answer to the oldest one, so transfer, hashing and the hub's disk sync overlap (the hub lets up to three wait for the one before them). */
-const chunksInFlight = 8;
+const chunksInFlight = 4;
 
 /** How often the progress shown to the administrator is saved while chunks are answered. */
 const progressSaveIntervalMs = 500;

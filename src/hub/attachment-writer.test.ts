@@ -25,7 +25,7 @@ interface Setup {
   writers: AttachmentWriters;
   file: Buffer;
   attachment: HubAttachment;
-  chunk: (index: number) => { start: number; end: number; body: ChunkBody };
+  chunk: (index: number) => { start: number; end: number; body: ChunkBody; sha256: string };
 }
 
 async function withUpload(
@@ -80,19 +80,19 @@ async function withUpload(
       const bytes = file.subarray(start, end);
       // Pieces as a connection delivers them, not one buffer.
       const parts = [bytes.subarray(0, 1000), bytes.subarray(1000, 5000), bytes.subarray(5000)];
-      return { start, end, body: new ChunkBody(parts, bytes.byteLength, sha256(bytes)) };
+      return { start, end, body: new ChunkBody(parts, bytes.byteLength), sha256: sha256(bytes) };
     };
     await work({ store, dir, writers, file, attachment, chunk });
   } finally {
-    writers.close();
+    await writers.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-const put = (setup: Setup, index: number) => {
-  const { start, end, body } = setup.chunk(index);
-  return setup.writers.write(setup.attachment, start, end, body);
+const put = (setup: Setup, index: number, declared?: string) => {
+  const { start, end, body, sha256: actual } = setup.chunk(index);
+  return setup.writers.write(setup.attachment, start, end, body, declared ?? actual);
 };
 
 test('chunks sent together are written in order, synced in groups, and each is answered once durable', async () => {
@@ -115,7 +115,10 @@ test('chunks sent together are written in order, synced in groups, and each is a
     );
     assert.equal(sha256(onDisk), setup.attachment.sha256);
     // Hashed on the way: no read-back needed to complete.
-    assert.equal(setup.writers.digestOf(setup.attachment.id, setup.file.byteLength), setup.attachment.sha256);
+    assert.equal(
+      await setup.writers.digestOf(setup.attachment.id, setup.file.byteLength),
+      setup.attachment.sha256,
+    );
   });
 });
 
@@ -169,16 +172,40 @@ test('a write that fails answers the chunks waiting behind it, and the next chun
     // Restarted from what the store holds: chunk 1 is next, and is taken.
     assert.equal((await put(setup, 1)).attachment.receivedBytes, chunkBytes * 2);
     // Chunk 0's bytes are gone from the file, so the running hash is no longer known.
-    assert.equal(setup.writers.digestOf(setup.attachment.id, setup.file.byteLength), undefined);
+    assert.equal(await setup.writers.digestOf(setup.attachment.id, setup.file.byteLength), null);
   });
 });
 
-test('a chunk body is hashed as it arrives, kept in its pieces, and refused when too long', async () => {
+test('a chunk whose bytes differ from its manifest is refused and not counted; a correct resend is taken', async () => {
+  await withUpload({ chunks: 4 }, async (setup) => {
+    await put(setup, 0);
+    const [bad, behind] = await Promise.allSettled([put(setup, 1, 'f'.repeat(64)), put(setup, 2)]);
+    assert.equal(bad.status, 'rejected');
+    assert.match(
+      String(bad.status === 'rejected' && (bad.reason as Error).message),
+      /differs from the manifest/,
+    );
+    // The chunk behind it is told where the hub stands.
+    const reason: unknown = behind.status === 'rejected' ? behind.reason : undefined;
+    assert.ok(reason instanceof ChunkOutOfTurn);
+    assert.equal(reason.receivedBytes, chunkBytes);
+    assert.equal((await setup.store.attachments.get(setup.attachment.id))?.receivedBytes, chunkBytes);
+    for (const index of [1, 2, 3]) await put(setup, index);
+    const onDisk = readFileSync(
+      attachmentFilePath(join(setup.dir, 'attachments'), 'ST-W', setup.attachment.id),
+    );
+    assert.equal(sha256(onDisk), setup.attachment.sha256);
+    // The whole-file hash followed the refused bytes, so it is not offered: completing reads the file.
+    assert.equal(await setup.writers.digestOf(setup.attachment.id, setup.file.byteLength), null);
+  });
+});
+
+test('a chunk body is kept in the pieces that arrived, and refused when too long', async () => {
   const pieces = [randomBytes(10), randomBytes(20), randomBytes(30)];
   const body = await receiveChunkBody(Readable.from(pieces), 100);
   assert.equal(body.byteLength, 60);
   assert.equal(body.parts.length, 3);
-  assert.equal(body.sha256, sha256(Buffer.concat(pieces)));
+  assert.deepEqual(Buffer.concat(body.parts), Buffer.concat(pieces));
   await assert.rejects(receiveChunkBody(Readable.from(pieces), 59), {
     code: 'CALLHOME_ATTACHMENT_TOO_LARGE',
   });

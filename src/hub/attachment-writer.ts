@@ -4,7 +4,6 @@
 // get their answers. So the hub never claims bytes its disk does not hold, and the disk is not
 // synced once per chunk (while one group syncs, the next one is written).
 
-import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -12,6 +11,7 @@ import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import type { HubAttachment, HubStore } from '../store/index.js';
 import { attachmentFilePath } from './attachment-files.js';
+import { AttachmentHasher } from './attachment-hasher.js';
 import type { ChunkBody } from './chunk-body.js';
 
 /** What a chunk's sender is told once its bytes are durable (or were already). */
@@ -44,6 +44,7 @@ interface Waiting {
   start: number;
   end: number;
   body: ChunkBody;
+  sha256: string;
   timer: NodeJS.Timeout;
   resolve: (outcome: ChunkOutcome) => void;
   reject: (err: unknown) => void;
@@ -77,8 +78,6 @@ interface Upload {
   syncing: boolean;
   /** Set when a write or sync failed: the upload is dropped and reloaded from the store. */
   failed: boolean;
-  /** SHA-256 of the bytes written so far in order, from the first byte; undefined when unknown. */
-  hash: Hash | undefined;
   lastActiveMs: number;
 }
 
@@ -90,6 +89,7 @@ export class AttachmentWriters {
   readonly #uploads = new Map<string, Upload>();
   readonly #loading = new Map<string, Promise<Upload>>();
   readonly #sweep: NodeJS.Timeout;
+  readonly #hasher = new AttachmentHasher();
 
   constructor(options: AttachmentWriterOptions) {
     this.#options = options;
@@ -108,7 +108,14 @@ export class AttachmentWriters {
    * from the store, still receiving). Resolves once its bytes are synced and recorded, or found
    * there already; rejects with ChunkOutOfTurn when it is too far ahead or waited too long.
    */
-  async write(attachment: HubAttachment, start: number, end: number, body: ChunkBody): Promise<ChunkOutcome> {
+  async write(
+    attachment: HubAttachment,
+    start: number,
+    end: number,
+    body: ChunkBody,
+    /** The chunk's SHA-256 as its manifest declares it: checked once written, before it counts. */
+    sha256: string,
+  ): Promise<ChunkOutcome> {
     const upload = await this.#uploadOf(attachment.id);
     if (upload.failed) throw new LifelineError('INTERNAL', `the upload of ${attachment.id} was interrupted`);
     upload.lastActiveMs = Date.now();
@@ -145,19 +152,19 @@ export class AttachmentWriters {
         upload.waiting.delete(start);
         reject(this.#outOfTurn(upload, start));
       }, this.#options.chunkWaitMs);
-      upload.waiting.set(start, { start, end, body, timer, resolve, reject });
+      upload.waiting.set(start, { start, end, body, sha256, timer, resolve, reject });
       void this.#writeInOrder(upload);
     });
   }
 
   /**
-   * The SHA-256 of the whole file when every byte of it went through this writer in order since
-   * the hub started, so completing need not read the file back; undefined otherwise.
+   * The SHA-256 of the whole file when every byte of it was written and checked here in order
+   * since the hub started, so completing need not read the file back; null otherwise.
    */
-  digestOf(id: string, bytes: number): string | undefined {
+  async digestOf(id: string, bytes: number): Promise<string | null> {
     const upload = this.#uploads.get(id);
-    if (!upload?.hash || upload.writtenBytes !== bytes || upload.receivedBytes !== bytes) return undefined;
-    return upload.hash.copy().digest('hex');
+    if (!upload || upload.receivedBytes !== bytes) return null;
+    return this.#hasher.digest(id, bytes);
   }
 
   /** The upload completed, started over or went away: its state here is dropped. */
@@ -171,11 +178,12 @@ export class AttachmentWriters {
   }
 
   /** Drops every upload (the hub stops); chunks not yet durable are answered with an error. */
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.#sweep);
     for (const upload of [...this.#uploads.values()]) {
       this.#fail(upload, new LifelineError('INTERNAL', 'the hub is stopping'));
     }
+    await this.#hasher.close();
   }
 
   /** The upload's state here, read from the store when it has none (one read at a time). */
@@ -210,7 +218,6 @@ export class AttachmentWriters {
       writing: false,
       syncing: false,
       failed: false,
-      hash: attachment.receivedBytes === 0 ? createHash('sha256') : undefined,
       lastActiveMs: Date.now(),
     };
     this.#uploads.set(attachment.id, upload);
@@ -255,12 +262,18 @@ export class AttachmentWriters {
           upload.file = await open(upload.path, constants.O_WRONLY | constants.O_CREAT, 0o600);
         }
         await writeAllAt(upload.file, next.body.parts, next.start);
+        // Checked as written (read back from the page cache on the hasher's thread): bytes that
+        // differ from their manifest are never synced or counted, and are overwritten by a resend.
+        const written = await this.#hasher.hashRange(upload.id, upload.path, next.start, next.end);
+        current = undefined;
         if (upload.failed) {
-          current = undefined;
           next.reject(new LifelineError('INTERNAL', 'the upload was interrupted'));
           return;
         }
-        for (const part of next.body.parts) upload.hash?.update(part);
+        if (written !== next.sha256) {
+          this.#refuseFrom(upload, next);
+          return;
+        }
         upload.writtenBytes = next.end;
         upload.unsynced.push({ end: next.end, resolve: next.resolve, reject: next.reject });
         current = undefined;
@@ -273,6 +286,27 @@ export class AttachmentWriters {
       upload.writing = false;
       await this.#settle(upload);
     }
+  }
+
+  /**
+   * A chunk differed from its manifest: it is refused, the chunks waiting behind it are told
+   * where to resume, and the upload goes on from its start (what is synced stays).
+   */
+  #refuseFrom(upload: Upload, refused: Waiting): void {
+    upload.takenBytes = refused.start;
+    // The whole-file hash followed the refused bytes: completing reads the file back instead.
+    this.#hasher.forget(upload.id);
+    refused.reject(
+      new LifelineError(
+        'CALLHOME_ATTACHMENT_INVALID',
+        `chunk ${Math.floor(refused.start / upload.chunkBytes)} refused: the SHA-256 of the bytes received differs from the manifest`,
+      ),
+    );
+    for (const chunk of upload.waiting.values()) {
+      clearTimeout(chunk.timer);
+      chunk.reject(this.#outOfTurn(upload, chunk.start));
+    }
+    upload.waiting.clear();
   }
 
   /** Syncs what is written and moves the resume point there; repeats while more was written. */
@@ -352,6 +386,7 @@ export class AttachmentWriters {
 
   #drop(upload: Upload): void {
     upload.failed = true;
+    this.#hasher.forget(upload.id);
     if (this.#uploads.get(upload.id) === upload) this.#uploads.delete(upload.id);
     // A write or sync in progress still holds the file: it is closed when it returns.
     void this.#settle(upload);

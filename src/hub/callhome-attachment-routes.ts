@@ -12,7 +12,6 @@ import { LifelineError } from '../common/errors.js';
 import {
   attachmentIdPattern,
   attachmentStartSchema,
-  checkManifestDigest,
   chunkRange,
   decodeManifest,
   manifestHeader,
@@ -39,7 +38,7 @@ const chunkWaitMs = 10_000;
  * How many chunks past the next expected one may arrive and wait (the agent keeps
  * chunksAhead + 1 on the wire): at most this many chunks of an upload wait in memory.
  */
-const chunksAhead = 7;
+const chunksAhead = 3;
 
 const idParams = z.object({ id: z.string().regex(attachmentIdPattern, 'an attachment id: 32 hex digits') });
 const chunkParams = idParams.extend({ index: z.coerce.number().int().nonnegative().max(1_000_000) });
@@ -89,7 +88,7 @@ function attachmentRoutes<S extends RawServerBase>(
     }
   };
   const writers = new AttachmentWriters({ store, clock, attachmentsDir, chunkWaitMs, chunksAhead });
-  app.addHook('onClose', async () => writers.close());
+  app.addHook('onClose', () => writers.close());
 
   const ownAttachment = async (stationId: string, id: string): Promise<HubAttachment> => {
     const attachment = await store.attachments.get(id);
@@ -131,9 +130,12 @@ function attachmentRoutes<S extends RawServerBase>(
           `the manifest describes ${manifest.kind} ${manifest.id}, not a chunk of attachment ${id}`,
         );
       }
-      const mismatch = checkManifestDigest(manifest, body.byteLength, () => body.sha256);
-      if (mismatch)
-        throw new LifelineError('CALLHOME_ATTACHMENT_INVALID', `chunk ${index} refused: ${mismatch}`);
+      if (body.byteLength !== manifest.bytes) {
+        throw new LifelineError(
+          'CALLHOME_ATTACHMENT_INVALID',
+          `chunk ${index} refused: the manifest says ${manifest.bytes} bytes, ${body.byteLength} arrived`,
+        );
+      }
       const attachment = await ownAttachment(stationId, id);
       if (attachment.state !== 'receiving') {
         if (attachment.state === 'complete') return stateOf(attachment, { index, duplicate: true });
@@ -153,7 +155,7 @@ function attachmentRoutes<S extends RawServerBase>(
         );
       }
       try {
-        const outcome = await writers.write(attachment, start, end, body);
+        const outcome = await writers.write(attachment, start, end, body, manifest.sha256);
         return stateOf(outcome.attachment, { index, duplicate: outcome.duplicate });
       } catch (err) {
         if (!(err instanceof ChunkOutOfTurn)) throw err;
@@ -179,7 +181,8 @@ function attachmentRoutes<S extends RawServerBase>(
       const path = pathOf(attachment);
       await settleFileLength(path, dirname(path), attachment.bytes);
       // Hashed as the chunks were written, unless the hub restarted meanwhile: then read back.
-      const sha256 = writers.digestOf(id, attachment.bytes) ?? (await hashFile(path, attachment.bytes));
+      const sha256 =
+        (await writers.digestOf(id, attachment.bytes)) ?? (await hashFile(path, attachment.bytes));
       writers.forget(id);
       if (sha256 !== attachment.sha256) {
         await store.attachments.restart(id, clock.now());

@@ -1,27 +1,23 @@
 // The body of an attachment chunk as it arrived: the pieces the connection delivered, kept as they
-// are (no copy into one buffer) and hashed on the way in, so checking the chunk against its
-// manifest costs no second pass over megabytes once the last byte is in.
+// are (no copy into one buffer) and written as they are. Its SHA-256 is checked once written
+// (attachment-writer.ts), off the event loop.
 
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { LifelineError } from '../common/errors.js';
 
 export class ChunkBody {
   readonly parts: readonly Buffer[];
   readonly byteLength: number;
-  readonly sha256: string;
 
-  constructor(parts: readonly Buffer[], byteLength: number, sha256: string) {
+  constructor(parts: readonly Buffer[], byteLength: number) {
     this.parts = parts;
     this.byteLength = byteLength;
-    this.sha256 = sha256;
   }
 }
 
 /** Reads a chunk body of at most `limit` bytes; a longer one is refused before it is all read. */
 export function receiveChunkBody(stream: Readable, limit: number): Promise<ChunkBody> {
   return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
     const parts: Buffer[] = [];
     let byteLength = 0;
     const cleanUp = (): void => {
@@ -38,12 +34,11 @@ export function receiveChunkBody(stream: Readable, limit: number): Promise<Chunk
         reject(new LifelineError('CALLHOME_ATTACHMENT_TOO_LARGE', `a chunk holds at most ${limit} bytes`));
         return;
       }
-      hash.update(piece);
       parts.push(piece);
     };
     const onEnd = (): void => {
       cleanUp();
-      resolve(new ChunkBody(parts, byteLength, hash.digest('hex')));
+      resolve(new ChunkBody(parts, byteLength));
     };
     const onError = (err: Error): void => {
       cleanUp();

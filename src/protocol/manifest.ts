@@ -90,16 +90,8 @@ export function decodeManifest(header: string | string[] | undefined): Manifest 
 /** Checks the body received against its manifest; returns a reason when they differ. */
 export function checkManifest(manifest: Manifest, body: string | Uint8Array): string | undefined {
   const bytes = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.byteLength;
-  return checkManifestDigest(manifest, bytes, () => sha256Of(body));
-}
-
-/** The same check for a body hashed as it arrived (`sha256` is only asked for when the size matches). */
-export function checkManifestDigest(
-  manifest: Manifest,
-  bytes: number,
-  sha256: () => string,
-): string | undefined {
   if (bytes !== manifest.bytes) return `the manifest says ${manifest.bytes} bytes, ${bytes} arrived`;
-  if (sha256() !== manifest.sha256) return 'the SHA-256 of the bytes received differs from the manifest';
+  const sha256 = sha256Of(body);
+  if (sha256 !== manifest.sha256) return 'the SHA-256 of the bytes received differs from the manifest';
   return undefined;
 }

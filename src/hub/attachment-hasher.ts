@@ -1,0 +1,103 @@
+// SHA-256 of attachment chunks off the event loop. The hub's event loop receives chunks from many
+// stations; hashing megabytes there held up every connection. A worker thread reads each range
+// back after it was written (from the page cache) and hashes it, and follows each upload's
+// whole-file SHA-256 as its ranges come in order, so completing an upload needs no read-back.
+
+import { Worker } from 'node:worker_threads';
+import { LifelineError } from '../common/errors.js';
+
+export type HasherRequest =
+  | { op: 'range'; seq: number; id: string; path: string; start: number; end: number }
+  | { op: 'digest'; seq: number; id: string; bytes: number }
+  | { op: 'forget'; id: string };
+
+export type HasherAnswer = { seq: number; sha256: string | null } | { seq: number; error: string };
+
+/** The worker's own file next to this one: .ts when run from the sources, .js when built. */
+const workerUrl = new URL(
+  import.meta.url.endsWith('.ts') ? './attachment-hasher-worker.ts' : './attachment-hasher-worker.js',
+  import.meta.url,
+);
+
+export class AttachmentHasher {
+  #worker: Worker | undefined;
+  #seq = 0;
+  readonly #pending = new Map<
+    number,
+    { resolve: (sha256: string | null) => void; reject: (err: Error) => void }
+  >();
+  #closed = false;
+
+  /**
+   * SHA-256 of bytes [start, end) of the file, which were just written. When they follow the
+   * ranges hashed before for `id` (or start at 0), they also extend its whole-file SHA-256.
+   */
+  async hashRange(id: string, path: string, start: number, end: number): Promise<string> {
+    const sha256 = await this.#ask((seq) => ({ op: 'range', seq, id, path, start, end }));
+    if (sha256 === null) throw new LifelineError('INTERNAL', `no SHA-256 for ${path}`);
+    return sha256;
+  }
+
+  /** The whole-file SHA-256 of `id` when all of its `bytes` were hashed in order; else null. */
+  digest(id: string, bytes: number): Promise<string | null> {
+    return this.#ask((seq) => ({ op: 'digest', seq, id, bytes }));
+  }
+
+  /** Drops what is known of `id` (the upload completed, restarted or failed). */
+  forget(id: string): void {
+    this.#worker?.postMessage({ op: 'forget', id } satisfies HasherRequest);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#failAll(new LifelineError('INTERNAL', 'the hub is stopping'));
+    await worker?.terminate();
+  }
+
+  #ask(request: (seq: number) => HasherRequest): Promise<string | null> {
+    if (this.#closed) return Promise.reject(new LifelineError('INTERNAL', 'the hub is stopping'));
+    const worker = this.#started();
+    const seq = ++this.#seq;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(seq, { resolve, reject });
+      worker.postMessage(request(seq));
+    });
+  }
+
+  #started(): Worker {
+    if (this.#worker) return this.#worker;
+    // Run from the sources (tests), the worker registers the TypeScript loader before loading it.
+    const worker = workerUrl.pathname.endsWith('.ts')
+      ? new Worker(
+          `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(workerUrl.href)}); });`,
+          { eval: true },
+        )
+      : new Worker(workerUrl);
+    // An idle hasher does not keep the hub's process alive.
+    worker.unref();
+    worker.on('message', (answer: HasherAnswer) => {
+      const waiter = this.#pending.get(answer.seq);
+      this.#pending.delete(answer.seq);
+      if (!waiter) return;
+      if ('error' in answer) waiter.reject(new LifelineError('INTERNAL', `hashing failed: ${answer.error}`));
+      else waiter.resolve(answer.sha256);
+    });
+    const lost = (err: Error): void => {
+      if (this.#worker !== worker) return;
+      // A new worker starts at the next request; what the lost one followed is unknown now.
+      this.#worker = undefined;
+      this.#failAll(new LifelineError('INTERNAL', `the hashing thread stopped: ${err.message}`));
+    };
+    worker.on('error', lost);
+    worker.on('exit', (code) => lost(new Error(`exit code ${code}`)));
+    this.#worker = worker;
+    return worker;
+  }
+
+  #failAll(err: Error): void {
+    for (const waiter of this.#pending.values()) waiter.reject(err);
+    this.#pending.clear();
+  }
+}
