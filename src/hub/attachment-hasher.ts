@@ -43,6 +43,11 @@ export class AttachmentHasher {
     return this.#ask((seq) => ({ op: 'digest', seq, id, bytes }));
   }
 
+  /** Starts the thread ahead of the first chunk (an upload is starting), so that chunk does not wait for it. */
+  warm(): void {
+    if (!this.#closed) this.#started();
+  }
+
   /** Drops what is known of `id` (the upload completed, restarted or failed). */
   forget(id: string): void {
     this.#worker?.postMessage({ op: 'forget', id } satisfies HasherRequest);

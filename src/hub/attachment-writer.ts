@@ -56,6 +56,13 @@ interface Unsynced {
   reject: (err: unknown) => void;
 }
 
+/** A chunk written and not yet synced: its check against the manifest runs meanwhile. */
+interface Written extends Unsynced {
+  start: number;
+  /** Whether the bytes read back match the manifest's SHA-256 (rejects when they could not be read). */
+  matches: Promise<boolean>;
+}
+
 /** One upload in progress: what is durable, what is written, what waits. */
 interface Upload {
   id: string;
@@ -69,8 +76,10 @@ interface Upload {
   takenBytes: number;
   /** Chunks that arrived and wait to be written, by their first byte. */
   waiting: Map<number, Waiting>;
-  /** Chunks written, waiting for the sync that covers them. */
-  unsynced: Unsynced[];
+  /** Chunks written, in order, waiting for their check and the sync that covers them. */
+  unsynced: Written[];
+  /** Moves when written chunks are refused: a write that started before then no longer counts. */
+  epoch: number;
   /** Resends of bytes being written or synced: answered when those are durable. */
   repeats: Unsynced[];
   file: FileHandle | undefined;
@@ -167,6 +176,11 @@ export class AttachmentWriters {
     return this.#hasher.digest(id, bytes);
   }
 
+  /** An upload is starting: the hashing thread is readied before its first chunk arrives. */
+  prepare(): void {
+    this.#hasher.warm();
+  }
+
   /** The upload completed, started over or went away: its state here is dropped. */
   forget(id: string): void {
     const upload = this.#uploads.get(id);
@@ -213,6 +227,7 @@ export class AttachmentWriters {
       takenBytes: attachment.receivedBytes,
       waiting: new Map(),
       unsynced: [],
+      epoch: 0,
       repeats: [],
       file: undefined,
       writing: false,
@@ -242,7 +257,10 @@ export class AttachmentWriters {
     );
   }
 
-  /** Writes every chunk whose turn has come; one runs per upload at a time. */
+  /**
+   * Writes every chunk whose turn has come; one runs per upload at a time. Each written chunk is
+   * checked against its manifest on the hasher's thread while the next one is written.
+   */
   async #writeInOrder(upload: Upload): Promise<void> {
     if (upload.writing || upload.failed) return;
     upload.writing = true;
@@ -257,26 +275,38 @@ export class AttachmentWriters {
         upload.waiting.delete(next.start);
         clearTimeout(next.timer);
         upload.takenBytes = next.end;
+        const epoch = upload.epoch;
         if (!upload.file) {
           await mkdir(dirname(upload.path), { recursive: true });
           upload.file = await open(upload.path, constants.O_WRONLY | constants.O_CREAT, 0o600);
         }
         await writeAllAt(upload.file, next.body.parts, next.start);
-        // Checked as written (read back from the page cache on the hasher's thread): bytes that
-        // differ from their manifest are never synced or counted, and are overwritten by a resend.
-        const written = await this.#hasher.hashRange(upload.id, upload.path, next.start, next.end);
         current = undefined;
-        if (upload.failed) {
-          next.reject(new LifelineError('INTERNAL', 'the upload was interrupted'));
-          return;
+        if (upload.failed || upload.epoch !== epoch) {
+          // A chunk before it was refused meanwhile: this one is sent again after it.
+          next.reject(
+            upload.failed
+              ? new LifelineError('INTERNAL', 'the upload was interrupted')
+              : this.#outOfTurn(upload, next.start),
+          );
+          if (upload.failed) return;
+          continue;
         }
-        if (written !== next.sha256) {
-          this.#refuseFrom(upload, next);
-          return;
-        }
+        // Read back from the page cache and hashed on the hasher's thread: bytes that differ
+        // from their manifest are never synced or counted, and a resend overwrites them.
+        const sha256 = next.sha256;
+        const matches = this.#hasher
+          .hashRange(upload.id, upload.path, next.start, next.end)
+          .then((written) => written === sha256);
+        matches.catch(() => undefined);
         upload.writtenBytes = next.end;
-        upload.unsynced.push({ end: next.end, resolve: next.resolve, reject: next.reject });
-        current = undefined;
+        upload.unsynced.push({
+          start: next.start,
+          end: next.end,
+          resolve: next.resolve,
+          reject: next.reject,
+          matches,
+        });
         void this.#syncWritten(upload);
       }
     } catch (err) {
@@ -289,11 +319,13 @@ export class AttachmentWriters {
   }
 
   /**
-   * A chunk differed from its manifest: it is refused, the chunks waiting behind it are told
-   * where to resume, and the upload goes on from its start (what is synced stays).
+   * A written chunk differed from its manifest: it is refused, the chunks written or waiting
+   * behind it are told where to resume, and the upload goes on from its start (what is synced stays).
    */
-  #refuseFrom(upload: Upload, refused: Waiting): void {
+  #refuseFrom(upload: Upload, refused: Written): void {
+    upload.epoch += 1;
     upload.takenBytes = refused.start;
+    upload.writtenBytes = refused.start;
     // The whole-file hash followed the refused bytes: completing reads the file back instead.
     this.#hasher.forget(upload.id);
     refused.reject(
@@ -302,6 +334,13 @@ export class AttachmentWriters {
         `chunk ${Math.floor(refused.start / upload.chunkBytes)} refused: the SHA-256 of the bytes received differs from the manifest`,
       ),
     );
+    const behind = upload.unsynced.filter((chunk) => chunk.start > refused.start);
+    upload.unsynced = upload.unsynced.filter((chunk) => chunk.end <= refused.start);
+    for (const chunk of behind) chunk.reject(this.#outOfTurn(upload, chunk.start));
+    // Resends of refused bytes wait for nothing now: they are told where to resume too.
+    const repeatsBehind = upload.repeats.filter((chunk) => chunk.end > refused.start);
+    upload.repeats = upload.repeats.filter((chunk) => chunk.end <= refused.start);
+    for (const chunk of repeatsBehind) chunk.reject(this.#outOfTurn(upload, refused.start));
     for (const chunk of upload.waiting.values()) {
       clearTimeout(chunk.timer);
       chunk.reject(this.#outOfTurn(upload, chunk.start));
@@ -309,14 +348,26 @@ export class AttachmentWriters {
     upload.waiting.clear();
   }
 
-  /** Syncs what is written and moves the resume point there; repeats while more was written. */
+  /**
+   * Syncs the chunks written and found matching, in order, and moves the resume point past them;
+   * repeats while more were written. One runs per upload at a time.
+   */
   async #syncWritten(upload: Upload): Promise<void> {
     if (upload.syncing || upload.failed) return;
     upload.syncing = true;
     try {
-      while (upload.writtenBytes > upload.receivedBytes && upload.file && !upload.failed) {
+      while (upload.unsynced.length > 0 && upload.file && !upload.failed) {
+        const batch = upload.unsynced.slice();
+        const checks = await Promise.all(batch.map((chunk) => chunk.matches));
+        if (upload.failed) return;
+        const firstBad = checks.indexOf(false);
+        const good = firstBad === -1 ? batch : batch.slice(0, firstBad);
+        const bad = firstBad === -1 ? undefined : batch[firstBad];
+        if (bad && upload.unsynced.includes(bad)) this.#refuseFrom(upload, bad);
+        const last = good.at(-1);
+        if (!last) continue;
         const from = upload.receivedBytes;
-        const to = upload.writtenBytes;
+        const to = last.end;
         await upload.file.datasync();
         // The first sync also makes the file's name durable.
         if (from === 0) await syncDirectory(dirname(upload.path));
@@ -344,7 +395,7 @@ export class AttachmentWriters {
           return;
         }
         upload.receivedBytes = to;
-        const answer = (list: Unsynced[], duplicate: boolean): Unsynced[] =>
+        const answer = <T extends Unsynced>(list: T[], duplicate: boolean): T[] =>
           list.filter((chunk) => {
             if (chunk.end > to) return true;
             chunk.resolve({ attachment, duplicate });

@@ -104,6 +104,7 @@ function attachmentRoutes<S extends RawServerBase>(
   api.post('/v1/attachments', { schema: { body: attachmentStartSchema } }, async (request, reply) => {
     const { stationId } = await callingStation(request.raw, store);
     const { attachment, created } = await store.attachments.start(stationId, request.body, clock.now());
+    if (attachment.state === 'receiving') writers.prepare();
     return reply.code(created ? 201 : 200).send(stateOf(attachment));
   });
 
