@@ -54,8 +54,13 @@ export interface UploaderOptions {
   random?: () => number;
 }
 
-/** Chunks sent before the answer to the oldest one, so transfer, hashing and the hub's disk sync overlap (the hub lets up to three wait for the one before them). */
-const chunksInFlight = 4;
+/**
+ * Chunks sent before the answer to the oldest one: the hub answers a chunk once it is written,
+ * checked and synced, so transfer and the hub's disk work overlap.
+ */
+const chunksAwaitingAnswer = 8;
+/** Chunks read from the staged file and not yet sent (each holds a chunk-sized buffer). */
+const chunksReadAhead = 2;
 
 /** How often the progress shown to the administrator is saved while chunks are answered. */
 const progressSaveIntervalMs = 500;
@@ -300,37 +305,59 @@ export class Uploader {
     const { id, bytes, chunkBytes } = attachment;
     const count = chunkCount(bytes, chunkBytes);
     const file = await this.#openStaged(attachment);
-    // Chunks on the wire, oldest first: while the hub writes and syncs one, the next one travels
-    // (the hub lets a chunk that arrives early wait for the one before it). Their bodies go one
-    // after the other, not interleaved, so each arrives whole as early as it can and the hub
-    // writes it while the next one travels.
-    const inFlight: { index: number; end: number; bytes: Buffer; answer: Promise<Answer> }[] = [];
+    // Chunks on the wire, oldest first: while the hub writes, checks and syncs some, the next ones
+    // travel. Their bodies go one after the other, not interleaved, so each arrives whole as early
+    // as it can. A chunk's buffer is free once its body went out (a resend reads the file again),
+    // so only a couple are held however many chunks wait for their answer.
+    const inFlight: { index: number; end: number; answer: Promise<Answer> }[] = [];
     const drain = () => Promise.allSettled(inFlight.splice(0).map((c) => c.answer));
-    // Buffers of chunks the hub answered: read into again rather than allocated (megabytes each).
     const spare: Buffer[] = [];
+    let unsent = 0;
+    let bodyWentOut = (): void => undefined;
     let nextIndex = from / chunkBytes;
     let resyncs = 0;
     let progressSavedAtMs = 0;
     let previousSent = Promise.resolve();
     try {
       for (;;) {
-        while (inFlight.length < chunksInFlight && nextIndex < count && !this.#stopping && !this.#paused()) {
+        while (
+          inFlight.length < chunksAwaitingAnswer &&
+          unsent < chunksReadAhead &&
+          nextIndex < count &&
+          !this.#stopping &&
+          !this.#paused()
+        ) {
           const chunk = await readChunk(file, attachment, nextIndex, spare.pop());
+          unsent += 1;
+          let out = false;
           let bodySent!: () => void;
           const sent = new Promise<void>((resolve) => (bodySent = resolve));
-          const answer = previousSent.then(() => this.#sendChunk(attachment, chunk, bodySent));
-          answer.catch(() => undefined).finally(bodySent);
+          const wentOut = (reusable: boolean): void => {
+            if (out) return;
+            out = true;
+            unsent -= 1;
+            if (reusable) spare.push(chunk.bytes);
+            bodySent();
+            bodyWentOut();
+          };
+          const answer = previousSent.then(() => this.#sendChunk(attachment, chunk, () => wentOut(true)));
+          answer.catch(() => undefined).finally(() => wentOut(false));
           previousSent = sent;
-          inFlight.push({
-            index: chunk.index,
-            end: chunk.start + chunk.bytes.byteLength,
-            bytes: chunk.bytes,
-            answer,
-          });
+          inFlight.push({ index: chunk.index, end: chunk.start + chunk.bytes.byteLength, answer });
           nextIndex += 1;
         }
-        const head = inFlight.shift();
+        const head = inFlight[0];
         if (!head) return nextIndex >= count;
+        // Whichever comes first: the oldest chunk's answer, or a body out (room to read the next).
+        const answered = await Promise.race([
+          head.answer.then(
+            () => true,
+            () => true,
+          ),
+          new Promise<boolean>((resolve) => (bodyWentOut = () => resolve(false))),
+        ]);
+        if (!answered) continue;
+        inFlight.shift();
         const answer = await head.answer;
         if (answer.status === 409 && answer.body.code === 'CALLHOME_ATTACHMENT_OUT_OF_ORDER' && resyncs < 3) {
           resyncs += 1;
@@ -339,8 +366,6 @@ export class Uploader {
           continue;
         }
         if (answer.status !== 200) this.#refused(answer, `chunk ${head.index}`);
-        // The hub read the whole body before it answered: the buffer is free again.
-        spare.push(head.bytes);
         if (answer.body.complete === true) return true;
         resyncs = 0;
         const received = this.#resumePoint(attachment, answer.body);
