@@ -161,6 +161,8 @@ describe('health and metrics', () => {
 
   test('the outbox depth follows the reports waiting', async () => {
     await cluster.cli(['agent', 'callhome', 'pause', '--for', '1h', '--data', cluster.agentDir]);
+    const ingestedBefore =
+      sample(await hubMetrics(), 'lifeline_hub_reports_ingested_total', { kind: 'generic' }) ?? 0;
     for (const n of [1, 2, 3])
       await cluster.admin('POST', '/v1/reports', { kind: 'generic', payload: { type: 'metrics-test', n } });
     const outbox = (await cluster.admin('GET', '/v1/outbox')) as {
@@ -170,12 +172,26 @@ describe('health and metrics', () => {
     const paused = await agentMetrics();
     assert.equal(sample(paused, 'lifeline_agent_outbox_depth', { state: 'pending' }), outbox.status.pending);
     assert.equal(sample(paused, 'lifeline_agent_outbox_depth', { state: 'held' }), outbox.status.held);
+    const resumedAtMs = Date.now();
     await cluster.cli(['agent', 'callhome', 'resume', '--data', cluster.agentDir]);
     const drained = await waitFor('the outbox to drain', async () => {
       const text = await agentMetrics();
       return sample(text, 'lifeline_agent_outbox_depth', { state: 'pending' }) === 0 ? text : undefined;
     });
     assert.ok((sample(drained, 'lifeline_agent_reports_sent_total', { kind: 'generic' }) ?? 0) >= 3);
+    // The hub counts the three it stored.
+    assert.equal(
+      sample(await hubMetrics(), 'lifeline_hub_reports_ingested_total', { kind: 'generic' }),
+      ingestedBefore + 3,
+    );
+    // The status names the newest delivery the hub accepted: one of this drain.
+    const status = (await cluster.admin('GET', '/v1/status')) as {
+      lastCallHome: { atMs: number; kind: string; status: number } | null;
+    };
+    // (Another kind, a heartbeat say, may have left just after the three.)
+    assert.match(status.lastCallHome?.kind ?? '', /^[a-z.-]+$/);
+    assert.ok((status.lastCallHome?.atMs ?? 0) >= resumedAtMs);
+    assert.ok((status.lastCallHome?.status ?? 0) >= 200 && (status.lastCallHome?.status ?? 0) < 300);
   });
 
   test('the tunnel gauges follow remote service off and on', async () => {

@@ -126,6 +126,8 @@ export class Agent implements AgentControl {
   /** The vendor's requests for more error data, fetched on each call-home poll. */
   dataRequests: DataRequestDesk | undefined;
   #sentPurger: SentReportPurger | undefined;
+  /** The newest transmission the hub accepted; undefined until read from the log once. */
+  #lastCallHome: AgentStatus['lastCallHome'] | undefined;
   readonly #store: AgentStore;
   readonly #audit: AuditLog;
   readonly #gate: SessionGate;
@@ -404,7 +406,13 @@ export class Agent implements AgentControl {
     agent.dataRequests.start();
     const uploader = new Uploader({
       store: store.attachments,
-      transmissions: store.outbox,
+      transmissions: {
+        recordUploadStep: async (step) => {
+          await store.outbox.recordUploadStep(step);
+          if (step.status >= 200 && step.status < 300)
+            agent.#lastCallHome = { atMs: step.atMs, kind: step.kind, status: step.status };
+        },
+      },
       send: (method, path, body, headers, sendOptions) =>
         callHome.sendBytes(method, path, body, headers, sendOptions),
       dir: join(options.dataDir, 'attachments'),
@@ -418,6 +426,10 @@ export class Agent implements AgentControl {
       if (event.type !== 'failed') uploader.wake();
     });
     agent.outbox.on('attempt', (event) => metrics.observeDelivery(event));
+    agent.outbox.on('attempt', (event) => {
+      if (event.type === 'sent')
+        agent.#lastCallHome = { atMs: clock.now(), kind: event.kind, status: event.status };
+    });
     if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) uploader.pause(pausedUntil);
     uploader.start();
     agent.#dataDir = options.dataDir;
@@ -514,7 +526,7 @@ export class Agent implements AgentControl {
       certificate: this.#renewal?.status() ?? null,
       hubEndpoints: this.#dialer.status(),
       proxy: this.#dialer.proxyStatus(),
-      lastCallHome: await this.#lastCallHome(),
+      lastCallHome: await this.#lastAcceptedCallHome(),
       activeSessions: this.#gate.activeCount,
       pendingRequests: await this.policyControl.countPending(),
       auditHealthy: this.#audit.healthy,
@@ -522,11 +534,17 @@ export class Agent implements AgentControl {
     };
   }
 
-  async #lastCallHome(): Promise<AgentStatus['lastCallHome']> {
+  /** Kept up to date by the outbox and the uploader; the transmission log is read only at first. */
+  async #lastAcceptedCallHome(): Promise<AgentStatus['lastCallHome']> {
+    if (this.#lastCallHome !== undefined) return this.#lastCallHome;
     // The newest transmissions are few to scan: a failed one is followed by a retry soon enough.
     const recent = (await this.outbox?.store.listTransmissions({ newestFirst: true, limit: 50 })) ?? [];
     const accepted = recent.find((t) => t.status >= 200 && t.status < 300);
-    return accepted ? { atMs: accepted.atMs, kind: accepted.kind, status: accepted.status } : null;
+    // An event may have set it while the log was read: the event is newer.
+    this.#lastCallHome ??= accepted
+      ? { atMs: accepted.atMs, kind: accepted.kind, status: accepted.status }
+      : null;
+    return this.#lastCallHome;
   }
 
   refusals(): Promise<RefusalCount[]> {

@@ -12,7 +12,12 @@ import { LifelineError } from '../common/errors.js';
 import { installApiConventions } from '../common/http-api.js';
 import type { Logger } from '../common/logger.js';
 import { certNotAfterMs, signStationCsr, verifyCsr } from '../pki/index.js';
-import { generateStationId, http2SessionWindowBytes, http2Settings } from '../protocol/index.js';
+import {
+  generateStationId,
+  http2SessionWindowBytes,
+  http2Settings,
+  type ReportKind,
+} from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
 import { registerStationRoutes } from './callhome-station-routes.js';
@@ -58,6 +63,8 @@ export interface CallHomeApiOptions {
   audit: HubAudit;
   clock: Clock;
   logger: Logger;
+  /** Called once per report stored (not for a duplicate), for the hub's metrics. */
+  onReportStored?: ((kind: ReportKind) => void) | undefined;
 }
 
 export async function buildCallHomeApi(options: CallHomeApiOptions) {
@@ -142,7 +149,7 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     };
   });
 
-  registerStationRoutes(app, { store, audit, clock });
+  registerStationRoutes(app, { store, audit, clock, onReportStored: options.onReportStored });
   registerTrustRoutes(app, {
     store,
     audit,
@@ -151,7 +158,7 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     stationCertValidityMs: options.stationCertValidityMs,
     renewalGraceMs: options.renewalGraceMs,
   });
-  registerBatchRoutes(app, { store, audit, clock });
+  registerBatchRoutes(app, { store, audit, clock, onReportStored: options.onReportStored });
   registerDataRequestRoutes(app, { store, clock });
   registerFixRoutes(app, { store, audit, dataDir: options.dataDir });
   registerAttachmentRoutes(app, { store, audit, clock, attachmentsDir: attachmentsDirOf(options.dataDir) });

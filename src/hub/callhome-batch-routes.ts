@@ -3,7 +3,6 @@
 // invalid report is refused without holding back the others.
 
 import type { FastifyInstance, RawServerBase } from 'fastify';
-import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import {
   checkReportPayload,
@@ -17,10 +16,9 @@ import {
   type Manifest,
   type ReportBatchAnswer,
 } from '../protocol/index.js';
-import type { HubStore, IngestItem } from '../store/index.js';
+import type { IngestItem } from '../store/index.js';
 
-import type { HubAudit } from './hub-audit.js';
-import { callingStation } from './callhome-station-routes.js';
+import { callingStation, type ReportRouteOptions } from './callhome-station-routes.js';
 
 /** A batch is at most 50 reports of at most a few MiB together; this leaves room to spare. */
 const maxBatchBodyBytes = 32 * 1024 * 1024;
@@ -31,7 +29,7 @@ type Line =
 
 export function registerBatchRoutes<S extends RawServerBase>(
   app: FastifyInstance<S>,
-  options: { store: HubStore; audit: HubAudit; clock: Clock },
+  options: ReportRouteOptions,
 ): void {
   const { store, audit, clock } = options;
   app.addContentTypeParser(
@@ -87,6 +85,7 @@ export function registerBatchRoutes<S extends RawServerBase>(
         });
         continue;
       }
+      if (!outcome.duplicate) options.onReportStored?.(envelope.kind);
       if (!outcome.duplicate && (envelope.kind === 'problem.open' || envelope.kind === 'problem.close')) {
         await audit.record(
           `station:${stationId}`,

@@ -9,7 +9,7 @@ import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import { createHash } from 'node:crypto';
 import { verifyCheckpoint } from '../agent/audit-checkpoint.js';
-import { checkReportPayload, reportEnvelopeSchema } from '../protocol/index.js';
+import { checkReportPayload, reportEnvelopeSchema, type ReportKind } from '../protocol/index.js';
 import { checkExpiredStationCert, derToPem } from '../pki/index.js';
 import { genesisHash, type HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
@@ -41,6 +41,14 @@ export interface ExpiredCertAllowance {
  * `expired`, a certificate that expired less than graceMs ago passes too (its signature checked here);
  * one that expired longer ago gets STATION_REENROLL.
  */
+export interface ReportRouteOptions {
+  store: HubStore;
+  audit: HubAudit;
+  clock: Clock;
+  /** Called once per report stored (not for a duplicate), for the hub's metrics. */
+  onReportStored?: ((kind: ReportKind) => void) | undefined;
+}
+
 export async function callingStation(
   raw: { socket: unknown },
   store: HubStore,
@@ -96,7 +104,7 @@ export async function callingStation(
 
 export function registerStationRoutes<S extends RawServerBase>(
   app: FastifyInstance<S>,
-  options: { store: HubStore; audit: HubAudit; clock: Clock },
+  options: ReportRouteOptions,
 ): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { store, audit, clock } = options;
@@ -158,6 +166,7 @@ export function registerStationRoutes<S extends RawServerBase>(
       throw new LifelineError('CALLHOME_REPORT_INVALID', `invalid ${envelope.kind} report: ${invalid}`);
     const sha256 = createHash('sha256').update(body).digest('hex');
     const result = await store.reports.ingest(stationId, envelope, body, sha256, clock.now());
+    if (!result.duplicate) options.onReportStored?.(envelope.kind);
     if (!result.duplicate && (envelope.kind === 'problem.open' || envelope.kind === 'problem.close')) {
       await audit.record(
         `station:${stationId}`,

@@ -128,6 +128,8 @@ export class Hub {
       ticketTtlMs: config.ticketTtl,
       openTimeoutMs: config.sessionOpenTimeout,
     });
+    // Reports stored feed /metrics, which is made further down with the parts it reads from.
+    let countStoredReport: (kind: string) => void = () => undefined;
     const callHome = await buildCallHomeApi({
       trust: () => trust.material,
       dataDir: options.dataDir,
@@ -137,6 +139,7 @@ export class Hub {
       audit,
       clock,
       logger,
+      onReportStored: (kind) => countStoredReport(kind),
     });
     const admission = new TunnelAdmission({ tunnelsPerSecond: config.admission.tunnelsPerSecond, clock });
     const listener = new StationListener({
@@ -158,6 +161,7 @@ export class Hub {
       stationHealth: () => store.health.listHealth(),
     });
     audit.onRecord((action, _stationId, detail) => metrics.observeAudit(action, detail));
+    countStoredReport = (kind) => metrics.observeReportStored(kind);
     const ops = {
       metrics,
       scrapeToken: ensureScrapeToken(paths.metricsToken),

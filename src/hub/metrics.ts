@@ -35,6 +35,7 @@ export class HubMetrics {
   readonly #refusals: Counter<'kind' | 'reason'>;
   readonly #uploadBytes: Counter;
   readonly #tunnelConnections: Counter;
+  readonly #reportsIngested: Counter<'kind'>;
 
   constructor(sources: HubMetricsSources) {
     const registers = [this.registry];
@@ -117,6 +118,12 @@ export class HubMetrics {
         this.set(silent);
       },
     });
+    this.#reportsIngested = new Counter({
+      name: 'lifeline_hub_reports_ingested_total',
+      help: 'Call-home reports stored since the hub started (duplicates not counted), by kind.',
+      labelNames: ['kind'],
+      registers,
+    });
     this.#uploadBytes = new Counter({
       name: 'lifeline_hub_upload_bytes_total',
       help: 'Bytes of extended error data (attachments) received complete since the hub started.',
@@ -137,6 +144,11 @@ export class HubMetrics {
         reason: typeof detail.code === 'string' && codePattern.test(detail.code) ? detail.code : 'OTHER',
       });
     }
+  }
+
+  /** A report was stored (the call-home routes; kinds are the protocol's closed set). */
+  observeReportStored(kind: string): void {
+    this.#reportsIngested.inc({ kind: kindPattern.test(kind) ? kind : 'other' });
   }
 
   render(): Promise<string> {
