@@ -182,6 +182,13 @@ describe('web pages', () => {
     await consolePage.getByTestId('station-search').fill(wrongCheck);
     await consolePage.getByTestId('station-search-help').filter({ hasText: /check/i }).waitFor();
     await consolePage.getByTestId('station-search').fill(cluster.stationId);
+    // The hub applied its retention rules once at start: what that removed, rule by rule.
+    const removed = consolePage.getByTestId('retention-removed');
+    await removed.waitFor();
+    const removedText = (await removed.textContent()) ?? '';
+    assert.match(removedText, /Problem data files\s*0 files/);
+    assert.match(removedText, /Closed problem reports\s*0 problems, 0 reports/);
+    assert.match((await consolePage.getByTestId('retention-last-run').textContent()) ?? '', / by /);
     await saveScreenshot(consolePage, 'console');
     await consolePage.close();
   });

@@ -1,11 +1,48 @@
 // Retention: the rules in force (hub.yaml retention:) and what the last purge removed.
 
-import { Section, formatTime } from '../shared/ui.js';
+import { DataTable, Section, formatBytes, formatTime } from '../shared/ui.js';
+
+/** What a purge removed, per rule (the hub's RetentionRunSummary; older hubs may lack parts). */
+interface LastRun {
+  ranAtMs?: number;
+  nowMs?: number;
+  actor?: string;
+  removed?: {
+    problemData?: { files?: number; bytes?: number };
+    closedProblems?: { problems?: number; reports?: number };
+    inventory?: { reports?: number };
+    performance?: { reports?: number };
+    heartbeats?: { reports?: number };
+  };
+}
 
 export interface RetentionView {
   rules: Record<string, string>;
   interval: string;
-  lastRun: { atMs?: number; ranAtMs?: number; [key: string]: unknown } | null;
+  lastRun: LastRun | null;
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/** One line per rule: what the run removed under it. */
+function removedRows(run: LastRun): { rule: string; removed: string }[] {
+  const removed = run.removed ?? {};
+  const files = removed.problemData?.files ?? 0;
+  const problems = removed.closedProblems?.problems ?? 0;
+  const reports = (n: number | undefined) => plural(n ?? 0, 'report', 'reports');
+  return [
+    {
+      rule: 'problemData',
+      removed: `${plural(files, 'file', 'files')}${files > 0 ? `, ${formatBytes(removed.problemData?.bytes ?? 0)}` : ''}`,
+    },
+    {
+      rule: 'closedProblems',
+      removed: `${plural(problems, 'problem', 'problems')}, ${reports(removed.closedProblems?.reports)}`,
+    },
+    { rule: 'inventory', removed: reports(removed.inventory?.reports) },
+    { rule: 'performance', removed: reports(removed.performance?.reports) },
+    { rule: 'heartbeats', removed: reports(removed.heartbeats?.reports) },
+  ];
 }
 
 const ruleLabels: Record<string, string> = {
@@ -35,16 +72,29 @@ export function RetentionSection(props: { retention: RetentionView | null }) {
             <dd>every {r.interval}</dd>
             <dt>Last purge</dt>
             <dd data-testid="retention-last-run">
-              {r.lastRun ? (
-                <>
-                  {formatTime(r.lastRun.ranAtMs ?? r.lastRun.atMs)}
-                  <pre class="payload">{JSON.stringify(r.lastRun, null, 2)}</pre>
-                </>
-              ) : (
-                'none yet'
-              )}
+              {r.lastRun
+                ? `${formatTime(r.lastRun.ranAtMs)}${r.lastRun.actor ? ` by ${r.lastRun.actor}` : ''}${
+                    r.lastRun.nowMs !== undefined &&
+                    Math.abs(r.lastRun.nowMs - (r.lastRun.ranAtMs ?? 0)) > 60_000
+                      ? ` (rules applied as of ${formatTime(r.lastRun.nowMs)})`
+                      : ''
+                  }`
+                : 'none yet'}
             </dd>
           </dl>
+          {r.lastRun && (
+            <DataTable
+              label="Removed by the last purge"
+              testId="retention-removed"
+              rows={removedRows(r.lastRun)}
+              rowKey={(row) => row.rule}
+              empty="Nothing removed."
+              columns={[
+                { label: 'Rule', cell: (row) => ruleLabels[row.rule] ?? row.rule },
+                { label: 'Removed', cell: (row) => row.removed },
+              ]}
+            />
+          )}
         </>
       )}
     </Section>
