@@ -206,6 +206,28 @@ describe('technician MFA and identity', () => {
     assert.equal((await login('tech', 'tech-password-1', [], cluster.techEnv)).code, 0);
   });
 
+  test('enrolling TOTP revokes the logins made with the password alone', async () => {
+    const env = await cluster.technician('carla', 'carla-password-1');
+    assert.equal((await runCli(['stations'], { env })).code, 0);
+    const enrolled = await cluster.cli(['hub', 'user', 'totp', 'carla', '--data', cluster.hubDir]);
+    assert.match(enrolled.stdout, /^otpauth:\/\/totp\/Lifeline:carla\?/m);
+    assert.match(enrolled.stdout, /1 login\(s\) of carla revoked/);
+    // The hub trusts a checked login for at most 2 s before it looks again.
+    const refused = await waitFor(
+      'the old login to be refused',
+      async () => {
+        const result = await runCli(['stations'], { env });
+        return result.code === 1 ? result : undefined;
+      },
+      5000,
+    );
+    assert.match(refused.stderr, /the login was revoked at .*\(AUTH_REQUIRED\)/);
+    const withoutCode = await login('carla', 'carla-password-1', [], env);
+    assert.match(withoutCode.stderr, /AUTH_TOTP_REQUIRED/);
+    const entry = (await hubAudit()).find((e) => e.action === 'user.totp' && e.detail.user === 'carla');
+    assert.deepEqual([entry?.detail.reenrolled, entry?.detail.tokensRevoked], [false, 1]);
+  });
+
   test("a disabled user's live session ends within 2 s; the user cannot log in or use the old token", async () => {
     const leaverEnv = await cluster.technician('leaver', 'leaver-password-1');
     const proc = cluster.track(

@@ -93,19 +93,26 @@ export function registerHubUserCommands(hub: Command): void {
   user
     .command('totp <name>')
     .description(
-      'enroll (or re-enroll) TOTP for a user: a new secret replaces the old; prints the otpauth:// URI once',
+      "enroll (or re-enroll) TOTP for a user: a new secret replaces the old and the user's logins are revoked; prints the otpauth:// URI once",
     )
     .requiredOption(...dataOption)
     .action(async (name: string, opts: { data: string }) => {
       checkUserName(name);
       const secret = newTotpSecret();
-      await withStore(opts.data, async (store) => {
+      const tokensRevoked = await withStore(opts.data, async (store) => {
         await requireUser(store, name);
         const before = await store.userSecurity.getTotp(name);
-        await store.userSecurity.setTotp(name, secret, Date.now());
-        await audit(store, 'user.totp', { user: name, reenrolled: before !== undefined });
+        const revoked = await store.userSecurity.enrollTotp(name, secret, Date.now());
+        await audit(store, 'user.totp', {
+          user: name,
+          reenrolled: before !== undefined,
+          tokensRevoked: revoked,
+        });
+        return revoked;
       });
       printTotpEnrollment(name, secret);
+      // Logins made before (with the password alone, or the old secret) must be made again.
+      console.log(`${tokensRevoked} login(s) of ${name} revoked.`);
     });
 
   user

@@ -90,6 +90,30 @@ export class HubUserSecurityStore {
   }
 
   /**
+   * Enrolls TOTP for an existing user (a new secret replaces an old one) and revokes the user's
+   * logins, in one transaction: a login made with the password alone, or with the old secret,
+   * no longer counts. Returns how many logins were revoked.
+   */
+  async enrollTotp(userName: string, secret: string, nowMs: number): Promise<number> {
+    return this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('user_totp')
+        .values({ user_name: userName, secret, enrolled_at: nowMs, last_step: null })
+        .onConflict((oc) =>
+          oc.column('user_name').doUpdateSet({ secret, enrolled_at: nowMs, last_step: null }),
+        )
+        .execute();
+      const revoked = await trx
+        .updateTable('api_tokens')
+        .set({ revoked_at: nowMs })
+        .where('user_name', '=', userName)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(revoked.numUpdatedRows);
+    });
+  }
+
+  /**
    * Records `step` as used if it is later than every step accepted before; false if it is not (the
    * code, or an earlier one, was used already). One conditional update: two logins racing with the
    * same code cannot both win.
