@@ -256,6 +256,22 @@ describe('Outbox', () => {
     assert.equal((await store.list()).length, 0);
   });
 
+  test('a payload that only redaction made invalid is refused with that reason', async () => {
+    // A stand-in for redaction that lengthens the report type past its 64 characters.
+    const outbox = newOutbox({
+      transformPayload: (_kind, payload) => ({ ...payload, type: `${String(payload.type)}-host-3f9a1c2b` }),
+    });
+    await assert.rejects(
+      outbox.accept('generic', { type: `m${'x'.repeat(60)}` }),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'CALLHOME_REPORT_INVALID');
+        assert.match(err.message, /once redacted/);
+        return true;
+      },
+    );
+    assert.equal((await store.list()).length, 0);
+  });
+
   test('pause holds reports, resume delivers them', async () => {
     const outbox = newOutbox();
     outbox.start();

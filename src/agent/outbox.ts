@@ -179,7 +179,16 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       payload: this.#transformPayload ? this.#transformPayload(kind, payload) : payload,
     };
     const invalid = envelopeProblem(envelope);
-    if (invalid) throw new LifelineError('CALLHOME_REPORT_INVALID', `invalid ${kind} report: ${invalid}`);
+    if (invalid) {
+      // Pseudonyms can be longer than the names they replace: say so when only redaction broke it.
+      const byRedaction = this.#transformPayload !== undefined && !envelopeProblem({ ...envelope, payload });
+      throw new LifelineError(
+        'CALLHOME_REPORT_INVALID',
+        byRedaction
+          ? `invalid ${kind} report once redacted (host names, addresses and user names become pseudonyms such as host-3f9a1c2b, which can be longer): ${invalid}`
+          : `invalid ${kind} report: ${invalid}`,
+      );
+    }
     const alsoWrite = options.alsoWrite;
     const hold = this.#review || (options.hold ?? false);
     if (!alsoWrite) {
