@@ -82,11 +82,7 @@ export class HubUserSecurityStore {
 
   /** Enrolls (or re-enrolls) the user: a new secret replaces the old one. */
   async setTotp(userName: string, secret: string, nowMs: number): Promise<void> {
-    await this.#db
-      .insertInto('user_totp')
-      .values({ user_name: userName, secret, enrolled_at: nowMs, last_step: null })
-      .onConflict((oc) => oc.column('user_name').doUpdateSet({ secret, enrolled_at: nowMs, last_step: null }))
-      .execute();
+    await upsertTotp(this.#db, userName, secret, nowMs);
   }
 
   /**
@@ -96,20 +92,8 @@ export class HubUserSecurityStore {
    */
   async enrollTotp(userName: string, secret: string, nowMs: number): Promise<number> {
     return this.#db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('user_totp')
-        .values({ user_name: userName, secret, enrolled_at: nowMs, last_step: null })
-        .onConflict((oc) =>
-          oc.column('user_name').doUpdateSet({ secret, enrolled_at: nowMs, last_step: null }),
-        )
-        .execute();
-      const revoked = await trx
-        .updateTable('api_tokens')
-        .set({ revoked_at: nowMs })
-        .where('user_name', '=', userName)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst();
-      return Number(revoked.numUpdatedRows);
+      await upsertTotp(trx, userName, secret, nowMs);
+      return revokeLogins(trx, userName, nowMs);
     });
   }
 
@@ -168,15 +152,9 @@ export class HubUserSecurityStore {
         .where('name', '=', userName)
         .where('disabled_at', 'is', null)
         .executeTakeFirst();
-      const revoked = await trx
-        .updateTable('api_tokens')
-        .set({ revoked_at: nowMs })
-        .where('user_name', '=', userName)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst();
       return {
         changed: Number(disabled.numUpdatedRows) === 1,
-        tokensRevoked: Number(revoked.numUpdatedRows),
+        tokensRevoked: await revokeLogins(trx, userName, nowMs),
       };
     });
   }
@@ -215,4 +193,32 @@ function parseAmr(text: string): AuthMethod[] {
     .split(' ')
     .filter((m): m is AuthMethod => (authMethods as readonly string[]).includes(m));
   return methods.length > 0 ? methods : ['pwd'];
+}
+
+async function upsertTotp(
+  db: Kysely<HubUserSecurityTables>,
+  userName: string,
+  secret: string,
+  nowMs: number,
+): Promise<void> {
+  await db
+    .insertInto('user_totp')
+    .values({ user_name: userName, secret, enrolled_at: nowMs, last_step: null })
+    .onConflict((oc) => oc.column('user_name').doUpdateSet({ secret, enrolled_at: nowMs, last_step: null }))
+    .execute();
+}
+
+/** Revokes every login of the user not revoked yet; returns how many. */
+async function revokeLogins(
+  db: Kysely<HubUserSecurityTables>,
+  userName: string,
+  nowMs: number,
+): Promise<number> {
+  const revoked = await db
+    .updateTable('api_tokens')
+    .set({ revoked_at: nowMs })
+    .where('user_name', '=', userName)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return Number(revoked.numUpdatedRows);
 }
