@@ -6,10 +6,11 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { FastifyInstance, RawServerBase } from 'fastify';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import { writePrivateFile } from '../common/files.js';
+import { kindLabel, MetricsRegistry } from '../common/metrics-registry.js';
 
 export interface HubMetricsSources {
   clock: Clock;
@@ -25,84 +26,52 @@ export interface HubMetricsSources {
   >;
 }
 
-/** Label values come from audit details: keep them to a closed, short vocabulary. */
-const codePattern = /^[A-Z][A-Z0-9_]{0,63}$/;
-const kindPattern = /^[a-z][a-z0-9-]{0,31}$/;
-
 export class HubMetrics {
-  readonly registry = new Registry();
+  readonly #metrics = new MetricsRegistry('lifeline_hub_', 'hub');
   readonly #sessionsTotal: Counter;
-  readonly #refusals: Counter<'kind' | 'reason'>;
   readonly #uploadBytes: Counter;
   readonly #tunnelConnections: Counter;
   readonly #reportsIngested: Counter<'kind'>;
 
   constructor(sources: HubMetricsSources) {
-    const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'lifeline_hub_' });
-    new Gauge({
-      name: 'lifeline_hub_tunnels_connected',
-      help: 'Station tunnels connected to this hub node.',
-      registers,
-      collect() {
-        this.set(sources.tunnels());
-      },
-    });
-    this.#tunnelConnections = new Counter({
-      name: 'lifeline_hub_tunnel_connections_total',
-      help: 'Station tunnels accepted since the hub started.',
-      registers,
-    });
-    new Gauge({
-      name: 'lifeline_hub_sessions_active',
-      help: 'Technician sessions relayed by this hub node now.',
-      registers,
-      collect() {
-        this.set(sources.activeSessions());
-      },
-    });
-    this.#sessionsTotal = new Counter({
-      name: 'lifeline_hub_sessions_total',
-      help: 'Technician sessions started (accepted by the agent) since the hub started.',
-      registers,
-    });
-    this.#refusals = new Counter({
-      name: 'lifeline_hub_refusals_total',
-      help: 'Refusals since the hub started, by what was refused (session, tunnel, login, enroll, ...) and error code.',
-      labelNames: ['kind', 'reason'],
-      registers,
-    });
+    const metrics = this.#metrics;
+    metrics.gauge('tunnels_connected', 'Station tunnels connected to this hub node.', sources.tunnels);
+    this.#tunnelConnections = metrics.counter(
+      'tunnel_connections_total',
+      'Station tunnels accepted since the hub started.',
+    );
+    metrics.gauge(
+      'sessions_active',
+      'Technician sessions relayed by this hub node now.',
+      sources.activeSessions,
+    );
+    this.#sessionsTotal = metrics.counter(
+      'sessions_total',
+      'Technician sessions started (accepted by the agent) since the hub started.',
+    );
+    // The admission keeps the running totals; these mirror them at each scrape.
     const admissionStats = sources.admissionStats;
-    new Counter({
-      name: 'lifeline_hub_admission_rejections_total',
-      help: 'New tunnels told to retry later by the admission rate limit since the hub started.',
-      registers,
-      collect() {
-        // The admission keeps the running total; the counter mirrors it.
-        this.reset();
-        this.inc(admissionStats?.().refused ?? 0);
-      },
-    });
-    new Counter({
-      name: 'lifeline_hub_admissions_total',
-      help: 'New tunnels admitted by the admission rate limit since the hub started.',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(admissionStats?.().admitted ?? 0);
-      },
-    });
-    const heartbeatAge = new Gauge({
-      name: 'lifeline_hub_heartbeat_age_seconds',
-      help: 'Seconds since the last heartbeat of each station.',
-      labelNames: ['station'],
-      registers,
-    });
-    new Gauge({
-      name: 'lifeline_hub_stations_silent',
-      help: 'Stations the hub has declared silent (heartbeats stopped).',
-      registers,
-      async collect() {
+    metrics.mirroredCounter(
+      'admission_rejections_total',
+      'New tunnels told to retry later by the admission rate limit since the hub started.',
+      () => admissionStats?.().refused ?? 0,
+    );
+    metrics.mirroredCounter(
+      'admissions_total',
+      'New tunnels admitted by the admission rate limit since the hub started.',
+      () => admissionStats?.().admitted ?? 0,
+    );
+    const heartbeatAge = metrics.labeledGauge(
+      'heartbeat_age_seconds',
+      'Seconds since the last heartbeat of each station.',
+      ['station'],
+      () => undefined,
+    );
+    metrics.labeledGauge(
+      'stations_silent',
+      'Stations the hub has declared silent (heartbeats stopped).',
+      [],
+      async (gauge) => {
         const health = await sources.stationHealth();
         const nowMs = sources.clock.now();
         // Stations that left the store (retention, revocation) leave the gauge too.
@@ -115,20 +84,18 @@ export class HubMetrics {
           );
           if (station.silentSinceMs !== null) silent += 1;
         }
-        this.set(silent);
+        gauge.set(silent);
       },
-    });
-    this.#reportsIngested = new Counter({
-      name: 'lifeline_hub_reports_ingested_total',
-      help: 'Call-home reports stored since the hub started (duplicates not counted), by kind.',
-      labelNames: ['kind'],
-      registers,
-    });
-    this.#uploadBytes = new Counter({
-      name: 'lifeline_hub_upload_bytes_total',
-      help: 'Bytes of extended error data (attachments) received complete since the hub started.',
-      registers,
-    });
+    );
+    this.#reportsIngested = metrics.counter(
+      'reports_ingested_total',
+      'Call-home reports stored since the hub started (duplicates not counted), by kind.',
+      ['kind'],
+    );
+    this.#uploadBytes = metrics.counter(
+      'upload_bytes_total',
+      'Bytes of extended error data (attachments) received complete since the hub started.',
+    );
   }
 
   /** Sees every audit entry as it is decided (HubAudit.onRecord). */
@@ -137,26 +104,20 @@ export class HubMetrics {
     else if (action === 'tunnel.connected') this.#tunnelConnections.inc();
     else if (action === 'attachment.received' && typeof detail.bytes === 'number' && detail.bytes >= 0)
       this.#uploadBytes.inc(detail.bytes);
-    else if (action.endsWith('.refused')) {
-      const kind = action.slice(0, -'.refused'.length);
-      this.#refusals.inc({
-        kind: kindPattern.test(kind) ? kind : 'other',
-        reason: typeof detail.code === 'string' && codePattern.test(detail.code) ? detail.code : 'OTHER',
-      });
-    }
+    else this.#metrics.observeRefusal(action, detail);
   }
 
   /** A report was stored (the call-home routes; kinds are the protocol's closed set). */
   observeReportStored(kind: string): void {
-    this.#reportsIngested.inc({ kind: kindPattern.test(kind) ? kind : 'other' });
+    this.#reportsIngested.inc({ kind: kindLabel(kind) });
   }
 
   render(): Promise<string> {
-    return this.registry.metrics();
+    return this.#metrics.render();
   }
 
   get contentType(): string {
-    return this.registry.contentType;
+    return this.#metrics.contentType;
   }
 }
 
