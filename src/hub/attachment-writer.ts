@@ -1,8 +1,9 @@
 // Writes the chunks of uploads to their files in order and makes them durable in groups. A chunk
-// is written as soon as the bytes before it are written; one sync then covers every chunk written
-// since the last one, and only after it does the store's resume point move and the chunks' senders
-// get their answers. So the hub never claims bytes its disk does not hold, and the disk is not
-// synced once per chunk (while one group syncs, the next one is written).
+// is written as soon as the bytes before it are written, then checked against its manifest on the
+// hashing thread while the next one is written; one sync covers every chunk written and checked
+// since the last one, and only after it does the store's resume point move and the chunks'
+// senders get their answers. So the hub never counts bytes its disk does not hold or that differ
+// from what the station declared, and the disk is not synced once per chunk.
 
 import { constants } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
@@ -113,9 +114,10 @@ export class AttachmentWriters {
   }
 
   /**
-   * Takes a chunk that matched its manifest and its place in the file (`attachment` as just read
-   * from the store, still receiving). Resolves once its bytes are synced and recorded, or found
-   * there already; rejects with ChunkOutOfTurn when it is too far ahead or waited too long.
+   * Takes a chunk whose length matches its place in the file (`attachment` as just read from the
+   * store, still receiving). Resolves once its bytes are written, checked, synced and recorded, or
+   * found there already; rejects with ChunkOutOfTurn when it is too far ahead or waited too long,
+   * and with CALLHOME_ATTACHMENT_INVALID when its bytes differ from `sha256`.
    */
   async write(
     attachment: HubAttachment,
