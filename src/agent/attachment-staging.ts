@@ -8,20 +8,12 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
+import { syncDirectory } from '../common/files.js';
 import { attachmentNameSchema } from '../protocol/index.js';
 import type { AttachmentRecord, AttachmentStore } from '../store/attachment-store.js';
 
 export function stagedFilePath(dir: string, id: string): string {
   return join(dir, `${id}.data`);
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 export async function stageAttachment(options: {

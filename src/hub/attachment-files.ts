@@ -1,11 +1,11 @@
 // The hub's attachment files: HUBDIR/attachments/<stationId>/<id>. Chunks are written in place at
-// their offset and synced before the store records them, so the store never claims bytes the disk
-// does not hold. Deleting (support) and purging (retention) remove the file and keep the row.
+// their offset and synced before the store records them (attachment-writer.ts), so the store never
+// claims bytes the disk does not hold. Deleting (support) and purging (retention) remove the file
+// and keep the row.
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rm, truncate, writeFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { mkdir, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LifelineError } from '../common/errors.js';
 import type { HubAttachment, HubStore } from '../store/index.js';
@@ -17,37 +17,6 @@ export function attachmentsDirOf(hubDataDir: string): string {
 /** Station ids and attachment ids are checked on the way in, so they are safe path parts. */
 export function attachmentFilePath(attachmentsDir: string, stationId: string, id: string): string {
   return join(attachmentsDir, stationId, id);
-}
-
-async function syncDirectory(path: string): Promise<void> {
-  const dir = await open(path, 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
-
-/** Writes bytes at `offset` and syncs them; the first write also makes the file's name durable. */
-export async function writeChunkAt(
-  path: string,
-  dir: string,
-  offset: number,
-  bytes: Uint8Array,
-): Promise<void> {
-  if (offset === 0) await mkdir(dir, { recursive: true });
-  const file = await open(path, constants.O_WRONLY | constants.O_CREAT, 0o600);
-  try {
-    let written = 0;
-    while (written < bytes.byteLength) {
-      const { bytesWritten } = await file.write(bytes, written, bytes.byteLength - written, offset + written);
-      written += bytesWritten;
-    }
-    await file.datasync();
-  } finally {
-    await file.close();
-  }
-  if (offset === 0) await syncDirectory(dir);
 }
 
 /** Makes the file exactly `bytes` long (an empty upload has no chunk to create it). */

@@ -10,6 +10,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
+import { syncDirectory } from '../common/files.js';
 import type { HubAttachment, HubStore } from '../store/index.js';
 import { attachmentFilePath } from './attachment-files.js';
 import { AttachmentHasher } from './attachment-hasher.js';
@@ -460,14 +461,5 @@ async function writeAllAt(file: FileHandle, parts: readonly Buffer[], position: 
       pending = pending.slice(1);
     }
     if (skip > 0 && pending[0]) pending = [pending[0].subarray(skip), ...pending.slice(1)];
-  }
-}
-
-async function syncDirectory(path: string): Promise<void> {
-  const dir = await open(path, 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
 }
