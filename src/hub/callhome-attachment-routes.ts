@@ -1,5 +1,5 @@
 // Call-home routes of extended error data: a station starts an upload, sends chunks in order (each
-// checked against its manifest, written at its offset and synced before it counts), asks where it
+// written at its offset, checked against its manifest and synced before it counts), asks where it
 // stands after an interruption, and completes it once the hub verified the whole file.
 
 import type { Readable } from 'node:stream';
@@ -35,8 +35,9 @@ export interface AttachmentRouteOptions {
 /** How long a chunk that arrived ahead of its turn waits for the ones before it. */
 const chunkWaitMs = 10_000;
 /**
- * How many chunks past the next expected one may arrive and wait (the agent keeps
- * chunksAhead + 1 on the wire): at most this many chunks of an upload wait in memory.
+ * How many chunks past the next one to be written may arrive and wait: at most this many chunks
+ * of an upload wait in memory (the agent sends its chunks one after another, so a chunk rarely
+ * waits for more than the one being written).
  */
 const chunksAhead = 3;
 
@@ -59,8 +60,8 @@ export function registerAttachmentRoutes<S extends RawServerBase>(
   options: AttachmentRouteOptions,
 ): void {
   void app.register(async (child) => {
-    // A chunk is hashed as it arrives and checked whole before any byte of it is written:
-    // buffered (as the pieces that arrived), bounded.
+    // A chunk is buffered whole (as the pieces that arrived), bounded, before it is written; its
+    // SHA-256 is checked once written (attachment-writer.ts).
     child.addContentTypeParser('application/octet-stream', async (_request: unknown, payload: Readable) =>
       receiveChunkBody(payload, maxChunkBytes),
     );
