@@ -74,10 +74,10 @@ describe('service sessions', () => {
     );
   });
 
-  for (const [name, command] of [
-    ['stop --all', ['agent', 'stop', '--all']],
-    ['access none', ['agent', 'access', 'none']],
-    ['remote off', ['agent', 'remote', 'off']],
+  for (const [name, command, action] of [
+    ['stop --all', ['agent', 'stop', '--all'], 'session.stop-all'],
+    ['access none', ['agent', 'access', 'none'], 'setting.access'],
+    ['remote off', ['agent', 'remote', 'off'], 'setting.remote'],
   ] as const) {
     test(`a live session ends within 1 s of ${name}, and the technician is told why`, async () => {
       const technician = cluster.track(
@@ -86,19 +86,30 @@ describe('service sessions', () => {
           cluster.techEnv,
         ),
       );
-      technician.child.stdin?.write('ping\n');
-      await waitFor('the session echo', () => (technician.stdout.includes('ping') ? true : undefined));
-      const started = Date.now();
-      await cluster.cli([...command, '--data', cluster.agentDir]);
-      const code = await technician.exited;
-      const elapsedMs = Date.now() - started;
-      assert.ok(elapsedMs < 1000, `session ended after ${elapsedMs} ms`);
-      assert.equal(code, 1);
-      assert.match(technician.stderr, /session ended: .*(administrator|turned off|set to none)/);
-      // Restore for the next case.
-      await cluster.cli(['agent', 'access', 'full', '--data', cluster.agentDir]);
-      await cluster.cli(['agent', 'remote', 'on', '--data', cluster.agentDir]);
-      await cluster.waitForTunnel();
+      try {
+        technician.child.stdin?.write('ping\n');
+        await waitFor('the session echo', () => (technician.stdout.includes('ping') ? true : undefined));
+        const before = Date.now();
+        await cluster.cli([...command, '--data', cluster.agentDir]);
+        const code = await technician.exited;
+        const exitedAtMs = Date.now();
+        // Counted from the moment the agent took the command (its audit entry), not from the start
+        // of the CLI process, whose own start-up on a loaded machine is not the session's doing.
+        const audit = await cluster.cli(['agent', 'audit', '--json', '--data', cluster.agentDir]);
+        const entries = JSON.parse(audit.stdout) as { action: string; atMs: number }[];
+        const taken = entries.find((e) => e.action === action && e.atMs >= before - 5);
+        assert.ok(taken, `the agent audited ${action}`);
+        const elapsedMs = exitedAtMs - taken.atMs;
+        assert.ok(elapsedMs < 1000, `the technician was told ${elapsedMs} ms after the agent took ${name}`);
+        assert.equal(code, 1);
+        assert.match(technician.stderr, /session ended: .*(administrator|turned off|set to none)/);
+      } finally {
+        // Restore for the next case, whatever happened in this one.
+        technician.child.kill();
+        await cluster.cli(['agent', 'access', 'full', '--data', cluster.agentDir]);
+        await cluster.cli(['agent', 'remote', 'on', '--data', cluster.agentDir]);
+        await cluster.waitForTunnel();
+      }
     });
   }
 
