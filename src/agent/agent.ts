@@ -33,6 +33,8 @@ import { Notifications } from './notifications.js';
 import { AuditCheckpointer, type AuditCheckpoint } from './audit-checkpoint.js';
 import { verifyAuditLog, type AuditReport } from './audit-report.js';
 import { CallHomeClient } from './callhome-client.js';
+import { UploadChannel } from './upload-channel.js';
+import { alpnUpload } from '../protocol/index.js';
 import { HubDialer, type EndpointStatus, type ProxyStatus } from './hub-dialer.js';
 import { describeProxy, resolveProxy } from './proxy-config.js';
 import { StationCredentials } from './station-credentials.js';
@@ -113,6 +115,7 @@ export class Agent implements AgentControl {
   readonly policyControl: PolicyControl;
   readonly #notifications: Notifications;
   #callHome: CallHomeClient | undefined;
+  #uploadChannel: UploadChannel | undefined;
   #checkpointer: AuditCheckpointer | undefined;
   #renewal: CertificateRenewal | undefined;
   #trustPins: TrustBundlePinner | undefined;
@@ -305,6 +308,12 @@ export class Agent implements AgentControl {
     audit.onEntry((entry) => metrics.observeAudit(entry));
     agent.#callHome = new CallHomeClient({ dialer });
     const callHome = agent.#callHome;
+    agent.#uploadChannel = new UploadChannel({
+      connect: async (signal) => (await dialer.connectInUse(alpnUpload, signal)).socket,
+    });
+    const uploadChannel = agent.#uploadChannel;
+    // Failback moves call home to the preferred endpoint: chunks follow it.
+    dialer.on('failback', () => uploadChannel.retire());
     agent.#checkpointer = new AuditCheckpointer({
       stationId,
       // The hub checks a checkpoint against the certificate of the connection it came on.
@@ -346,6 +355,7 @@ export class Agent implements AgentControl {
       renewed: async (answer) => {
         // The next request dials with the new certificate, which the hub checks checkpoints against.
         callHome.reconnect();
+        uploadChannel.retire();
         await trustPins.pin(answer.trust);
       },
       record: recordAgent,
@@ -415,6 +425,7 @@ export class Agent implements AgentControl {
       },
       send: (method, path, body, headers, sendOptions) =>
         callHome.sendBytes(method, path, body, headers, sendOptions),
+      sendChunkFrame: (chunk, body, sendOptions) => uploadChannel.send(chunk, body, sendOptions),
       dir: join(options.dataDir, 'attachments'),
       clock,
       logger,
@@ -685,6 +696,7 @@ export class Agent implements AgentControl {
     await this.#audit.record('agent', 'agent.stop', {}).catch(() => undefined);
     await this.#checkpointer?.flush();
     this.#callHome?.close();
+    this.#uploadChannel?.close();
     await this.#syslog?.close();
     await this.#store.close();
     this.#logger.info('agent stopped');

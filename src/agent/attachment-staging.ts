@@ -46,6 +46,7 @@ export async function stageAttachment(options: {
   await mkdir(dir, { recursive: true });
   const partial = join(dir, `${id}.partial`);
   const hash = createHash('sha256');
+  const chunkHashes = new ChunkHashes(options.chunkBytes);
   let bytes = 0;
   const file = await open(partial, 'w', 0o600);
   try {
@@ -61,6 +62,7 @@ export async function stageAttachment(options: {
         );
       }
       hash.update(block);
+      chunkHashes.update(block);
       await file.write(block);
     }
     if (options.expectedBytes !== undefined && bytes !== options.expectedBytes) {
@@ -79,15 +81,50 @@ export async function stageAttachment(options: {
   await file.close();
   await rename(partial, stagedFilePath(dir, id));
   await syncDirectory(dir);
-  return store.add({
-    id,
-    problemLocalId: options.problemLocalId,
-    name: named.data,
-    bytes,
-    sha256: hash.digest('hex'),
-    chunkBytes: options.chunkBytes,
-    createdAtMs: options.clock.now(),
-  });
+  return store.add(
+    {
+      id,
+      problemLocalId: options.problemLocalId,
+      name: named.data,
+      bytes,
+      sha256: hash.digest('hex'),
+      chunkBytes: options.chunkBytes,
+      createdAtMs: options.clock.now(),
+    },
+    chunkHashes.digests(),
+  );
+}
+
+/** The SHA-256 of each `chunkBytes` of a stream, fed in blocks of any size. */
+export class ChunkHashes {
+  readonly #chunkBytes: number;
+  readonly #done: string[] = [];
+  #current = createHash('sha256');
+  #filled = 0;
+
+  constructor(chunkBytes: number) {
+    this.#chunkBytes = chunkBytes;
+  }
+
+  update(block: Buffer): void {
+    let at = 0;
+    while (at < block.byteLength) {
+      const take = Math.min(this.#chunkBytes - this.#filled, block.byteLength - at);
+      this.#current.update(block.subarray(at, at + take));
+      this.#filled += take;
+      at += take;
+      if (this.#filled === this.#chunkBytes) {
+        this.#done.push(this.#current.digest('hex'));
+        this.#current = createHash('sha256');
+        this.#filled = 0;
+      }
+    }
+  }
+
+  /** One digest per chunk; the last chunk may be short. An empty stream has no chunk. */
+  digests(): string[] {
+    return this.#filled > 0 ? [...this.#done, this.#current.copy().digest('hex')] : [...this.#done];
+  }
 }
 
 /** Removes half-staged files, and staged files no upload needs any more (a crash's leftovers). */

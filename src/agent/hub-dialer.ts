@@ -143,6 +143,17 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
     throw new LifelineError(code, `no hub endpoint worked: ${failures.join('; ')}`, { cause: lastError });
   }
 
+  /**
+   * A connection with another ALPN to the endpoint in use, for a channel beside call home (the
+   * upload channel): no failover, and its outcome does not change the endpoints' state in status.
+   */
+  async connectInUse(alpn: string, signal?: AbortSignal): Promise<DialedHub> {
+    const index = this.#current;
+    const record = this.#endpoints[index];
+    if (!record) throw new Error(`no endpoint ${index}`);
+    return { socket: await this.#connect(record, alpn, signal), endpoint: record.endpoint, index };
+  }
+
   /** Every endpoint, in order of preference, with its state for status. */
   status(): EndpointStatus[] {
     return this.#endpoints.map((record, index) => ({

@@ -27,6 +27,7 @@ import {
 import type { AttachmentRecord, AttachmentStore } from '../store/attachment-store.js';
 import type { OutboxStore } from '../store/outbox-store.js';
 import { stageAttachment, stagedFilePath, sweepStagingDir } from './attachment-staging.js';
+import { UploadChannelUnavailable, type ChunkFrame, type ChunkSendOptions } from './upload-channel.js';
 
 /** Sends exact bytes to the hub; resolves with any HTTP answer, rejects when none came. */
 export type SendBytes = (
@@ -37,11 +38,23 @@ export type SendBytes = (
   options: { signal?: AbortSignal; idleTimeoutMs?: number; onBodySent?: () => void },
 ) => Promise<{ status: number; answer: string }>;
 
+/** Sends one chunk over the upload channel (upload-channel.ts); same answers as the chunk's PUT. */
+export type SendChunkFrame = (
+  chunk: ChunkFrame,
+  body: Uint8Array,
+  options: ChunkSendOptions,
+) => Promise<{ status: number; answer: string }>;
+
 export interface UploaderOptions {
   store: AttachmentStore;
   /** The transmission log every answered step is written to. */
   transmissions: Pick<OutboxStore, 'recordUploadStep'>;
   send: SendBytes;
+  /**
+   * Chunks go here when given: a connection of their own, without HTTP/2's framing. When it cannot
+   * be opened, an attempt's chunks go over `send` instead.
+   */
+  sendChunkFrame?: SendChunkFrame;
   /** Where staged files are kept (DATADIR/attachments). */
   dir: string;
   clock: Clock;
@@ -93,6 +106,8 @@ export class Uploader {
   readonly #wakeup = new Wakeup();
   #holdOffUntilMs = 0;
   #pausedUntilMs: number | null = null;
+  /** The upload channel could not be opened in this attempt: its chunks go over call home. */
+  #channelUnavailable = false;
 
   constructor(options: UploaderOptions) {
     this.#options = options;
@@ -258,6 +273,7 @@ export class Uploader {
 
   async #upload(attachment: AttachmentRecord): Promise<void> {
     const { id, bytes } = attachment;
+    this.#channelUnavailable = false;
     const started = await this.#exchange(attachment, 'attachment.start', 'POST', '/v1/attachments', {
       body: Buffer.from(
         JSON.stringify({
@@ -305,6 +321,9 @@ export class Uploader {
     const { id, bytes, chunkBytes } = attachment;
     const count = chunkCount(bytes, chunkBytes);
     const file = await this.#openStaged(attachment);
+    // Hashed at staging: sending (and resending after any interruption) reads and sends only.
+    const staged = await this.#store.chunkSha256s(id);
+    const knownSha256s = staged?.length === count ? staged : undefined;
     // Chunks on the wire, oldest first: while the hub writes, checks and syncs some, the next ones
     // travel. Their bodies go one after the other, not interleaved, so each arrives whole as early
     // as it can. A chunk's buffer is free once its body went out (a resend reads the file again),
@@ -327,7 +346,7 @@ export class Uploader {
           !this.#stopping &&
           !this.#paused()
         ) {
-          const chunk = await readChunk(file, attachment, nextIndex, spare.pop());
+          const chunk = await readChunk(file, attachment, nextIndex, spare.pop(), knownSha256s?.[nextIndex]);
           unsent += 1;
           let out = false;
           let bodySent!: () => void;
@@ -365,7 +384,12 @@ export class Uploader {
           nextIndex = Math.ceil(this.#resumePoint(attachment, answer.body) / chunkBytes);
           continue;
         }
-        if (answer.status !== 200) this.#refused(answer, `chunk ${head.index}`);
+        if (answer.status !== 200) {
+          // A chunk unlike its manifest: when the staged copy changed on disk, resending cannot help.
+          if (answer.status === 400 && answer.body.code === 'CALLHOME_ATTACHMENT_INVALID')
+            await this.#checkStagedFile(attachment);
+          this.#refused(answer, `chunk ${head.index}`);
+        }
         if (answer.body.complete === true) return true;
         resyncs = 0;
         const received = this.#resumePoint(attachment, answer.body);
@@ -402,6 +426,7 @@ export class Uploader {
         contains: chunkContains(chunk.index, attachment),
         sha256: chunk.sha256,
         onBodySent,
+        chunkIndex: chunk.index,
         parts: [
           {
             name: `${attachment.name} bytes ${chunk.start}-${end - 1}`,
@@ -476,6 +501,15 @@ export class Uploader {
     throw final ? new GiveUp(message) : new RetryLater(message);
   }
 
+  #noteChannelUnavailable(err: Error): void {
+    if (this.#channelUnavailable) return;
+    this.#channelUnavailable = true;
+    this.#options.logger.info(
+      { error: err.message },
+      'attachments: the upload channel is not available; chunks go over call home',
+    );
+  }
+
   /** One step with its manifest, logged as a transmission once answered. */
   async #exchange(
     attachment: AttachmentRecord,
@@ -491,6 +525,8 @@ export class Uploader {
       sha256?: string;
       idleTimeoutMs?: number;
       onBodySent?: () => void;
+      /** A chunk: it may go over the upload channel. */
+      chunkIndex?: number;
     },
   ): Promise<Answer> {
     const manifest = buildManifest(step.body ?? new Uint8Array(0), {
@@ -500,15 +536,31 @@ export class Uploader {
       ...(step.parts ? { parts: step.parts } : {}),
       ...(step.sha256 ? { sha256: step.sha256 } : {}),
     });
-    const headers: Record<string, string> = { [manifestHeader]: encodeManifest(manifest) };
+    const manifestText = encodeManifest(manifest);
+    const headers: Record<string, string> = { [manifestHeader]: manifestText };
     if (step.contentType) headers['content-type'] = step.contentType;
     let result: { status: number; answer: string };
     try {
-      result = await this.#options.send(method, path, step.body, headers, {
-        signal: this.#abort.signal,
-        ...(step.idleTimeoutMs ? { idleTimeoutMs: step.idleTimeoutMs } : {}),
-        ...(step.onBodySent ? { onBodySent: step.onBodySent } : {}),
-      });
+      const sendFrame = this.#options.sendChunkFrame;
+      const framed =
+        sendFrame && step.chunkIndex !== undefined && step.body && !this.#channelUnavailable
+          ? await sendFrame(
+              { id: attachment.id, index: step.chunkIndex, manifest: manifestText },
+              step.body,
+              { signal: this.#abort.signal, ...(step.onBodySent ? { onBodySent: step.onBodySent } : {}) },
+            ).catch((err: unknown) => {
+              if (!(err instanceof UploadChannelUnavailable)) throw err;
+              this.#noteChannelUnavailable(err);
+              return undefined;
+            })
+          : undefined;
+      result =
+        framed ??
+        (await this.#options.send(method, path, step.body, headers, {
+          signal: this.#abort.signal,
+          ...(step.idleTimeoutMs ? { idleTimeoutMs: step.idleTimeoutMs } : {}),
+          ...(step.onBodySent ? { onBodySent: step.onBodySent } : {}),
+        }));
     } catch (err) {
       throw new RetryLater(`the hub did not answer: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -538,12 +590,16 @@ function inFlightEnd(inFlight: readonly { end: number }[], headEnd: number): num
   return inFlight.reduce((end, chunk) => Math.max(end, chunk.end), headEnd);
 }
 
-/** Reads and hashes one chunk of a staged file (into `reuse` when it is given and large enough). */
+/**
+ * Reads one chunk of a staged file (into `reuse` when it is given and large enough), and hashes it
+ * unless its SHA-256 is known from staging.
+ */
 async function readChunk(
   file: FileHandle,
   attachment: AttachmentRecord,
   index: number,
   reuse?: Buffer,
+  knownSha256?: string,
 ): Promise<ReadChunk> {
   const { start, end } = chunkRange(index, attachment.bytes, attachment.chunkBytes);
   const bytes =
@@ -556,5 +612,5 @@ async function readChunk(
     if (bytesRead === 0) throw new GiveUp(`the staged file is shorter than ${attachment.bytes} bytes`);
     read += bytesRead;
   }
-  return { index, start, bytes, sha256: createHash('sha256').update(bytes).digest('hex') };
+  return { index, start, bytes, sha256: knownSha256 ?? createHash('sha256').update(bytes).digest('hex') };
 }

@@ -28,6 +28,8 @@ import { registerBatchRoutes } from './callhome-batch-routes.js';
 import { registerDataRequestRoutes } from './callhome-request-routes.js';
 import { registerFixRoutes } from './callhome-fix-routes.js';
 import { registerAttachmentRoutes } from './callhome-attachment-routes.js';
+import { AttachmentReceiver } from './attachment-receiver.js';
+import { serveUploadChannel } from './upload-channel.js';
 import { attachmentsDirOf } from './attachment-files.js';
 
 export const enrollRequestSchema = z
@@ -161,12 +163,26 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
   registerBatchRoutes(app, { store, audit, clock, onReportStored: options.onReportStored });
   registerDataRequestRoutes(app, { store, clock });
   registerFixRoutes(app, { store, audit, dataDir: options.dataDir });
-  registerAttachmentRoutes(app, { store, audit, clock, attachmentsDir: attachmentsDirOf(options.dataDir) });
+  const receiver = new AttachmentReceiver({
+    store,
+    audit,
+    clock,
+    attachmentsDir: attachmentsDirOf(options.dataDir),
+  });
+  app.addHook('onClose', () => receiver.close());
+  registerAttachmentRoutes(app, { store, receiver });
 
   await app.ready();
   return {
     accept(socket: TLSSocket): void {
       app.server.emit('connection', socket);
+    },
+    /** An upload channel connection (ALPN lifeline-upload/1): chunks to the same receiver. */
+    acceptUpload(socket: TLSSocket): void {
+      serveUploadChannel(socket, { store, receiver, logger: options.logger }).catch((err: unknown) => {
+        options.logger.error({ err }, 'upload channel failed');
+        socket.destroy();
+      });
     },
     close: () => app.close(),
   };

@@ -5,17 +5,26 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { agentPaths } from '../agent/config.js';
 import { CallHomeClient } from '../agent/callhome-client.js';
 import { HubDialer } from '../agent/hub-dialer.js';
+import { UploadChannel, UploadChannelUnavailable } from '../agent/upload-channel.js';
+import { Uploader } from '../agent/uploader.js';
+import { stagedFilePath } from '../agent/attachment-staging.js';
+import { systemClock } from '../common/clock.js';
+import { AgentStore } from '../store/agent-store.js';
 import { enroll } from '../agent/enroll.js';
 import { silentLogger } from '../common/logger.js';
 import { certSha256 } from '../pki/index.js';
 import {
+  alpnUpload,
   buildManifest,
+  encodeUploadFrameHead,
   encodeManifest,
   encodeEnrollmentToken,
   manifestHeader,
@@ -33,6 +42,8 @@ describe('attachment wire', () => {
   let root: string;
   let hub: Hub;
   let client: CallHomeClient;
+  let dialer: HubDialer;
+  let channel: UploadChannel;
   let problemLocalId: string;
 
   const send = (method: string, path: string, body?: Uint8Array, headers: Record<string, string> = {}) =>
@@ -69,7 +80,7 @@ describe('attachment wire', () => {
       tokenText: encodeEnrollmentToken({ hub: `127.0.0.1:${hub.stationPort}`, caSha256, secret }),
     });
     const paths = agentPaths(agentDir);
-    const dialer = new HubDialer({
+    dialer = new HubDialer({
       endpoints: [`127.0.0.1:${hub.stationPort}`],
       serverName: undefined,
       credentials: () => ({
@@ -79,6 +90,9 @@ describe('attachment wire', () => {
       }),
     });
     client = new CallHomeClient({ dialer });
+    channel = new UploadChannel({
+      connect: async (signal) => (await dialer.connectInUse(alpnUpload, signal)).socket,
+    });
     problemLocalId = 'PB-WIRE01';
     const report = JSON.stringify({
       id: randomBytes(16).toString('hex'),
@@ -97,6 +111,7 @@ describe('attachment wire', () => {
   });
 
   after(async () => {
+    channel?.close();
     client?.close();
     await hub?.close();
     rmSync(root, { recursive: true, force: true });
@@ -219,5 +234,242 @@ describe('attachment wire', () => {
     const unknown = await putChunk(randomBytes(16).toString('hex'), 0, file.subarray(0, chunkBytes));
     assert.equal(unknown.status, 404);
     assert.equal(parse(unknown).code, 'CALLHOME_ATTACHMENT_NOT_FOUND');
+  });
+
+  describe('upload channel', () => {
+    const frameChunk = (id: string, index: number, bytes: Uint8Array, manifestOf: Uint8Array = bytes) =>
+      channel.send(
+        {
+          id,
+          index,
+          manifest: encodeManifest(
+            buildManifest(manifestOf, { kind: 'attachment.chunk', id, contains: `chunk ${index + 1}` }),
+          ),
+        },
+        bytes,
+      );
+    /** Reads the hub's answer lines on a raw upload connection until it ends. */
+    const linesUntilEnd = (socket: TLSSocket) =>
+      new Promise<Record<string, unknown>[]>((resolve) => {
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (piece: string) => (text += piece));
+        socket.on('error', () => undefined);
+        socket.once('close', () =>
+          resolve(
+            text
+              .split('\n')
+              .filter((line) => line.length > 0)
+              .map((line) => JSON.parse(line) as Record<string, unknown>),
+          ),
+        );
+      });
+
+    test('chunks framed on their own connection get the answers of the call-home route', async () => {
+      const file = randomBytes(chunkBytes * 3 + 777);
+      const fields = newUpload(file);
+      const id = fields.id;
+      assert.equal((await startUpload(fields)).status, 201);
+      const chunk = (i: number) =>
+        file.subarray(i * chunkBytes, Math.min(file.byteLength, (i + 1) * chunkBytes));
+
+      // Bytes unlike their manifest: refused, nothing counted; the connection goes on.
+      const tampered = Buffer.from(chunk(0));
+      tampered[3] = (tampered[3] ?? 0) ^ 0xff;
+      const refused = await frameChunk(id, 0, tampered, chunk(0));
+      assert.equal(refused.status, 400);
+      assert.equal(parse(refused).code, 'CALLHOME_ATTACHMENT_INVALID');
+      const otherStation = await frameChunk(randomBytes(16).toString('hex'), 0, chunk(0));
+      assert.equal(otherStation.status, 404);
+
+      // Several in flight on the one connection, answered each by its own sequence number.
+      const sent: string[] = [];
+      const answers = await Promise.all(
+        [0, 1, 2, 3].map((i) =>
+          channel.send(
+            {
+              id,
+              index: i,
+              manifest: encodeManifest(
+                buildManifest(chunk(i), { kind: 'attachment.chunk', id, contains: `chunk ${i + 1}` }),
+              ),
+            },
+            chunk(i),
+            { onBodySent: () => sent.push(`chunk ${i}`) },
+          ),
+        ),
+      );
+      assert.deepEqual(sent, ['chunk 0', 'chunk 1', 'chunk 2', 'chunk 3'], 'bodies go out in order');
+      assert.deepEqual(
+        answers.map((a) => [a.status, parse(a).index]),
+        [
+          [200, 0],
+          [200, 1],
+          [200, 2],
+          [200, 3],
+        ],
+      );
+      assert.equal(parse(answers[3] ?? { answer: '{}' }).receivedBytes, file.byteLength);
+      const repeat = await frameChunk(id, 1, chunk(1));
+      assert.deepEqual([repeat.status, parse(repeat).duplicate], [200, true]);
+
+      const done = await send('POST', `/v1/attachments/${id}/complete`, undefined, {});
+      assert.equal(done.status, 200, done.answer);
+      const stored = await hub.store.attachments.get(id);
+      const onDisk = join(root, 'hub', 'attachments', stored?.stationId ?? '', id);
+      assert.equal(sha256(readFileSync(onDisk)), fields.sha256);
+    });
+
+    test('a frame that cannot be read ends the connection with the reason', async () => {
+      const { socket } = await dialer.connectInUse(alpnUpload);
+      const lines = linesUntilEnd(socket);
+      const tooLong = Buffer.alloc(4);
+      tooLong.writeUInt32BE(1024 * 1024, 0);
+      socket.write(tooLong);
+      const [refusal] = await lines;
+      assert.deepEqual([refusal?.seq, refusal?.status], [0, 400]);
+      assert.match(String(refusal?.answer), /frame head of 1048576 bytes/);
+
+      const { socket: second } = await dialer.connectInUse(alpnUpload);
+      const secondLines = linesUntilEnd(second);
+      second.write(
+        encodeUploadFrameHead({
+          seq: 1,
+          id: 'not-an-id',
+          index: 0,
+          bytes: 4,
+          manifest: 'x',
+        }),
+      );
+      const [invalid] = await secondLines;
+      assert.equal(invalid?.status, 400);
+      assert.match(String(invalid?.answer), /id: an attachment id/);
+    });
+
+    test('a connection without a station certificate is refused', async () => {
+      const socket = tlsConnect({
+        host: '127.0.0.1',
+        port: hub.stationPort,
+        ALPNProtocols: [alpnUpload],
+        ca: readFileSync(hubPaths(join(root, 'hub')).caCert, 'utf8'),
+        checkServerIdentity: () => undefined,
+      });
+      const [refusal] = await linesUntilEnd(socket);
+      assert.equal(refusal?.seq, 0);
+      assert.equal((JSON.parse(String(refusal?.answer)) as { code: string }).code, 'TUNNEL_CERT_REJECTED');
+    });
+
+    /** An agent's uploader (real store and staging) sending through `sendChunkFrame` or, failing that, PUTs. */
+    const uploadWith = async (
+      sendChunkFrame: ConstructorParameters<typeof Uploader>[0]['sendChunkFrame'],
+      tamper?: (stagedPath: string) => void,
+    ) => {
+      const agentDir = mkdtempSync(join(root, 'uploader-'));
+      const store = await AgentStore.open(join(agentDir, 'agent.db'));
+      const open = {
+        id: randomBytes(16).toString('hex'),
+        kind: 'problem.open' as const,
+        createdAtMs: Date.now(),
+        orderKey: problemLocalId,
+        payload: {
+          localId: problemLocalId,
+          summary: 's',
+          severity: 'minor' as const,
+          occurredAtMs: Date.now(),
+        },
+      };
+      await store.outbox.accept(open, { nowMs: Date.now(), maxPending: 10 });
+      await store.outbox.markSent(open.id, Date.now(), '{}', 201);
+      let puts = 0;
+      const uploader = new Uploader({
+        store: store.attachments,
+        transmissions: store.outbox,
+        send: (method, path, body, headers, options) => {
+          if (method === 'PUT') puts += 1;
+          return client.sendBytes(method, path, body, headers, options);
+        },
+        ...(sendChunkFrame ? { sendChunkFrame } : {}),
+        dir: join(agentDir, 'attachments'),
+        clock: systemClock,
+        logger: silentLogger(),
+        audit: async () => undefined,
+        chunkBytes,
+        minRetryMs: 10,
+        maxRetryMs: 50,
+      });
+      const file = randomBytes(chunkBytes * 3 + 99);
+      const record = await uploader.stage(problemLocalId, 'dump.bin', Readable.from([file]), {
+        actor: 'test',
+      });
+      tamper?.(stagedFilePath(join(agentDir, 'attachments'), record.id));
+      uploader.start();
+      try {
+        const final = await waitForState(store, record.id);
+        const steps = await store.outbox.listTransmissions({ reportId: record.id });
+        return { final, puts, steps, record };
+      } finally {
+        await uploader.close();
+        await store.close();
+      }
+    };
+    const waitForState = async (store: AgentStore, id: string) => {
+      for (let tries = 0; tries < 500; tries += 1) {
+        const record = await store.attachments.get(id);
+        if (record?.state === 'uploaded' || record?.state === 'failed') return record;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error(`attachment ${id} neither uploaded nor failed`);
+    };
+
+    test('the uploader sends its chunks over the channel, logged as transmissions', async () => {
+      let frames = 0;
+      const { final, puts, steps, record } = await uploadWith((chunk, body, options) => {
+        frames += 1;
+        return channel.send(chunk, body, options);
+      });
+      assert.deepEqual([final.state, frames, puts], ['uploaded', 4, 0]);
+      assert.deepEqual(steps.map((step) => [step.kind, step.status]).sort(), [
+        ['attachment.chunk', 200],
+        ['attachment.chunk', 200],
+        ['attachment.chunk', 200],
+        ['attachment.chunk', 200],
+        ['attachment.complete', 200],
+        ['attachment.start', 201],
+      ]);
+      assert.equal((await hub.store.attachments.get(record.id))?.state, 'complete');
+    });
+
+    test('when the channel cannot be opened, the chunks go over call home', async () => {
+      const unreachable = new UploadChannel({ connect: () => Promise.reject(new Error('ALPN refused')) });
+      const { final, puts, record } = await uploadWith((chunk, body, options) =>
+        unreachable.send(chunk, body, options),
+      );
+      assert.deepEqual([final.state, puts], ['uploaded', 4]);
+      assert.equal((await hub.store.attachments.get(record.id))?.sha256, record.sha256);
+    });
+
+    test('a staged file changed on disk after staging fails with that reason, not a retry loop', async () => {
+      const { final, record } = await uploadWith(
+        (chunk, body, options) => channel.send(chunk, body, options),
+        (path) => {
+          const bytes = readFileSync(path);
+          bytes[5] = (bytes[5] ?? 0) ^ 0xff;
+          writeFileSync(path, bytes);
+        },
+      );
+      assert.equal(final.state, 'failed');
+      assert.match(String(final.lastError), /no longer matches the SHA-256 it had when it was staged/);
+      assert.equal((await hub.store.attachments.get(record.id))?.receivedBytes, 0);
+    });
+
+    test('a channel that cannot be opened says so, so the chunk can go over call home', async () => {
+      const unreachable = new UploadChannel({
+        connect: () => Promise.reject(new Error('connect ECONNREFUSED')),
+      });
+      await assert.rejects(
+        unreachable.send({ id: 'a'.repeat(32), index: 0, manifest: 'x' }, Buffer.alloc(1)),
+        (err: unknown) => err instanceof UploadChannelUnavailable && /ECONNREFUSED/.test(err.message),
+      );
+    });
   });
 });

@@ -152,6 +152,7 @@ export class Hub {
       admission,
       logger,
       callHome: (socket: TLSSocket) => callHome.accept(socket),
+      upload: (socket: TLSSocket) => callHome.acceptUpload(socket),
     });
     const metrics = new HubMetrics({
       clock,

@@ -11,7 +11,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ManualClock } from '../common/clock.js';
 import { createLogger } from '../common/logger.js';
 import { createCa, createKeyAndCsr, issueServerCert, signStationCsr, type KeyAndCert } from '../pki/index.js';
-import { alpnCallHome, alpnTunnel, generateStationId } from '../protocol/index.js';
+import { alpnCallHome, alpnTunnel, alpnUpload, generateStationId } from '../protocol/index.js';
 import { openSqliteHubStore, type HubStore } from '../store/index.js';
 import { TunnelAdmission, retryAfterMaxMs, retryAfterMinMs } from './admission.js';
 import { HubAudit } from './hub-audit.js';
@@ -81,6 +81,7 @@ describe('station listener', () => {
   let port: number;
   const clock = new ManualClock(Date.now());
   const callHomeSockets: TLSSocket[] = [];
+  const uploadSockets: TLSSocket[] = [];
   const stations: Station[] = [];
   /** The CA of the server certificate after the credentials test. */
   let rotatedCaPem = '';
@@ -116,6 +117,7 @@ describe('station listener', () => {
       admission,
       logger,
       callHome: (socket) => callHomeSockets.push(socket),
+      upload: (socket) => uploadSockets.push(socket),
     });
     port = (await listener.listen({ host: '127.0.0.1', port: 0 })).port;
   });
@@ -159,7 +161,7 @@ describe('station listener', () => {
     assert.deepEqual(admission.stats(), { admitted: 2, refused: 1 });
   });
 
-  test("closeStation ends the station's tunnel with the reason and its call-home connections", async () => {
+  test("closeStation ends the station's tunnel with the reason, its call-home and upload connections", async () => {
     const station = stations[2];
     assert.ok(station);
     clock.advance(1000);
@@ -170,10 +172,15 @@ describe('station listener', () => {
     const callHomeClosed = new Promise((done) => callHome.once('close', done));
     callHome.on('error', () => undefined);
     await waitUntil('the call-home connection', () => callHomeSockets.length === 2);
+    const upload = await dial(port, ca.certPem, station, alpnUpload);
+    const uploadClosed = new Promise((done) => upload.once('close', done));
+    upload.on('error', () => undefined);
+    await waitUntil('the upload connection', () => uploadSockets.length === 1);
 
-    assert.equal(listener.closeStation(station.stationId, 'this station is revoked'), 2);
+    assert.equal(listener.closeStation(station.stationId, 'this station is revoked'), 3);
     assert.deepEqual(await goaway, { code: h2.NGHTTP2_NO_ERROR, text: 'this station is revoked' });
     await callHomeClosed;
+    await uploadClosed;
     await waitUntil('the tunnel to go', () => !registry.has(station.stationId));
     assert.equal(listener.closeStation(station.stationId, 'again'), 0, 'nothing left to close');
   });

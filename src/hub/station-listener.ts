@@ -1,4 +1,5 @@
-// The station port: mutual TLS 1.3. ALPN tells the tunnel channel from the call-home channel.
+// The station port: mutual TLS 1.3. ALPN tells the tunnel channel from the call-home channel and
+// from the upload channel (attachment chunks on a connection of their own).
 // New tunnels are first admitted at a bounded rate (admission.ts), then need a valid station
 // certificate from this hub's CA and a known, unrevoked station; call home serves enrollment
 // without one and everything else only with one.
@@ -8,7 +9,7 @@ import { connect as h2connect, constants as h2 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import type { HostPort } from '../common/host-port.js';
-import { alpnCallHome, alpnTunnel, isStationId, tlsCipherPreference } from '../protocol/index.js';
+import { alpnCallHome, alpnTunnel, alpnUpload, isStationId, tlsCipherPreference } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
 import type { HubAudit } from './hub-audit.js';
@@ -29,6 +30,8 @@ export interface StationListenerOptions extends StationListenerCredentials {
   logger: Logger;
   /** Hands a call-home connection to the HTTP/2 server. */
   callHome: (socket: TLSSocket) => void;
+  /** Hands an upload channel connection to the attachment receiver. */
+  upload: (socket: TLSSocket) => void;
 }
 
 export function peerStationId(socket: TLSSocket): string | undefined {
@@ -66,7 +69,7 @@ export class StationListener {
       ...secureContextOptions(options),
       requestCert: true,
       rejectUnauthorized: false,
-      ALPNProtocols: [alpnTunnel, alpnCallHome],
+      ALPNProtocols: [alpnTunnel, alpnCallHome, alpnUpload],
       handshakeTimeout: 10_000,
     });
     this.#server.on('secureConnection', (socket) => {
@@ -121,6 +124,11 @@ export class StationListener {
     if (socket.alpnProtocol === alpnCallHome) {
       this.#trackCallHome(socket);
       this.#options.callHome(socket);
+      return;
+    }
+    if (socket.alpnProtocol === alpnUpload) {
+      this.#trackCallHome(socket);
+      this.#options.upload(socket);
       return;
     }
     if (socket.alpnProtocol !== alpnTunnel) {

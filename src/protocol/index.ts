@@ -9,5 +9,6 @@ export * from './reports.js';
 export * from './report-payloads.js';
 export * from './manifest.js';
 export * from './attachments.js';
+export * from './upload-channel.js';
 export * from './fixes.js';
 export * from './byte-range.js';

@@ -7,6 +7,11 @@ import { technicianApiTls } from './tls-settings.js';
 export const alpnTunnel = 'lifeline-tunnel/1';
 /** ALPN of the call-home channel: ordinary HTTP/2 requests from agent to hub. */
 export const alpnCallHome = 'h2';
+/**
+ * ALPN of the upload channel: attachment chunks as length-prefixed frames on their own connection,
+ * answered by JSON lines (upload-channel.ts), so bulk bytes skip HTTP/2's framing.
+ */
+export const alpnUpload = 'lifeline-upload/1';
 
 /** The `:protocol` of the extended CONNECT (RFC 8441) that opens one service session. */
 export const sessionProtocol = 'lifeline-session/1';

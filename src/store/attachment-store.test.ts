@@ -109,3 +109,21 @@ test('progress, upload and failure are recorded, survive reopening, and uploads 
     await store.close();
   }
 });
+
+test('the SHA-256 of each chunk, kept from staging until the upload is done', async () => {
+  const store = await openStore();
+  try {
+    const a = 'a'.repeat(32);
+    const b = 'b'.repeat(32);
+    const hashes = ['1', '2', '3'].map((digit) => digit.repeat(64));
+    await store.attachments.add(staged(a), hashes);
+    await store.attachments.add(staged(b));
+    assert.deepEqual(await store.attachments.chunkSha256s(a), hashes);
+    assert.equal(await store.attachments.chunkSha256s(b), undefined, 'staged without them');
+    await store.attachments.markUploaded(a, t0 + 1);
+    assert.equal(await store.attachments.chunkSha256s(a), undefined, 'dropped once uploaded');
+    assert.equal((await store.attachments.get(a))?.state, 'uploaded', 'the record stays');
+  } finally {
+    await store.close();
+  }
+});

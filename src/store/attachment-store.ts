@@ -30,6 +30,17 @@ export const attachmentMigrations: Record<string, Migration> = {
       await sql`create index attachments_state on attachments (state, created_at)`.execute(db);
     },
   },
+  // The SHA-256 of each chunk, computed while the file is staged, so an upload (and every resume
+  // of it) sends chunks without hashing them again. Files staged before have none: hashed as sent.
+  '1003-attachment-chunk-hashes': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('attachment_chunk_hashes')
+        .addColumn('attachment_id', 'text', (c) => c.primaryKey())
+        .addColumn('sha256s', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export interface AttachmentTables {
@@ -46,6 +57,11 @@ export interface AttachmentTables {
     updated_at: number;
     uploaded_at: number | null;
     last_error: string | null;
+  };
+  attachment_chunk_hashes: {
+    attachment_id: string;
+    /** Each chunk's SHA-256 in hex, in order, run together (64 characters each). */
+    sha256s: string;
   };
 }
 
@@ -96,9 +112,13 @@ export class AttachmentStore {
     this.#db = db;
   }
 
-  /** Records a staged file (already synced to disk); committed when this resolves. */
+  /**
+   * Records a staged file (already synced to disk) with the SHA-256 of each of its chunks, in one
+   * transaction; committed when this resolves.
+   */
   async add(
     record: Omit<AttachmentRecord, 'ackedBytes' | 'state' | 'updatedAtMs' | 'uploadedAtMs' | 'lastError'>,
+    chunkSha256s?: readonly string[],
   ): Promise<AttachmentRecord> {
     const row: AttachmentTables['attachments'] = {
       id: record.id,
@@ -114,8 +134,26 @@ export class AttachmentStore {
       uploaded_at: null,
       last_error: null,
     };
-    await this.#db.insertInto('attachments').values(row).execute();
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.insertInto('attachments').values(row).execute();
+      if (chunkSha256s !== undefined) {
+        await trx
+          .insertInto('attachment_chunk_hashes')
+          .values({ attachment_id: record.id, sha256s: chunkSha256s.join('') })
+          .execute();
+      }
+    });
     return toRecord(row);
+  }
+
+  /** The SHA-256 of each chunk as computed at staging, or undefined for a file staged without them. */
+  async chunkSha256s(id: string): Promise<string[] | undefined> {
+    const row = await this.#db
+      .selectFrom('attachment_chunk_hashes')
+      .select('sha256s')
+      .where('attachment_id', '=', id)
+      .executeTakeFirst();
+    return row?.sha256s.match(/[0-9a-f]{64}/g) ?? undefined;
   }
 
   async get(id: string): Promise<AttachmentRecord | undefined> {
@@ -166,17 +204,21 @@ export class AttachmentStore {
   }
 
   async markUploaded(id: string, nowMs: number): Promise<void> {
-    await this.#db
-      .updateTable('attachments')
-      .set((eb) => ({
-        state: 'uploaded',
-        acked_bytes: eb.ref('bytes'),
-        uploaded_at: nowMs,
-        updated_at: nowMs,
-        last_error: null,
-      }))
-      .where('id', '=', id)
-      .execute();
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('attachments')
+        .set((eb) => ({
+          state: 'uploaded',
+          acked_bytes: eb.ref('bytes'),
+          uploaded_at: nowMs,
+          updated_at: nowMs,
+          last_error: null,
+        }))
+        .where('id', '=', id)
+        .execute();
+      // Only an upload needs them; the staged file goes too.
+      await trx.deleteFrom('attachment_chunk_hashes').where('attachment_id', '=', id).execute();
+    });
   }
 
   /** Sending again cannot help (the hub refused the upload for good): kept, shown, not retried. */
