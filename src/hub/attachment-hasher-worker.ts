@@ -1,9 +1,9 @@
-// The thread behind AttachmentHasher: reads ranges of attachment files back from the page cache
-// (they were just written) and hashes them, so the hub's event loop spends no time on SHA-256 while
-// chunks arrive. Per upload it also follows the SHA-256 of the whole file, range after range.
+// The thread behind AttachmentHasher: writes each chunk it is handed at its offset in the
+// attachment's file and hashes it, so the hub's event loop neither hashes nor holds megabytes while
+// chunks arrive. Per upload it also follows the SHA-256 of the whole file, chunk after chunk.
 
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, writevSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { HasherAnswer, HasherRequest } from './attachment-hasher.js';
 
@@ -11,29 +11,36 @@ const port = parentPort;
 if (!port) throw new Error('attachment-hasher-worker runs as a worker thread');
 
 const running = new Map<string, { hash: Hash; upTo: number }>();
-let buffer = Buffer.allocUnsafe(0);
 
-function hashRange(id: string, path: string, start: number, end: number): string {
-  if (buffer.byteLength < end - start) buffer = Buffer.allocUnsafe(end - start);
-  const bytes = buffer.subarray(0, end - start);
-  const fd = openSync(path, 'r');
+function writeAndHash(id: string, path: string, start: number, parts: Uint8Array[]): string {
+  const fd = openSync(path, 'r+');
   try {
-    let read = 0;
-    while (read < bytes.byteLength) {
-      const n = readSync(fd, bytes, read, bytes.byteLength - read, start + read);
-      if (n === 0) throw new Error(`${path} ends before byte ${start + read}`);
-      read += n;
+    let pending = parts.filter((part) => part.byteLength > 0);
+    let at = start;
+    while (pending.length > 0) {
+      const written = writevSync(fd, pending, at);
+      if (written === 0) throw new Error(`no byte could be written at ${at} of ${path}`);
+      at += written;
+      let skip = written;
+      while (pending.length > 0 && skip >= (pending[0]?.byteLength ?? 0)) {
+        skip -= pending[0]?.byteLength ?? 0;
+        pending = pending.slice(1);
+      }
+      if (skip > 0 && pending[0]) pending = [pending[0].subarray(skip), ...pending.slice(1)];
     }
   } finally {
     closeSync(fd);
   }
+  const end = parts.reduce((sum, part) => sum + part.byteLength, start);
   const state = start === 0 ? { hash: createHash('sha256'), upTo: 0 } : running.get(id);
   if (state && state.upTo === start) {
-    state.hash.update(bytes);
+    for (const part of parts) state.hash.update(part);
     state.upTo = end;
     running.set(id, state);
   } else running.delete(id);
-  return createHash('sha256').update(bytes).digest('hex');
+  const chunk = createHash('sha256');
+  for (const part of parts) chunk.update(part);
+  return chunk.digest('hex');
 }
 
 port.on('message', (request: HasherRequest) => {
@@ -43,8 +50,11 @@ port.on('message', (request: HasherRequest) => {
   }
   let answer: HasherAnswer;
   try {
-    if (request.op === 'range') {
-      answer = { seq: request.seq, sha256: hashRange(request.id, request.path, request.start, request.end) };
+    if (request.op === 'write') {
+      answer = {
+        seq: request.seq,
+        sha256: writeAndHash(request.id, request.path, request.start, request.parts),
+      };
     } else {
       const state = running.get(request.id);
       answer = {

@@ -1,13 +1,16 @@
-// SHA-256 of attachment chunks off the event loop. The hub's event loop receives chunks from many
-// stations; hashing megabytes there held up every connection. A worker thread reads each range
-// back after it was written (from the page cache) and hashes it, and follows each upload's
-// whole-file SHA-256 as its ranges come in order, so completing an upload needs no read-back.
+// Writing and hashing attachment chunks off the event loop. The hub's event loop receives chunks
+// from many stations; hashing megabytes there held up every connection, and keeping their buffers
+// there made V8 collect its whole heap every few chunks. A worker thread takes each chunk's
+// buffers (handed over, not copied, when the body owns them), writes them at their offset, hashes
+// them, and follows each upload's whole-file SHA-256 as its chunks come in order, so completing an
+// upload needs no read-back.
 
 import { Worker } from 'node:worker_threads';
 import { LifelineError } from '../common/errors.js';
+import type { ChunkBody } from './chunk-body.js';
 
 export type HasherRequest =
-  | { op: 'range'; seq: number; id: string; path: string; start: number; end: number }
+  | { op: 'write'; seq: number; id: string; path: string; start: number; parts: Uint8Array[] }
   | { op: 'digest'; seq: number; id: string; bytes: number }
   | { op: 'forget'; id: string };
 
@@ -29,11 +32,19 @@ export class AttachmentHasher {
   #closed = false;
 
   /**
-   * SHA-256 of bytes [start, end) of the file, which were just written. When they follow the
-   * ranges hashed before for `id` (or start at 0), they also extend its whole-file SHA-256.
+   * Writes a chunk's bytes at `start` in the file (which exists) and resolves with their SHA-256
+   * once they are written (not synced). When they follow the chunks written before for `id` (or
+   * start at 0), they also extend its whole-file SHA-256. The body's buffers belong to the thread
+   * from now on: an exclusive body's parts are handed over (and unusable here afterwards), another
+   * body is copied into one buffer first.
    */
-  async hashRange(id: string, path: string, start: number, end: number): Promise<string> {
-    const sha256 = await this.#ask((seq) => ({ op: 'range', seq, id, path, start, end }));
+  async writeAndHash(id: string, path: string, start: number, body: ChunkBody): Promise<string> {
+    const parts = body.exclusive ? body.parts : [gathered(body)];
+    const sha256 = await this.#ask(
+      (seq) => ({ op: 'write', seq, id, path, start, parts: [...parts] }),
+      // A Buffer's memory is an ArrayBuffer here (never a SharedArrayBuffer).
+      parts.map((part) => part.buffer as ArrayBuffer),
+    );
     if (sha256 === null) throw new LifelineError('INTERNAL', `no SHA-256 for ${path}`);
     return sha256;
   }
@@ -61,13 +72,13 @@ export class AttachmentHasher {
     await worker?.terminate();
   }
 
-  #ask(request: (seq: number) => HasherRequest): Promise<string | null> {
+  #ask(request: (seq: number) => HasherRequest, transfer: ArrayBuffer[] = []): Promise<string | null> {
     if (this.#closed) return Promise.reject(new LifelineError('INTERNAL', 'the hub is stopping'));
     const worker = this.#started();
     const seq = ++this.#seq;
     return new Promise((resolve, reject) => {
       this.#pending.set(seq, { resolve, reject });
-      worker.postMessage(request(seq));
+      worker.postMessage(request(seq), transfer);
     });
   }
 
@@ -93,7 +104,7 @@ export class AttachmentHasher {
       if (this.#worker !== worker) return;
       // A new worker starts at the next request; what the lost one followed is unknown now.
       this.#worker = undefined;
-      this.#failAll(new LifelineError('INTERNAL', `the hashing thread stopped: ${err.message}`));
+      this.#failAll(new LifelineError('INTERNAL', `the writing thread stopped: ${err.message}`));
     };
     worker.on('error', lost);
     worker.on('exit', (code) => lost(new Error(`exit code ${code}`)));
@@ -105,4 +116,12 @@ export class AttachmentHasher {
     for (const waiter of this.#pending.values()) waiter.reject(err);
     this.#pending.clear();
   }
+}
+
+/** The body's bytes in one buffer of its own (never Node's shared pool, which cannot be handed over). */
+function gathered(body: ChunkBody): Buffer {
+  const buffer = Buffer.allocUnsafeSlow(body.byteLength);
+  let at = 0;
+  for (const part of body.parts) at += part.copy(buffer, at);
+  return buffer;
 }

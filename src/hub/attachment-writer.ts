@@ -1,8 +1,7 @@
 // Writes the chunks of uploads to their files in order and makes them durable in groups. A chunk
-// is written as soon as the bytes before it are written, then checked against its manifest on the
-// hashing thread while the next one is written; one sync covers every chunk written and checked
-// since the last one, and only after it does the store's resume point move and the chunks'
-// senders get their answers. So the hub never counts bytes its disk does not hold or that differ
+// is handed to the writing thread as soon as the chunks before it were, which writes it and checks
+// it against its manifest; one sync covers every chunk written and checked since the last one, and
+// only after it does the store's resume point move and the chunks' senders get their answers. So the hub never counts bytes its disk does not hold or that differ
 // from what the station declared, and the disk is not synced once per chunk.
 
 import { constants } from 'node:fs';
@@ -61,7 +60,7 @@ interface Unsynced {
 /** A chunk written and not yet synced: its check against the manifest runs meanwhile. */
 interface Written extends Unsynced {
   start: number;
-  /** Whether the bytes read back match the manifest's SHA-256 (rejects when they could not be read). */
+  /** Whether the bytes written match the manifest's SHA-256 (rejects when they could not be written). */
   matches: Promise<boolean>;
 }
 
@@ -179,7 +178,7 @@ export class AttachmentWriters {
     return this.#hasher.digest(id, bytes);
   }
 
-  /** An upload is starting: the hashing thread is readied before its first chunk arrives. */
+  /** An upload is starting: the writing thread is readied before its first chunk arrives. */
   prepare(): void {
     this.#hasher.warm();
   }
@@ -261,8 +260,8 @@ export class AttachmentWriters {
   }
 
   /**
-   * Writes every chunk whose turn has come; one runs per upload at a time. Each written chunk is
-   * checked against its manifest on the hasher's thread while the next one is written.
+   * Hands every chunk whose turn has come to the writing thread, in order; one runs per upload at a
+   * time. The thread writes each and checks it against its manifest while the next one travels.
    */
   async #writeInOrder(upload: Upload): Promise<void> {
     if (upload.writing || upload.failed) return;
@@ -271,35 +270,27 @@ export class AttachmentWriters {
     try {
       for (
         let next = upload.waiting.get(upload.writtenBytes);
-        next;
+        next && !upload.failed;
         next = upload.waiting.get(upload.writtenBytes)
       ) {
         current = next;
         upload.waiting.delete(next.start);
         clearTimeout(next.timer);
         upload.takenBytes = next.end;
-        const epoch = upload.epoch;
         if (!upload.file) {
           await mkdir(dirname(upload.path), { recursive: true });
           upload.file = await open(upload.path, constants.O_WRONLY | constants.O_CREAT, 0o600);
+          if (upload.failed) {
+            next.reject(new LifelineError('INTERNAL', 'the upload was interrupted'));
+            current = undefined;
+            return;
+          }
         }
-        await writeAllAt(upload.file, next.body.parts, next.start);
-        current = undefined;
-        if (upload.failed || upload.epoch !== epoch) {
-          // A chunk before it was refused meanwhile: this one is sent again after it.
-          next.reject(
-            upload.failed
-              ? new LifelineError('INTERNAL', 'the upload was interrupted')
-              : this.#outOfTurn(upload, next.start),
-          );
-          if (upload.failed) return;
-          continue;
-        }
-        // Read back from the page cache and hashed on the hasher's thread: bytes that differ
-        // from their manifest are never synced or counted, and a resend overwrites them.
+        // Written and hashed on the thread; bytes that differ from their manifest are never synced
+        // or counted, and a resend overwrites them. The thread writes in the order handed over.
         const sha256 = next.sha256;
         const matches = this.#hasher
-          .hashRange(upload.id, upload.path, next.start, next.end)
+          .writeAndHash(upload.id, upload.path, next.start, next.body)
           .then((written) => written === sha256);
         matches.catch(() => undefined);
         upload.writtenBytes = next.end;
@@ -310,6 +301,7 @@ export class AttachmentWriters {
           reject: next.reject,
           matches,
         });
+        current = undefined;
         void this.#syncWritten(upload);
       }
     } catch (err) {
@@ -444,22 +436,5 @@ export class AttachmentWriters {
     if (this.#uploads.get(upload.id) === upload) this.#uploads.delete(upload.id);
     // A write or sync in progress still holds the file: it is closed when it returns.
     void this.#settle(upload);
-  }
-}
-
-/** Writes the pieces one after the other from `position`, however many calls that takes. */
-async function writeAllAt(file: FileHandle, parts: readonly Buffer[], position: number): Promise<void> {
-  let pending = parts.filter((part) => part.byteLength > 0);
-  let at = position;
-  while (pending.length > 0) {
-    const { bytesWritten } = await file.writev(pending, at);
-    if (bytesWritten === 0) throw new LifelineError('INTERNAL', `no byte could be written at ${at}`);
-    at += bytesWritten;
-    let skip = bytesWritten;
-    while (pending.length > 0 && skip >= (pending[0]?.byteLength ?? 0)) {
-      skip -= pending[0]?.byteLength ?? 0;
-      pending = pending.slice(1);
-    }
-    if (skip > 0 && pending[0]) pending = [pending[0].subarray(skip), ...pending.slice(1)];
   }
 }

@@ -1,13 +1,13 @@
-// The upload channel's frame reader: frames cut from a byte stream however it arrives, bodies
-// gathered into pooled buffers that go back to the pool once released, and clear refusals for
-// what is not a frame. The channel over real TLS is tested in callhome-attachment-routes.test.ts.
+// The upload channel's frame reader: frames cut from a byte stream however it arrives, bodies kept
+// as buffers of their own (the ones TLS delivered when they hold only body bytes, copies of the
+// edges otherwise), and clear refusals for what is not a frame. The channel over real TLS is tested in callhome-attachment-routes.test.ts.
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { LifelineError } from '../common/errors.js';
 import { encodeUploadFrameHead, maxChunkBytes, type UploadFrameHead } from '../protocol/index.js';
-import { ChunkBufferPool, type ChunkBody } from './chunk-body.js';
+import type { ChunkBody } from './chunk-body.js';
 import { UploadFrameReader } from './upload-channel.js';
 
 const id = 'ab'.repeat(16);
@@ -19,10 +19,17 @@ function frame(seq: number, body: Buffer): Buffer {
   ]);
 }
 
-function collect(pool = new ChunkBufferPool(4)) {
+function collect() {
   const frames: { head: UploadFrameHead; body: ChunkBody }[] = [];
-  const reader = new UploadFrameReader((head, body) => frames.push({ head, body }), pool);
-  return { reader, frames, pool };
+  const reader = new UploadFrameReader((head, body) => frames.push({ head, body }));
+  return { reader, frames };
+}
+
+/** A buffer that is a whole ArrayBuffer of its own, as a TLS read delivers it. */
+function ownBuffer(bytes: Buffer): Buffer {
+  const own = Buffer.allocUnsafeSlow(bytes.byteLength);
+  bytes.copy(own);
+  return own;
 }
 
 const bytesOf = (body: ChunkBody) => Buffer.concat(body.parts.map((part) => Buffer.from(part)));
@@ -52,19 +59,31 @@ describe('upload frame reader', () => {
     }
   });
 
-  test('a released body gives its buffer back for the next one', () => {
-    const { reader, frames, pool } = collect(new ChunkBufferPool(1));
-    reader.push(frame(1, randomBytes(5000)));
-    const first = frames[0]?.body.parts[0];
-    assert.equal(pool.freeCount, 0);
-    frames[0]?.body.release();
-    frames[0]?.body.release();
-    assert.equal(pool.freeCount, 1, 'released once, however often asked');
-    const second = randomBytes(4000);
-    reader.push(frame(2, second));
-    assert.equal(frames[1]?.body.parts[0]?.buffer, first?.buffer, 'the same memory, reused');
-    const reused = frames[1];
-    assert.ok(reused && bytesOf(reused.body).equals(second));
+  test('a body owns its buffers: whole reads are kept, the edges of frames are copied', () => {
+    const { reader, frames } = collect();
+    const body = randomBytes(3 * 16384);
+    const head = encodeUploadFrameHead({ seq: 1, id, index: 0, bytes: body.byteLength, manifest: 'm' });
+    const reads = [
+      ownBuffer(Buffer.concat([head, body.subarray(0, 100)])),
+      ownBuffer(body.subarray(100, 16484)),
+      ownBuffer(body.subarray(16484, 32868)),
+      ownBuffer(Buffer.concat([body.subarray(32868), frame(2, Buffer.from('next'))])),
+    ];
+    for (const read of reads) reader.push(read);
+    const parts = frames[0]?.body.parts ?? [];
+    assert.equal(frames[0]?.body.exclusive, true);
+    assert.deepEqual(
+      parts.map((part) => reads.indexOf(part)),
+      [-1, 1, 2, -1],
+      'the middle reads are kept as they are; the two edges are copies',
+    );
+    for (const part of parts) {
+      assert.equal(part.byteOffset, 0);
+      assert.equal(part.byteLength, part.buffer.byteLength, 'each part is a whole buffer of its own');
+    }
+    const first = frames[0];
+    assert.ok(first && bytesOf(first.body).equals(body));
+    assert.equal(frames[1]?.head.seq, 2);
   });
 
   test('what is not a frame is refused with the reason', () => {

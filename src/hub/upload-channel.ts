@@ -15,7 +15,7 @@ import {
 } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { AttachmentReceiver } from './attachment-receiver.js';
-import { ChunkBody, ChunkBufferPool } from './chunk-body.js';
+import { ChunkBody } from './chunk-body.js';
 import { callingStation } from './callhome-station-routes.js';
 
 export interface UploadChannelOptions {
@@ -35,37 +35,35 @@ export const uploadChunksUnanswered = 8;
 
 type FrameHandler = (head: UploadFrameHead, body: ChunkBody) => void;
 
-/** Buffers chunk bodies are gathered in, shared by every upload connection. */
-const sharedBodyBuffers = new ChunkBufferPool(4);
-
 /**
- * Cuts the byte stream into frames. A body is gathered into one buffer from the pool (a copy, which
- * costs less than keeping TLS's 16 KiB pieces alive until written); the frame handler calls the
- * body's release() once done with it.
+ * Cuts the byte stream into frames. A body is kept as the buffers TLS delivered: one that holds
+ * only body bytes is kept whole (nothing else refers to it, so the writing thread can take it
+ * without a copy); the few that straddle a frame's edge are copied. Keeping the buffers, rather
+ * than gathering them on the event loop, leaves the copying and their memory to the writing
+ * thread, where collecting them costs the event loop nothing.
  */
 export class UploadFrameReader {
   readonly #onFrame: FrameHandler;
-  readonly #buffers: ChunkBufferPool;
   #prefix = Buffer.alloc(4);
   #prefixFill = 0;
   #head: Buffer | undefined;
   #headFill = 0;
   #frame: UploadFrameHead | undefined;
-  #body: Buffer | undefined;
+  #parts: Buffer[] = [];
   #bodyFill = 0;
 
-  constructor(onFrame: FrameHandler, buffers: ChunkBufferPool = sharedBodyBuffers) {
+  constructor(onFrame: FrameHandler) {
     this.#onFrame = onFrame;
-    this.#buffers = buffers;
   }
 
   /** Takes what arrived; throws a LifelineError when it is not a frame (the stream is then unusable). */
   push(data: Buffer): void {
     let at = 0;
     while (at < data.byteLength) {
-      if (this.#frame && this.#body) {
+      if (this.#frame) {
         const take = Math.min(this.#frame.bytes - this.#bodyFill, data.byteLength - at);
-        data.copy(this.#body, this.#bodyFill, at, at + take);
+        const whole = at === 0 && take === data.byteLength && ownsWholeBuffer(data);
+        this.#parts.push(whole ? data : copyOf(data.subarray(at, at + take)));
         this.#bodyFill += take;
         at += take;
         if (this.#bodyFill === this.#frame.bytes) this.#emit();
@@ -113,30 +111,20 @@ export class UploadFrameReader {
       throw new LifelineError('CALLHOME_ATTACHMENT_INVALID', `a frame head is invalid: ${why}`);
     }
     this.#frame = result.data;
-    this.#body = this.#buffers.take(result.data.bytes);
+    this.#parts = [];
     this.#bodyFill = 0;
     if (result.data.bytes === 0) this.#emit();
   }
 
   #emit(): void {
     const frame = this.#frame;
-    const buffer = this.#body;
-    if (!frame || !buffer) return;
-    const body = new ChunkBody([buffer.subarray(0, frame.bytes)], frame.bytes, () =>
-      this.#buffers.give(buffer),
-    );
+    if (!frame) return;
+    const body = new ChunkBody(this.#parts, frame.bytes, true);
     this.#frame = undefined;
-    this.#body = undefined;
+    this.#parts = [];
     this.#head = undefined;
     this.#prefixFill = 0;
     this.#onFrame(frame, body);
-  }
-
-  /** The connection ended: a body half-gathered goes back to the pool. */
-  discard(): void {
-    if (this.#body) this.#buffers.give(this.#body);
-    this.#body = undefined;
-    this.#frame = undefined;
   }
 }
 
@@ -179,8 +167,6 @@ export async function serveUploadChannel(socket: TLSSocket, options: UploadChann
         },
       )
       .finally(() => {
-        // Settled means written or refused: the writer no longer reads the body.
-        body.release();
         unanswered -= 1;
         if (unanswered < uploadChunksUnanswered && !socket.destroyed) socket.resume();
       });
@@ -196,7 +182,6 @@ export async function serveUploadChannel(socket: TLSSocket, options: UploadChann
       refuse(error);
     }
   });
-  socket.once('close', () => reader.discard());
   socket.once('end', () => {
     if (!reader.atBoundary) log.info('upload channel: the station went away in the middle of a chunk');
     // Answers still owed go out; then the hub's side ends too.
@@ -208,4 +193,16 @@ export async function serveUploadChannel(socket: TLSSocket, options: UploadChann
   });
   socket.on('error', (err) => log.debug({ err }, 'upload channel: connection failed'));
   socket.resume();
+}
+
+/** True when `buffer` spans its whole ArrayBuffer (as each TLS read does). */
+function ownsWholeBuffer(buffer: Buffer): boolean {
+  return buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength;
+}
+
+/** A copy in memory of its own (never Node's shared pool), so it can be handed over whole. */
+function copyOf(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  bytes.copy(copy);
+  return copy;
 }
