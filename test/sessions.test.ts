@@ -93,13 +93,7 @@ describe('service sessions', () => {
         await cluster.cli([...command, '--data', cluster.agentDir]);
         const code = await technician.exited;
         const exitedAtMs = Date.now();
-        // Counted from the moment the agent took the command (its audit entry), not from the start
-        // of the CLI process, whose own start-up on a loaded machine is not the session's doing.
-        const audit = await cluster.cli(['agent', 'audit', '--json', '--data', cluster.agentDir]);
-        const entries = JSON.parse(audit.stdout) as { action: string; atMs: number }[];
-        const taken = entries.find((e) => e.action === action && e.atMs >= before - 5);
-        assert.ok(taken, `the agent audited ${action}`);
-        const elapsedMs = exitedAtMs - taken.atMs;
+        const elapsedMs = exitedAtMs - (await cluster.agentAuditedAt(action, before));
         assert.ok(elapsedMs < 1000, `the technician was told ${elapsedMs} ms after the agent took ${name}`);
         assert.equal(code, 1);
         assert.match(technician.stderr, /session ended: .*(administrator|turned off|set to none)/);

@@ -158,6 +158,19 @@ export class Cluster {
     return result;
   }
 
+  /**
+   * When the agent took a command: the time of its first audit entry `action` at or after
+   * `sinceMs`. Timing a reaction from there leaves out the CLI process's own start-up, which on a
+   * loaded machine is not the agent's doing.
+   */
+  async agentAuditedAt(action: string, sinceMs: number): Promise<number> {
+    const audit = await this.cli(['agent', 'audit', '--json', '--data', this.agentDir]);
+    const entries = JSON.parse(audit.stdout) as { action: string; atMs: number }[];
+    const entry = entries.find((e) => e.action === action && e.atMs >= sinceMs - 5);
+    if (!entry) throw new Error(`the agent audited no ${action} since ${new Date(sinceMs).toISOString()}`);
+    return entry.atMs;
+  }
+
   async initHub(): Promise<void> {
     this.stationPort = await freePort();
     this.apiPort = await freePort();
