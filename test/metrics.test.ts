@@ -1,9 +1,10 @@
 // Health and Prometheus metrics of a real hub and agent: who may read them, and that they count
-// what happened (a refused and an accepted session, the outbox, the tunnel).
+// what happened (a refused and an accepted session, the outbox, an upload, the tunnel).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { Cluster, runCli, waitFor } from './harness/cluster.js';
@@ -192,6 +193,29 @@ describe('health and metrics', () => {
     assert.match(status.lastCallHome?.kind ?? '', /^[a-z.-]+$/);
     assert.ok((status.lastCallHome?.atMs ?? 0) >= resumedAtMs);
     assert.ok((status.lastCallHome?.status ?? 0) >= 200 && (status.lastCallHome?.status ?? 0) < 300);
+  });
+
+  test('attachment chunks are counted by how they came: the upload channel', async () => {
+    const file = join(cluster.root, 'metrics-dump.bin');
+    writeFileSync(file, randomBytes(8 * 1024 * 1024 + 5));
+    const opened = await cluster.cli([
+      'agent',
+      'problem',
+      'open',
+      '--summary',
+      'metrics upload',
+      '--severity',
+      'minor',
+      '--attach',
+      file,
+      '--data',
+      cluster.agentDir,
+    ]);
+    assert.match(opened.stdout, /Uploaded metrics-dump.bin to the hub/);
+    const text = await hubMetrics();
+    assert.equal(sample(text, 'lifeline_hub_upload_chunks_total', { via: 'channel' }), 2);
+    assert.equal(sample(text, 'lifeline_hub_upload_chunks_total', { via: 'call-home' }), undefined);
+    assert.equal(sample(text, 'lifeline_hub_upload_bytes_total'), 8 * 1024 * 1024 + 5);
   });
 
   test('the tunnel gauges follow remote service off and on', async () => {

@@ -1,8 +1,9 @@
 // Uploads staged attachments to the hub, one at a time, once their problem's reports are delivered.
 // The hub's count of bytes received is the resume point: asked at every (re)start, so after a crash
 // or a lost answer the upload goes on from the last chunk the hub synced, never from zero. Chunks
-// are large, read and hashed ahead while the previous one is on the wire, and go over the one
-// call-home connection; failures back off with full jitter; maintenance mode holds uploads.
+// are large, read ahead while the previous one is on the wire (their SHA-256 known from staging),
+// and go over the upload channel, or over call home when there is none; start and complete go over
+// call home. Failures back off with full jitter; maintenance mode holds uploads.
 
 import { Wakeup } from '../common/wakeup.js';
 import { createHash } from 'node:crypto';
@@ -501,13 +502,31 @@ export class Uploader {
     throw final ? new GiveUp(message) : new RetryLater(message);
   }
 
-  #noteChannelUnavailable(err: Error): void {
-    if (this.#channelUnavailable) return;
-    this.#channelUnavailable = true;
-    this.#options.logger.info(
-      { error: err.message },
-      'attachments: the upload channel is not available; chunks go over call home',
-    );
+  /** A chunk over the upload channel; undefined when there is none (it then goes over call home). */
+  async #sendOverChannel(
+    attachment: AttachmentRecord,
+    step: { body?: Buffer; chunkIndex?: number; onBodySent?: () => void },
+    manifest: string,
+  ): Promise<{ status: number; answer: string } | undefined> {
+    const sendFrame = this.#options.sendChunkFrame;
+    if (!sendFrame || step.chunkIndex === undefined || !step.body || this.#channelUnavailable)
+      return undefined;
+    try {
+      return await sendFrame({ id: attachment.id, index: step.chunkIndex, manifest }, step.body, {
+        signal: this.#abort.signal,
+        ...(step.onBodySent ? { onBodySent: step.onBodySent } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof UploadChannelUnavailable)) throw err;
+      if (!this.#channelUnavailable) {
+        this.#channelUnavailable = true;
+        this.#options.logger.info(
+          { error: err.message },
+          'attachments: the upload channel is not available; chunks go over call home',
+        );
+      }
+      return undefined;
+    }
   }
 
   /** One step with its manifest, logged as a transmission once answered. */
@@ -541,21 +560,8 @@ export class Uploader {
     if (step.contentType) headers['content-type'] = step.contentType;
     let result: { status: number; answer: string };
     try {
-      const sendFrame = this.#options.sendChunkFrame;
-      const framed =
-        sendFrame && step.chunkIndex !== undefined && step.body && !this.#channelUnavailable
-          ? await sendFrame(
-              { id: attachment.id, index: step.chunkIndex, manifest: manifestText },
-              step.body,
-              { signal: this.#abort.signal, ...(step.onBodySent ? { onBodySent: step.onBodySent } : {}) },
-            ).catch((err: unknown) => {
-              if (!(err instanceof UploadChannelUnavailable)) throw err;
-              this.#noteChannelUnavailable(err);
-              return undefined;
-            })
-          : undefined;
       result =
-        framed ??
+        (await this.#sendOverChannel(attachment, step, manifestText)) ??
         (await this.#options.send(method, path, step.body, headers, {
           signal: this.#abort.signal,
           ...(step.idleTimeoutMs ? { idleTimeoutMs: step.idleTimeoutMs } : {}),

@@ -13,11 +13,16 @@ import { AttachmentWriters, ChunkOutOfTurn } from './attachment-writer.js';
 import type { ChunkBody } from './chunk-body.js';
 import type { HubAudit } from './hub-audit.js';
 
+/** How a chunk came: the upload channel, or a PUT on call home. */
+export type ChunkTransport = 'channel' | 'call-home';
+
 export interface AttachmentReceiverOptions {
   store: HubStore;
   audit: HubAudit;
   clock: Clock;
   attachmentsDir: string;
+  /** A chunk was written, checked and synced (not a repeat). */
+  onChunkStored?: ((via: ChunkTransport) => void) | undefined;
 }
 
 /** A step's answer: its HTTP status and JSON body. */
@@ -88,6 +93,7 @@ export class AttachmentReceiver {
     index: number,
     manifestText: string | string[] | undefined,
     body: ChunkBody,
+    via: ChunkTransport,
   ): Promise<ReceiverAnswer> {
     const manifest = decodeManifest(manifestText);
     if (typeof manifest === 'string') throw new LifelineError('CALLHOME_ATTACHMENT_INVALID', manifest);
@@ -124,6 +130,7 @@ export class AttachmentReceiver {
     }
     try {
       const outcome = await this.#writers.write(attachment, start, end, body, manifest.sha256);
+      if (!outcome.duplicate) this.#options.onChunkStored?.(via);
       return { status: 200, body: stateOf(outcome.attachment, { index, duplicate: outcome.duplicate }) };
     } catch (err) {
       if (!(err instanceof ChunkOutOfTurn)) throw err;

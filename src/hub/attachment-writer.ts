@@ -12,7 +12,7 @@ import { LifelineError } from '../common/errors.js';
 import { syncDirectory } from '../common/files.js';
 import type { HubAttachment, HubStore } from '../store/index.js';
 import { attachmentFilePath } from './attachment-files.js';
-import { AttachmentHasher } from './attachment-hasher.js';
+import { ChunkWriterThread } from './chunk-writer-thread.js';
 import type { ChunkBody } from './chunk-body.js';
 
 /** What a chunk's sender is told once its bytes are durable (or were already). */
@@ -99,7 +99,7 @@ export class AttachmentWriters {
   readonly #uploads = new Map<string, Upload>();
   readonly #loading = new Map<string, Promise<Upload>>();
   readonly #sweep: NodeJS.Timeout;
-  readonly #hasher = new AttachmentHasher();
+  readonly #thread = new ChunkWriterThread();
 
   constructor(options: AttachmentWriterOptions) {
     this.#options = options;
@@ -175,12 +175,12 @@ export class AttachmentWriters {
   async digestOf(id: string, bytes: number): Promise<string | null> {
     const upload = this.#uploads.get(id);
     if (!upload || upload.receivedBytes !== bytes) return null;
-    return this.#hasher.digest(id, bytes);
+    return this.#thread.digest(id, bytes);
   }
 
   /** An upload is starting: the writing thread is readied before its first chunk arrives. */
   prepare(): void {
-    this.#hasher.warm();
+    this.#thread.warm();
   }
 
   /** The upload completed, started over or went away: its state here is dropped. */
@@ -199,7 +199,7 @@ export class AttachmentWriters {
     for (const upload of [...this.#uploads.values()]) {
       this.#fail(upload, new LifelineError('INTERNAL', 'the hub is stopping'));
     }
-    await this.#hasher.close();
+    await this.#thread.close();
   }
 
   /** The upload's state here, read from the store when it has none (one read at a time). */
@@ -289,7 +289,7 @@ export class AttachmentWriters {
         // Written and hashed on the thread; bytes that differ from their manifest are never synced
         // or counted, and a resend overwrites them. The thread writes in the order handed over.
         const sha256 = next.sha256;
-        const matches = this.#hasher
+        const matches = this.#thread
           .writeAndHash(upload.id, upload.path, next.start, next.body)
           .then((written) => written === sha256);
         matches.catch(() => undefined);
@@ -322,7 +322,7 @@ export class AttachmentWriters {
     upload.takenBytes = refused.start;
     upload.writtenBytes = refused.start;
     // The whole-file hash followed the refused bytes: completing reads the file back instead.
-    this.#hasher.forget(upload.id);
+    this.#thread.forget(upload.id);
     refused.reject(
       new LifelineError(
         'CALLHOME_ATTACHMENT_INVALID',
@@ -432,7 +432,7 @@ export class AttachmentWriters {
 
   #drop(upload: Upload): void {
     upload.failed = true;
-    this.#hasher.forget(upload.id);
+    this.#thread.forget(upload.id);
     if (this.#uploads.get(upload.id) === upload) this.#uploads.delete(upload.id);
     // A write or sync in progress still holds the file: it is closed when it returns.
     void this.#settle(upload);

@@ -28,7 +28,7 @@ import { registerBatchRoutes } from './callhome-batch-routes.js';
 import { registerDataRequestRoutes } from './callhome-request-routes.js';
 import { registerFixRoutes } from './callhome-fix-routes.js';
 import { registerAttachmentRoutes } from './callhome-attachment-routes.js';
-import { AttachmentReceiver } from './attachment-receiver.js';
+import { AttachmentReceiver, type ChunkTransport } from './attachment-receiver.js';
 import { serveUploadChannel } from './upload-channel.js';
 import { attachmentsDirOf } from './attachment-files.js';
 
@@ -67,6 +67,8 @@ export interface CallHomeApiOptions {
   logger: Logger;
   /** Called once per report stored (not for a duplicate), for the hub's metrics. */
   onReportStored?: ((kind: ReportKind) => void) | undefined;
+  /** An attachment chunk was stored (feeds /metrics). */
+  onChunkStored?: ((via: ChunkTransport) => void) | undefined;
 }
 
 export async function buildCallHomeApi(options: CallHomeApiOptions) {
@@ -168,6 +170,7 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     audit,
     clock,
     attachmentsDir: attachmentsDirOf(options.dataDir),
+    onChunkStored: options.onChunkStored,
   });
   app.addHook('onClose', () => receiver.close());
   registerAttachmentRoutes(app, { store, receiver });

@@ -70,7 +70,14 @@ function attachmentRoutes<S extends RawServerBase>(
         throw new LifelineError('CALLHOME_ATTACHMENT_INVALID', 'a chunk is sent as application/octet-stream');
       }
       const { id, index } = request.params;
-      const answer = await receiver.chunk(stationId, id, index, request.headers[manifestHeader], body);
+      const answer = await receiver.chunk(
+        stationId,
+        id,
+        index,
+        request.headers[manifestHeader],
+        body,
+        'call-home',
+      );
       return reply.code(answer.status).send(answer.body);
     },
   );

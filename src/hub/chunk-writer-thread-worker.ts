@@ -1,14 +1,14 @@
-// The thread behind AttachmentHasher: writes each chunk it is handed at its offset in the
+// The thread behind ChunkWriterThread: writes each chunk it is handed at its offset in the
 // attachment's file and hashes it, so the hub's event loop neither hashes nor holds megabytes while
 // chunks arrive. Per upload it also follows the SHA-256 of the whole file, chunk after chunk.
 
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, writevSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import type { HasherAnswer, HasherRequest } from './attachment-hasher.js';
+import type { ChunkThreadAnswer, ChunkThreadRequest } from './chunk-writer-thread.js';
 
 const port = parentPort;
-if (!port) throw new Error('attachment-hasher-worker runs as a worker thread');
+if (!port) throw new Error('chunk-writer-thread-worker runs as a worker thread');
 
 const running = new Map<string, { hash: Hash; upTo: number }>();
 
@@ -43,12 +43,12 @@ function writeAndHash(id: string, path: string, start: number, parts: Uint8Array
   return chunk.digest('hex');
 }
 
-port.on('message', (request: HasherRequest) => {
+port.on('message', (request: ChunkThreadRequest) => {
   if (request.op === 'forget') {
     running.delete(request.id);
     return;
   }
-  let answer: HasherAnswer;
+  let answer: ChunkThreadAnswer;
   try {
     if (request.op === 'write') {
       answer = {

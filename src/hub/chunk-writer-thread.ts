@@ -9,20 +9,20 @@ import { Worker } from 'node:worker_threads';
 import { LifelineError } from '../common/errors.js';
 import type { ChunkBody } from './chunk-body.js';
 
-export type HasherRequest =
+export type ChunkThreadRequest =
   | { op: 'write'; seq: number; id: string; path: string; start: number; parts: Uint8Array[] }
   | { op: 'digest'; seq: number; id: string; bytes: number }
   | { op: 'forget'; id: string };
 
-export type HasherAnswer = { seq: number; sha256: string | null } | { seq: number; error: string };
+export type ChunkThreadAnswer = { seq: number; sha256: string | null } | { seq: number; error: string };
 
 /** The worker's own file next to this one: .ts when run from the sources, .js when built. */
 const workerUrl = new URL(
-  import.meta.url.endsWith('.ts') ? './attachment-hasher-worker.ts' : './attachment-hasher-worker.js',
+  import.meta.url.endsWith('.ts') ? './chunk-writer-thread-worker.ts' : './chunk-writer-thread-worker.js',
   import.meta.url,
 );
 
-export class AttachmentHasher {
+export class ChunkWriterThread {
   #worker: Worker | undefined;
   #seq = 0;
   readonly #pending = new Map<
@@ -61,7 +61,7 @@ export class AttachmentHasher {
 
   /** Drops what is known of `id` (the upload completed, restarted or failed). */
   forget(id: string): void {
-    this.#worker?.postMessage({ op: 'forget', id } satisfies HasherRequest);
+    this.#worker?.postMessage({ op: 'forget', id } satisfies ChunkThreadRequest);
   }
 
   async close(): Promise<void> {
@@ -72,7 +72,7 @@ export class AttachmentHasher {
     await worker?.terminate();
   }
 
-  #ask(request: (seq: number) => HasherRequest, transfer: ArrayBuffer[] = []): Promise<string | null> {
+  #ask(request: (seq: number) => ChunkThreadRequest, transfer: ArrayBuffer[] = []): Promise<string | null> {
     if (this.#closed) return Promise.reject(new LifelineError('INTERNAL', 'the hub is stopping'));
     const worker = this.#started();
     const seq = ++this.#seq;
@@ -91,9 +91,9 @@ export class AttachmentHasher {
           { eval: true },
         )
       : new Worker(workerUrl);
-    // An idle hasher does not keep the hub's process alive.
+    // An idle thread does not keep the hub's process alive.
     worker.unref();
-    worker.on('message', (answer: HasherAnswer) => {
+    worker.on('message', (answer: ChunkThreadAnswer) => {
       const waiter = this.#pending.get(answer.seq);
       this.#pending.delete(answer.seq);
       if (!waiter) return;

@@ -130,6 +130,7 @@ export class Hub {
     });
     // Reports stored feed /metrics, which is made further down with the parts it reads from.
     let countStoredReport: (kind: string) => void = () => undefined;
+    let countStoredChunk: (via: string) => void = () => undefined;
     const callHome = await buildCallHomeApi({
       trust: () => trust.material,
       dataDir: options.dataDir,
@@ -140,6 +141,7 @@ export class Hub {
       clock,
       logger,
       onReportStored: (kind) => countStoredReport(kind),
+      onChunkStored: (via) => countStoredChunk(via),
     });
     const admission = new TunnelAdmission({ tunnelsPerSecond: config.admission.tunnelsPerSecond, clock });
     const listener = new StationListener({
@@ -163,6 +165,7 @@ export class Hub {
     });
     audit.onRecord((action, _stationId, detail) => metrics.observeAudit(action, detail));
     countStoredReport = (kind) => metrics.observeReportStored(kind);
+    countStoredChunk = (via) => metrics.observeChunkStored(via);
     const ops = {
       metrics,
       scrapeToken: ensureScrapeToken(paths.metricsToken),

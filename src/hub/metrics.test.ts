@@ -80,6 +80,16 @@ describe('hub metrics', () => {
     assert.equal(sample(text, 'lifeline_hub_tunnel_connections_total'), 1);
   });
 
+  test('stored chunks are counted by transport, and only the two transports are labels', async () => {
+    metrics.observeChunkStored('channel');
+    metrics.observeChunkStored('channel');
+    metrics.observeChunkStored('call-home');
+    metrics.observeChunkStored('something else');
+    const text = await metrics.render();
+    assert.equal(sample(text, 'lifeline_hub_upload_chunks_total', { via: 'channel' }), 2);
+    assert.equal(sample(text, 'lifeline_hub_upload_chunks_total', { via: 'call-home' }), 2);
+  });
+
   test('gauges and the admission counters are read when scraped', async () => {
     Object.assign(state, { tunnels: 3, sessions: 2, admitted: 40, refused: 7 });
     const text = await metrics.render();

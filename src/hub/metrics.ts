@@ -30,6 +30,7 @@ export class HubMetrics {
   readonly #metrics = new MetricsRegistry('lifeline_hub_', 'hub');
   readonly #sessionsTotal: Counter;
   readonly #uploadBytes: Counter;
+  readonly #uploadChunks: Counter<'via'>;
   readonly #tunnelConnections: Counter;
   readonly #reportsIngested: Counter<'kind'>;
 
@@ -96,6 +97,11 @@ export class HubMetrics {
       'upload_bytes_total',
       'Bytes of extended error data (attachments) received complete since the hub started.',
     );
+    this.#uploadChunks = metrics.counter(
+      'upload_chunks_total',
+      'Attachment chunks stored (written, checked, synced; repeats not counted) since the hub started, by how they came: channel (the upload channel) or call-home (HTTP/2 PUT).',
+      ['via'],
+    );
   }
 
   /** Sees every audit entry as it is decided (HubAudit.onRecord). */
@@ -105,6 +111,11 @@ export class HubMetrics {
     else if (action === 'attachment.received' && typeof detail.bytes === 'number' && detail.bytes >= 0)
       this.#uploadBytes.inc(detail.bytes);
     else this.#metrics.observeRefusal(action, detail);
+  }
+
+  /** An attachment chunk was stored; `via` is one of the two transports (a closed set). */
+  observeChunkStored(via: string): void {
+    this.#uploadChunks.inc({ via: via === 'channel' ? 'channel' : 'call-home' });
   }
 
   /** A report was stored (the call-home routes; kinds are the protocol's closed set). */

@@ -157,7 +157,7 @@ export async function serveUploadChannel(socket: TLSSocket, options: UploadChann
     unanswered += 1;
     if (unanswered >= uploadChunksUnanswered) socket.pause();
     receiver
-      .chunk(stationId, head.id, head.index, head.manifest, body)
+      .chunk(stationId, head.id, head.index, head.manifest, body, 'channel')
       .then(
         (result) => answer(head.seq, result.status, result.body),
         (err: unknown) => {
