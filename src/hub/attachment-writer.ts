@@ -1,8 +1,9 @@
 // Writes the chunks of uploads to their files in order and makes them durable in groups. A chunk
 // is handed to the writing thread as soon as the chunks before it were, which writes it and checks
 // it against its manifest; one sync covers every chunk written and checked since the last one, and
-// only after it does the store's resume point move and the chunks' senders get their answers. So the hub never counts bytes its disk does not hold or that differ
-// from what the station declared, and the disk is not synced once per chunk.
+// only after it does the store's resume point move and the chunks' senders get their answers. So
+// the hub never counts bytes its disk does not hold or that differ from what the station declared,
+// and the disk is not synced once per chunk.
 
 import { constants } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';

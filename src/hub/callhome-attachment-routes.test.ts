@@ -144,18 +144,27 @@ describe('attachment wire', () => {
     assert.equal(bad.status, 400);
   });
 
-  test('chunks: manifest checked, order enforced, repeats idempotent, whole file verified', async () => {
-    const file = randomBytes(chunkBytes * 4 + 1000);
+  /** A random file of `bytes` whose upload is started; `chunk(i)` is its chunk i. */
+  const startedUpload = async (bytes: number) => {
+    const file = randomBytes(bytes);
     const fields = newUpload(file);
-    const id = fields.id;
     assert.equal((await startUpload(fields)).status, 201);
     const chunk = (i: number) =>
       file.subarray(i * chunkBytes, Math.min(file.byteLength, (i + 1) * chunkBytes));
+    return { file, fields, id: fields.id, chunk };
+  };
+  /** A copy of `bytes` with the byte at `at` changed. */
+  const tamperedCopy = (bytes: Buffer, at: number) => {
+    const copy = Buffer.from(bytes);
+    copy[at] = (copy[at] ?? 0) ^ 0xff;
+    return copy;
+  };
+
+  test('chunks: manifest checked, order enforced, repeats idempotent, whole file verified', async () => {
+    const { file, fields, id, chunk } = await startedUpload(chunkBytes * 4 + 1000);
 
     // Bytes that differ from their manifest are refused, and nothing is recorded.
-    const tampered = Buffer.from(chunk(0));
-    tampered[10] = (tampered[10] ?? 0) ^ 0xff;
-    const refused = await putChunk(id, 0, tampered, chunk(0));
+    const refused = await putChunk(id, 0, tamperedCopy(chunk(0), 10), chunk(0));
     assert.equal(refused.status, 400);
     assert.equal(parse(refused).code, 'CALLHOME_ATTACHMENT_INVALID');
     assert.match(String(parse(refused).message), /SHA-256/);
@@ -266,17 +275,10 @@ describe('attachment wire', () => {
       });
 
     test('chunks framed on their own connection get the answers of the call-home route', async () => {
-      const file = randomBytes(chunkBytes * 3 + 777);
-      const fields = newUpload(file);
-      const id = fields.id;
-      assert.equal((await startUpload(fields)).status, 201);
-      const chunk = (i: number) =>
-        file.subarray(i * chunkBytes, Math.min(file.byteLength, (i + 1) * chunkBytes));
+      const { file, fields, id, chunk } = await startedUpload(chunkBytes * 3 + 777);
 
       // Bytes unlike their manifest: refused, nothing counted; the connection goes on.
-      const tampered = Buffer.from(chunk(0));
-      tampered[3] = (tampered[3] ?? 0) ^ 0xff;
-      const refused = await frameChunk(id, 0, tampered, chunk(0));
+      const refused = await frameChunk(id, 0, tamperedCopy(chunk(0), 3), chunk(0));
       assert.equal(refused.status, 400);
       assert.equal(parse(refused).code, 'CALLHOME_ATTACHMENT_INVALID');
       const otherStation = await frameChunk(randomBytes(16).toString('hex'), 0, chunk(0));
@@ -451,11 +453,7 @@ describe('attachment wire', () => {
     test('a staged file changed on disk after staging fails with that reason, not a retry loop', async () => {
       const { final, record } = await uploadWith(
         (chunk, body, options) => channel.send(chunk, body, options),
-        (path) => {
-          const bytes = readFileSync(path);
-          bytes[5] = (bytes[5] ?? 0) ^ 0xff;
-          writeFileSync(path, bytes);
-        },
+        (path) => writeFileSync(path, tamperedCopy(readFileSync(path), 5)),
       );
       assert.equal(final.state, 'failed');
       assert.match(String(final.lastError), /no longer matches the SHA-256 it had when it was staged/);

@@ -127,6 +127,7 @@ export class StationListener {
       return;
     }
     if (socket.alpnProtocol === alpnUpload) {
+      // Closed with the station's call-home connections when it is revoked.
       this.#trackCallHome(socket);
       this.#options.upload(socket);
       return;
