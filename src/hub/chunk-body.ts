@@ -21,6 +21,17 @@ export class ChunkBody {
   }
 }
 
+/**
+ * The bytes of `parts` in one buffer of its own (never Node's shared pool, which cannot be handed
+ * to another thread), so it can be handed over whole.
+ */
+export function ownCopy(parts: readonly Buffer[]): Buffer {
+  const copy = Buffer.allocUnsafeSlow(parts.reduce((sum, part) => sum + part.byteLength, 0));
+  let at = 0;
+  for (const part of parts) at += part.copy(copy, at);
+  return copy;
+}
+
 /** Reads a chunk body of at most `limit` bytes; a longer one is refused before it is all read. */
 export function receiveChunkBody(stream: Readable, limit: number): Promise<ChunkBody> {
   return new Promise((resolve, reject) => {

@@ -7,7 +7,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { LifelineError } from '../common/errors.js';
-import type { ChunkBody } from './chunk-body.js';
+import { ownCopy, type ChunkBody } from './chunk-body.js';
 
 export type ChunkThreadRequest =
   | { op: 'write'; seq: number; id: string; path: string; start: number; parts: Uint8Array[] }
@@ -39,7 +39,7 @@ export class ChunkWriterThread {
    * body is copied into one buffer first.
    */
   async writeAndHash(id: string, path: string, start: number, body: ChunkBody): Promise<string> {
-    const parts = body.exclusive ? body.parts : [gathered(body)];
+    const parts = body.exclusive ? body.parts : [ownCopy(body.parts)];
     const sha256 = await this.#ask(
       (seq) => ({ op: 'write', seq, id, path, start, parts: [...parts] }),
       // A Buffer's memory is an ArrayBuffer here (never a SharedArrayBuffer).
@@ -116,12 +116,4 @@ export class ChunkWriterThread {
     for (const waiter of this.#pending.values()) waiter.reject(err);
     this.#pending.clear();
   }
-}
-
-/** The body's bytes in one buffer of its own (never Node's shared pool, which cannot be handed over). */
-function gathered(body: ChunkBody): Buffer {
-  const buffer = Buffer.allocUnsafeSlow(body.byteLength);
-  let at = 0;
-  for (const part of body.parts) at += part.copy(buffer, at);
-  return buffer;
 }

@@ -15,7 +15,7 @@ import {
 } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { AttachmentReceiver } from './attachment-receiver.js';
-import { ChunkBody } from './chunk-body.js';
+import { ChunkBody, ownCopy } from './chunk-body.js';
 import { callingStation } from './callhome-station-routes.js';
 
 export interface UploadChannelOptions {
@@ -63,7 +63,7 @@ export class UploadFrameReader {
       if (this.#frame) {
         const take = Math.min(this.#frame.bytes - this.#bodyFill, data.byteLength - at);
         const whole = at === 0 && take === data.byteLength && ownsWholeBuffer(data);
-        this.#parts.push(whole ? data : copyOf(data.subarray(at, at + take)));
+        this.#parts.push(whole ? data : ownCopy([data.subarray(at, at + take)]));
         this.#bodyFill += take;
         at += take;
         if (this.#bodyFill === this.#frame.bytes) this.#emit();
@@ -198,11 +198,4 @@ export async function serveUploadChannel(socket: TLSSocket, options: UploadChann
 /** True when `buffer` spans its whole ArrayBuffer (as each TLS read does). */
 function ownsWholeBuffer(buffer: Buffer): boolean {
   return buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength;
-}
-
-/** A copy in memory of its own (never Node's shared pool), so it can be handed over whole. */
-function copyOf(bytes: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
-  bytes.copy(copy);
-  return copy;
 }
