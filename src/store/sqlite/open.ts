@@ -1,9 +1,10 @@
 // Opens a SQLite file through kysely: WAL, synchronous=FULL (a committed write survives a crash),
-// foreign keys on, and runs the given migrations.
+// foreign keys on, statements kept prepared by SQL text, and runs the given migrations.
 
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
+import { StatementCachingDatabase } from './statement-cache.js';
 
 export async function openSqlite<DB>(
   path: string,
@@ -27,7 +28,9 @@ export async function openSqlite<DB>(
       cause: err,
     });
   }
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database }) });
+  const db = new Kysely<DB>({
+    dialect: new SqliteDialect({ database: new StatementCachingDatabase(database) }),
+  });
   await migrate(db, migrations);
   return db;
 }
