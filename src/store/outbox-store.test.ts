@@ -144,4 +144,58 @@ describe('OutboxStore', () => {
     assert.equal(sent?.lastError, null);
     assert.deepEqual(await store.counts(), { pending: 0, held: 0, sent: 1, rejected: 0 });
   });
+
+  test('settling a batch leaves every report as settling it alone would', async () => {
+    // The same six reports in two stores: one settled report by report, one as a batch.
+    const reports = Array.from({ length: 6 }, (_, n) => envelope(null, { n }));
+    const alone = store;
+    const batched = new OutboxStore(
+      await openSqlite<OutboxTables>(join(dir, `outbox-${++files}.db`), outboxMigrations),
+    );
+    try {
+      for (const s of [alone, batched]) for (const report of reports) await s.accept(report, options);
+      const [a, b, c, d, e, f] = reports.map((r) => r.id) as [string, string, string, string, string, string];
+      await alone.markFailed(a, t0 + 1, 'HTTP 503', t0 + 9, {
+        status: 503,
+        answer: 'busy',
+        manifest: '{"m":1}',
+      });
+      await batched.settleMany(t0 + 1, [
+        {
+          id: a,
+          outcome: 'failed',
+          error: 'HTTP 503',
+          nextAttemptAtMs: t0 + 9,
+          answered: { status: 503, answer: 'busy', manifest: '{"m":1}' },
+        },
+      ]);
+      await alone.markSent(b, t0 + 10, '{"n":"b"}', 201, '{"m":2}');
+      await alone.markSent(a, t0 + 10, '{"n":"a"}', 200, '{"m":3}');
+      await alone.markRejected(c, t0 + 10, 422, '{"code":"CALLHOME_REPORT_INVALID"}', '{"m":4}');
+      await alone.markFailed(d, t0 + 10, 'connect ECONNRESET', t0 + 20);
+      await alone.markSent(e, t0 + 10, '{"n":"e"}', 201);
+      await batched.settleMany(t0 + 10, [
+        { id: b, outcome: 'sent', status: 201, answer: '{"n":"b"}', manifest: '{"m":2}' },
+        { id: a, outcome: 'sent', status: 200, answer: '{"n":"a"}', manifest: '{"m":3}' },
+        {
+          id: c,
+          outcome: 'rejected',
+          status: 422,
+          answer: '{"code":"CALLHOME_REPORT_INVALID"}',
+          manifest: '{"m":4}',
+        },
+        { id: d, outcome: 'failed', error: 'connect ECONNRESET', nextAttemptAtMs: t0 + 20 },
+        { id: e, outcome: 'sent', status: 201, answer: '{"n":"e"}' },
+      ]);
+      assert.deepEqual(await batched.list(), await alone.list());
+      const log = async (s: OutboxStore) => (await s.listTransmissions()).map(({ seq: _seq, ...t }) => t);
+      assert.deepEqual(await log(batched), await log(alone));
+      assert.equal((await batched.get(f))?.state, 'pending', 'a report outside the batch is untouched');
+      assert.deepEqual(await batched.counts(), { pending: 2, held: 0, sent: 3, rejected: 1 });
+      assert.equal((await batched.get(a))?.answer, '{"n":"a"}');
+      assert.equal((await batched.get(a))?.attempts, 2);
+    } finally {
+      await batched.close();
+    }
+  });
 });

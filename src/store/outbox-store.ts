@@ -384,7 +384,8 @@ export class OutboxStore {
   async settleMany(nowMs: number, settlements: readonly Settlement[]): Promise<void> {
     if (settlements.length === 0) return;
     await this.#guardWaiting(async (trx) => {
-      // Few statements per batch: one read, one update per report, one insert per 100 log rows.
+      // Few statements per batch: one read, one update per 100 reports sent (one per report
+      // otherwise: refusals and failures are rare), one insert per 100 log rows.
       const rows = await trx
         .selectFrom('outbox')
         .select(['id', 'kind', 'bytes', 'sha256', 'state'])
@@ -396,30 +397,30 @@ export class OutboxStore {
         .execute();
       const byId = new Map(rows.map((row) => [row.id, row]));
       const logged: Array<Omit<OutboxTables['transmissions'], 'seq'>> = [];
+      const sent: Array<{ id: string; answer: string }> = [];
       for (const s of settlements) {
         const row = byId.get(s.id);
         if (!row) throw new LifelineError('STORE_FAILED', `no report ${s.id} in the outbox`);
-        let set: SettleSet;
-        let answered: DeliveryAnswer | undefined;
-        if (s.outcome === 'failed') {
-          set = { last_error: s.error, next_attempt_at: s.nextAttemptAtMs };
-          answered = s.answered;
-        } else {
-          set =
-            s.outcome === 'sent'
-              ? { state: 'sent', sent_at: nowMs, last_error: null, answer: s.answer }
+        if (s.outcome === 'sent') sent.push({ id: s.id, answer: s.answer });
+        else {
+          const set: SettleSet =
+            s.outcome === 'failed'
+              ? { last_error: s.error, next_attempt_at: s.nextAttemptAtMs }
               : { state: 'rejected', last_error: `refused by the hub (HTTP ${s.status})`, answer: s.answer };
-          answered = {
-            status: s.status,
-            answer: s.answer,
-            ...(s.manifest !== undefined ? { manifest: s.manifest } : {}),
-          };
+          await trx
+            .updateTable('outbox')
+            .set((eb) => ({ ...set, attempts: eb('attempts', '+', 1) }))
+            .where('id', '=', s.id)
+            .execute();
         }
-        await trx
-          .updateTable('outbox')
-          .set((eb) => ({ ...set, attempts: eb('attempts', '+', 1) }))
-          .where('id', '=', s.id)
-          .execute();
+        const answered: DeliveryAnswer | undefined =
+          s.outcome === 'failed'
+            ? s.answered
+            : {
+                status: s.status,
+                answer: s.answer,
+                ...(s.manifest !== undefined ? { manifest: s.manifest } : {}),
+              };
         if (answered)
           logged.push({
             report_id: s.id,
@@ -431,6 +432,15 @@ export class OutboxStore {
             answer: answered.answer,
             manifest: answered.manifest ?? null,
           });
+      }
+      // As markSent, for up to 100 reports a statement: sent now, no error, each its own answer.
+      for (let k = 0; k < sent.length; k += 100) {
+        const answers = sql.join(sent.slice(k, k + 100).map(({ id, answer }) => sql`(${id}, ${answer})`));
+        await sql`update outbox
+          set state = 'sent', sent_at = ${nowMs}, last_error = null, answer = a.column2,
+            attempts = attempts + 1
+          from (values ${answers}) as a
+          where outbox.id = a.column1`.execute(trx);
       }
       for (let k = 0; k < logged.length; k += 100)
         await trx
