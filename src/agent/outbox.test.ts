@@ -12,7 +12,7 @@ import { silentLogger } from '../common/logger.js';
 import type { ReportEnvelope } from '../protocol/reports.js';
 import { openSqlite } from '../store/sqlite/open.js';
 import { OutboxStore, outboxMigrations, type OutboxTables } from '../store/outbox-store.js';
-import { Outbox, type Deliver, type OutboxOptions, type OutboxStatus } from './outbox.js';
+import { Outbox, newReportId, type Deliver, type OutboxOptions, type OutboxStatus } from './outbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-outbox-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -395,5 +395,18 @@ describe('Outbox', () => {
     const item = await store.get(second.id);
     assert.equal(item?.state, 'pending');
     assert.equal(item?.attempts, 0);
+  });
+});
+
+describe('newReportId', () => {
+  test('32 hex digits that sort by acceptance time, random within a millisecond', () => {
+    const at = Date.UTC(2026, 10, 26, 12, 0, 0);
+    const ids = [at, at + 1, at + 1000, at + 86_400_000].map((ms) => newReportId(ms));
+    for (const id of ids) assert.match(id, /^[0-9a-f]{32}$/);
+    assert.deepEqual([...ids].sort(), ids);
+    assert.equal(ids[0]?.slice(0, 12), at.toString(16).padStart(12, '0'));
+    const sameMs = new Set(Array.from({ length: 1000 }, () => newReportId(at)));
+    assert.equal(sameMs.size, 1000);
+    assert.match(newReportId(-5), /^0{12}[0-9a-f]{20}$/, 'a clock before 1970 gives the smallest prefix');
   });
 });

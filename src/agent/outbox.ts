@@ -82,6 +82,16 @@ export type OutboxEvent =
   | { type: 'rejected'; id: string; kind: ReportKind; status: number }
   | { type: 'failed'; id: string; error: string; nextAttemptAtMs: number };
 
+/**
+ * A report id: 32 hex digits, the first 12 the acceptance time in milliseconds and the other 20
+ * random (80 bits). Ids that grow with time are appended to the id indexes of the outbox and of
+ * the hub's reports where random ones would rewrite a page of each index per report.
+ */
+export function newReportId(nowMs: number): string {
+  const time = Math.max(0, Math.min(Math.floor(nowMs), 0xffff_ffff_ffff));
+  return time.toString(16).padStart(12, '0') + randomBytes(10).toString('hex');
+}
+
 /** Batches sent before the first is answered. */
 const maxBatchesInFlight = 2;
 
@@ -150,15 +160,15 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     }
   }
 
-  /**
-   * Builds the envelope and commits it to the store; resolves only then, so the caller may
-   * acknowledge the report. Refuses an invalid payload, and a full outbox (see OutboxStore.accept).
-   */
   /** The store behind the outbox, for listing what waits and what was sent. */
   get store(): OutboxStore {
     return this.#store;
   }
 
+  /**
+   * Builds the envelope and commits it to the store; resolves only then, so the caller may
+   * acknowledge the report. Refuses an invalid payload, and a full outbox (see OutboxStore.accept).
+   */
   async accept(
     kind: ReportKind,
     payload: Record<string, unknown>,
@@ -170,7 +180,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     } = {},
   ): Promise<{ id: string; sha256: string; bytes: number; held: boolean }> {
     const nowMs = this.#clock.now();
-    const id = randomBytes(16).toString('hex');
+    const id = newReportId(nowMs);
     const envelope: ReportEnvelope = {
       id,
       kind,
