@@ -181,7 +181,11 @@ describe('Outbox batches and group commit', () => {
     assert.equal(status.sent, 10);
     assert.equal(status.rejected, 0);
     const items = await store.list({ limit: 100 });
-    assert.ok(items.every((item) => item.attempts === 3));
+    assert.deepEqual(
+      items.map((item) => item.attempts),
+      Array(10).fill(3),
+      JSON.stringify(hub.batches.map((b) => b.map((e) => Number(e.payload.n)))),
+    );
     assert.ok([...hub.stored.values()].every((count) => count === 1));
   });
 });

@@ -5,7 +5,7 @@
 // sending share the state that keeps them apart (wake-ups, pauses, reports in flight).
 
 import { Wakeup } from '../common/wakeup.js';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
@@ -89,7 +89,20 @@ export type OutboxEvent =
  */
 export function newReportId(nowMs: number): string {
   const time = Math.max(0, Math.min(Math.floor(nowMs), 0xffff_ffff_ffff));
-  return time.toString(16).padStart(12, '0') + randomBytes(10).toString('hex');
+  return time.toString(16).padStart(12, '0') + randomHex(10);
+}
+
+/** Random bytes drawn 4 KiB at a time: one call into the generator per 409 ids, not one per id. */
+const randomPool = Buffer.alloc(4096);
+let randomPoolUsed = randomPool.length;
+
+function randomHex(bytes: number): string {
+  if (randomPoolUsed + bytes > randomPool.length) {
+    randomFillSync(randomPool);
+    randomPoolUsed = 0;
+  }
+  randomPoolUsed += bytes;
+  return randomPool.toString('hex', randomPoolUsed - bytes, randomPoolUsed);
 }
 
 /** Batches sent before the first is answered. */
@@ -374,9 +387,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
         await Promise.race(this.#inFlight);
         return 0;
       }
-      const due = (await this.#store.nextDue(nowMs, this.#maxBatchReports + this.#inFlightIds.size))
-        .filter((item) => !this.#inFlightIds.has(item.id))
-        .slice(0, this.#maxBatchReports);
+      const due = await this.#store.nextDue(nowMs, this.#maxBatchReports, this.#inFlightIds);
       if (due.length > 0) {
         this.#startBatch(this.#deliverBatch, fitBatch(due, this.#maxBatchBytes));
         return 0;
@@ -385,11 +396,12 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
         await Promise.race(this.#inFlight);
         return 0;
       }
-    }
-    const [item] = await this.#store.nextDue(nowMs, 1);
-    if (item) {
-      await this.#send(item);
-      return 0;
+    } else {
+      const [item] = await this.#store.nextDue(nowMs, 1);
+      if (item) {
+        await this.#send(item);
+        return 0;
+      }
     }
     const nextMs = await this.#store.nextAttemptAt();
     return nextMs === undefined ? undefined : Math.max(1, nextMs - nowMs);

@@ -274,16 +274,17 @@ export class OutboxStore {
   /**
    * Pending reports due at nowMs, oldest first. A report is not due while an older report with the
    * same order key is still pending or held: reports of one key go out in the order accepted.
+   * Reports named in `except` (already on their way) are passed over.
    */
-  async nextDue(nowMs: number, limit: number): Promise<OutboxItem[]> {
-    const rows = await this.#unblocked()
+  async nextDue(nowMs: number, limit: number, except: Iterable<string> = []): Promise<OutboxItem[]> {
+    const skipped = [...except];
+    let query = this.#unblocked()
       .selectAll('o')
       // The unary + keeps SQLite from choosing outbox_due for this term, which would read every
       // due report and sort them; outbox_pending_order yields them in order and stops at `limit`.
-      .where(sql<number>`+${sql.ref('o.next_attempt_at')}`, '<=', nowMs)
-      .orderBy('o.accept_seq')
-      .limit(limit)
-      .execute();
+      .where(sql<number>`+${sql.ref('o.next_attempt_at')}`, '<=', nowMs);
+    if (skipped.length > 0) query = query.where('o.id', 'not in', skipped);
+    const rows = await query.orderBy('o.accept_seq').limit(limit).execute();
     return rows.map(toItem);
   }
 
