@@ -47,7 +47,7 @@ const ruleNames: Record<RetentionRule, string> = {
 };
 
 const ruleMeaning: Record<RetentionRule, string> = {
-  problemData: 'files attached to problems, after receipt',
+  problemData: 'files attached to problems, after receipt (and unfinished uploads, after their last chunk)',
   closedProblems: 'closed problems and their reports, after closure',
   inventory: "inventory reports, after receipt (each station's latest is kept)",
   performance: 'performance reports, after receipt',
@@ -61,7 +61,10 @@ function describeRemoved(rule: RetentionRule, summary: RetentionRunSummary): str
       if (!summary.problemDataHandled) return 'not handled by this build';
       return (
         `${removed.problemData.files} file(s), ${removed.problemData.bytes} bytes` +
-        (removed.problemData.files ? `: ${removed.problemData.attachmentIds.join(', ')}` : '')
+        (removed.problemData.files ? `: ${removed.problemData.attachmentIds.join(', ')}` : '') +
+        (removed.problemData.unfinished.uploads
+          ? `; ${removed.problemData.unfinished.uploads} unfinished upload(s) idle as long, ${removed.problemData.unfinished.bytes} bytes: ${removed.problemData.unfinished.attachmentIds.join(', ')} (they resume from the start)`
+          : '')
       );
     case 'closedProblems':
       return (

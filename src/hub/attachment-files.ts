@@ -1,17 +1,26 @@
 // The hub's attachment files: HUBDIR/attachments/<stationId>/<id>. Chunks are written in place at
 // their offset and synced before the store records them (attachment-writer.ts), so the store never
 // claims bytes the disk does not hold. Deleting (support) and purging (retention) remove the file
-// and keep the row.
+// and keep the row; retention also drops the partial file of an upload left unfinished.
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LifelineError } from '../common/errors.js';
 import type { HubAttachment, HubStore } from '../store/index.js';
 
 export function attachmentsDirOf(hubDataDir: string): string {
   return join(hubDataDir, 'attachments');
+}
+
+/** A file retention removed, as its audit entry names it: `bytes` is what it held. */
+export interface RemovedFile {
+  id: string;
+  stationId: string;
+  problemNumber: string | null;
+  name: string;
+  bytes: number;
 }
 
 /** Station ids and attachment ids are checked on the way in, so they are safe path parts. */
@@ -101,17 +110,9 @@ export async function purgeAttachmentsReceivedBefore(options: {
   attachmentsDir: string;
   cutoffMs: number;
   nowMs?: number;
-}): Promise<
-  Array<{ id: string; stationId: string; problemNumber: string | null; name: string; bytes: number }>
-> {
+}): Promise<RemovedFile[]> {
   const nowMs = options.nowMs ?? Date.now();
-  const purged: Array<{
-    id: string;
-    stationId: string;
-    problemNumber: string | null;
-    name: string;
-    bytes: number;
-  }> = [];
+  const purged: RemovedFile[] = [];
   for (const attachment of await options.store.attachments.listCompleteBefore(options.cutoffMs)) {
     await options.store.attachments.markRemoved(attachment.id, 'purged', nowMs);
     await rm(attachmentFilePath(options.attachmentsDir, attachment.stationId, attachment.id), {
@@ -126,4 +127,39 @@ export async function purgeAttachmentsReceivedBefore(options: {
     });
   }
   return purged;
+}
+
+/**
+ * Retention of unfinished uploads: an upload still receiving that nothing has touched since before
+ * `cutoffMs` (its station went away mid-upload) loses its partial file and goes back to byte 0, so
+ * it resumes from the start if its station ever comes back. Returns those whose file held bytes,
+ * with the bytes freed, for the audit log.
+ */
+export async function discardUnfinishedUploadsIdleSince(options: {
+  store: HubStore;
+  attachmentsDir: string;
+  cutoffMs: number;
+  nowMs?: number;
+}): Promise<RemovedFile[]> {
+  const nowMs = options.nowMs ?? Date.now();
+  const discarded: RemovedFile[] = [];
+  for (const upload of await options.store.attachments.listReceivingIdleSince(options.cutoffMs)) {
+    // Row first, and only if still idle: a chunk that arrived meanwhile keeps the upload whole.
+    if (!(await options.store.attachments.discardUnfinished(upload.id, options.cutoffMs, nowMs))) continue;
+    const path = attachmentFilePath(options.attachmentsDir, upload.stationId, upload.id);
+    const bytes = await stat(path).then(
+      (found) => found.size,
+      () => 0,
+    );
+    await rm(path, { force: true });
+    if (bytes > 0 || upload.receivedBytes > 0)
+      discarded.push({
+        id: upload.id,
+        stationId: upload.stationId,
+        problemNumber: upload.problemNumber,
+        name: upload.name,
+        bytes,
+      });
+  }
+  return discarded;
 }

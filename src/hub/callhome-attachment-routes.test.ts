@@ -30,6 +30,7 @@ import {
   manifestHeader,
   minChunkBytes,
 } from '../protocol/index.js';
+import { attachmentsDirOf, discardUnfinishedUploadsIdleSince } from './attachment-files.js';
 import { enrollmentTokenId } from './callhome-api.js';
 import { hubPaths } from './config.js';
 import { Hub } from './hub.js';
@@ -448,6 +449,35 @@ describe('attachment wire', () => {
       );
       assert.deepEqual([final.state, puts], ['uploaded', 4]);
       assert.equal((await hub.store.attachments.get(record.id))?.sha256, record.sha256);
+    });
+
+    test('an upload whose partial file retention dropped starts over from byte 0 and completes', async () => {
+      const hubAttachments = attachmentsDirOf(join(root, 'hub'));
+      let frames = 0;
+      let dropped: string[] = [];
+      const { final, record } = await uploadWith(async (chunk, body, options) => {
+        frames += 1;
+        if (chunk.index === 2 && dropped.length === 0) {
+          // The station went away after two chunks and came back once retention had run.
+          for (let tries = 0; tries < 500; tries += 1) {
+            if ((await hub.store.attachments.get(chunk.id))?.receivedBytes === 2 * chunkBytes) break;
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+          const discarded = await discardUnfinishedUploadsIdleSince({
+            store: hub.store,
+            attachmentsDir: hubAttachments,
+            cutoffMs: Date.now() + 1,
+          });
+          dropped = discarded.map((upload) => upload.id);
+          assert.equal(existsSync(join(hubAttachments, discarded[0]?.stationId ?? '', chunk.id)), false);
+        }
+        return channel.send(chunk, body, options);
+      });
+      assert.deepEqual(dropped, [record.id]);
+      assert.equal(final.state, 'uploaded', String(final.lastError));
+      assert.ok(frames > 4, `chunks 0 and 1 were sent again (${frames} frames)`);
+      const received = await hub.store.attachments.get(record.id);
+      assert.deepEqual([received?.state, received?.sha256], ['complete', record.sha256]);
     });
 
     test('a staged file changed on disk after staging fails with that reason, not a retry loop', async () => {

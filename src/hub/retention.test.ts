@@ -177,6 +177,7 @@ test('problem data files go 3 days after receipt: the file is removed, its row k
       bytes: content.length,
       attachmentIds: [id],
       problemNumbers: [problem.problemNumber],
+      unfinished: { uploads: 0, bytes: 0, attachmentIds: [] },
     });
     assert.equal(existsSync(file), false);
     assert.equal((await store.attachments.get(id))?.state, 'purged');
@@ -185,6 +186,72 @@ test('problem data files go 3 days after receipt: the file is removed, its row k
     const entry = (await store.listAudit()).find((e) => e.action === 'retention.purge');
     assert.equal(entry?.detail.rule, 'problemData');
     assert.deepEqual(entry?.detail.attachmentIds, [id]);
+  });
+});
+
+test('an upload left unfinished loses its partial file once idle for the problem data period, and resumes from byte 0', async () => {
+  await withStore(async (store, clock, dir) => {
+    const problem = await openProblem(store, 'ST-A', 'PB-AAAAAA', t0);
+    const attachmentsDir = join(dir, 'attachments');
+    const chunkBytes = 65_536;
+    const startUpload = async (id: string, atMs: number, received: number): Promise<string> => {
+      await store.attachments.start(
+        'ST-A',
+        {
+          id,
+          problemLocalId: 'PB-AAAAAA',
+          name: `${id.slice(0, 4)}.bin`,
+          bytes: 4 * chunkBytes,
+          sha256: 'f'.repeat(64),
+          chunkBytes,
+        },
+        atMs,
+      );
+      if (received > 0) await store.attachments.advance(id, 0, received, atMs);
+      const file = attachmentFilePath(attachmentsDir, 'ST-A', id);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, Buffer.alloc(received, 7));
+      return file;
+    };
+    // Left after two chunks on day 0; another still going on day 2; a third started on day 0 and
+    // never sent a byte.
+    const left = 'a1'.repeat(16);
+    const leftFile = await startUpload(left, t0, 2 * chunkBytes);
+    const going = 'b2'.repeat(16);
+    const goingFile = await startUpload(going, t0 + 2 * day, chunkBytes);
+    const empty = 'c3'.repeat(16);
+    await startUpload(empty, t0, 0);
+    const purge = problemDataPurger(store, attachmentsDir);
+
+    const at3d = await run(store, clock, t0 + 3 * day, purge);
+    assert.equal(at3d.removed.problemData.unfinished.uploads, 0, 'idle exactly the period: kept');
+    assert.ok(existsSync(leftFile));
+
+    const after = await run(store, clock, t0 + 3 * day + 1, purge);
+    assert.deepEqual(after.removed.problemData.unfinished, {
+      uploads: 1,
+      bytes: 2 * chunkBytes,
+      attachmentIds: [left],
+    });
+    assert.equal(after.removed.problemData.files, 0, 'no complete upload was purged');
+    assert.equal(existsSync(leftFile), false);
+    const reset = await store.attachments.get(left);
+    assert.equal(reset?.state, 'receiving', 'the station may still come back and send it');
+    assert.equal(reset?.receivedBytes, 0);
+    assert.ok(existsSync(goingFile));
+    assert.equal((await store.attachments.get(going))?.receivedBytes, chunkBytes);
+    const entry = (await store.listAudit()).find(
+      (e) => e.action === 'retention.purge' && e.detail.unfinishedUploadsIdleSince !== undefined,
+    );
+    assert.deepEqual(entry?.detail.attachmentIds, [left]);
+    assert.deepEqual(entry?.detail.problemNumbers, [problem.problemNumber]);
+    assert.equal(entry?.detail.bytes, 2 * chunkBytes);
+
+    // The next run finds nothing more to remove; the one still going goes once idle long enough.
+    const again = await run(store, clock, t0 + 4 * day, purge);
+    assert.equal(again.removed.problemData.unfinished.uploads, 0);
+    const later = await run(store, clock, t0 + 5 * day + 1, purge);
+    assert.deepEqual(later.removed.problemData.unfinished.attachmentIds, [going]);
   });
 });
 

@@ -6,7 +6,11 @@
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { HubAuditEntry, HubStore } from '../store/index.js';
-import { purgeAttachmentsReceivedBefore } from './attachment-files.js';
+import {
+  discardUnfinishedUploadsIdleSince,
+  purgeAttachmentsReceivedBefore,
+  type RemovedFile,
+} from './attachment-files.js';
 import type { RetentionConfig } from './retention-config.js';
 
 export type RetentionRule = 'problemData' | 'closedProblems' | 'inventory' | 'performance' | 'heartbeats';
@@ -27,17 +31,13 @@ export function planRetention(config: Omit<RetentionConfig, 'interval'>, nowMs: 
   return plan;
 }
 
-/** A problem data file removed by retention, as the attachment store reports it. */
-export interface PurgedFile {
-  id: string;
-  stationId: string;
-  problemNumber: string | null;
-  name: string;
-  bytes: number;
-}
-
-/** Removes the files received before the cutoff (rows kept, marked purged) and says which. */
-export type PurgeProblemData = (cutoffMs: number) => Promise<PurgedFile[]>;
+/**
+ * Removes the files of uploads completed before the cutoff (rows kept, marked purged) and the
+ * partial files of uploads left unfinished since before it (rows back to byte 0); says which.
+ */
+export type PurgeProblemData = (
+  cutoffMs: number,
+) => Promise<{ files: RemovedFile[]; unfinished: RemovedFile[] }>;
 
 export interface RetentionRunSummary {
   /** When the run happened (the real time). */
@@ -48,7 +48,14 @@ export interface RetentionRunSummary {
   /** The periods in force, as people write them ("3d", "60d", "5y"). */
   rules: Record<RetentionRule, string>;
   removed: {
-    problemData: { files: number; bytes: number; attachmentIds: string[]; problemNumbers: string[] };
+    problemData: {
+      files: number;
+      bytes: number;
+      attachmentIds: string[];
+      problemNumbers: string[];
+      /** Uploads left unfinished whose partial files went (they resume from byte 0). */
+      unfinished: { uploads: number; bytes: number; attachmentIds: string[] };
+    };
     closedProblems: { problems: number; reports: number; problemNumbers: string[] };
     inventory: { reports: number };
     performance: { reports: number };
@@ -107,7 +114,13 @@ export async function runRetention(options: RunRetentionOptions): Promise<Retent
     actor,
     rules,
     removed: {
-      problemData: { files: 0, bytes: 0, attachmentIds: [], problemNumbers: [] },
+      problemData: {
+        files: 0,
+        bytes: 0,
+        attachmentIds: [],
+        problemNumbers: [],
+        unfinished: { uploads: 0, bytes: 0, attachmentIds: [] },
+      },
       closedProblems: { problems: 0, reports: 0, problemNumbers: [] },
       inventory: { reports: 0 },
       performance: { reports: 0 },
@@ -118,7 +131,7 @@ export async function runRetention(options: RunRetentionOptions): Promise<Retent
 
   // Files first: they are the big ones, and a problem purged below has had its files purged long before.
   if (options.purgeProblemData) {
-    const files = await options.purgeProblemData(plan.problemData.cutoffMs);
+    const { files, unfinished } = await options.purgeProblemData(plan.problemData.cutoffMs);
     if (files.length > 0) {
       const removed = summary.removed.problemData;
       removed.files = files.length;
@@ -134,6 +147,26 @@ export async function runRetention(options: RunRetentionOptions): Promise<Retent
           bytes: removed.bytes,
           attachmentIds: removed.attachmentIds.slice(0, maxListed),
           problemNumbers: removed.problemNumbers.slice(0, maxListed),
+        }),
+      );
+    }
+    if (unfinished.length > 0) {
+      const removed = summary.removed.problemData.unfinished;
+      removed.uploads = unfinished.length;
+      removed.bytes = unfinished.reduce((sum, f) => sum + f.bytes, 0);
+      removed.attachmentIds = unfinished.map((f) => f.id);
+      await store.appendAudit(
+        entry({
+          rule: 'problemData',
+          keep: rules.problemData,
+          unfinishedUploadsIdleSince: new Date(plan.problemData.cutoffMs).toISOString(),
+          uploads: removed.uploads,
+          bytes: removed.bytes,
+          attachmentIds: removed.attachmentIds.slice(0, maxListed),
+          problemNumbers: [
+            ...new Set(unfinished.flatMap((f) => (f.problemNumber ? [f.problemNumber] : []))),
+          ].slice(0, maxListed),
+          resumesFrom: 0,
         }),
       );
     }
@@ -189,6 +222,10 @@ export async function runRetention(options: RunRetentionOptions): Promise<Retent
       problemData: {
         ...summary.removed.problemData,
         attachmentIds: summary.removed.problemData.attachmentIds.slice(0, maxListed),
+        unfinished: {
+          ...summary.removed.problemData.unfinished,
+          attachmentIds: summary.removed.problemData.unfinished.attachmentIds.slice(0, maxListed),
+        },
       },
       closedProblems: { ...closed, problemNumbers: closed.problemNumbers.slice(0, maxListed) },
     },
@@ -248,5 +285,8 @@ export class RetentionScheduler {
 
 /** How this hub purges problem data files: those under attachmentsDir, kept by the attachment store. */
 export function problemDataPurger(store: HubStore, attachmentsDir: string): PurgeProblemData {
-  return (cutoffMs) => purgeAttachmentsReceivedBefore({ store, attachmentsDir, cutoffMs });
+  return async (cutoffMs) => ({
+    files: await purgeAttachmentsReceivedBefore({ store, attachmentsDir, cutoffMs }),
+    unfinished: await discardUnfinishedUploadsIdleSince({ store, attachmentsDir, cutoffMs }),
+  });
 }

@@ -111,6 +111,38 @@ test('the resume point moves only from where it is; repeats count as transferred
   });
 });
 
+test('an unfinished upload is dropped back to byte 0 only while still idle since before the cutoff', async () => {
+  await withStore(async (store) => {
+    await openProblem(store, 'ST-A', 'PB-AAAAAA');
+    const { attachment } = await store.attachments.start('ST-A', upload(), t0);
+    await store.attachments.advance(attachment.id, 0, 100, t0 + 1);
+    assert.deepEqual(
+      (await store.attachments.listReceivingIdleSince(t0 + day)).map((a) => a.id),
+      [attachment.id],
+    );
+    // A chunk arrived after the list was read: the upload is no longer idle, nothing is dropped.
+    await store.attachments.advance(attachment.id, 100, 200, t0 + 2 * day);
+    assert.equal(await store.attachments.discardUnfinished(attachment.id, t0 + day, t0 + 2 * day), false);
+    assert.equal((await store.attachments.get(attachment.id))?.receivedBytes, 200);
+    assert.equal(await store.attachments.discardUnfinished(attachment.id, t0 + 3 * day, t0 + 3 * day), true);
+    const dropped = await store.attachments.get(attachment.id);
+    assert.deepEqual(
+      [dropped?.state, dropped?.receivedBytes, dropped?.transferredBytes, dropped?.updatedAtMs],
+      ['receiving', 0, 200, t0 + 3 * day],
+    );
+    assert.deepEqual(await store.attachments.listReceivingIdleSince(t0 + 3 * day), []);
+    // A complete upload is never dropped this way.
+    for (const [from, to] of [
+      [0, 100],
+      [100, 200],
+      [200, 300],
+    ] as const)
+      await store.attachments.advance(attachment.id, from, to, t0 + 3 * day);
+    await store.attachments.markComplete(attachment.id, t0 + 3 * day);
+    assert.equal(await store.attachments.discardUnfinished(attachment.id, t0 + 9 * day, t0 + 9 * day), false);
+  });
+});
+
 test('retention purges complete files received before the cutoff and keeps the rows; delete keeps the row', async () => {
   await withStore(async (store, dir) => {
     const attachmentsDir = join(dir, 'attachments');

@@ -254,6 +254,38 @@ export class HubAttachmentStore {
     return rows.map(toAttachment);
   }
 
+  /**
+   * Uploads still receiving that nothing has touched since before `cutoffMs` (no chunk, no start),
+   * oldest first: their partial files are what retention removes of unfinished uploads.
+   */
+  async listReceivingIdleSince(cutoffMs: number, limit = 10_000): Promise<HubAttachment[]> {
+    const rows = await this.#db
+      .selectFrom('attachments')
+      .selectAll()
+      .where('state', '=', 'receiving')
+      .where('updated_at', '<', cutoffMs)
+      .orderBy('updated_at')
+      .limit(limit)
+      .execute();
+    return rows.map(toAttachment);
+  }
+
+  /**
+   * An unfinished upload's bytes are dropped: it resumes from the start if its station comes
+   * back. Only while it is still receiving and untouched since before `cutoffMs` (a chunk that
+   * arrived meanwhile wins); returns whether it was dropped.
+   */
+  async discardUnfinished(id: string, cutoffMs: number, nowMs: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('attachments')
+      .set({ received_bytes: 0, updated_at: nowMs })
+      .where('id', '=', id)
+      .where('state', '=', 'receiving')
+      .where('updated_at', '<', cutoffMs)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
   /** Complete uploads verified before `cutoffMs`, oldest first: what retention removes. */
   async listCompleteBefore(cutoffMs: number, limit = 10_000): Promise<HubAttachment[]> {
     const rows = await this.#db
