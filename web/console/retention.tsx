@@ -8,7 +8,7 @@ interface LastRun {
   nowMs?: number;
   actor?: string;
   removed?: {
-    problemData?: { files?: number; bytes?: number };
+    problemData?: { files?: number; bytes?: number; unfinished?: { uploads?: number; bytes?: number } };
     closedProblems?: { problems?: number; reports?: number };
     inventory?: { reports?: number };
     performance?: { reports?: number };
@@ -28,12 +28,17 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 function removedRows(run: LastRun): { rule: string; removed: string }[] {
   const removed = run.removed ?? {};
   const files = removed.problemData?.files ?? 0;
+  const unfinished = removed.problemData?.unfinished?.uploads ?? 0;
   const problems = removed.closedProblems?.problems ?? 0;
   const reports = (n: number | undefined) => plural(n ?? 0, 'report', 'reports');
   return [
     {
       rule: 'problemData',
-      removed: `${plural(files, 'file', 'files')}${files > 0 ? `, ${formatBytes(removed.problemData?.bytes ?? 0)}` : ''}`,
+      removed:
+        `${plural(files, 'file', 'files')}${files > 0 ? `, ${formatBytes(removed.problemData?.bytes ?? 0)}` : ''}` +
+        (unfinished > 0
+          ? `; ${plural(unfinished, 'unfinished upload', 'unfinished uploads')}, ${formatBytes(removed.problemData?.unfinished?.bytes ?? 0)} (they start over)`
+          : ''),
     },
     {
       rule: 'closedProblems',
