@@ -16,6 +16,12 @@ import { parseHostPort } from '../common/host-port.js';
 import { alpnCallHome } from '../protocol/index.js';
 import type { HubDialer } from './hub-dialer.js';
 
+/** What the hub answered a request: its HTTP status and body (JSON, or a line of text). */
+export interface HubAnswer {
+  status: number;
+  answer: string;
+}
+
 export interface CallHomeClientOptions {
   dialer: HubDialer;
   timeoutMs?: number;
@@ -71,7 +77,7 @@ export class CallHomeClient {
 
   /** A JSON request; an error answer becomes a LifelineError with the hub's code and message. */
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let answer: { status: number; answer: string };
+    let answer: HubAnswer;
     try {
       answer = await this.#exchange(method, path, body === undefined ? undefined : JSON.stringify(body));
     } catch (err) {
@@ -104,7 +110,7 @@ export class CallHomeClient {
     body: string,
     signal?: AbortSignal,
     headers?: Record<string, string>,
-  ): Promise<{ status: number; answer: string }> {
+  ): Promise<HubAnswer> {
     return this.#exchange('POST', path, body, signal, headers);
   }
 
@@ -114,7 +120,7 @@ export class CallHomeClient {
     body: string | undefined,
     signal?: AbortSignal,
     headers: Record<string, string> = {},
-  ): Promise<{ status: number; answer: string }> {
+  ): Promise<HubAnswer> {
     const session = await this.#open();
     return new Promise((resolve, reject) => {
       const stream = session.request(
@@ -188,7 +194,7 @@ export class CallHomeClient {
       /** Called once the whole body was handed to the connection (not when the hub answers). */
       onBodySent?: () => void;
     } = {},
-  ): Promise<{ status: number; answer: string }> {
+  ): Promise<HubAnswer> {
     const session = await this.#open();
     return new Promise((resolve, reject) => {
       const stream = session.request(

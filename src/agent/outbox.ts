@@ -27,12 +27,8 @@ import type {
 } from '../store/outbox-store.js';
 import type { Kysely } from 'kysely';
 import { buildManifest, encodeManifest, manifestHeader } from '../protocol/manifest.js';
+import type { HubAnswer } from './callhome-client.js';
 import { describeBatch, describeItem, fitBatch, manifestOf, parseBatchAnswer } from './report-batch.js';
-
-export interface DeliveryResult {
-  status: number;
-  answer: string;
-}
 
 /**
  * Sends the exact body to the hub, with the given headers (the manifest); resolves with any HTTP
@@ -42,7 +38,7 @@ export type Deliver = (
   body: string,
   signal: AbortSignal,
   headers?: Record<string, string>,
-) => Promise<DeliveryResult>;
+) => Promise<HubAnswer>;
 
 export interface OutboxOptions {
   store: OutboxStore;
@@ -411,7 +407,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     // Destroyed meanwhile: the report stays pending (a signal aborted before the call never fires).
     if (this.#abort.signal.aborted) return;
     const log = this.#logger.child({ reportId: item.id, kind: item.kind });
-    let result: DeliveryResult | undefined;
+    let result: HubAnswer | undefined;
     let error: string;
     const described = manifestOf(item);
     const manifest = JSON.stringify(described);
@@ -469,7 +465,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     // was, and which bytes of it were this report (not the other 49 parts again, 50 times).
     const manifestFor = (index: number): string =>
       JSON.stringify({ ...described, parts: described.parts?.slice(index, index + 1) });
-    let result: DeliveryResult | undefined;
+    let result: HubAnswer | undefined;
     let error: string;
     try {
       result = await deliver(body, this.#abort.signal, {

@@ -6,6 +6,7 @@
 // chunks over call home instead.
 
 import type { TLSSocket } from 'node:tls';
+import type { HubAnswer } from './callhome-client.js';
 import {
   encodeUploadFrameHead,
   uploadAnswerSchema,
@@ -27,11 +28,6 @@ export interface UploadChannelOptions {
 
 /** Which chunk a frame carries; its size comes from the body. */
 export type ChunkFrame = Omit<UploadFrameHead, 'seq' | 'bytes'>;
-
-export interface ChunkAnswer {
-  status: number;
-  answer: string;
-}
 
 export interface ChunkSendOptions {
   signal?: AbortSignal;
@@ -58,7 +54,7 @@ export class UploadChannel {
    * not have arrived: the hub's resume point tells), or with UploadChannelUnavailable when the
    * connection could not be opened.
    */
-  async send(chunk: ChunkFrame, body: Uint8Array, options: ChunkSendOptions = {}): Promise<ChunkAnswer> {
+  async send(chunk: ChunkFrame, body: Uint8Array, options: ChunkSendOptions = {}): Promise<HubAnswer> {
     const connection = await this.#open(options.signal);
     this.#seq += 1;
     return connection.send({ seq: this.#seq, ...chunk, bytes: body.byteLength }, body, options);
@@ -108,7 +104,7 @@ export class UploadChannel {
 }
 
 interface Pending {
-  resolve: (answer: ChunkAnswer) => void;
+  resolve: (answer: HubAnswer) => void;
   reject: (err: Error) => void;
 }
 
@@ -141,10 +137,10 @@ class ChannelConnection {
     return this.#failure === undefined && !this.#retired && !this.#socket.destroyed;
   }
 
-  send(head: UploadFrameHead, body: Uint8Array, options: ChunkSendOptions): Promise<ChunkAnswer> {
+  send(head: UploadFrameHead, body: Uint8Array, options: ChunkSendOptions): Promise<HubAnswer> {
     if (this.#failure) return Promise.reject(this.#failure);
     clearTimeout(this.#linger);
-    const answer = new Promise<ChunkAnswer>((resolve, reject) =>
+    const answer = new Promise<HubAnswer>((resolve, reject) =>
       this.#pending.set(head.seq, { resolve, reject }),
     );
     const { signal } = options;

@@ -27,6 +27,7 @@ import {
 } from '../protocol/index.js';
 import type { AttachmentRecord, AttachmentStore } from '../store/attachment-store.js';
 import type { OutboxStore } from '../store/outbox-store.js';
+import type { HubAnswer } from './callhome-client.js';
 import { stageAttachment, stagedFilePath, sweepStagingDir } from './attachment-staging.js';
 import { UploadChannelUnavailable, type ChunkFrame, type ChunkSendOptions } from './upload-channel.js';
 
@@ -37,14 +38,14 @@ export type SendBytes = (
   body: Uint8Array | undefined,
   headers: Record<string, string>,
   options: { signal?: AbortSignal; idleTimeoutMs?: number; onBodySent?: () => void },
-) => Promise<{ status: number; answer: string }>;
+) => Promise<HubAnswer>;
 
 /** Sends one chunk over the upload channel (upload-channel.ts); same answers as the chunk's PUT. */
 export type SendChunkFrame = (
   chunk: ChunkFrame,
   body: Uint8Array,
   options: ChunkSendOptions,
-) => Promise<{ status: number; answer: string }>;
+) => Promise<HubAnswer>;
 
 export interface UploaderOptions {
   store: AttachmentStore;
@@ -507,7 +508,7 @@ export class Uploader {
     attachment: AttachmentRecord,
     step: { body?: Buffer; chunkIndex?: number; onBodySent?: () => void },
     manifest: string,
-  ): Promise<{ status: number; answer: string } | undefined> {
+  ): Promise<HubAnswer | undefined> {
     const sendFrame = this.#options.sendChunkFrame;
     if (!sendFrame || step.chunkIndex === undefined || !step.body || this.#channelUnavailable)
       return undefined;
@@ -558,7 +559,7 @@ export class Uploader {
     const manifestText = encodeManifest(manifest);
     const headers: Record<string, string> = { [manifestHeader]: manifestText };
     if (step.contentType) headers['content-type'] = step.contentType;
-    let result: { status: number; answer: string };
+    let result: HubAnswer;
     try {
       result =
         (await this.#sendOverChannel(attachment, step, manifestText)) ??
