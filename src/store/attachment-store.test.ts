@@ -110,19 +110,27 @@ test('progress, upload and failure are recorded, survive reopening, and uploads 
   }
 });
 
-test('the SHA-256 of each chunk, kept from staging until the upload is done', async () => {
+test('the SHA-256 of each chunk, kept from staging until the upload is done or failed for good', async () => {
   const store = await openStore();
   try {
     const a = 'a'.repeat(32);
     const b = 'b'.repeat(32);
+    const c = 'c'.repeat(32);
     const hashes = ['1', '2', '3'].map((digit) => digit.repeat(64));
     await store.attachments.add(staged(a), hashes);
     await store.attachments.add(staged(b));
+    await store.attachments.add(staged(c), hashes);
     assert.deepEqual(await store.attachments.chunkSha256s(a), hashes);
     assert.equal(await store.attachments.chunkSha256s(b), undefined, 'staged without them');
     await store.attachments.markUploaded(a, t0 + 1);
     assert.equal(await store.attachments.chunkSha256s(a), undefined, 'dropped once uploaded');
     assert.equal((await store.attachments.get(a))?.state, 'uploaded', 'the record stays');
+    await store.attachments.markFailed(c, 'refused for good', t0 + 2);
+    assert.equal(await store.attachments.chunkSha256s(c), undefined, 'dropped once failed for good');
+    assert.deepEqual(
+      [(await store.attachments.get(c))?.state, (await store.attachments.get(c))?.lastError],
+      ['failed', 'refused for good'],
+    );
   } finally {
     await store.close();
   }

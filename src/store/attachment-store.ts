@@ -223,11 +223,15 @@ export class AttachmentStore {
 
   /** Sending again cannot help (the hub refused the upload for good): kept, shown, not retried. */
   async markFailed(id: string, error: string, nowMs: number): Promise<void> {
-    await this.#db
-      .updateTable('attachments')
-      .set({ state: 'failed', last_error: error.slice(0, 2000), updated_at: nowMs })
-      .where('id', '=', id)
-      .execute();
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('attachments')
+        .set({ state: 'failed', last_error: error.slice(0, 2000), updated_at: nowMs })
+        .where('id', '=', id)
+        .execute();
+      // No upload will read them again.
+      await trx.deleteFrom('attachment_chunk_hashes').where('attachment_id', '=', id).execute();
+    });
   }
 
   /**
