@@ -258,6 +258,7 @@ export class Agent implements AgentControl {
       credentials: () => credentials.current(),
       proxy,
       connectTimeoutMs: config.tunnel.connectTimeout,
+      failoverAfterMs: config.hub.failoverAfter,
       failbackIntervalMs: config.hub.failbackInterval,
       clock,
     });

@@ -24,6 +24,8 @@ export const agentConfigSchema = z
         serverName: z.string().optional(),
         /** While a less preferred endpoint is in use, the preferred ones are probed this often. */
         failbackInterval: duration('30s', { minMs: 1000 }),
+        /** An endpoint not connected within this long has the next one dialled beside it. */
+        failoverAfter: duration('2s', { minMs: 100 }),
       })
       .strict(),
     /** The customer's HTTP CONNECT proxy; without it, HTTPS_PROXY / NO_PROXY apply. */

@@ -1,6 +1,6 @@
 // The dialer against real TLS on loopback: a dead first endpoint costs no backoff (the second is
-// dialled at once), the preferred endpoint is taken back when a probe reaches it, and a proxy's
-// CONNECT carries the TLS handshake, with its 407 kept for status.
+// dialled at once), a silent one costs failoverAfter, the preferred endpoint is taken back when a
+// probe reaches it, and a proxy's CONNECT carries the TLS handshake, with its 407 kept for status.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,6 +130,77 @@ test('a dead first endpoint: the second is dialled at once; the first is taken b
     const again = await dialer.dial(alpnCallHome);
     assert.equal(again.index, 0);
     again.socket.destroy();
+  } finally {
+    dialer.close();
+  }
+});
+
+test('a first endpoint that never answers: the second is dialled beside it after failoverAfter, not after the connect timeout', async () => {
+  // Accepts TCP and says nothing, as a host that swallows the handshake would.
+  const held: Socket[] = [];
+  let blackholeClosed = 0;
+  const blackholePort = await listen(
+    createServer((socket) => {
+      held.push(socket);
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => (blackholeClosed += 1));
+      socket.resume(); // reads (and drops) the ClientHello, so the client's close is seen
+    }),
+  );
+  const dialer = new HubDialer({
+    endpoints: [`127.0.0.1:${blackholePort}`, `127.0.0.1:${hubPort}`],
+    serverName: undefined,
+    credentials: () => credentials,
+    connectTimeoutMs: 60_000,
+    failoverAfterMs: 100,
+  });
+  try {
+    const dialed = await dialer.dial(alpnCallHome, AbortSignal.timeout(30_000));
+    assert.equal(dialed.index, 1);
+    assert.equal(dialed.socket.alpnProtocol, alpnCallHome);
+    dialed.socket.destroy();
+    // The attempt still waiting on the first endpoint was dropped, with no verdict on it.
+    for (let tries = 0; tries < 100 && blackholeClosed < held.length; tries++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(held.length, 1);
+    assert.equal(blackholeClosed, 1);
+    assert.deepEqual(
+      dialer.status().map((e) => [e.state, e.lastError]),
+      [
+        ['untried', null],
+        ['in-use', null],
+      ],
+    );
+  } finally {
+    dialer.close();
+  }
+});
+
+test('a healthy first endpoint is the only one dialled', async () => {
+  let forwarded = 0;
+  const secondPort = await listen(
+    createServer((socket) => {
+      forwarded += 1;
+      pipeTo(hubPort, socket);
+    }),
+  );
+  const dialer = new HubDialer({
+    endpoints: [`127.0.0.1:${hubPort}`, `127.0.0.1:${secondPort}`],
+    serverName: undefined,
+    credentials: () => credentials,
+    failoverAfterMs: 50,
+  });
+  try {
+    const dialed = await dialer.dial(alpnCallHome);
+    assert.equal(dialed.index, 0);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    dialed.socket.destroy();
+    assert.equal(forwarded, 0, 'no connection to the second endpoint');
+    assert.deepEqual(
+      dialer.status().map((e) => e.state),
+      ['in-use', 'untried'],
+    );
   } finally {
     dialer.close();
   }

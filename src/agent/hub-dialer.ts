@@ -1,7 +1,9 @@
 // Dials the hub: the endpoints of agent.yaml in order of preference, each directly or through the
 // customer's HTTP proxy, to a mutual-TLS socket with the channel's ALPN. One dial round starts with
-// the endpoint in use and goes on to the others at once when one fails; the caller backs off only
-// after a whole round failed. While the agent works on a less preferred endpoint, the dialer probes
+// the endpoint in use and goes on to the others at once when one fails, or beside it when it has
+// not connected within `failoverAfterMs` (an endpoint that swallows packets would otherwise cost the
+// whole connect timeout); the first handshake to complete wins and the others are dropped. The
+// caller backs off only after a whole round failed. While the agent works on a less preferred endpoint, the dialer probes
 // the more preferred ones every `failbackIntervalMs` and, when one answers, makes it the endpoint in
 // use again and says so ('failback'): each channel moves back when it can without harm.
 // It also keeps what status shows about each endpoint and the proxy.
@@ -55,6 +57,8 @@ export interface HubDialerOptions {
   proxy?: ProxySettings | undefined;
   /** TCP (or the proxy's CONNECT) plus the TLS handshake, per endpoint; default 10 s. */
   connectTimeoutMs?: number;
+  /** An endpoint not connected within this long has the next one dialled beside it; default 2 s. */
+  failoverAfterMs?: number;
   /** How often the more preferred endpoints are probed while a less preferred one is in use; default 30 s. */
   failbackIntervalMs?: number;
   clock?: Clock;
@@ -93,6 +97,7 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
     this.#options = {
       ...options,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+      failoverAfterMs: options.failoverAfterMs ?? 2000,
       failbackIntervalMs: options.failbackIntervalMs ?? 30_000,
       clock: options.clock ?? systemClock,
     };
@@ -116,31 +121,87 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
 
   /**
    * One dial round: the endpoint in use, then the others in order of preference, each at once after
-   * the one before failed. Rejects with the last endpoint's error (with every endpoint's reason in
-   * the message) when none worked.
+   * the one before failed or `failoverAfterMs` after it started; the first to connect is used.
+   * Rejects with the last endpoint's error (with every endpoint's reason in the message) when none
+   * worked.
    */
   async dial(alpn: string, signal?: AbortSignal): Promise<DialedHub> {
+    signal?.throwIfAborted();
     const order = [this.#current, ...this.#endpoints.keys()].filter((i, at, all) => all.indexOf(i) === at);
     const failures: string[] = [];
-    let lastError: unknown;
-    for (const index of order) {
-      signal?.throwIfAborted();
-      try {
-        const socket = await this.#attempt(index, alpn, signal);
-        if (index !== this.#current) {
-          this.#current = index;
-          this.#scheduleProbe();
-        }
-        return { socket, endpoint: this.#endpoints[index]?.endpoint ?? '', index };
-      } catch (err) {
-        if (signal?.aborted) throw err;
-        lastError = err;
-        failures.push(`${this.#endpoints[index]?.endpoint ?? '?'}: ${errorMessage(err)}`);
-      }
+    let lastError = new Error('no hub endpoint was dialled');
+    // Aborts the attempts still running once one has won (or the caller gave up).
+    const round = new AbortController();
+    const onAbort = () => round.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await new Promise<DialedHub>((resolve, reject) => {
+        let next = 0;
+        let running = 0;
+        let settled = false;
+        let stagger: NodeJS.Timeout | undefined;
+        const settle = (outcome: () => void) => {
+          settled = true;
+          clearTimeout(stagger);
+          round.abort(new Error('another hub endpoint connected first'));
+          outcome();
+        };
+        const startNext = () => {
+          clearTimeout(stagger);
+          if (settled) return;
+          const index = order[next];
+          if (index === undefined) {
+            if (running > 0) return;
+            settle(() => {
+              if (this.#endpoints.length === 1) reject(lastError);
+              else
+                reject(
+                  new LifelineError(
+                    lastError instanceof LifelineError ? lastError.code : 'API_UNREACHABLE',
+                    `no hub endpoint worked: ${failures.join('; ')}`,
+                    { cause: lastError },
+                  ),
+                );
+            });
+            return;
+          }
+          next += 1;
+          running += 1;
+          this.#attempt(index, alpn, round.signal).then(
+            (socket) => {
+              running -= 1;
+              if (settled) {
+                socket.destroy();
+                return;
+              }
+              settle(() => {
+                if (index !== this.#current) {
+                  this.#current = index;
+                  this.#scheduleProbe();
+                }
+                resolve({ socket, endpoint: this.#endpoints[index]?.endpoint ?? '', index });
+              });
+            },
+            (err: unknown) => {
+              running -= 1;
+              if (settled) return;
+              const error = err instanceof Error ? err : new Error(String(err));
+              if (signal?.aborted) {
+                settle(() => reject(error));
+                return;
+              }
+              lastError = error;
+              failures.push(`${this.#endpoints[index]?.endpoint ?? '?'}: ${error.message}`);
+              startNext();
+            },
+          );
+          if (next < order.length) stagger = setTimeout(startNext, this.#options.failoverAfterMs);
+        };
+        startNext();
+      });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
-    if (this.#endpoints.length === 1) throw lastError;
-    const code = lastError instanceof LifelineError ? lastError.code : 'API_UNREACHABLE';
-    throw new LifelineError(code, `no hub endpoint worked: ${failures.join('; ')}`, { cause: lastError });
   }
 
   /**
@@ -204,6 +265,8 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
       if (record.proxy) this.#proxyError = null;
       return socket;
     } catch (err) {
+      // Dropped because another endpoint connected first (or the caller gave up): no verdict on it.
+      if (signal?.aborted) throw err;
       this.#record(record, errorMessage(err));
       // A CONNECT refused for one endpoint (the proxy cannot reach it) while the proxy carries the
       // endpoint in use is that endpoint's problem, shown with it, not the proxy's.
@@ -392,6 +455,7 @@ export function hubDialerFromDataDir(
       })),
     proxy: resolveProxy(config.proxy, dataDir),
     connectTimeoutMs: config.tunnel.connectTimeout,
+    failoverAfterMs: config.hub.failoverAfter,
     failbackIntervalMs: config.hub.failbackInterval,
     clock: options.clock ?? systemClock,
   });
