@@ -6,7 +6,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bypassesProxy, describeProxy, proxyConfigSchema, proxyFor, resolveProxy } from './proxy-config.js';
+import {
+  bypassesProxy,
+  currentProxyPassword,
+  describeProxy,
+  proxyConfigSchema,
+  proxyFor,
+  resolveProxy,
+} from './proxy-config.js';
 
 test('the schema takes http://HOST:PORT, with username and passwordFile together or not at all', () => {
   assert.ok(proxyConfigSchema.safeParse({ url: 'http://proxy.corp:3128' }).success);
@@ -37,8 +44,18 @@ test('agent.yaml wins over HTTPS_PROXY; the password file is read relative to th
       address: { host: '127.0.0.1', port: 3128 },
       username: 'appliance',
       password: 'file-secret',
+      passwordFile: join(dir, 'proxy-password'),
       source: 'agent.yaml',
       noProxy: [],
+    });
+    // The file is read again for every CONNECT: a changed password needs no restart.
+    assert.equal(proxy && currentProxyPassword(proxy), 'file-secret');
+    writeFileSync(join(dir, 'proxy-password'), '  rotated-secret \n');
+    assert.equal(proxy && currentProxyPassword(proxy), 'rotated-secret');
+    writeFileSync(join(dir, 'proxy-password'), '\n');
+    assert.throws(() => proxy && currentProxyPassword(proxy), {
+      code: 'CONFIG_INVALID',
+      message: /proxy\.passwordFile: .*proxy-password is empty/,
     });
     assert.throws(
       () => resolveProxy({ url: 'http://127.0.0.1:3128', username: 'a', passwordFile: 'missing' }, dir, {}),

@@ -35,7 +35,10 @@ export type ProxyConfig = z.infer<typeof proxyConfigSchema>;
 export interface ProxySettings {
   address: HostPort;
   username?: string;
+  /** The password as read at start (see currentProxyPassword for the one to send). */
   password?: string;
+  /** The absolute path of agent.yaml's proxy.passwordFile, read again at every CONNECT. */
+  passwordFile?: string;
   /** Where the setting came from, for status and errors. */
   source: 'agent.yaml' | 'HTTPS_PROXY';
   /** Hosts that are dialled directly (NO_PROXY); empty when the file configures the proxy. */
@@ -62,8 +65,12 @@ export function resolveProxy(
     return {
       address: parsed.address,
       ...(config.username !== undefined ? { username: config.username } : {}),
+      // Read now too, so that a missing or empty file stops the agent at start with the reason.
       ...(config.passwordFile !== undefined
-        ? { password: readPasswordFile(config.passwordFile, dataDir) }
+        ? {
+            password: readPasswordFile(passwordPath(config.passwordFile, dataDir)),
+            passwordFile: passwordPath(config.passwordFile, dataDir),
+          }
         : {}),
       source: 'agent.yaml',
       noProxy: [],
@@ -123,8 +130,18 @@ function parseProxyUrl(
   };
 }
 
-function readPasswordFile(file: string, dataDir: string): string {
-  const path = isAbsolute(file) ? file : join(dataDir, file);
+/** The password to send now: the file's content as it is at this moment, else the one given. */
+export function currentProxyPassword(
+  proxy: Pick<ProxySettings, 'password' | 'passwordFile'>,
+): string | undefined {
+  return proxy.passwordFile !== undefined ? readPasswordFile(proxy.passwordFile) : proxy.password;
+}
+
+function passwordPath(file: string, dataDir: string): string {
+  return isAbsolute(file) ? file : join(dataDir, file);
+}
+
+function readPasswordFile(path: string): string {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -4,6 +4,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { LifelineError } from '../common/errors.js';
 import type { ProxySettings } from './proxy-config.js';
@@ -112,6 +115,32 @@ test('407: PROXY_AUTH_REQUIRED says the proxy asks for authentication and which 
     connectThroughProxy({ proxy: proxyAt(proxy.port, false), target, timeoutMs: 2000 }),
     /no proxy credentials are configured; set proxy\.username and proxy\.passwordFile/,
   );
+});
+
+test('the password file is read at every CONNECT: a rotated password is sent without a restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-proxy-password-'));
+  try {
+    const passwordFile = join(dir, 'proxy-password');
+    writeFileSync(passwordFile, 'first-secret\n');
+    const proxy = await fakeProxy(['HTTP/1.1 200 OK\r\n\r\n']);
+    const settings: ProxySettings = { ...proxyAt(proxy.port), password: 'first-secret', passwordFile };
+    const basic = (password: string) =>
+      `Proxy-Authorization: Basic ${Buffer.from(`appliance:${password}`).toString('base64')}\r\n`;
+    (await connectThroughProxy({ proxy: settings, target, timeoutMs: 2000 })).destroy();
+    writeFileSync(passwordFile, 'second-secret\n');
+    (await connectThroughProxy({ proxy: settings, target, timeoutMs: 2000 })).destroy();
+    assert.ok(proxy.heads[0]?.includes(basic('first-secret')));
+    assert.ok(proxy.heads[1]?.includes(basic('second-secret')));
+    // A file that cannot be read any more fails the connect with the reason, before any byte goes out.
+    rmSync(passwordFile);
+    await assert.rejects(connectThroughProxy({ proxy: settings, target, timeoutMs: 2000 }), {
+      code: 'CONFIG_INVALID',
+      message: /proxy\.passwordFile: cannot read .*proxy-password \(ENOENT\)/,
+    });
+    assert.equal(proxy.heads.length, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('another status: PROXY_CONNECT_REFUSED with the status line', async () => {

@@ -7,7 +7,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { LifelineError } from '../common/errors.js';
 import { formatHostPort, type HostPort } from '../common/host-port.js';
-import { describeProxy, type ProxySettings } from './proxy-config.js';
+import { currentProxyPassword, describeProxy, type ProxySettings } from './proxy-config.js';
 
 /** The proxy's answer must fit in this much; a proxy sending more is not speaking HTTP to us. */
 const maxHeaderBytes = 16 * 1024;
@@ -48,6 +48,15 @@ export function connectThroughProxy(options: ProxyConnectOptions): Promise<Socke
   const proxyName = describeProxy(proxy);
   const targetName = formatHostPort(target);
   return new Promise((resolve, reject) => {
+    // The password file is read at every CONNECT: a password changed on disk needs no restart.
+    let request: string;
+    try {
+      request = connectRequest(target, { ...proxy, password: currentProxyPassword(proxy) });
+    } catch (err) {
+      options.socket?.destroy();
+      reject(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
     const socket = options.socket ?? netConnect({ host: proxy.address.host, port: proxy.address.port });
     let connected = false;
     let settled = false;
@@ -74,7 +83,7 @@ export function connectThroughProxy(options: ProxyConnectOptions): Promise<Socke
     }, options.timeoutMs);
     socket.once('connect', () => {
       connected = true;
-      socket.write(connectRequest(target, proxy));
+      socket.write(request);
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       // Node's message names the error code and the address: "connect ECONNREFUSED 127.0.0.1:3128".
@@ -159,7 +168,7 @@ export function connectThroughProxy(options: ProxyConnectOptions): Promise<Socke
     socket.on('data', onData);
     if (options.socket) {
       connected = true;
-      socket.write(connectRequest(target, proxy));
+      socket.write(request);
     }
   });
 }
