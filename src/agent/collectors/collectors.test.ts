@@ -219,9 +219,53 @@ describe('collectors', () => {
       message: /at most 63488 fit in one report/,
     });
   });
+  test('with a long performance interval the first sample comes 10 s after the baseline, then one per interval', async () => {
+    const collectors = make({ performanceInterval: 5 * minute });
+    await collectors.tick();
+    assert.equal(collectors.recentSamples().length, 0, 'the reading at start is only the baseline');
+    clock.advance(10_000);
+    await collectors.tick();
+    assert.deepEqual(
+      collectors.recentSamples().map((sample) => sample.spanMs),
+      [10_000],
+    );
+    clock.advance(5 * minute - 10_000);
+    await collectors.tick();
+    clock.advance(5 * minute);
+    await collectors.tick();
+    assert.deepEqual(
+      collectors.recentSamples().map((sample) => sample.spanMs),
+      [10_000, 5 * minute - 10_000, 5 * minute],
+    );
+    await collectors.close();
+  });
 });
 
 describe('scheduler', () => {
+  test('a task scheduled once runs at its time and never again', async () => {
+    const clock = new ManualClock();
+    const scheduler = new Scheduler({
+      clock,
+      logger,
+      timers: { set: () => undefined, clear: () => undefined },
+    });
+    const runs: string[] = [];
+    scheduler.every('every', 60_000, () => Promise.resolve(void runs.push('every')));
+    scheduler.once('once', 1000, () => Promise.resolve(void runs.push('once')));
+    assert.equal(scheduler.nextDueAtMs, clock.now() + 1000);
+    await scheduler.tick();
+    assert.deepEqual(runs, []);
+    clock.advance(1000);
+    await scheduler.tick();
+    assert.deepEqual(runs, ['once']);
+    assert.equal(scheduler.nextDueAtMs, clock.now() + 59_000);
+    clock.advance(10 * 60_000);
+    await scheduler.tick();
+    assert.deepEqual(runs, ['once', 'every']);
+    assert.throws(() => scheduler.once('negative', -1, () => Promise.resolve()), /must not be negative/);
+    await scheduler.close();
+  });
+
   test('due tasks run in order; a failing task does not stop the others; a long gap runs a task once', async () => {
     const clock = new ManualClock();
     const armed: number[] = [];

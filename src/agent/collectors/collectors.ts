@@ -69,6 +69,9 @@ const maxPayloadBytes = 62 * 1024;
 /** How often the inventory is compared with the last one queued. */
 const inventoryCheckMs = 3_600_000;
 
+/** The host's first performance sample comes this long after the baseline reading at start. */
+const firstSampleAfterMs = 10_000;
+
 export class Collectors {
   readonly #settings: CollectorSettings;
   readonly #clock: Clock;
@@ -127,6 +130,10 @@ export class Collectors {
     this.#scheduler.every('performance', s.performanceInterval, () => this.#samplePerformance(), {
       atStart: true,
     });
+    // The reading at start is only a baseline (a rate needs two): one sample soon after it gives
+    // the Diagnostics chart its first point without waiting a whole interval.
+    if (s.performanceInterval > firstSampleAfterMs)
+      this.#scheduler.once('performance-first', firstSampleAfterMs, () => this.#samplePerformance());
   }
 
   /** Starts the schedule: heartbeat and inventory now, the rest at their intervals. */

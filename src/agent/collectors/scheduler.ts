@@ -18,7 +18,8 @@ export const realTimers: Timers = {
 
 interface Task {
   name: string;
-  intervalMs: number;
+  /** Undefined: runs once, then is dropped. */
+  intervalMs: number | undefined;
   dueAtMs: number;
   run: () => Promise<void>;
 }
@@ -52,6 +53,13 @@ export class Scheduler {
     if (this.#started) this.#arm();
   }
 
+  /** Runs `run` once, delayMs from now. */
+  once(name: string, delayMs: number, run: () => Promise<void>): void {
+    if (!(delayMs >= 0)) throw new RangeError(`${name}: the delay must not be negative`);
+    this.#tasks.push({ name, intervalMs: undefined, dueAtMs: this.#clock.now() + delayMs, run });
+    if (this.#started) this.#arm();
+  }
+
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
@@ -81,12 +89,13 @@ export class Scheduler {
   }
 
   async #runDue(): Promise<void> {
-    for (const task of this.#tasks) {
+    for (const task of [...this.#tasks]) {
       if (this.#closed) return;
       const nowMs = this.#clock.now();
       if (task.dueAtMs > nowMs) continue;
       // After a long pause (suspend, a clock step) a task runs once, not once per missed interval.
-      task.dueAtMs = nowMs + task.intervalMs;
+      if (task.intervalMs === undefined) this.#tasks.splice(this.#tasks.indexOf(task), 1);
+      else task.dueAtMs = nowMs + task.intervalMs;
       try {
         await task.run();
       } catch (err) {
