@@ -105,12 +105,7 @@ export async function deleteAttachment(options: {
  * Retention: removes the files of complete uploads verified before `cutoffMs` and marks their rows
  * purged; problem reports are not touched. Returns what was purged, for the audit log.
  */
-export async function purgeAttachmentsReceivedBefore(options: {
-  store: HubStore;
-  attachmentsDir: string;
-  cutoffMs: number;
-  nowMs?: number;
-}): Promise<RemovedFile[]> {
+export async function purgeAttachmentsReceivedBefore(options: RetentionFileOptions): Promise<RemovedFile[]> {
   const nowMs = options.nowMs ?? Date.now();
   const purged: RemovedFile[] = [];
   for (const attachment of await options.store.attachments.listCompleteBefore(options.cutoffMs)) {
@@ -118,15 +113,22 @@ export async function purgeAttachmentsReceivedBefore(options: {
     await rm(attachmentFilePath(options.attachmentsDir, attachment.stationId, attachment.id), {
       force: true,
     });
-    purged.push({
-      id: attachment.id,
-      stationId: attachment.stationId,
-      problemNumber: attachment.problemNumber,
-      name: attachment.name,
-      bytes: attachment.bytes,
-    });
+    purged.push(removedFile(attachment, attachment.bytes));
   }
   return purged;
+}
+
+/** What retention works on: the store, the files' directory, the cutoff, and the time to record. */
+interface RetentionFileOptions {
+  store: HubStore;
+  attachmentsDir: string;
+  cutoffMs: number;
+  nowMs?: number;
+}
+
+function removedFile(attachment: HubAttachment, bytes: number): RemovedFile {
+  const { id, stationId, problemNumber, name } = attachment;
+  return { id, stationId, problemNumber, name, bytes };
 }
 
 /**
@@ -135,12 +137,9 @@ export async function purgeAttachmentsReceivedBefore(options: {
  * it resumes from the start if its station ever comes back. Returns those whose file held bytes,
  * with the bytes freed, for the audit log.
  */
-export async function discardUnfinishedUploadsIdleSince(options: {
-  store: HubStore;
-  attachmentsDir: string;
-  cutoffMs: number;
-  nowMs?: number;
-}): Promise<RemovedFile[]> {
+export async function discardUnfinishedUploadsIdleSince(
+  options: RetentionFileOptions,
+): Promise<RemovedFile[]> {
   const nowMs = options.nowMs ?? Date.now();
   const discarded: RemovedFile[] = [];
   for (const upload of await options.store.attachments.listReceivingIdleSince(options.cutoffMs)) {
@@ -152,14 +151,7 @@ export async function discardUnfinishedUploadsIdleSince(options: {
       () => 0,
     );
     await rm(path, { force: true });
-    if (bytes > 0 || upload.receivedBytes > 0)
-      discarded.push({
-        id: upload.id,
-        stationId: upload.stationId,
-        problemNumber: upload.problemNumber,
-        name: upload.name,
-        bytes,
-      });
+    if (bytes > 0 || upload.receivedBytes > 0) discarded.push(removedFile(upload, bytes));
   }
   return discarded;
 }

@@ -71,6 +71,11 @@ const reportBatch = 5000;
 /** At most this many ids are listed in one audit entry; the counts are always complete. */
 const maxListed = 1000;
 
+/** The problems the files belonged to, each once. */
+function problemNumbersOf(files: readonly RemovedFile[]): string[] {
+  return [...new Set(files.flatMap((f) => (f.problemNumber ? [f.problemNumber] : [])))];
+}
+
 export function formatPeriod(ms: number): string {
   const day = 86_400_000;
   if (ms % (365 * day) === 0) return `${ms / (365 * day)}y`;
@@ -137,7 +142,7 @@ export async function runRetention(options: RunRetentionOptions): Promise<Retent
       removed.files = files.length;
       removed.bytes = files.reduce((sum, f) => sum + f.bytes, 0);
       removed.attachmentIds = files.map((f) => f.id);
-      removed.problemNumbers = [...new Set(files.flatMap((f) => (f.problemNumber ? [f.problemNumber] : [])))];
+      removed.problemNumbers = problemNumbersOf(files);
       await store.appendAudit(
         entry({
           rule: 'problemData',
@@ -163,9 +168,7 @@ export async function runRetention(options: RunRetentionOptions): Promise<Retent
           uploads: removed.uploads,
           bytes: removed.bytes,
           attachmentIds: removed.attachmentIds.slice(0, maxListed),
-          problemNumbers: [
-            ...new Set(unfinished.flatMap((f) => (f.problemNumber ? [f.problemNumber] : []))),
-          ].slice(0, maxListed),
+          problemNumbers: problemNumbersOf(unfinished).slice(0, maxListed),
           resumesFrom: 0,
         }),
       );
