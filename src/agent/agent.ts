@@ -433,12 +433,11 @@ export class Agent implements AgentControl {
       audit: (action, detail, actor = 'agent') => audit.record(actor, action, detail),
     });
     agent.uploader = uploader;
-    // An attachment waits for its problem's reports: each delivery may unblock one.
     agent.outbox.on('attempt', (event) => {
-      if (event.type !== 'failed') uploader.wake();
-    });
-    agent.outbox.on('attempt', (event) => metrics.observeDelivery(event));
-    agent.outbox.on('attempt', (event) => {
+      metrics.observeDelivery(event);
+      if (event.type === 'failed') return;
+      // An attachment waits for its problem's reports: each delivery may unblock one.
+      uploader.wake();
       if (event.type === 'sent')
         agent.#lastCallHome = { atMs: clock.now(), kind: event.kind, status: event.status };
     });
