@@ -3,9 +3,9 @@
 // users who have one); the token lives in this browser tab only.
 
 import { render } from 'preact';
-import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useState } from 'preact/hooks';
 import '../shared/styles.css';
-import { ApiClient, ApiError } from '../shared/api.js';
+import { ApiError, useTabCredential, type ApiClient } from '../shared/api.js';
 import { firstFailure, useLiveTopics } from '../shared/live.js';
 import { StationsSection, type StationRow } from './stations.js';
 import { SessionsSection, type HubSession } from './sessions.js';
@@ -25,7 +25,7 @@ type Topic = 'stations' | 'sessions' | 'problems' | 'retention';
 const allTopics: Topic[] = ['stations', 'sessions', 'problems', 'retention'];
 
 function App() {
-  const [token, setToken] = useState<string | null>(sessionStorage.getItem(tokenKey));
+  const { credential: token, keep: keepToken, signOut: forgetToken, api } = useTabCredential(tokenKey);
   const [me, setMe] = useState<{ user: string; technician: boolean } | null>(null);
   const [data, setData] = useState<ConsoleData>({
     stations: [],
@@ -35,11 +35,9 @@ function App() {
   });
   const [loadError, setLoadError] = useState<string | null>(null);
   const signOut = useCallback(() => {
-    sessionStorage.removeItem(tokenKey);
-    setToken(null);
+    forgetToken();
     setMe(null);
-  }, []);
-  const api = useMemo(() => new ApiClient(() => sessionStorage.getItem(tokenKey), signOut), [signOut]);
+  }, [forgetToken]);
 
   const load = useCallback(
     async (topics: readonly Topic[]) => {
@@ -77,7 +75,7 @@ function App() {
   }, [token, api]);
   const live = useLiveTopics(api, token !== null, allTopics, load);
 
-  if (!token) return <Login api={api} onToken={setToken} />;
+  if (!token) return <Login api={api} onToken={keepToken} />;
   return (
     <>
       <header class="topbar">
@@ -134,10 +132,7 @@ function Login(props: { api: ApiClient; onToken: (token: string) => void }) {
                 password,
                 ...(totp.trim() ? { totp: totp.trim() } : {}),
               })
-              .then((answer) => {
-                sessionStorage.setItem(tokenKey, answer.token);
-                props.onToken(answer.token);
-              })
+              .then((answer) => props.onToken(answer.token))
               .catch((err: unknown) => setError(err instanceof ApiError ? err.message : String(err)))
               .finally(() => setBusy(false));
           }}

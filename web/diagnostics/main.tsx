@@ -4,9 +4,9 @@
 // pasted into the form; it is kept for this browser tab only.
 
 import { render } from 'preact';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import '../shared/styles.css';
-import { ApiClient } from '../shared/api.js';
+import { useTabCredential } from '../shared/api.js';
 import { firstFailure, useLiveTopics } from '../shared/live.js';
 import type {
   AccessRequest,
@@ -70,17 +70,11 @@ const allTopics: Topic[] = ['status', 'policy', 'sessions', 'audit', 'callhome',
 
 function App() {
   takeCredentialFromFragment();
-  const [credential, setCredential] = useState<string | null>(sessionStorage.getItem(credentialKey));
+  const { credential, keep, signOut, api } = useTabCredential(credentialKey);
   const [data, setData] = useState<AgentData>(emptyData);
   const [loadError, setLoadError] = useState<string | null>(null);
   /** Uploads move without an audit entry per chunk: while one runs, the page asks for progress. */
   const uploading = useRef(false);
-
-  const signOut = useCallback(() => {
-    sessionStorage.removeItem(credentialKey);
-    setCredential(null);
-  }, []);
-  const api = useMemo(() => new ApiClient(() => sessionStorage.getItem(credentialKey), signOut), [signOut]);
 
   const load = useCallback(
     async (topics: readonly Topic[]) => {
@@ -155,7 +149,7 @@ function App() {
     return () => clearInterval(timer);
   }, [credential, load]);
 
-  if (!credential) return <Login onCredential={setCredential} />;
+  if (!credential) return <Login onCredential={keep} />;
   const status = data.status;
   return (
     <>
@@ -224,9 +218,7 @@ function Login(props: { onCredential: (credential: string) => void }) {
           onSubmit={(event) => {
             event.preventDefault();
             const credential = value.trim();
-            if (!credential) return;
-            sessionStorage.setItem(credentialKey, credential);
-            props.onCredential(credential);
+            if (credential) props.onCredential(credential);
           }}
         >
           <label>

@@ -2,6 +2,8 @@
 // live event stream (server-sent events read through fetch, since EventSource cannot send an
 // Authorization header and the credential must not travel in a URL).
 
+import { useCallback, useMemo, useState } from 'preact/hooks';
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -112,6 +114,32 @@ export class ApiClient {
 }
 
 /** text/event-stream: blocks separated by a blank line, with `event:` and `data:` lines. */
+/**
+ * A page's credential, kept for this browser tab only (sessionStorage, under `key`), and the API
+ * client that sends it. Signing out, or an answer saying the credential is no good, forgets it.
+ */
+export function useTabCredential(key: string): {
+  credential: string | null;
+  keep: (credential: string) => void;
+  signOut: () => void;
+  api: ApiClient;
+} {
+  const [credential, setCredential] = useState<string | null>(sessionStorage.getItem(key));
+  const keep = useCallback(
+    (value: string) => {
+      sessionStorage.setItem(key, value);
+      setCredential(value);
+    },
+    [key],
+  );
+  const signOut = useCallback(() => {
+    sessionStorage.removeItem(key);
+    setCredential(null);
+  }, [key]);
+  const api = useMemo(() => new ApiClient(() => sessionStorage.getItem(key), signOut), [key, signOut]);
+  return { credential, keep, signOut, api };
+}
+
 export async function* parseEventStream(body: ReadableStream<Uint8Array>): AsyncGenerator<ServerEvent> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
