@@ -54,18 +54,21 @@ const ruleMeaning: Record<RetentionRule, string> = {
   heartbeats: 'heartbeats, after receipt',
 };
 
-function describeRemoved(rule: RetentionRule, summary: RetentionRunSummary): string {
+/** What a run removed under one rule, as `retention run` and `retention show` print it. */
+export function describeRemoved(rule: RetentionRule, summary: RetentionRunSummary): string {
   const removed = summary.removed;
   switch (rule) {
-    case 'problemData':
+    case 'problemData': {
       if (!summary.problemDataHandled) return 'not handled by this build';
+      const { files, bytes, attachmentIds, unfinished } = removed.problemData;
       return (
-        `${removed.problemData.files} file(s), ${removed.problemData.bytes} bytes` +
-        (removed.problemData.files ? `: ${removed.problemData.attachmentIds.join(', ')}` : '') +
-        (removed.problemData.unfinished.uploads
-          ? `; ${removed.problemData.unfinished.uploads} unfinished upload(s) idle as long, ${removed.problemData.unfinished.bytes} bytes: ${removed.problemData.unfinished.attachmentIds.join(', ')} (they resume from the start)`
+        `${files} file(s), ${bytes} bytes` +
+        (files ? `: ${attachmentIds.join(', ')}` : '') +
+        (unfinished.uploads
+          ? `; the partial files of ${unfinished.uploads} upload(s) untouched for ${summary.rules.problemData}, ${unfinished.bytes} bytes: ${unfinished.attachmentIds.join(', ')} (each starts over if its station comes back)`
           : '')
       );
+    }
     case 'closedProblems':
       return (
         `${removed.closedProblems.problems} problem(s), ${removed.closedProblems.reports} report(s)` +
