@@ -102,7 +102,7 @@ function randomHex(bytes: number): string {
 }
 
 /** Batches sent before the first is answered. */
-const maxBatchesInFlight = 2;
+const maxBatchesInFlight = 4;
 
 /** Reports stored by one group commit at most. */
 const maxAcceptGroup = 500;
@@ -377,8 +377,8 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     }
     if (this.#holdOffUntilMs > nowMs) return this.#holdOffUntilMs - nowMs;
     if (this.#deliverBatch) {
-      // Two batches in flight: the next one travels while the hub commits the one before. An
-      // order key still holds: a report in flight is pending, so the next of its key is not due.
+      // Several batches in flight: the next ones travel while the hub commits and both sides flush
+      // their disks for the ones before. An order key still holds: a report in flight is pending, so the next of its key is not due.
       if (this.#inFlight.size >= maxBatchesInFlight) {
         await Promise.race(this.#inFlight);
         return 0;

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { agentMigrations } from './migrations/agent.js';
 import { openSqlite } from './sqlite/open.js';
+import { transactionFlushedAfter } from './sqlite/wal-flush.js';
 import { LifelineError } from '../common/errors.js';
 import { PolicyStore, type PolicyTables } from './policy-store.js';
 import { OutboxStore, outboxMigrations, type OutboxTables } from './outbox-store.js';
@@ -227,7 +228,7 @@ export class AgentStore {
     with_: AuditWith = {},
   ): Promise<AuditEntry> {
     // The driver serializes transactions on its one connection, so the chain never forks.
-    return this.#db.transaction().execute(async (trx) => {
+    return transactionFlushedAfter(this.#db, async (trx) => {
       if (with_.nonce) {
         const inserted = await trx
           .insertInto('ticket_nonces')

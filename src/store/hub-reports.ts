@@ -6,6 +6,7 @@ import { LifelineError } from '../common/errors.js';
 import type { ReportEnvelope } from '../protocol/index.js';
 import { nextCounterValue } from './hub-retention.js';
 import { recordHeartbeat, type HubStationHealthTables } from './hub-station-health.js';
+import { transactionFlushedAfter } from './sqlite/wal-flush.js';
 
 export const hubReportMigrations: Record<string, Migration> = {
   '1001-reports': {
@@ -174,7 +175,7 @@ export class HubReportStore {
     items: readonly IngestItem[],
     nowMs: number,
   ): Promise<Array<{ duplicate: boolean; problemNumber?: string } | LifelineError>> {
-    return this.#db.transaction().execute(async (trx) => {
+    return transactionFlushedAfter(this.#db, async (trx) => {
       // One read for the ids seen before and one insert per 100 plain reports; problem reports and
       // heartbeats, which touch other tables, go one by one.
       const seen = new Map<string, { station_id: string; problem_number: string | null }>();

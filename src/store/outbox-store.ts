@@ -9,6 +9,7 @@ import { LifelineError } from '../common/errors.js';
 import type { ReportEnvelope, ReportKind } from '../protocol/reports.js';
 import type { AttachmentStepKind } from '../protocol/attachments.js';
 import type { Manifest } from '../protocol/manifest.js';
+import { transactionFlushedAfter } from './sqlite/wal-flush.js';
 
 export const outboxStates = ['pending', 'held', 'sent', 'rejected'] as const;
 export type OutboxState = (typeof outboxStates)[number];
@@ -264,7 +265,7 @@ export class OutboxStore {
   /** A transaction that keeps #waiting only if it commits. */
   async #guardWaiting<T>(work: (trx: Kysely<OutboxTables>) => Promise<T>): Promise<T> {
     try {
-      return await this.#db.transaction().execute(work);
+      return await transactionFlushedAfter(this.#db, work);
     } catch (err) {
       this.#waiting = undefined;
       throw err;

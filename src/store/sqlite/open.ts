@@ -1,10 +1,12 @@
-// Opens a SQLite file through kysely: WAL, synchronous=FULL (a committed write survives a crash),
-// foreign keys on, statements kept prepared by SQL text, and runs the given migrations.
+// Opens a SQLite file through kysely: WAL, synchronous=FULL (a committed write survives a crash;
+// hot paths flush off the main thread instead, see wal-flush.ts), foreign keys on, statements kept
+// prepared by SQL text, and runs the given migrations.
 
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
 import { StatementCachingDatabase } from './statement-cache.js';
+import { registerWalFlusher, WalFlusher } from './wal-flush.js';
 
 export async function openSqlite<DB>(
   path: string,
@@ -12,9 +14,11 @@ export async function openSqlite<DB>(
   options: { maxBytes?: number } = {},
 ): Promise<Kysely<DB>> {
   let database: Database.Database;
+  let wal: boolean;
   try {
     database = new Database(path);
-    database.pragma('journal_mode = WAL');
+    // An in-memory database has no WAL (and nothing to flush).
+    wal = database.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     database.pragma('synchronous = FULL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
@@ -31,6 +35,7 @@ export async function openSqlite<DB>(
   const db = new Kysely<DB>({
     dialect: new SqliteDialect({ database: new StatementCachingDatabase(database) }),
   });
+  if (wal) registerWalFlusher(db, new WalFlusher(path));
   await migrate(db, migrations);
   return db;
 }
