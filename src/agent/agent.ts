@@ -25,7 +25,7 @@ import { buildAdminApi } from './admin-api.js';
 import { ChangeFeed } from '../common/change-feed.js';
 import { wirePageFeed } from './page-feed.js';
 import { AgentMetrics } from './metrics.js';
-import { AuditLog } from './audit-log.js';
+import { AuditLog, settlementRecorder } from './audit-log.js';
 import { agentPaths, loadAgentConfig } from './config.js';
 import { SessionGate, type ActiveSession } from './session-gate.js';
 import { TunnelClient, type TunnelStatus } from './tunnel-client.js';
@@ -375,6 +375,7 @@ export class Agent implements AgentControl {
       maxPending: config.callhome.maxPending,
       review: config.callhome.review,
       ...(redaction ? { transformPayload: redaction } : {}),
+      recordSettled: settlementRecorder(audit),
     });
     agent.problems = new ProblemDesk({
       store: store.problems,
@@ -385,16 +386,6 @@ export class Agent implements AgentControl {
     });
     agent.problems.watch(agent.outbox);
     await agent.problems.recoverNumbers();
-    // One entry per delivery (a batch holds up to 100 reports), naming every report it settled.
-    agent.outbox.on('settled', (settled) => {
-      for (const outcome of ['sent', 'rejected'] as const) {
-        const reports = settled[outcome];
-        if (reports.length > 0)
-          void audit
-            .record('agent', `callhome.${outcome}`, { count: reports.length, reports })
-            .catch(() => undefined);
-      }
-    });
     const pausedUntil = await store.getSetting(settingKeys.callHomePausedUntil);
     if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) agent.outbox.pause(pausedUntil);
     agent.outbox.start();

@@ -6,7 +6,9 @@
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import type { AgentStore, AuditEntry, AuditWith } from '../store/index.js';
+import type { Kysely } from 'kysely';
+import type { OutboxOptions } from './outbox.js';
+import type { AgentStore, AuditEntry, AuditWith, OutboxTables } from '../store/index.js';
 
 export class AuditLog {
   readonly #store: AgentStore;
@@ -37,9 +39,34 @@ export class AuditLog {
     detail: Record<string, unknown> = {},
     with_: AuditWith = {},
   ): Promise<AuditEntry> {
+    const entry = await this.#written(actor, action, () =>
+      this.#store.appendAudit({ atMs: this.#clock.now(), actor, action, detail }, with_),
+    );
+    this.#publish(entry);
+    return entry;
+  }
+
+  /**
+   * Writes an entry inside an outbox transaction, so it commits with the settlement it records or
+   * not at all. The caller calls the function returned once that transaction has committed: only
+   * then does the entry reach the process log and the listeners.
+   */
+  async recordIn(
+    trx: Kysely<OutboxTables>,
+    actor: string,
+    action: string,
+    detail: Record<string, unknown> = {},
+  ): Promise<() => void> {
+    const entry = await this.#written(actor, action, () =>
+      this.#store.appendAuditIn(trx, { atMs: this.#clock.now(), actor, action, detail }),
+    );
+    return () => this.#publish(entry);
+  }
+
+  async #written(actor: string, action: string, write: () => Promise<AuditEntry>): Promise<AuditEntry> {
     let entry: AuditEntry;
     try {
-      entry = await this.#store.appendAudit({ atMs: this.#clock.now(), actor, action, detail }, with_);
+      entry = await write();
     } catch (err) {
       // A refusal decided inside the write (a replayed nonce) is not a storage failure.
       if (err instanceof LifelineError) throw err;
@@ -56,8 +83,35 @@ export class AuditLog {
       });
     }
     this.#healthy = true;
-    this.#logger.info({ audit: { seq: entry.seq, actor, action, ...detail } }, action);
-    for (const listener of this.#listeners) listener(entry);
     return entry;
   }
+
+  #publish(entry: AuditEntry): void {
+    this.#logger.info(
+      { audit: { seq: entry.seq, actor: entry.actor, action: entry.action, ...entry.detail } },
+      entry.action,
+    );
+    for (const listener of this.#listeners) listener(entry);
+  }
+}
+
+/**
+ * The outbox's record of what each delivery settled: one entry per delivery and outcome (a batch
+ * holds up to 50 reports) naming every report, written in the settlement's commit, so no report
+ * is marked sent without its entry, nor the reverse.
+ */
+export function settlementRecorder(audit: AuditLog): NonNullable<OutboxOptions['recordSettled']> {
+  return async (trx, settled) => {
+    const published: Array<() => void> = [];
+    for (const outcome of ['sent', 'rejected'] as const) {
+      const reports = settled[outcome];
+      if (reports.length > 0)
+        published.push(
+          await audit.recordIn(trx, 'agent', `callhome.${outcome}`, { count: reports.length, reports }),
+        );
+    }
+    return () => {
+      for (const publish of published) publish();
+    };
+  };
 }

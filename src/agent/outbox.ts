@@ -19,6 +19,7 @@ import {
   type ReportKind,
 } from '../protocol/reports.js';
 import type {
+  AlsoWrite,
   OutboxCounts,
   OutboxItem,
   OutboxStore,
@@ -63,6 +64,12 @@ export interface OutboxOptions {
   review?: boolean;
   /** Rewrites a payload before it is stored and sent (redaction); the stored bytes are what leaves. */
   transformPayload?: (kind: ReportKind, payload: Record<string, unknown>) => Record<string, unknown>;
+  /**
+   * Records what a delivery settled for good (the audit entries), written in the settlement's own
+   * transaction so that neither commits without the other; the function it resolves with runs once
+   * that transaction has committed.
+   */
+  recordSettled?: (trx: Kysely<OutboxTables>, settled: OutboxSettled) => Promise<() => void>;
 }
 
 export interface OutboxStatus extends OutboxCounts {
@@ -148,6 +155,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
   }> = [];
   #acceptFlushing = false;
   readonly #transformPayload: OutboxOptions['transformPayload'];
+  readonly #recordSettled: OutboxOptions['recordSettled'];
 
   constructor(options: OutboxOptions) {
     super();
@@ -164,6 +172,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     this.#random = options.random ?? Math.random;
     this.#review = options.review ?? false;
     this.#transformPayload = options.transformPayload;
+    this.#recordSettled = options.recordSettled;
     if (!(this.#minRetryMs > 0 && this.#maxRetryMs >= this.#minRetryMs)) {
       throw new RangeError('the outbox needs 0 < minRetryMs <= maxRetryMs');
     }
@@ -422,17 +431,23 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     if (this.#abort.signal.aborted) return;
     const nowMs = this.#clock.now();
     if (result && result.status >= 200 && result.status < 300) {
-      await this.#store.markSent(item.id, nowMs, result.answer, result.status, manifest);
+      const settled: OutboxSettled = { sent: [{ id: item.id, status: result.status }], rejected: [] };
+      const record = this.#recorder(settled);
+      await this.#store.markSent(item.id, nowMs, result.answer, result.status, manifest, record.write);
+      record.published();
       this.#holdOffUntilMs = 0;
       log.debug({ status: result.status }, 'call-home report delivered');
       this.emit('attempt', { type: 'sent', id: item.id, kind: item.kind, status: result.status });
-      this.emit('settled', { sent: [{ id: item.id, status: result.status }], rejected: [] });
+      this.emit('settled', settled);
     } else if (result && rejectedStatuses.has(result.status)) {
-      await this.#store.markRejected(item.id, nowMs, result.status, result.answer, manifest);
+      const settled: OutboxSettled = { sent: [], rejected: [{ id: item.id, status: result.status }] };
+      const record = this.#recorder(settled);
+      await this.#store.markRejected(item.id, nowMs, result.status, result.answer, manifest, record.write);
+      record.published();
       this.#holdOffUntilMs = 0;
       log.warn({ status: result.status, answer: result.answer }, 'call-home report refused by the hub');
       this.emit('attempt', { type: 'rejected', id: item.id, kind: item.kind, status: result.status });
-      this.emit('settled', { sent: [], rejected: [{ id: item.id, status: result.status }] });
+      this.emit('settled', settled);
     } else {
       const nextAttemptAtMs = nowMs + this.#backoffMs(item.attempts);
       await this.#store.markFailed(item.id, nowMs, error, nextAttemptAtMs, result && { ...result, manifest });
@@ -517,7 +532,12 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
           : {}),
       };
     });
-    await this.#store.settleMany(nowMs, settlements);
+    const settled: OutboxSettled = { sent: [], rejected: [] };
+    for (const s of settlements)
+      if (s.outcome !== 'failed') settled[s.outcome].push({ id: s.id, status: s.status });
+    const record = this.#recorder(settled);
+    await this.#store.settleMany(nowMs, settlements, record.write);
+    record.published();
     const failed = settlements.filter((s) => s.outcome === 'failed').length;
     this.#holdOffUntilMs = failed > 0 ? nextAttemptAtMs : 0;
     if (failed > 0)
@@ -526,9 +546,6 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
         'call-home delivery failed',
       );
     const kindOf = new Map(items.map((item) => [item.id, item.kind]));
-    const settled: OutboxSettled = { sent: [], rejected: [] };
-    for (const s of settlements)
-      if (s.outcome !== 'failed') settled[s.outcome].push({ id: s.id, status: s.status });
     if (settled.sent.length + settled.rejected.length > 0) this.emit('settled', settled);
     for (const s of settlements) {
       if (s.outcome === 'failed')
@@ -547,6 +564,22 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
         });
       }
     }
+  }
+
+  /**
+   * What a settlement's transaction also writes (the record of what it settled, if any), and what
+   * to run once it has committed.
+   */
+  #recorder(settled: OutboxSettled): { write?: AlsoWrite; published: () => void } {
+    const recordSettled = this.#recordSettled;
+    if (!recordSettled || settled.sent.length + settled.rejected.length === 0) return { published: () => {} };
+    let publish: (() => void) | undefined;
+    return {
+      write: async (trx) => {
+        publish = await recordSettled(trx, settled);
+      },
+      published: () => publish?.(),
+    };
   }
 
   /** Full jitter: uniform in [0, min(max, min * 2^attempts)). */

@@ -227,7 +227,6 @@ export class AgentStore {
     entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
     with_: AuditWith = {},
   ): Promise<AuditEntry> {
-    // The driver serializes transactions on its one connection, so the chain never forks.
     return transactionFlushedAfter(this.#db, async (trx) => {
       if (with_.nonce) {
         const inserted = await trx
@@ -254,35 +253,20 @@ export class AgentStore {
           .where('id', '=', end.id)
           .execute();
       }
-      const last = await trx
-        .selectFrom('audit')
-        .select(['seq', 'hash'])
-        .orderBy('seq', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-      const unhashed = {
-        seq: (last ? Number(last.seq) : 0) + 1,
-        atMs: entry.atMs,
-        actor: entry.actor,
-        action: entry.action,
-        detail: entry.detail,
-        prevHash: last?.hash ?? genesisHash,
-      };
-      const full: AuditEntry = { ...unhashed, hash: auditEntryHash(unhashed) };
-      await trx
-        .insertInto('audit')
-        .values({
-          seq: full.seq,
-          at: full.atMs,
-          actor: full.actor,
-          action: full.action,
-          detail: JSON.stringify(full.detail),
-          prev_hash: full.prevHash,
-          hash: full.hash,
-        })
-        .execute();
-      return full;
+      return appendChained(trx, entry);
     });
+  }
+
+  /**
+   * Appends one audit entry inside a transaction of another store on this database (an outbox
+   * settlement), so the entry commits with the change it records or not at all.
+   */
+  appendAuditIn(
+    trx: Kysely<OutboxTables>,
+    entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
+  ): Promise<AuditEntry> {
+    // The same database: the outbox's transaction is this store's too.
+    return appendChained(trx as unknown as Kysely<AgentDatabase>, entry);
   }
 
   async listAudit(
@@ -385,4 +369,42 @@ function toAuditEntry(row: AgentDatabase['audit']): AuditEntry {
     prevHash: row.prev_hash,
     hash: row.hash,
   };
+}
+
+/**
+ * Writes the next entry of the hash chain in `trx`. The driver runs one transaction at a time on
+ * its one connection, so the entry read as the last stays the last and the chain never forks.
+ */
+async function appendChained(
+  trx: Kysely<AgentDatabase>,
+  entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
+): Promise<AuditEntry> {
+  const last = await trx
+    .selectFrom('audit')
+    .select(['seq', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const unhashed = {
+    seq: (last ? Number(last.seq) : 0) + 1,
+    atMs: entry.atMs,
+    actor: entry.actor,
+    action: entry.action,
+    detail: entry.detail,
+    prevHash: last?.hash ?? genesisHash,
+  };
+  const full: AuditEntry = { ...unhashed, hash: auditEntryHash(unhashed) };
+  await trx
+    .insertInto('audit')
+    .values({
+      seq: full.seq,
+      at: full.atMs,
+      actor: full.actor,
+      action: full.action,
+      detail: JSON.stringify(full.detail),
+      prev_hash: full.prevHash,
+      hash: full.hash,
+    })
+    .execute();
+  return full;
 }

@@ -7,7 +7,7 @@ export type { AuditEntry, AuditWith, ServiceRecord, AgentSessionRecord } from '.
 export { PolicyStore, newPolicyId, requestStatuses } from './policy-store.js';
 export type { AccessRequest, RefusalCount, RequestStatus, StoredGrant, StoredRule } from './policy-store.js';
 export { OutboxStore, outboxMigrations, sha256Hex } from './outbox-store.js';
-export type { OutboxItem, OutboxState, Transmission } from './outbox-store.js';
+export type { OutboxItem, OutboxState, OutboxTables, Transmission } from './outbox-store.js';
 export { ProblemStore, problemMigrations, problemStates } from './problem-store.js';
 export type { LocalProblem, ProblemState, ProblemTables } from './problem-store.js';
 export { HubReportStore, hubReportMigrations, type IngestItem } from './hub-reports.js';

@@ -147,6 +147,9 @@ export function sha256Hex(text: string): string {
 
 type Db = Kysely<OutboxTables>;
 
+/** Written in the same commit as a settlement (the audit entry that records it). */
+export type AlsoWrite = (trx: Kysely<OutboxTables>) => Promise<void>;
+
 export class OutboxStore {
   readonly #db: Db;
   /**
@@ -325,6 +328,7 @@ export class OutboxStore {
     answerJson: string,
     status: number,
     manifestJson?: string,
+    alsoWrite?: AlsoWrite,
   ): Promise<void> {
     await this.#settle(
       id,
@@ -335,6 +339,7 @@ export class OutboxStore {
         answer: answerJson,
         ...(manifestJson !== undefined ? { manifest: manifestJson } : {}),
       },
+      alsoWrite,
     );
   }
 
@@ -345,12 +350,14 @@ export class OutboxStore {
     status: number,
     answerJson: string,
     manifestJson?: string,
+    alsoWrite?: AlsoWrite,
   ): Promise<void> {
     await this.#settle(
       id,
       nowMs,
       { state: 'rejected', last_error: `refused by the hub (HTTP ${status})`, answer: answerJson },
       { status, answer: answerJson, ...(manifestJson !== undefined ? { manifest: manifestJson } : {}) },
+      alsoWrite,
     );
   }
 
@@ -372,10 +379,12 @@ export class OutboxStore {
       Pick<OutboxTables['outbox'], 'state' | 'sent_at' | 'last_error' | 'answer' | 'next_attempt_at'>
     >,
     answered: DeliveryAnswer | undefined,
+    alsoWrite?: AlsoWrite,
   ): Promise<void> {
     await this.#db.transaction().execute(async (trx) => {
       this.#waiting = undefined;
       await settleIn(trx, id, nowMs, set, answered);
+      await alsoWrite?.(trx);
     });
   }
 
@@ -383,7 +392,7 @@ export class OutboxStore {
    * The outcomes of one batch transmission, committed together (one disk commit for the batch):
    * each report is settled exactly as markSent / markRejected / markFailed would.
    */
-  async settleMany(nowMs: number, settlements: readonly Settlement[]): Promise<void> {
+  async settleMany(nowMs: number, settlements: readonly Settlement[], alsoWrite?: AlsoWrite): Promise<void> {
     if (settlements.length === 0) return;
     await this.#guardWaiting(async (trx) => {
       // Few statements per batch: one read, one update per 100 reports sent (one per report
@@ -456,6 +465,7 @@ export class OutboxStore {
         }).length;
         this.#waiting -= settledNow;
       }
+      await alsoWrite?.(trx);
     });
   }
 
