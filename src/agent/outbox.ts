@@ -387,7 +387,8 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     if (this.#holdOffUntilMs > nowMs) return this.#holdOffUntilMs - nowMs;
     if (this.#deliverBatch) {
       // Several batches in flight: the next ones travel while the hub commits and both sides flush
-      // their disks for the ones before. An order key still holds: a report in flight is pending, so the next of its key is not due.
+      // their disks for the ones before. An order key still holds: a report in flight is pending,
+      // so the next of its key is not due.
       if (this.#inFlight.size >= maxBatchesInFlight) {
         await Promise.race(this.#inFlight);
         return 0;
