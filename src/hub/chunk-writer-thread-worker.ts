@@ -12,35 +12,71 @@ if (!port) throw new Error('chunk-writer-thread-worker runs as a worker thread')
 
 const running = new Map<string, { hash: Hash; upTo: number }>();
 
+/**
+ * Bytes hashed and then written together: small enough to stay in the core's cache between the
+ * hashing and the kernel's copy into the page cache, so each byte comes from memory once rather
+ * than once for the write and once for each hash.
+ */
+const groupBytes = 256 * 1024;
+
 function writeAndHash(id: string, path: string, start: number, parts: Uint8Array[]): string {
-  const fd = openSync(path, 'r+');
-  try {
-    let pending = parts.filter((part) => part.byteLength > 0);
-    let at = start;
-    while (pending.length > 0) {
-      const written = writevSync(fd, pending, at);
-      if (written === 0) throw new Error(`no byte could be written at ${at} of ${path}`);
-      at += written;
-      let skip = written;
-      while (pending.length > 0 && skip >= (pending[0]?.byteLength ?? 0)) {
-        skip -= pending[0]?.byteLength ?? 0;
-        pending = pending.slice(1);
-      }
-      if (skip > 0 && pending[0]) pending = [pending[0].subarray(skip), ...pending.slice(1)];
-    }
-  } finally {
-    closeSync(fd);
-  }
   const end = parts.reduce((sum, part) => sum + part.byteLength, start);
-  const state = start === 0 ? { hash: createHash('sha256'), upTo: 0 } : running.get(id);
-  if (state && state.upTo === start) {
-    for (const part of parts) state.hash.update(part);
-    state.upTo = end;
-    running.set(id, state);
-  } else running.delete(id);
+  const known = start === 0 ? { hash: createHash('sha256'), upTo: 0 } : running.get(id);
+  // The whole-file hash follows only bytes that extend what it covers.
+  const whole = known && known.upTo === start ? known : undefined;
   const chunk = createHash('sha256');
-  for (const part of parts) chunk.update(part);
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r+');
+    let group: Uint8Array[] = [];
+    let groupFill = 0;
+    let at = start;
+    for (const part of parts) {
+      // A large part (a body copied into one buffer) is taken a group's worth at a time.
+      for (let offset = 0; offset < part.byteLength; offset += groupBytes) {
+        const piece = part.subarray(offset, offset + groupBytes);
+        chunk.update(piece);
+        whole?.hash.update(piece);
+        group.push(piece);
+        groupFill += piece.byteLength;
+        if (groupFill >= groupBytes) {
+          at = writeAllAt(fd, group, at);
+          group = [];
+          groupFill = 0;
+        }
+      }
+    }
+    writeAllAt(fd, group, at);
+  } catch (err) {
+    // The whole-file hash may have taken bytes that are not on disk: it no longer follows the file.
+    running.delete(id);
+    throw err;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (whole) {
+    whole.upTo = end;
+    running.set(id, whole);
+  } else running.delete(id);
   return chunk.digest('hex');
+}
+
+/** Writes every byte of `parts` at `at` (a short write goes on where it stopped); returns the end. */
+function writeAllAt(fd: number, parts: readonly Uint8Array[], at: number): number {
+  let pending = parts;
+  let position = at;
+  while (pending.length > 0) {
+    const written = writevSync(fd, pending, position);
+    if (written === 0) throw new Error(`no byte could be written at ${position}`);
+    position += written;
+    let skip = written;
+    while (pending.length > 0 && skip >= (pending[0]?.byteLength ?? 0)) {
+      skip -= pending[0]?.byteLength ?? 0;
+      pending = pending.slice(1);
+    }
+    if (skip > 0 && pending[0]) pending = [pending[0].subarray(skip), ...pending.slice(1)];
+  }
+  return position;
 }
 
 port.on('message', (request: ChunkThreadRequest) => {
