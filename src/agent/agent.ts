@@ -418,6 +418,7 @@ export class Agent implements AgentControl {
       send: (method, path, body, headers, sendOptions) =>
         callHome.sendBytes(method, path, body, headers, sendOptions),
       sendChunkFrame: (chunk, body, sendOptions) => uploadChannel.send(chunk, body, sendOptions),
+      prepareChunkChannel: (signal) => uploadChannel.prepare(signal),
       dir: join(options.dataDir, 'attachments'),
       clock,
       logger,

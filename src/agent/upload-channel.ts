@@ -60,6 +60,15 @@ export class UploadChannel {
     return connection.send({ seq: this.#seq, ...chunk, bytes: body.byteLength }, body, options);
   }
 
+  /**
+   * Dials now, ahead of the first chunk, so the handshake overlaps what comes before it (the
+   * upload's start, reading the chunk). A failure here is not reported: the first chunk dials again
+   * and learns it. An unused connection closes after the linger time.
+   */
+  prepare(signal?: AbortSignal): void {
+    this.#open(signal).catch(() => undefined);
+  }
+
   /** New credentials or endpoint: the next chunk dials again; answers owed still arrive. */
   retire(): void {
     this.#connection?.retire();

@@ -57,6 +57,8 @@ export interface UploaderOptions {
    * be opened, an attempt's chunks go over `send` instead.
    */
   sendChunkFrame?: SendChunkFrame;
+  /** Opens the upload channel ahead of the first chunk (see UploadChannel.prepare). */
+  prepareChunkChannel?: (signal: AbortSignal) => void;
   /** Where staged files are kept (DATADIR/attachments). */
   dir: string;
   clock: Clock;
@@ -276,6 +278,8 @@ export class Uploader {
   async #upload(attachment: AttachmentRecord): Promise<void> {
     const { id, bytes } = attachment;
     this.#channelUnavailable = false;
+    // The channel's handshake overlaps the start's round trip; most starts are followed by chunks.
+    if (attachment.ackedBytes < bytes) this.#options.prepareChunkChannel?.(this.#abort.signal);
     const started = await this.#exchange(attachment, 'attachment.start', 'POST', '/v1/attachments', {
       body: Buffer.from(
         JSON.stringify({

@@ -366,6 +366,11 @@ describe('attachment wire', () => {
     const uploadWith = async (
       sendChunkFrame: ConstructorParameters<typeof Uploader>[0]['sendChunkFrame'],
       tamper?: (stagedPath: string) => void,
+      more: {
+        prepareChunkChannel?: (signal: AbortSignal) => void;
+        /** Called as the start of the upload is sent over call home. */
+        onStart?: () => void;
+      } = {},
     ) => {
       const agentDir = mkdtempSync(join(root, 'uploader-'));
       const store = await AgentStore.open(join(agentDir, 'agent.db'));
@@ -389,9 +394,11 @@ describe('attachment wire', () => {
         transmissions: store.outbox,
         send: (method, path, body, headers, options) => {
           if (method === 'PUT') puts += 1;
+          if (method === 'POST' && path === '/v1/attachments') more.onStart?.();
           return client.sendBytes(method, path, body, headers, options);
         },
         ...(sendChunkFrame ? { sendChunkFrame } : {}),
+        ...(more.prepareChunkChannel ? { prepareChunkChannel: more.prepareChunkChannel } : {}),
         dir: join(agentDir, 'attachments'),
         clock: systemClock,
         logger: silentLogger(),
@@ -440,6 +447,29 @@ describe('attachment wire', () => {
         ['attachment.start', 201],
       ]);
       assert.equal((await hub.store.attachments.get(record.id))?.state, 'complete');
+    });
+
+    test('the channel is dialled before the start is sent, and its chunks go over that connection', async () => {
+      let dials = 0;
+      const own = new UploadChannel({
+        connect: async (signal) => {
+          dials += 1;
+          return (await dialer.connectInUse(alpnUpload, signal)).socket;
+        },
+      });
+      let dialsAtStart: number | undefined;
+      try {
+        const { final, puts } = await uploadWith(
+          (chunk, body, options) => own.send(chunk, body, options),
+          undefined,
+          { prepareChunkChannel: (signal) => own.prepare(signal), onStart: () => (dialsAtStart ??= dials) },
+        );
+        assert.deepEqual([final.state, puts], ['uploaded', 0]);
+        assert.equal(dialsAtStart, 1, 'dialled before the start went out');
+        assert.equal(dials, 1, 'the chunks used the connection dialled ahead');
+      } finally {
+        own.close();
+      }
     });
 
     test('when the channel cannot be opened, the chunks go over call home', async () => {
@@ -500,6 +530,24 @@ describe('attachment wire', () => {
         unreachable.send({ id: 'a'.repeat(32), index: 0, manifest: 'x' }, Buffer.alloc(1)),
         (err: unknown) => err instanceof UploadChannelUnavailable && /ECONNREFUSED/.test(err.message),
       );
+    });
+
+    test('dialling ahead that fails reports nothing; the next chunk dials again and learns why', async () => {
+      let dials = 0;
+      const unreachable = new UploadChannel({
+        connect: () => {
+          dials += 1;
+          return Promise.reject(new Error('connect ECONNREFUSED'));
+        },
+      });
+      // An unhandled rejection here would fail the test run.
+      unreachable.prepare();
+      await new Promise((resolve) => setImmediate(resolve));
+      await assert.rejects(
+        unreachable.send({ id: 'a'.repeat(32), index: 0, manifest: 'x' }, Buffer.alloc(1)),
+        (err: unknown) => err instanceof UploadChannelUnavailable && /ECONNREFUSED/.test(err.message),
+      );
+      assert.equal(dials, 2);
     });
   });
 });
