@@ -3,26 +3,36 @@
 // writes and syncs it, in the same run.
 
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readFileSync, writeSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect } from 'node:tls';
 import Database from 'better-sqlite3';
 import { repoRoot } from '../tunnel/lifeline-setup.js';
 
-/** Writes `bytes` random bytes to `path` (1 MiB at a time). */
-export function writeRandomFile(path: string, bytes: number): void {
+/** Writes `bytes` random bytes to `path` (1 MiB at a time); returns their SHA-256 in hex. */
+export function writeRandomFile(path: string, bytes: number): string {
   const fd = openSync(path, 'w');
   const block = randomBytes(1024 * 1024);
-  for (let written = 0; written < bytes; written += block.length)
-    writeSync(fd, block, 0, Math.min(block.length, bytes - written));
+  const hash = createHash('sha256');
+  for (let written = 0; written < bytes; written += block.length) {
+    const length = Math.min(block.length, bytes - written);
+    writeSync(fd, block, 0, length);
+    hash.update(block.subarray(0, length));
+  }
   closeSync(fd);
+  return hash.digest('hex');
 }
 
-/** Sends `file` over raw TLS to a receiver process; resolves with bytes per second. */
+/**
+ * Sends `file` over raw TLS to a receiver process; resolves with bytes per second once the copy
+ * is checked against `sha256`. The copy is then deleted, so each transfer of a run starts with as
+ * much of the page cache free as the one before.
+ */
 export async function measureRawTls(options: {
   file: string;
+  sha256: string;
   certPath: string;
   keyPath: string;
   caPath: string;
@@ -64,10 +74,15 @@ export async function measureRawTls(options: {
       socket.once('end', () => resolve());
     });
     const seconds = (performance.now() - started) / 1000;
-    const answer = JSON.parse(String((await iterator.next()).value)) as { bytes: number };
+    const answer = JSON.parse(String((await iterator.next()).value)) as { bytes: number; sha256: string };
+    if (answer.sha256 !== options.sha256)
+      throw new Error(
+        `the raw TLS receiver wrote a file whose SHA-256 is ${answer.sha256}, not ${options.sha256}`,
+      );
     return answer.bytes / seconds;
   } finally {
     receiver.kill();
+    rmSync(options.outPath, { force: true });
   }
 }
 
