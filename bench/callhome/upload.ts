@@ -102,7 +102,9 @@ export async function waitForUpload(options: {
       if (n > 0) return (options.bytes / elapsedMs) * 1000;
       if (elapsedMs > options.timeoutMs)
         throw new Error(`the upload did not complete within ${options.timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Often, so the end is seen when it happens, as the raw transfer's is (the query takes
+      // microseconds).
+      await new Promise((resolve) => setTimeout(resolve, 2));
     }
   } finally {
     db.close();
