@@ -7,7 +7,7 @@
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, freemem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot, runLifeline, startHub, startLifeline } from '../tunnel/lifeline-setup.js';
@@ -20,7 +20,7 @@ import {
   resumeCallHome,
   type ReportFigures,
 } from './reports.js';
-import { measureRawTls, waitForUpload, writeRandomFile } from './upload.js';
+import { measureRawTls, primeFreeMemory, waitForUpload, writeRandomFile } from './upload.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -128,6 +128,9 @@ async function main(): Promise<number> {
   const fileSha256 = writeRandomFile(file, uploadBytes);
   // The baseline runs before and after Lifeline's upload and the ratio is to their mean, so a
   // machine that drifts during the run (neighbours, the page cache filling) weighs on both alike.
+  // Each transfer starts with the same memory freed just before it (see primeFreeMemory): room
+  // for the copy's page cache and the buffers on its way several times over, within what is free.
+  const primeBytes = Math.min(4 * uploadBytes + 512 * 1024 * 1024, Math.floor(freemem() / 2));
   const rawTls = () =>
     measureRawTls({
       file,
@@ -136,6 +139,7 @@ async function main(): Promise<number> {
       keyPath: join(hub.hubDir, 'server-key.pem'),
       caPath: join(hub.hubDir, 'ca.pem'),
       outPath: join(dir, 'raw-received.bin'),
+      beforeStart: () => primeFreeMemory(primeBytes),
     });
   log('upload: raw TLS to a process that writes and syncs the file (baseline, before)');
   const rawBeforeBytesPerSecond = await rawTls();
@@ -158,6 +162,7 @@ async function main(): Promise<number> {
     ],
     { env },
   );
+  await primeFreeMemory(primeBytes);
   const uploadStartedAt = performance.now();
   await resumeCallHome(adminUrl, agentDir);
   const lifelineBytesPerSecond = await waitForUpload({

@@ -26,6 +26,25 @@ export function writeRandomFile(path: string, bytes: number): string {
 }
 
 /**
+ * Touches `bytes` of memory in a child process that then exits, so the transfer measured next
+ * finds that much memory freed a moment ago. On the VMs these figures come from, the host takes
+ * back memory the guest has left free for a few seconds, and the guest's first writes into such
+ * memory (new page-cache pages, new buffers) cost about three times as much; without this, the
+ * transfer that happens to come after a quiet spell or after the other one pays for it.
+ */
+export async function primeFreeMemory(bytes: number): Promise<void> {
+  // In pieces: one Buffer holds at most a few GiB.
+  const touch = `const held = []; for (let left = ${bytes}; left > 0; left -= 2 ** 28)
+    held.push(Buffer.allocUnsafeSlow(Math.min(left, 2 ** 28)).fill(1));`;
+  const child = spawn(process.execPath, ['-e', touch], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`priming ${bytes} bytes of memory failed (exit code ${code})`);
+}
+
+/**
  * Sends `file` over raw TLS to a receiver process; resolves with bytes per second once the copy
  * is checked against `sha256`. The copy is then deleted, so each transfer of a run starts with as
  * much of the page cache free as the one before.
@@ -37,6 +56,8 @@ export async function measureRawTls(options: {
   keyPath: string;
   caPath: string;
   outPath: string;
+  /** Runs once the receiver is ready, just before the transfer starts. */
+  beforeStart?: () => Promise<void>;
 }): Promise<number> {
   const receiver = spawn(
     process.execPath,
@@ -55,6 +76,7 @@ export async function measureRawTls(options: {
     const iterator = lines[Symbol.asyncIterator]();
     const port = Number((await iterator.next()).value);
     if (!Number.isInteger(port) || port <= 0) throw new Error('the raw TLS receiver did not start');
+    await options.beforeStart?.();
     const started = performance.now();
     await new Promise<void>((resolve, reject) => {
       const socket = connect({
