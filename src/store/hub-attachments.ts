@@ -6,6 +6,7 @@ import type { Kysely, Migration } from 'kysely';
 import { sql } from 'kysely';
 import { LifelineError } from '../common/errors.js';
 import type { AttachmentStart } from '../protocol/attachments.js';
+import { transactionFlushedAfter } from './sqlite/wal-flush.js';
 
 export const hubAttachmentMigrations: Record<string, Migration> = {
   '1002-attachments': {
@@ -189,17 +190,21 @@ export class HubAttachmentStore {
     toBytes: number,
     nowMs: number,
   ): Promise<{ attachment: HubAttachment; advanced: boolean }> {
-    const result = await this.#db
-      .updateTable('attachments')
-      .set((eb) => ({
-        received_bytes: toBytes,
-        transferred_bytes: eb('transferred_bytes', '+', toBytes - fromBytes),
-        updated_at: nowMs,
-      }))
-      .where('id', '=', id)
-      .where('state', '=', 'receiving')
-      .where('received_bytes', '=', fromBytes)
-      .executeTakeFirst();
+    // Committed while chunks keep arriving: the flush to disk runs off the event loop, which
+    // meanwhile reads the connection (the chunks' answers wait for it all the same).
+    const result = await transactionFlushedAfter(this.#db, (trx) =>
+      trx
+        .updateTable('attachments')
+        .set((eb) => ({
+          received_bytes: toBytes,
+          transferred_bytes: eb('transferred_bytes', '+', toBytes - fromBytes),
+          updated_at: nowMs,
+        }))
+        .where('id', '=', id)
+        .where('state', '=', 'receiving')
+        .where('received_bytes', '=', fromBytes)
+        .executeTakeFirst(),
+    );
     const attachment = await this.get(id);
     if (!attachment) throw new LifelineError('CALLHOME_ATTACHMENT_NOT_FOUND', `no attachment ${id}`);
     return { attachment, advanced: Number(result.numUpdatedRows) === 1 };
