@@ -517,19 +517,22 @@ export class OutboxStore {
     /** The manifest the step carried (what, how many bytes, SHA-256). */
     manifest?: Manifest;
   }): Promise<void> {
-    await this.#db
-      .insertInto('transmissions')
-      .values({
-        report_id: entry.attachmentId,
-        at: entry.atMs,
-        kind: entry.kind,
-        bytes: entry.bytes,
-        sha256: entry.sha256,
-        status: entry.status,
-        answer: entry.answer,
-        manifest: entry.manifest ? JSON.stringify(entry.manifest) : null,
-      })
-      .execute();
+    // One per chunk answered while the next chunks go out: the flush runs off the event loop.
+    await transactionFlushedAfter(this.#db, (trx) =>
+      trx
+        .insertInto('transmissions')
+        .values({
+          report_id: entry.attachmentId,
+          at: entry.atMs,
+          kind: entry.kind,
+          bytes: entry.bytes,
+          sha256: entry.sha256,
+          status: entry.status,
+          answer: entry.answer,
+          manifest: entry.manifest ? JSON.stringify(entry.manifest) : null,
+        })
+        .execute(),
+    );
   }
 
   /** The transmission log in order; at most `limit` (default 1000) entries after `afterSeq`. */
