@@ -40,13 +40,13 @@ function writeAndHash(id: string, path: string, start: number, parts: Uint8Array
         group.push(piece);
         groupFill += piece.byteLength;
         if (groupFill >= groupBytes) {
-          at = writeAllAt(fd, group, at);
+          at = writeAllAt(fd, path, group, at);
           group = [];
           groupFill = 0;
         }
       }
     }
-    writeAllAt(fd, group, at);
+    writeAllAt(fd, path, group, at);
   } catch (err) {
     // The whole-file hash may have taken bytes that are not on disk: it no longer follows the file.
     running.delete(id);
@@ -62,12 +62,12 @@ function writeAndHash(id: string, path: string, start: number, parts: Uint8Array
 }
 
 /** Writes every byte of `parts` at `at` (a short write goes on where it stopped); returns the end. */
-function writeAllAt(fd: number, parts: readonly Uint8Array[], at: number): number {
+function writeAllAt(fd: number, path: string, parts: readonly Uint8Array[], at: number): number {
   let pending = parts;
   let position = at;
   while (pending.length > 0) {
     const written = writevSync(fd, pending, position);
-    if (written === 0) throw new Error(`no byte could be written at ${position}`);
+    if (written === 0) throw new Error(`no byte could be written at ${position} of ${path}`);
     position += written;
     let skip = written;
     while (pending.length > 0 && skip >= (pending[0]?.byteLength ?? 0)) {
