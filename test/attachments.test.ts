@@ -153,8 +153,17 @@ describe('extended error data', () => {
       const hubFile = join(cluster.hubDir, 'attachments', atHub.station_id, id);
       assert.equal(sha256OfFile(hubFile), sha256);
       const shown = JSON.parse(
-        (await cluster.cli(['hub', 'problem', 'show', atHub.problem_number, '--data', cluster.hubDir]))
-          .stdout,
+        (
+          await cluster.cli([
+            'hub',
+            'problem',
+            'show',
+            atHub.problem_number,
+            '--data',
+            cluster.hubDir,
+            '--json',
+          ])
+        ).stdout,
       ) as {
         problem: { localId: string };
         attachments: { id: string; sha256: string; state: string; bytes: number }[];

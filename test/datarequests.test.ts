@@ -37,7 +37,7 @@ describe('data requests', () => {
 
   const hubProblem = async (number: string): Promise<HubProblemJson> =>
     JSON.parse(
-      (await cluster.cli(['hub', 'problem', 'show', number, '--data', cluster.hubDir])).stdout,
+      (await cluster.cli(['hub', 'problem', 'show', number, '--data', cluster.hubDir, '--json'])).stdout,
     ) as HubProblemJson;
 
   test('a request reaches the agent within its poll interval; declined with a note, the hub shows it declined', async () => {
@@ -115,6 +115,20 @@ describe('data requests', () => {
     });
     assert.equal(atHub.id, request.id);
     assert.equal(atHub.answerNote, 'the trace holds customer data');
+    // Without --json, the support engineer reads the same ticket as text.
+    const text = (await cluster.cli(['hub', 'problem', 'show', number, '--data', cluster.hubDir])).stdout;
+    assert.match(text, new RegExp(`^Problem ${number} \\(open\\)$`, 'm'));
+    assert.match(text, /^ {2}severity {7}major$/m);
+    assert.match(text, /^ {2}reference code {1}DR-1$/m);
+    assert.match(text, /^Reports \(1\)\n.*\n\S+ +problem\.open /m);
+    assert.match(text, /^Error data \(0\)$/m);
+    assert.match(
+      text,
+      new RegExp(
+        `^Requests for more error data \\(1\\)\\n.*\\n${request.id} +declined +.+ by \\S+ +\\S+ ago +please attach the backplane trace +the trace holds customer data$`,
+        'm',
+      ),
+    );
     await waitFor('the agent to see the answer delivered', async () =>
       (await agentRequests()).find((r) => r.id === request.id && r.answerDeliveredAtMs !== null),
     );

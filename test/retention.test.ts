@@ -122,7 +122,7 @@ describe('retention', () => {
     assert.equal(fourDays.removed.closedProblems.problems, 0);
     assert.equal(existsSync(attachmentFile), false);
     const shown = JSON.parse(
-      (await cluster.cli(['hub', 'problem', 'show', closed, '--data', cluster.hubDir])).stdout,
+      (await cluster.cli(['hub', 'problem', 'show', closed, '--data', cluster.hubDir, '--json'])).stdout,
     ) as {
       reports: { kind: string }[];
     };
@@ -152,7 +152,7 @@ describe('retention', () => {
 
     // The open problem and every inventory report stay.
     const stillOpen = JSON.parse(
-      (await cluster.cli(['hub', 'problem', 'show', open, '--data', cluster.hubDir])).stdout,
+      (await cluster.cli(['hub', 'problem', 'show', open, '--data', cluster.hubDir, '--json'])).stdout,
     ) as {
       problem: { state: string };
     };

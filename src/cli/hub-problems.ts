@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import { LifelineError } from '../common/errors.js';
 import { withStore } from './hub.js';
+import type { HubAttachment, HubDataRequest, ProblemRecord, StoredReport } from '../store/index.js';
+import { formatBytes } from './fix-progress.js';
 import { ago, printJson, printTable } from './io.js';
 
 export function registerHubProblemCommands(hub: Command): void {
@@ -36,8 +38,10 @@ export function registerHubProblemCommands(hub: Command): void {
   const problem = hub.command('problem').description('one problem ticket');
   problem
     .command('show <number>')
+    .description('the ticket, its reports, its error data and the requests for more')
     .requiredOption('--data <dir>', 'hub data directory')
-    .action(async (number: string, opts: { data: string }) => {
+    .option('--json', 'print JSON')
+    .action(async (number: string, opts: { data: string; json?: boolean }) => {
       const found = await withStore(opts.data, async (store) => {
         const problem = await store.reports.getProblem(number);
         // Requests for more error data, each with its state and the appliance admin's note.
@@ -51,7 +55,8 @@ export function registerHubProblemCommands(hub: Command): void {
         );
       });
       if (!found) throw new LifelineError('API_NOT_FOUND', `no problem ${number}`);
-      printJson(found);
+      if (opts.json) printJson(found);
+      else printProblem(found);
     });
   problem
     .command('close <number>')
@@ -71,4 +76,69 @@ export function registerHubProblemCommands(hub: Command): void {
       });
       console.log(`Problem ${number} closed`);
     });
+}
+
+/** When a time was, in full and relative to now; '-' when it never was. */
+function when(ms: number | null): string {
+  if (ms === null) return '-';
+  const iso = new Date(ms).toISOString();
+  return `${iso} (${ago(iso)})`;
+}
+
+function printProblem(found: {
+  problem: ProblemRecord;
+  reports: Omit<StoredReport, 'body'>[];
+  dataRequests: HubDataRequest[];
+  attachments: HubAttachment[];
+}): void {
+  const { problem } = found;
+  const fields: [string, string][] = [
+    ['station', `${problem.stationId} (${problem.localId} on the appliance)`],
+    ['severity', problem.severity],
+    ['summary', problem.summary],
+    ['reference code', problem.referenceCode ?? '-'],
+    ['system serial', problem.systemSerial ?? '-'],
+    ['opened', when(problem.openedAtMs)],
+    ['updated', when(problem.updatedAtMs)],
+    ['closed', when(problem.closedAtMs)],
+  ];
+  console.log(`Problem ${problem.number} (${problem.state})`);
+  for (const [name, value] of fields) console.log(`  ${name.padEnd(15)}${value}`);
+  console.log(`\nReports (${found.reports.length})`);
+  if (found.reports.length > 0)
+    printTable(
+      found.reports.map((r) => ({
+        received: new Date(r.receivedAtMs).toISOString(),
+        kind: r.kind,
+        id: r.id,
+        sha256: r.sha256,
+      })),
+      ['received', 'kind', 'id', 'sha256'],
+    );
+  console.log(`\nError data (${found.attachments.length})`);
+  if (found.attachments.length > 0)
+    printTable(
+      found.attachments.map((a) => ({
+        id: a.id,
+        name: a.name,
+        size: formatBytes(a.bytes),
+        state: a.state,
+        received: formatBytes(a.receivedBytes),
+        sha256: a.sha256,
+      })),
+      ['id', 'name', 'size', 'state', 'received', 'sha256'],
+    );
+  console.log(`\nRequests for more error data (${found.dataRequests.length})`);
+  if (found.dataRequests.length > 0)
+    printTable(
+      found.dataRequests.map((r) => ({
+        id: r.id,
+        state: r.state,
+        requested: `${ago(new Date(r.requestedAtMs).toISOString())} by ${r.requestedBy}`,
+        fetched: r.fetchedAtMs === null ? 'not yet' : ago(new Date(r.fetchedAtMs).toISOString()),
+        note: r.note,
+        answer: r.answerNote ?? '-',
+      })),
+      ['id', 'state', 'requested', 'fetched', 'note', 'answer'],
+    );
 }
