@@ -5,7 +5,7 @@ import { LifelineError } from '../common/errors.js';
 import { withStore } from './hub.js';
 import type { HubAttachment, HubDataRequest, ProblemRecord, StoredReport } from '../store/index.js';
 import { formatBytes } from './fix-progress.js';
-import { ago, printJson, printTable } from './io.js';
+import { ago, printable, printJson, printTable } from './io.js';
 
 export function registerHubProblemCommands(hub: Command): void {
   hub
@@ -103,7 +103,7 @@ function printProblem(found: {
     ['closed', when(problem.closedAtMs)],
   ];
   console.log(`Problem ${problem.number} (${problem.state})`);
-  for (const [name, value] of fields) console.log(`  ${name.padEnd(15)}${value}`);
+  for (const [name, value] of fields) console.log(`  ${name.padEnd(15)}${printable(value)}`);
   console.log(`\nReports (${found.reports.length})`);
   if (found.reports.length > 0)
     printTable(

@@ -13,15 +13,26 @@ export async function readStdin(what: string): Promise<string> {
   return text;
 }
 
+/**
+ * `text` with every control character (C0, DEL, C1) shown as U+FFFD: cells and fields carry what
+ * stations and users sent (summaries, notes, names), which must not reach the terminal as escape
+ * sequences that move the cursor, rewrite lines or set the window title.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
+}
+
 export function printTable(rows: Record<string, string>[], columns: string[]): void {
-  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
+  const cells = rows.map((row) => columns.map((c) => printable(row[c] ?? '')));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (row: string[]) =>
+    row
       .map((cell, i) => cell.padEnd(widths[i] ?? 0))
       .join('  ')
       .trimEnd();
   console.log(line(columns.map((c) => c.toUpperCase())));
-  for (const row of rows) console.log(line(columns.map((c) => row[c] ?? '')));
+  for (const row of cells) console.log(line(row));
 }
 
 export function ago(iso: string | null | undefined, nowMs = Date.now()): string {
