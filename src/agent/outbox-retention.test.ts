@@ -94,8 +94,8 @@ test('transmissions of no report in the outbox (upload steps) go keepSent after 
       status: 200,
       answer: '{}',
     };
-    await store.outbox.recordTransmission({ reportId: 'c'.repeat(32), atMs: t0, ...step });
-    await store.outbox.recordTransmission({ reportId: 'd'.repeat(32), atMs: t0 + 5 * day, ...step });
+    await store.outbox.recordUploadStep({ attachmentId: 'c'.repeat(32), atMs: t0, ...step });
+    await store.outbox.recordUploadStep({ attachmentId: 'd'.repeat(32), atMs: t0 + 5 * day, ...step });
     const removed = await store.outbox.purgeSettledBefore(t0 + day);
     assert.deepEqual(removed, { reports: 0, transmissions: 1 });
     assert.deepEqual(

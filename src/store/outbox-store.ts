@@ -490,21 +490,6 @@ export class OutboxStore {
     return row && toItem(row);
   }
 
-  async recordTransmission(entry: Omit<Transmission, 'seq'>): Promise<void> {
-    await this.#db
-      .insertInto('transmissions')
-      .values({
-        report_id: entry.reportId,
-        at: entry.atMs,
-        kind: entry.kind,
-        bytes: entry.bytes,
-        sha256: entry.sha256,
-        status: entry.status,
-        answer: entry.answer,
-      })
-      .execute();
-  }
-
   /** Logs one answered step of an attachment upload (start, a chunk, complete) as a transmission. */
   async recordUploadStep(entry: {
     attachmentId: string;
