@@ -27,12 +27,22 @@ function pieces(bytes: Buffer, sizes: number[]): Buffer[] {
   return parts;
 }
 
-test('chunks larger than a group are written whole at their offset, with their own and the whole file’s SHA-256', async () => {
+/** A writing thread and an empty file for it, both gone afterwards. */
+async function withThread(work: (thread: ChunkWriterThread, path: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-chunk-thread-'));
   const thread = new ChunkWriterThread();
   try {
     const path = join(dir, 'upload.bin');
     writeFileSync(path, '');
+    await work(thread, path);
+  } finally {
+    await thread.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('chunks larger than a group are written whole at their offset, with their own and the whole file’s SHA-256', () =>
+  withThread(async (thread, path) => {
     // Chunk sizes around and past the 256 KiB group, so groups end inside pieces and chunks.
     const chunkBytes = 700 * 1024 + 13;
     const file = randomBytes(3 * chunkBytes - 5000);
@@ -48,12 +58,13 @@ test('chunks larger than a group are written whole at their offset, with their o
         true,
       ),
     ];
-    const written: string[] = [];
     for (const [index, body] of bodies.entries()) {
       const start = index * chunkBytes;
-      const expected = sha256(file.subarray(start, start + body.byteLength));
-      written.push(await thread.writeAndHash('upload', path, start, body));
-      assert.equal(written[index], expected, `chunk ${index}'s SHA-256`);
+      assert.equal(
+        await thread.writeAndHash('upload', path, start, body),
+        sha256(file.subarray(start, start + body.byteLength)),
+        `chunk ${index}'s SHA-256`,
+      );
       assert.equal(
         await thread.digest('upload', start + body.byteLength),
         sha256(file.subarray(0, start + body.byteLength)),
@@ -76,18 +87,10 @@ test('chunks larger than a group are written whole at their offset, with their o
     );
     assert.equal(await thread.digest('upload', file.byteLength), null);
     assert.ok(readFileSync(path).equals(file));
-  } finally {
-    await thread.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a chunk that cannot be written is refused, and the whole-file hash no longer claims to follow the file', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-chunk-thread-'));
-  const thread = new ChunkWriterThread();
-  try {
-    const path = join(dir, 'upload.bin');
-    writeFileSync(path, '');
+test('a chunk that cannot be written is refused, and the whole-file hash no longer claims to follow the file', () =>
+  withThread(async (thread, path) => {
     const first = randomBytes(300 * 1024);
     await thread.writeAndHash('upload', path, 0, new ChunkBody([Buffer.from(first)], first.byteLength));
     assert.equal(await thread.digest('upload', first.byteLength), sha256(first));
@@ -112,8 +115,4 @@ test('a chunk that cannot be written is refused, and the whole-file hash no long
       /ENOENT/,
     );
     assert.equal(await thread.digest('other', first.byteLength), null);
-  } finally {
-    await thread.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
