@@ -17,11 +17,24 @@ export interface CliResult {
 }
 
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
+  const [port] = await freePorts(1);
+  if (port === undefined) throw new Error('no free port');
   return port;
+}
+
+/**
+ * `count` different free ports: all are held open while the next is taken, since a port just
+ * released can come back from the very next request (a hub once got the same port for its station
+ * and technician listeners).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    for (const server of servers) await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    return servers.map((server) => (server.address() as AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((done) => server.close(done))));
+  }
 }
 
 /** Waits until `check` returns a value, polling every `everyMs`, failing after `timeoutMs`. */
@@ -172,8 +185,7 @@ export class Cluster {
   }
 
   async initHub(): Promise<void> {
-    this.stationPort = await freePort();
-    this.apiPort = await freePort();
+    [this.stationPort = 0, this.apiPort = 0] = await freePorts(2);
     await this.cli([
       'hub',
       'init',
