@@ -9,7 +9,7 @@ import { connect as h2connect, constants as h2 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import type { HostPort } from '../common/host-port.js';
-import { alpnCallHome, alpnTunnel, alpnUpload, isStationId, tlsCipherPreference } from '../protocol/index.js';
+import { alpnCallHome, alpnTunnel, alpnUpload, isStationId, stationPortTls } from '../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
 import type { HubAudit } from './hub-audit.js';
@@ -41,15 +41,16 @@ export function peerStationId(socket: TLSSocket): string | undefined {
   return typeof name === 'string' && isStationId(name) ? name : undefined;
 }
 
-/** TLS settings of the secure context; kept in one place so new credentials keep them. */
+/**
+ * TLS settings of the secure context (TLS 1.3, its suites, key-exchange groups and signature
+ * algorithms: tls-settings.ts); kept in one place so new credentials keep them.
+ */
 function secureContextOptions(credentials: StationListenerCredentials) {
   return {
     key: credentials.keyPem,
     cert: credentials.certChainPem,
     ca: credentials.caPem,
-    minVersion: 'TLSv1.3',
-    ciphers: tlsCipherPreference,
-    honorCipherOrder: true,
+    ...stationPortTls,
   } as const;
 }
 

@@ -29,11 +29,34 @@ export const tls12CipherSuites = [
 /** Key-exchange groups, preferred first: no finite-field Diffie-Hellman at all. */
 export const tlsKeyExchangeGroups = 'X25519:P-256:P-384';
 
+/**
+ * Signature algorithms of the station port's handshakes (the hub's and the stations' keys are all
+ * ECDSA, made by Lifeline): nothing else is offered or accepted.
+ */
+export const stationPortSignatureAlgorithms = 'ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384';
+
+/**
+ * Signature algorithms of the technician API: ECDSA for the hub's own certificate, RSA-PSS (TLS 1.2
+ * and 1.3) and PKCS#1 v1.5 (TLS 1.2 only; TLS 1.3 never uses it in a handshake) for an operator
+ * who installs an RSA certificate. No SHA-1, no SHA-224.
+ */
+export const technicianApiSignatureAlgorithms = [
+  'ecdsa_secp256r1_sha256',
+  'ecdsa_secp384r1_sha384',
+  'rsa_pss_rsae_sha256',
+  'rsa_pss_rsae_sha384',
+  'rsa_pss_rsae_sha512',
+  'rsa_pkcs1_sha256',
+  'rsa_pkcs1_sha384',
+  'rsa_pkcs1_sha512',
+].join(':');
+
 /** The technician API: TLS 1.2 and 1.3, the server's cipher order. */
 export const technicianApiTls = {
   minVersion: 'TLSv1.2',
   ciphers: [...tls13CipherSuites, ...tls12CipherSuites].join(':'),
   ecdhCurve: tlsKeyExchangeGroups,
+  sigalgs: technicianApiSignatureAlgorithms,
   honorCipherOrder: true,
 } as const;
 
@@ -42,6 +65,7 @@ export const stationPortTls = {
   minVersion: 'TLSv1.3',
   ciphers: tls13CipherSuites.join(':'),
   ecdhCurve: tlsKeyExchangeGroups,
+  sigalgs: stationPortSignatureAlgorithms,
   honorCipherOrder: true,
 } as const;
 

@@ -1,7 +1,6 @@
 // The wire vocabulary shared by hub, agent and technician: ALPN names, stream headers and paths.
 // docs/protocol.md describes how they are used.
 
-import { technicianApiTls } from './tls-settings.js';
 
 /** ALPN of the service tunnel: after the TLS handshake the hub is the HTTP/2 client. */
 export const alpnTunnel = 'lifeline-tunnel/1';
@@ -99,12 +98,6 @@ export const http2Settings = {
   enableConnectProtocol: true,
 } as const;
 export const http2SessionWindowBytes = 32 * 1024 * 1024;
-
-/**
- * TLS cipher preference of the hub's servers: AEAD suites with forward secrecy only (see
- * tls-settings.ts). The TLS 1.2 suites apply only to the technician API (the station port is TLS 1.3 only).
- */
-export const tlsCipherPreference = technicianApiTls.ciphers;
 
 export type ProbeKind = 'check' | 'wait';
 
