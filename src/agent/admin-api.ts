@@ -22,6 +22,8 @@ import { registerCollectorRoutes } from './admin-collector-routes.js';
 import { registerDataRequestRoutes } from './admin-datarequest-routes.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ChangeFeed } from '../common/change-feed.js';
+import { installBodyProgress } from '../common/body-progress.js';
+import type { ConnectionGuard } from '../common/connection-guard.js';
 import { registerWebPages } from '../common/web-pages.js';
 
 function digest(text: string): Buffer {
@@ -34,6 +36,8 @@ export interface AdminOps {
   healthy: () => Promise<boolean>;
   /** What changed, for the Diagnostics page's live updates (GET /v1/events). */
   feed: ChangeFeed;
+  /** Deadlines and caps of the API's connections; the admin credential authenticates. */
+  guard: ConnectionGuard;
 }
 
 const healthTimeoutMs = 2000;
@@ -44,10 +48,16 @@ export async function buildAdminApi(
   logger: Logger,
   ops: AdminOps,
 ) {
+  const { guard } = ops;
   const app = Fastify({
     bodyLimit: 64 * 1024,
+    keepAliveTimeout: guard.limits.idleTimeoutMs,
+    // Node's own header deadline too (the guard's applies from a request's first byte).
+    http: { headersTimeout: guard.limits.headersTimeoutMs + guard.limits.idleTimeoutMs },
   });
   installApiConventions(app, logger);
+  guard.attach(app.server, { tls: false, http1: 'all' });
+  installBodyProgress(app, guard);
   // The OpenAPI document is generated from the same zod schemas that validate the requests.
   await app.register(swagger, {
     openapi: {
@@ -74,6 +84,7 @@ export async function buildAdminApi(
         'the admin API needs the credential from the agent data directory',
       );
     }
+    guard.authenticated(request.raw.socket);
   });
 
   const api = app.withTypeProvider<ZodTypeProvider>();

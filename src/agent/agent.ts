@@ -23,6 +23,8 @@ import {
 } from '../store/index.js';
 import { buildAdminApi } from './admin-api.js';
 import { ChangeFeed } from '../common/change-feed.js';
+import { connectionLimitsOf } from '../common/config-schema.js';
+import { ConnectionGuard } from '../common/connection-guard.js';
 import { wirePageFeed } from './page-feed.js';
 import { AgentMetrics } from './metrics.js';
 import { AuditLog, settlementRecorder } from './audit-log.js';
@@ -144,6 +146,7 @@ export class Agent implements AgentControl {
   /** Live updates for the Diagnostics page. */
   #feed: ChangeFeed | undefined;
   #adminUrl = '';
+  #adminGuard: ConnectionGuard | undefined;
   #closed = false;
   /** Heartbeat, inventory and performance reports. */
   collectors: Collectors | undefined;
@@ -300,11 +303,20 @@ export class Agent implements AgentControl {
       runtimePath: paths.runtime,
     });
     holder.agent = agent;
+    // Deadlines and caps of the admin API's connections (it listens further down).
+    const adminGuard = new ConnectionGuard({
+      limits: connectionLimitsOf(config.admin.connections),
+      listener: 'admin API',
+      configKey: 'agent.yaml admin.connections',
+      logger,
+    });
+    agent.#adminGuard = adminGuard;
     const metrics = new AgentMetrics({
       clock,
       tunnelState: () => tunnel.status.state,
       activeSessions: () => gate.activeCount,
       outboxCounts: async () => agent.outbox?.store.counts(),
+      connectionStats: () => adminGuard.stats(),
     });
     audit.onEntry((entry) => metrics.observeAudit(entry));
     agent.#callHome = new CallHomeClient({ dialer });
@@ -483,6 +495,7 @@ export class Agent implements AgentControl {
     const api = await buildAdminApi(agent, adminToken, logger, {
       metrics,
       feed,
+      guard: adminGuard,
       // The store answers and the audit log can be written: sessions may run.
       healthy: async () => {
         await store.getSetting(settingKeys.stationId);
@@ -672,6 +685,7 @@ export class Agent implements AgentControl {
     // Open event streams would hold the admin API open.
     this.#feed?.close();
     await this.#adminApi?.close();
+    this.#adminGuard?.close();
     await this.#notifications.close();
     this.#checkpointer?.close();
     await this.#renewal?.close();

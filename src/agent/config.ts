@@ -9,6 +9,7 @@ import { proxyConfigSchema } from './proxy-config.js';
 import { managedSystemInventorySchema } from '../protocol/index.js';
 import { applianceModelSchema } from '../protocol/index.js';
 import {
+  connectionLimitsSchema,
   durationSchema as duration,
   hostPortSchema as hostPort,
   logSchema,
@@ -33,9 +34,14 @@ export const agentConfigSchema = z
     admin: z
       .object({
         listen: hostPort.default('127.0.0.1:8080'),
+        /** Deadlines and caps of the admin API's connections (common/connection-guard.ts). */
+        connections: connectionLimitsSchema({
+          maxUnauthenticatedPerAddress: 64,
+          maxUnauthenticated: 256,
+        }),
       })
       .strict()
-      .default({ listen: '127.0.0.1:8080' }),
+      .prefault({}),
     tunnel: z
       .object({
         // The hub drops a tunnel silent for 30 s: ping well within that.

@@ -5,6 +5,7 @@
 import type { Counter } from 'prom-client';
 import type { Clock } from '../common/clock.js';
 import { kindLabel, MetricsRegistry } from '../common/metrics-registry.js';
+import type { ConnectionGuardStats } from '../common/connection-guard.js';
 
 export interface AgentMetricsSources {
   clock: Clock;
@@ -13,6 +14,8 @@ export interface AgentMetricsSources {
   activeSessions: () => number;
   /** Reports waiting in the outbox, by state; undefined before the outbox exists. */
   outboxCounts: () => Promise<{ pending: number; held: number } | undefined>;
+  /** The admin API's connection guard (common/connection-guard.ts). */
+  connectionStats?: (() => ConnectionGuardStats) | undefined;
 }
 
 export class AgentMetrics {
@@ -51,6 +54,8 @@ export class AgentMetrics {
       'Seconds since the hub last acknowledged a heartbeat (since the agent started, before the first).',
       () => Math.max(0, sources.clock.now() - this.#lastHeartbeatSentAtMs) / 1000,
     );
+    const connectionStats = sources.connectionStats;
+    if (connectionStats) metrics.connectionGuards(() => [{ listener: 'admin', ...connectionStats() }]);
     this.#reportsSent = metrics.counter(
       'reports_sent_total',
       'Call-home reports delivered to the hub since the agent started, by kind.',

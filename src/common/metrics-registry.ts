@@ -3,6 +3,7 @@
 // refusals counted from audit entries by what was refused and the error code.
 
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { guardCloseReasons, type ConnectionGuardStats } from './connection-guard.js';
 
 /** Label values come from audit details and report kinds: keep them to a closed, short vocabulary. */
 const codePattern = /^[A-Z][A-Z0-9_]{0,63}$/;
@@ -70,6 +71,50 @@ export class MetricsRegistry {
         this.inc(read());
       },
     });
+  }
+
+  /** A counter with labels whose running totals are kept elsewhere, filled by `fill` at each scrape. */
+  mirroredLabeledCounter<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    fill: (set: (labels: Record<L, string>, total: number) => void) => void,
+  ): void {
+    new Counter<L>({
+      name: this.#prefix + name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        fill((labels, total) => this.inc(labels, total));
+      },
+    });
+  }
+
+  /**
+   * What the connection guards of a process (common/connection-guard.ts) did: connections closed
+   * by deadlines and caps, by listener and reason, and unauthenticated connections open now.
+   */
+  connectionGuards(read: () => readonly ({ listener: string } & ConnectionGuardStats)[]): void {
+    this.mirroredLabeledCounter(
+      'connections_closed_total',
+      'Connections closed by a deadline or a cap (handshake, authentication, headers, idle, body rate, per-address or total limit) since start, by listener and reason.',
+      ['listener', 'reason'],
+      (set) => {
+        for (const guard of read())
+          for (const reason of guardCloseReasons)
+            set({ listener: guard.listener, reason }, guard.closed[reason]);
+      },
+    );
+    this.labeledGauge(
+      'connections_unauthenticated',
+      'Connections accepted and not yet authenticated (TLS handshakes included), by listener.',
+      ['listener'],
+      (gauge) => {
+        for (const guard of read()) gauge.set({ listener: guard.listener }, guard.unauthenticated);
+      },
+    );
   }
 
   counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {

@@ -10,6 +10,8 @@ import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import { installApiConventions } from '../common/http-api.js';
+import { installBodyProgress } from '../common/body-progress.js';
+import type { ConnectionGuard } from '../common/connection-guard.js';
 import type { Logger } from '../common/logger.js';
 import { certNotAfterMs, signStationCsr, verifyCsr } from '../pki/index.js';
 import {
@@ -69,6 +71,8 @@ export interface CallHomeApiOptions {
   onReportStored?: ((kind: ReportKind) => void) | undefined;
   /** An attachment chunk was stored (feeds /metrics). */
   onChunkStored?: ((via: ChunkTransport) => void) | undefined;
+  /** The station port's deadlines: request bodies keep moving, idle connections close. */
+  guard: ConnectionGuard;
 }
 
 export async function buildCallHomeApi(options: CallHomeApiOptions) {
@@ -93,12 +97,16 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
       );
       server.on('session', (session) => {
         session.once('localSettings', () => session.setLocalWindowSize(http2SessionWindowBytes));
+        options.guard.session(session);
+        // Agents close an idle call-home connection themselves; this bounds one that does not.
+        session.setTimeout(options.guard.limits.idleTimeoutMs, () => session.close());
       });
       return server;
     },
     bodyLimit: 64 * 1024,
   });
   installApiConventions(app, options.logger);
+  installBodyProgress(app, options.guard);
   const api = app.withTypeProvider<ZodTypeProvider>();
 
   api.post('/v1/enroll', { schema: { body: enrollRequestSchema } }, async (request) => {
@@ -182,10 +190,12 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     },
     /** An upload channel connection (ALPN lifeline-upload/1): chunks to the same receiver. */
     acceptUpload(socket: TLSSocket): void {
-      serveUploadChannel(socket, { store, receiver, logger: options.logger }).catch((err: unknown) => {
-        options.logger.error({ err }, 'upload channel failed');
-        socket.destroy();
-      });
+      serveUploadChannel(socket, { store, receiver, logger: options.logger, guard: options.guard }).catch(
+        (err: unknown) => {
+          options.logger.error({ err }, 'upload channel failed');
+          socket.destroy();
+        },
+      );
     },
     close: () => app.close(),
   };

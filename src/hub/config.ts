@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile } from '../common/config-file.js';
 import {
+  tlsConnectionLimitsSchema,
   durationSchema as duration,
   hostPortSchema as hostPort,
   logSchema,
@@ -12,6 +13,12 @@ import {
 import { retentionConfigSchema } from './retention-config.js';
 import { loginConfigSchema } from './login-limiter.js';
 import { admissionConfigSchema } from './admission-config.js';
+
+/** hub.yaml `connections:`, for each of the two ports on its own. */
+export const hubConnectionsSchema = tlsConnectionLimitsSchema({
+  maxUnauthenticatedPerAddress: 128,
+  maxUnauthenticated: 1024,
+});
 
 export const hubConfigSchema = z
   .object({
@@ -41,6 +48,8 @@ export const hubConfigSchema = z
     retention: retentionConfigSchema,
     /** How many new tunnels the hub admits per second (see admission-config.ts). */
     admission: admissionConfigSchema,
+    /** Deadlines and caps of connections on both ports (common/connection-guard.ts). */
+    connections: hubConnectionsSchema,
     log: logSchema,
   })
   .strict();

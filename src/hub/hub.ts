@@ -27,6 +27,8 @@ import { UserWatch } from './user-watch.js';
 import { HubTrust } from './trust-rotation.js';
 import { CaCrl, revokedStationSerials } from './crl.js';
 import { ChangeFeed } from '../common/change-feed.js';
+import { connectionLimitsOf } from '../common/config-schema.js';
+import { ConnectionGuard } from '../common/connection-guard.js';
 
 export class Hub {
   readonly config: Readonly<HubConfig>;
@@ -48,6 +50,7 @@ export class Hub {
   #revocations: RevocationWatch | undefined;
   #users: UserWatch | undefined;
   #trust: HubTrust | undefined;
+  #guards: ConnectionGuard[] = [];
   #closing: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -128,6 +131,22 @@ export class Hub {
       ticketTtlMs: config.ticketTtl,
       openTimeoutMs: config.sessionOpenTimeout,
     });
+    // Each port keeps its own count of unauthenticated connections, against the same limits.
+    const limits = connectionLimitsOf(config.connections);
+    const guards = {
+      station: new ConnectionGuard({
+        limits,
+        listener: 'station port',
+        configKey: 'hub.yaml connections',
+        logger,
+      }),
+      technician: new ConnectionGuard({
+        limits,
+        listener: 'technician API',
+        configKey: 'hub.yaml connections',
+        logger,
+      }),
+    };
     // Reports stored feed /metrics, which is made further down with the parts it reads from.
     let countStoredReport: (kind: string) => void = () => undefined;
     let countStoredChunk: (via: string) => void = () => undefined;
@@ -142,6 +161,7 @@ export class Hub {
       logger,
       onReportStored: (kind) => countStoredReport(kind),
       onChunkStored: (via) => countStoredChunk(via),
+      guard: guards.station,
     });
     const admission = new TunnelAdmission({ tunnelsPerSecond: config.admission.tunnelsPerSecond, clock });
     const listener = new StationListener({
@@ -152,6 +172,7 @@ export class Hub {
       registry,
       audit,
       admission,
+      guard: guards.station,
       logger,
       callHome: (socket: TLSSocket) => callHome.accept(socket),
       upload: (socket: TLSSocket) => callHome.acceptUpload(socket),
@@ -162,6 +183,10 @@ export class Hub {
       activeSessions: () => broker.activeCount,
       admissionStats: () => admission.stats(),
       stationHealth: () => store.health.listHealth(),
+      connectionStats: () => [
+        { listener: 'station', ...guards.station.stats() },
+        { listener: 'technician', ...guards.technician.stats() },
+      ],
     });
     audit.onRecord((action, _stationId, detail) => metrics.observeAudit(action, detail));
     countStoredReport = (kind) => metrics.observeReportStored(kind);
@@ -186,6 +211,7 @@ export class Hub {
       store,
       logger,
       ops,
+      guard: guards.technician,
       crl: new CaCrl({
         ca: () => trust.material.currentCa,
         revokedSerials: revokedStationSerials(store.certSerials, () => trust.material.currentCa, clock),
@@ -213,6 +239,7 @@ export class Hub {
     const stationAddress = parseHostPort(config.listen, 'listen');
     const apiAddress = parseHostPort(config.apiListen, 'apiListen');
     hub.#consoleFeed = consoleFeed;
+    hub.#guards = [guards.station, guards.technician];
     hub.stationPort = (await listener.listen(stationAddress)).port;
     await technicianApi.listen({ host: apiAddress.host, port: apiAddress.port });
     const apiInfo = technicianApi.server.address();
@@ -278,6 +305,7 @@ export class Hub {
       await this.#revocations?.close();
       await this.#users?.close();
       this.#trust?.close();
+      for (const guard of this.#guards) guard.close();
       await new Promise((resolve) => setTimeout(resolve, 100));
       this.registry.destroyAll();
       this.#listener.destroyAll();

@@ -11,6 +11,7 @@ import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import { writePrivateFile } from '../common/files.js';
 import { kindLabel, MetricsRegistry } from '../common/metrics-registry.js';
+import type { ConnectionGuardStats } from '../common/connection-guard.js';
 
 export interface HubMetricsSources {
   clock: Clock;
@@ -24,6 +25,8 @@ export interface HubMetricsSources {
   stationHealth: () => Promise<
     readonly { stationId: string; lastHeartbeatAtMs: number; silentSinceMs: number | null }[]
   >;
+  /** The connection guards of both ports (common/connection-guard.ts). */
+  connectionStats?: (() => readonly ({ listener: string } & ConnectionGuardStats)[]) | undefined;
 }
 
 export class HubMetrics {
@@ -88,6 +91,8 @@ export class HubMetrics {
         gauge.set(silent);
       },
     );
+    const connectionStats = sources.connectionStats;
+    if (connectionStats) metrics.connectionGuards(connectionStats);
     this.#reportsIngested = metrics.counter(
       'reports_ingested_total',
       'Call-home reports stored since the hub started (duplicates not counted), by kind.',

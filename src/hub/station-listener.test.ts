@@ -9,11 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ManualClock } from '../common/clock.js';
+import { connectionLimitsOf } from '../common/config-schema.js';
+import { ConnectionGuard } from '../common/connection-guard.js';
 import { createLogger } from '../common/logger.js';
 import { createCa, createKeyAndCsr, issueServerCert, signStationCsr, type KeyAndCert } from '../pki/index.js';
 import { alpnCallHome, alpnTunnel, alpnUpload, generateStationId } from '../protocol/index.js';
 import { openSqliteHubStore, type HubStore } from '../store/index.js';
 import { TunnelAdmission, retryAfterMaxMs, retryAfterMinMs } from './admission.js';
+import { hubConnectionsSchema } from './config.js';
 import { HubAudit } from './hub-audit.js';
 import { StationListener } from './station-listener.js';
 import { TunnelJournal } from './tunnel-journal.js';
@@ -115,6 +118,12 @@ describe('station listener', () => {
       registry,
       audit,
       admission,
+      guard: new ConnectionGuard({
+        limits: connectionLimitsOf(hubConnectionsSchema.parse(undefined)),
+        listener: 'station port',
+        configKey: 'hub.yaml connections',
+        logger,
+      }),
       logger,
       callHome: (socket) => callHomeSockets.push(socket),
       upload: (socket) => uploadSockets.push(socket),

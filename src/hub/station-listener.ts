@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../common/logger.js';
 import type { HostPort } from '../common/host-port.js';
 import { alpnCallHome, alpnTunnel, alpnUpload, isStationId, stationPortTls } from '../protocol/index.js';
+import type { ConnectionGuard } from '../common/connection-guard.js';
 import type { HubStore } from '../store/index.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
 import type { HubAudit } from './hub-audit.js';
@@ -27,6 +28,8 @@ export interface StationListenerOptions extends StationListenerCredentials {
   registry: TunnelRegistry;
   audit: HubAudit;
   admission: TunnelAdmission;
+  /** Deadlines and caps of this port's connections; a valid station certificate authenticates. */
+  guard: ConnectionGuard;
   logger: Logger;
   /** Hands a call-home connection to the HTTP/2 server. */
   callHome: (socket: TLSSocket) => void;
@@ -71,9 +74,14 @@ export class StationListener {
       requestCert: true,
       rejectUnauthorized: false,
       ALPNProtocols: [alpnTunnel, alpnCallHome, alpnUpload],
-      handshakeTimeout: 10_000,
+      // The guard's handshake deadline closes a slow handshake; Node's own (which only reports) is a backstop.
+      handshakeTimeout: options.guard.limits.handshakeTimeoutMs + 1000,
     });
+    options.guard.attach(this.#server, { tls: true, http1: 'none' });
     this.#server.on('secureConnection', (socket) => {
+      // A station certificate of this CA is who the station is; everything else (enrollment, an
+      // expired certificate's renewal, strangers) stays under the unauthenticated deadline.
+      if (socket.authorized && peerStationId(socket)) options.guard.authenticated(socket);
       this.#sockets.add(socket);
       socket.setNoDelay(true);
       socket.once('close', () => this.#sockets.delete(socket));

@@ -9,6 +9,8 @@ import Fastify from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { installApiConventions } from '../common/http-api.js';
+import { installBodyProgress } from '../common/body-progress.js';
+import type { ConnectionGuard } from '../common/connection-guard.js';
 import type { Logger } from '../common/logger.js';
 import {
   http2SessionWindowBytes,
@@ -39,7 +41,12 @@ export interface TechnicianApiOptions {
   console: Omit<ConsoleRouteOptions, 'auth' | 'store' | 'broker'>;
   /** The hub CA's CRL, served at GET /v1/ca.crl (crl.ts). */
   crl?: CaCrl;
+  /** Deadlines and caps of this port's connections; a login or a valid bearer token authenticates. */
+  guard: ConnectionGuard;
 }
+
+/** Routes whose successful answer proves who is asking (a password, the scrape token, a download link). */
+const provingRoutes = new Set(['/v1/login', '/metrics', '/v1/downloads/:token']);
 
 export const loginRequestSchema = z
   .object({
@@ -64,8 +71,30 @@ export function buildTechnicianApi(options: TechnicianApiOptions) {
       settings: http2Settings,
     },
     bodyLimit: 64 * 1024,
+    // An HTTP/2 connection without a stream for this long is closed with GOAWAY.
+    http2SessionTimeout: options.guard.limits.idleTimeoutMs,
   });
   installApiConventions(app, options.logger);
+  const { guard } = options;
+  guard.attach(app.server, { tls: true, http1: 'alpn' });
+  app.server.on('session', (session: ServerHttp2Session) => guard.session(session));
+  installBodyProgress(app, guard);
+  // A connection is authenticated by its first request with a valid login (looked up once per
+  // connection; the route's own check then finds it in TechnicianAuth's cache).
+  app.addHook('onRequest', async (request) => {
+    const socket = request.raw.socket;
+    const authorization = request.headers.authorization;
+    if (!authorization || guard.isAuthenticated(socket)) return;
+    await options.auth.authenticate(authorization).then(
+      () => guard.authenticated(socket),
+      () => undefined,
+    );
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (reply.statusCode < 400 && route !== undefined && provingRoutes.has(route))
+      guard.authenticated(request.raw.socket);
+  });
   // Security headers on every answer a route did not set itself. A page (the hub console) brings
   // its own content security policy: the API's "nothing at all" would stop its scripts.
   app.addHook('onSend', async (_request, reply) => {
@@ -93,6 +122,13 @@ export function buildTechnicianApi(options: TechnicianApiOptions) {
     }
     // The compat response would send its own (empty) trailers; the broker sends the session's.
     request.stream.removeAllListeners('wantTrailers');
+    const socket = request.socket;
+    const authorization = request.headers.authorization;
+    if (authorization && !guard.isAuthenticated(socket))
+      options.auth.authenticate(authorization).then(
+        () => guard.authenticated(socket),
+        () => undefined,
+      );
     options.broker.handle(request.stream, request.headers);
   });
 

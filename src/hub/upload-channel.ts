@@ -6,6 +6,8 @@
 
 import type { TLSSocket } from 'node:tls';
 import { LifelineError, toLifelineError } from '../common/errors.js';
+import { bodyTooSlowError } from '../common/body-progress.js';
+import type { ConnectionGuard } from '../common/connection-guard.js';
 import type { Logger } from '../common/logger.js';
 import {
   encodeUploadAnswer,
@@ -24,6 +26,8 @@ export interface UploadChannelOptions {
   logger: Logger;
   /** A connection silent this long, with nothing being written for it, is closed. */
   idleTimeoutMs?: number;
+  /** The station port's minimum rate, which a frame's bytes must keep up once it began. */
+  guard?: ConnectionGuard | undefined;
 }
 
 /**
@@ -171,7 +175,18 @@ export async function serveUploadChannel(socket: TLSSocket, options: UploadChann
         if (unanswered < uploadChunksUnanswered && !socket.destroyed) socket.resume();
       });
   });
+  // A frame begun must keep coming at the minimum rate; between frames, and while the hub itself
+  // stopped reading, the window does not run.
+  const progress = options.guard?.watchBody(socket, () => {
+    socket.removeAllListeners('data');
+    socket.pause();
+    log.warn('upload channel: a frame came too slowly, connection closed');
+    if (options.guard) refuse(bodyTooSlowError(options.guard));
+  });
+  if (progress) progress.exempt = () => reader.atBoundary || socket.isPaused();
+  socket.once('close', () => progress?.done());
   socket.on('data', (data: Buffer) => {
+    progress?.received(data.byteLength);
     try {
       reader.push(data);
     } catch (err) {

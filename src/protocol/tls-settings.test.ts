@@ -19,3 +19,12 @@ test('the station port offers only TLS 1.3 suites; the technician API starts at 
   assert.equal(technicianApiTls.minVersion, 'TLSv1.2');
   assert.equal(technicianApiTls.honorCipherOrder, true);
 });
+
+test('both ports name their key-exchange groups and signature algorithms: no finite-field DH, no SHA-1', () => {
+  for (const settings of [stationPortTls, technicianApiTls]) {
+    assert.deepEqual(settings.ecdhCurve.split(':'), ['X25519', 'P-256', 'P-384']);
+    for (const algorithm of settings.sigalgs.split(':'))
+      assert.doesNotMatch(algorithm, /^dsa_|sha1$|sha224$/);
+  }
+  assert.deepEqual(stationPortTls.sigalgs.split(':'), ['ecdsa_secp256r1_sha256', 'ecdsa_secp384r1_sha384']);
+});

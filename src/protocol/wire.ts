@@ -1,7 +1,6 @@
 // The wire vocabulary shared by hub, agent and technician: ALPN names, stream headers and paths.
 // docs/protocol.md describes how they are used.
 
-
 /** ALPN of the service tunnel: after the TLS handshake the hub is the HTTP/2 client. */
 export const alpnTunnel = 'lifeline-tunnel/1';
 /** ALPN of the call-home channel: ordinary HTTP/2 requests from agent to hub. */

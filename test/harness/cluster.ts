@@ -2,10 +2,11 @@
 // into dist/ by `npm run build`), on loopback ports, in a fresh temporary directory.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 export const cliPath = join(repoRoot, 'bin', 'lifeline.js');
@@ -14,6 +15,23 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** `patch` merged into the YAML file at `path` (objects key by key; anything else replaced). */
+export function mergeIntoYaml(path: string, patch: Record<string, unknown>): void {
+  const merge = (into: Record<string, unknown>, from: Record<string, unknown>): Record<string, unknown> => {
+    for (const [key, value] of Object.entries(from)) {
+      const current = into[key];
+      into[key] = isPlainObject(value) && isPlainObject(current) ? merge({ ...current }, value) : value;
+    }
+    return into;
+  };
+  const current: unknown = parseYaml(readFileSync(path, 'utf8'));
+  writeFileSync(path, toYaml(merge(isPlainObject(current) ? current : {}, patch)));
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 export async function freePort(): Promise<number> {
@@ -357,6 +375,10 @@ export class Cluster {
       access?: 'full' | 'restricted' | 'none';
       /** YAML appended to agent.yaml before the agent starts. */
       agentYaml?: string;
+      /** YAML appended to hub.yaml before the hub starts. */
+      hubYaml?: string;
+      /** Merged into agent.yaml before the agent starts (for sections enrollment already wrote). */
+      agentConfig?: Record<string, unknown>;
       /** Services registered before the agent starts: name -> port. */
       services?: Record<string, number>;
     } = {},
@@ -364,10 +386,12 @@ export class Cluster {
     const cluster = new Cluster();
     try {
       await cluster.initHub();
+      if (options.hubYaml) appendFileSync(join(cluster.hubDir, 'hub.yaml'), options.hubYaml);
       await cluster.startHub();
       await cluster.addUser('tech', 'tech-password-1');
       await cluster.enroll();
       if (options.agentYaml) appendFileSync(join(cluster.agentDir, 'agent.yaml'), options.agentYaml);
+      if (options.agentConfig) mergeIntoYaml(join(cluster.agentDir, 'agent.yaml'), options.agentConfig);
       for (const [name, port] of Object.entries(options.services ?? {})) await cluster.addService(name, port);
       await cluster.startAgent();
       await cluster.cli(['agent', 'access', options.access ?? 'full', '--data', cluster.agentDir]);
