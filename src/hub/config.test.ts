@@ -35,3 +35,28 @@ test('errors name the key', () => {
     message: /stations: unknown key/,
   });
 });
+
+test('login: the keys of the old limiter still load, and the back-off keys are checked', () => {
+  const { login } = parseConfig(
+    hubConfigSchema,
+    { ...minimal, login: { maxFailuresPerUser: 5, maxFailuresPerAddress: 20, window: '10m' } },
+    'hub.yaml',
+  );
+  assert.deepEqual(login, {
+    maxFailuresPerUser: 5,
+    maxFailuresPerAddress: 20,
+    window: 600_000,
+    backoff: 1000,
+    maxBackoff: 900_000,
+  });
+  assert.throws(
+    () =>
+      parseConfig(hubConfigSchema, { ...minimal, login: { backoff: '2h', maxBackoff: '1h' } }, 'hub.yaml'),
+    { message: /login\.backoff: expected a duration such as 30s, 15m or 8h at most 1h/ },
+  );
+  assert.throws(
+    () =>
+      parseConfig(hubConfigSchema, { ...minimal, login: { backoff: '1m', maxBackoff: '10s' } }, 'hub.yaml'),
+    { message: /login\.backoff: expected backoff to be at most maxBackoff/ },
+  );
+});

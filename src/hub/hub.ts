@@ -113,6 +113,8 @@ export class Hub {
           maxFailuresPerUser: config.login.maxFailuresPerUser,
           maxFailuresPerAddress: config.login.maxFailuresPerAddress,
           windowMs: config.login.window,
+          backoffMs: config.login.backoff,
+          maxBackoffMs: config.login.maxBackoff,
         },
         clock,
       ),

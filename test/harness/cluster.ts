@@ -357,6 +357,8 @@ export class Cluster {
       access?: 'full' | 'restricted' | 'none';
       /** YAML appended to agent.yaml before the agent starts. */
       agentYaml?: string;
+      /** YAML appended to hub.yaml before the hub starts. */
+      hubYaml?: string;
       /** Services registered before the agent starts: name -> port. */
       services?: Record<string, number>;
     } = {},
@@ -364,6 +366,7 @@ export class Cluster {
     const cluster = new Cluster();
     try {
       await cluster.initHub();
+      if (options.hubYaml) appendFileSync(join(cluster.hubDir, 'hub.yaml'), options.hubYaml);
       await cluster.startHub();
       await cluster.addUser('tech', 'tech-password-1');
       await cluster.enroll();
