@@ -12,6 +12,7 @@ import {
 import { retentionConfigSchema } from './retention-config.js';
 import { loginConfigSchema } from './login-limiter.js';
 import { admissionConfigSchema } from './admission-config.js';
+import { sharesConfigSchema } from './shares.js';
 
 export const hubConfigSchema = z
   .object({
@@ -41,6 +42,8 @@ export const hubConfigSchema = z
     retention: retentionConfigSchema,
     /** How many new tunnels the hub admits per second (see admission-config.ts). */
     admission: admissionConfigSchema,
+    /** What one user or one station may hold of the hub's resources (see shares.ts). */
+    shares: sharesConfigSchema,
     log: logSchema,
   })
   .strict();

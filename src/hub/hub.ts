@@ -27,6 +27,8 @@ import { UserWatch } from './user-watch.js';
 import { HubTrust } from './trust-rotation.js';
 import { CaCrl, revokedStationSerials } from './crl.js';
 import { ChangeFeed } from '../common/change-feed.js';
+import { ShareRefusals } from './shares.js';
+import { SessionRequestShares } from './session-request-shares.js';
 
 export class Hub {
   readonly config: Readonly<HubConfig>;
@@ -92,6 +94,8 @@ export class Hub {
     const store = await openSqliteHubStore(paths.database);
     await store.clearConnections(clock.now());
     const audit = new HubAudit(store, clock, logger);
+    // Refusals of users' and stations' shares: counted for /metrics once it exists (shares.ts).
+    const shareRefusals = new ShareRefusals(clock, logger);
 
     // Connects and disconnects reach the store in batches: a reconnect storm must not stall the hub.
     const tunnelJournal = new TunnelJournal({ store, audit, clock, logger });
@@ -129,6 +133,15 @@ export class Hub {
       logger,
       ticketTtlMs: config.ticketTtl,
       openTimeoutMs: config.sessionOpenTimeout,
+      shares: new SessionRequestShares(
+        {
+          perWindow: config.shares.perUser.sessionRequests,
+          windowMs: config.shares.perUser.sessionRequestWindow,
+          inFlight: config.shares.perUser.sessionOpens,
+        },
+        clock,
+      ),
+      refusals: shareRefusals,
     });
     // Reports stored feed /metrics, which is made further down with the parts it reads from.
     let countStoredReport: (kind: string) => void = () => undefined;
@@ -144,6 +157,12 @@ export class Hub {
       logger,
       onReportStored: (kind) => countStoredReport(kind),
       onChunkStored: (via) => countStoredChunk(via),
+      uploadShares: {
+        uploads: config.shares.perStation.uploads,
+        pendingBytes: config.shares.perStation.uploadPendingGb * 1024 ** 3,
+        countForMs: config.retention.problemData,
+        refusals: shareRefusals,
+      },
     });
     const admission = new TunnelAdmission({ tunnelsPerSecond: config.admission.tunnelsPerSecond, clock });
     const listener = new StationListener({
@@ -166,6 +185,7 @@ export class Hub {
       stationHealth: () => store.health.listHealth(),
     });
     audit.onRecord((action, _stationId, detail) => metrics.observeAudit(action, detail));
+    shareRefusals.onRefused = (limit) => metrics.observeLimitRefusal(limit);
     countStoredReport = (kind) => metrics.observeReportStored(kind);
     countStoredChunk = (via) => metrics.observeChunkStored(via);
     const ops = {
@@ -199,6 +219,8 @@ export class Hub {
         dataDir: options.dataDir,
         retention: config.retention,
         feed: consoleFeed,
+        shares: config.shares.perUser,
+        refusals: shareRefusals,
       },
     });
     const hub = new Hub({
