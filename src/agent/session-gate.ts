@@ -1,8 +1,9 @@
 // The session gate: every stream the hub opens on the tunnel asks for one session. The gate checks
 // the ticket (signature, station, expiry, replay), asks the policy (with the ACL rules and the
 // one-time grant), looks up the named service and only then opens a socket to the exact address
-// configured for it. Every decision is audited. Running sessions are re-checked whenever policy
-// changes and once a second, for rule expiry and the duration and inactivity limits.
+// configured for it. Every decision is audited (under a flood, refusals past a few per interval in
+// one summary entry: refusal-audit.ts). Running sessions are re-checked whenever policy changes
+// and once a second, for rule expiry and the duration and inactivity limits.
 
 import { connect as netConnect, type Socket } from 'node:net';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
