@@ -29,7 +29,7 @@ import { wirePageFeed } from './page-feed.js';
 import { AgentMetrics } from './metrics.js';
 import { AuditLog, settlementRecorder } from './audit-log.js';
 import { agentPaths, loadAgentConfig } from './config.js';
-import { SessionGate, type ActiveSession } from './session-gate.js';
+import { SessionGate, type ActiveSession, type GateLimit } from './session-gate.js';
 import { TunnelClient, type TunnelStatus } from './tunnel-client.js';
 import { Notifications } from './notifications.js';
 import { AuditCheckpointer, type AuditCheckpoint } from './audit-checkpoint.js';
@@ -216,6 +216,8 @@ export class Agent implements AgentControl {
     const notifications = new Notifications({ stationId, clock, logger, config, dataDir: options.dataDir });
     // The gate asks the agent for the policy in force; the agent is made after the gate.
     const holder: { agent?: Agent } = {};
+    // Refusals by the gate's bounds feed /metrics, which is made further down.
+    let countLimitRefusal: (limit: GateLimit) => void = () => undefined;
     // The pinned ticket keys: a ticket-key rotation's trust bundle replaces them (trust-bundle.ts).
     const ticketVerifier = new TicketVerifier(read(paths.hubTicketKey));
     const gate = new SessionGate({
@@ -231,6 +233,13 @@ export class Agent implements AgentControl {
       maxDurationMs: config.sessions.maxDuration,
       idleTimeoutMs: config.sessions.idleTimeout,
       requestTtlMs: config.requests.pendingTtl,
+      flood: {
+        intervalMs: config.sessions.attemptInterval,
+        maxAttemptsPerTechnician: config.sessions.maxAttemptsPerTechnician,
+        refusalsAuditedPerTechnician: config.sessions.refusalsAuditedPerTechnician,
+      },
+      maxPendingRequests: config.requests.maxPending,
+      onLimitRefused: (limit) => countLimitRefusal(limit),
       onEvent: (event) => {
         notifications.notify(event.type, event.data);
         // The last session's end may free the tunnel to move back to the preferred hub endpoint.
@@ -319,6 +328,7 @@ export class Agent implements AgentControl {
       connectionStats: () => adminGuard.stats(),
     });
     audit.onEntry((entry) => metrics.observeAudit(entry));
+    countLimitRefusal = (limit) => metrics.observeLimitRefusal(limit);
     agent.#callHome = new CallHomeClient({ dialer });
     const callHome = agent.#callHome;
     agent.#uploadChannel = new UploadChannel({
@@ -699,6 +709,8 @@ export class Agent implements AgentControl {
     await this.#sentPurger?.close();
     // Let session ends reach the store before it closes.
     await new Promise((resolve) => setTimeout(resolve, 50));
+    // Refusals counted into a summary since its interval began are written now, not lost.
+    await this.#gate.flushRefusalSummaries();
     await this.#audit.record('agent', 'agent.stop', {}).catch(() => undefined);
     await this.#checkpointer?.flush();
     this.#callHome?.close();

@@ -36,3 +36,42 @@ test('errors name the key and the expected form', () => {
     });
   }
 });
+
+test('the flood bounds: defaults a real technician never meets, and errors naming the key and form', () => {
+  const { sessions, requests } = parseConfig(agentConfigSchema, minimal, 'agent.yaml');
+  assert.deepEqual(
+    [sessions.maxAttemptsPerTechnician, sessions.refusalsAuditedPerTechnician, sessions.attemptInterval],
+    [600, 20, 60_000],
+  );
+  assert.equal(requests.maxPending, 1000);
+  const set = parseConfig(
+    agentConfigSchema,
+    { ...minimal, sessions: { idleTimeout: '5m', attemptInterval: '10s' }, requests: { maxPending: 5 } },
+    'agent.yaml',
+  );
+  assert.deepEqual(
+    [set.sessions.attemptInterval, set.sessions.maxAttemptsPerTechnician, set.requests.maxPending],
+    [10_000, 600, 5],
+  );
+  const cases: [unknown, RegExp][] = [
+    [
+      { sessions: { maxAttemptsPerTechnician: 0 } },
+      /sessions\.maxAttemptsPerTechnician: expected a whole number of session attempts per technician, from 1 to 1000000/,
+    ],
+    [
+      { sessions: { refusalsAuditedPerTechnician: 2.5 } },
+      /sessions\.refusalsAuditedPerTechnician: expected a whole number of refusals audited per technician/,
+    ],
+    [{ sessions: { attemptInterval: '2h' } }, /sessions\.attemptInterval: expected a duration .*at most 1h/],
+    [
+      { requests: { maxPending: '10' } },
+      /requests\.maxPending: expected a whole number of pending access requests/,
+    ],
+  ];
+  for (const [value, message] of cases) {
+    assert.throws(() => parseConfig(agentConfigSchema, { ...minimal, ...(value as object) }, 'agent.yaml'), {
+      code: 'CONFIG_INVALID',
+      message,
+    });
+  }
+});

@@ -15,6 +15,11 @@ import {
   logSchema,
 } from '../common/config-schema.js';
 
+const wholeNumber = (what: string, min: number, max: number) => {
+  const error = `expected a whole number of ${what}, from ${min} to ${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
+
 export const agentConfigSchema = z
   .object({
     hub: z
@@ -72,6 +77,11 @@ export const agentConfigSchema = z
         maxDuration: duration('24h', { minMs: 1000 }),
         /** A session ends after this long without a byte either way. */
         idleTimeout: duration('30m', { minMs: 1000 }),
+        /** Session attempts (probes too) of one technician within attemptInterval; more are refused. */
+        maxAttemptsPerTechnician: wholeNumber('session attempts per technician', 1, 1_000_000).default(600),
+        /** Refusals of one technician audited one by one within attemptInterval; the rest are summarised. */
+        refusalsAuditedPerTechnician: wholeNumber('refusals audited per technician', 1, 100_000).default(20),
+        attemptInterval: duration('1m', { minMs: 1000, maxMs: 3_600_000 }),
       })
       .strict()
       .default({
@@ -79,6 +89,9 @@ export const agentConfigSchema = z
         targetConnectTimeout: 5000,
         maxDuration: 86_400_000,
         idleTimeout: 1_800_000,
+        maxAttemptsPerTechnician: 600,
+        refusalsAuditedPerTechnician: 20,
+        attemptInterval: 60_000,
       }),
     requests: z
       .object({
@@ -86,9 +99,11 @@ export const agentConfigSchema = z
         pendingTtl: duration('1h', { minMs: 1000 }),
         /** After a rejection, the same technician and service stay refused this long. */
         rejectionHold: duration('1h', { minMs: 1000 }),
+        /** Pending access requests kept at once; an attempt that would make another is refused. */
+        maxPending: wholeNumber('pending access requests', 1, 100_000).default(1000),
       })
       .strict()
-      .default({ pendingTtl: 3_600_000, rejectionHold: 3_600_000 }),
+      .default({ pendingTtl: 3_600_000, rejectionHold: 3_600_000, maxPending: 1000 }),
     notifications: z
       .object({
         webhook: z

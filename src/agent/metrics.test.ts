@@ -53,6 +53,28 @@ test('refusals by kind and code, sessions and upload bytes come from the audit e
   assert.equal(sample(text, 'lifeline_agent_upload_bytes_total'), 4096);
 });
 
+test('a refusal summary counts its refusals by code; bounds count their refusals by limit', async () => {
+  const { metrics } = setUp();
+  metrics.observeAudit({ action: 'session.refused', detail: { code: 'POLICY_PENDING_APPROVAL' } });
+  metrics.observeAudit({
+    action: 'session.refused-summary',
+    detail: { count: 9, codes: { POLICY_PENDING_APPROVAL: 7, API_LIMIT_REACHED: 2, 'x y': 1, BAD: -3 } },
+  });
+  metrics.observeLimitRefusal('session-attempts');
+  metrics.observeLimitRefusal('session-attempts');
+  metrics.observeLimitRefusal('access-requests');
+  metrics.observeLimitRefusal('other' as 'access-requests');
+  const text = await metrics.render();
+  const refusals = (reason: string) =>
+    sample(text, 'lifeline_agent_refusals_total', { kind: 'session', reason });
+  assert.deepEqual(
+    [refusals('POLICY_PENDING_APPROVAL'), refusals('API_LIMIT_REACHED'), refusals('OTHER'), refusals('BAD')],
+    [8, 2, 1, undefined],
+  );
+  const limit = (name: string) => sample(text, 'lifeline_agent_limit_refusals_total', { limit: name });
+  assert.deepEqual([limit('session-attempts'), limit('access-requests'), limit('other')], [2, 1, undefined]);
+});
+
 test('tunnel, sessions and outbox gauges are read when scraped', async () => {
   const { state, metrics } = setUp();
   let text = await metrics.render();

@@ -6,6 +6,7 @@ import type { Counter } from 'prom-client';
 import type { Clock } from '../common/clock.js';
 import { kindLabel, MetricsRegistry } from '../common/metrics-registry.js';
 import type { ConnectionGuardStats } from '../common/connection-guard.js';
+import type { GateLimit } from './session-gate.js';
 
 export interface AgentMetricsSources {
   clock: Clock;
@@ -24,6 +25,7 @@ export class AgentMetrics {
   readonly #sessionsTotal: Counter;
   readonly #uploadBytes: Counter;
   readonly #reportsSent: Counter<'kind'>;
+  readonly #limitRefusals: Counter<'limit'>;
   /** The last heartbeat the hub acknowledged; the agent's start until the first one. */
   #lastHeartbeatSentAtMs: number;
 
@@ -65,6 +67,16 @@ export class AgentMetrics {
       'upload_bytes_total',
       'Bytes of extended error data (attachments) delivered to the hub since the agent started.',
     );
+    this.#limitRefusals = metrics.counter(
+      'limit_refusals_total',
+      'Session attempts refused since the agent started because a bound was reached (agent.yaml sessions.maxAttemptsPerTechnician: session-attempts; requests.maxPending: access-requests), by limit.',
+      ['limit'],
+    );
+  }
+
+  /** A session attempt was refused by one of the gate's bounds (a closed set). */
+  observeLimitRefusal(limit: GateLimit): void {
+    if (limit === 'session-attempts' || limit === 'access-requests') this.#limitRefusals.inc({ limit });
   }
 
   /** Sees every audit entry once written (AuditLog.onEntry). */
@@ -73,6 +85,7 @@ export class AgentMetrics {
     if (action === 'session.start') this.#sessionsTotal.inc();
     else if (action === 'callhome.attachment-sent' && typeof detail.bytes === 'number' && detail.bytes >= 0)
       this.#uploadBytes.inc(detail.bytes);
+    else if (action === 'session.refused-summary') this.#metrics.observeRefusalSummary('session', detail);
     else this.#metrics.observeRefusal(action, detail);
   }
 

@@ -1,8 +1,9 @@
 // The session gate: every stream the hub opens on the tunnel asks for one session. The gate checks
 // the ticket (signature, station, expiry, replay), asks the policy (with the ACL rules and the
 // one-time grant), looks up the named service and only then opens a socket to the exact address
-// configured for it. Every decision is audited. Running sessions are re-checked whenever policy
-// changes and once a second, for rule expiry and the duration and inactivity limits.
+// configured for it. Every decision is audited (under a flood, refusals past a few per interval in
+// one summary entry: refusal-audit.ts). Running sessions are re-checked whenever policy changes
+// and once a second, for rule expiry and the duration and inactivity limits.
 
 import { connect as netConnect, type Socket } from 'node:net';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
@@ -23,6 +24,8 @@ import {
 import type { AgentStore } from '../store/index.js';
 import type { AuditLog } from './audit-log.js';
 import { LiveSession, type ActiveSession } from './live-session.js';
+import { RefusalAudit, type Timers } from './refusal-audit.js';
+import { formatDurationMs } from '../common/duration.js';
 
 export type { ActiveSession };
 
@@ -55,8 +58,19 @@ export interface SessionGateOptions {
   maxDurationMs: number;
   idleTimeoutMs: number;
   requestTtlMs: number;
+  /** A technician's attempts and audited refusals per interval (agent.yaml sessions). */
+  flood: { intervalMs: number; maxAttemptsPerTechnician: number; refusalsAuditedPerTechnician: number };
+  /** Pending access requests kept at once (agent.yaml requests.maxPending). */
+  maxPendingRequests: number;
   onEvent?: (event: GateEvent) => void;
+  /** An attempt was refused by one of the bounds above (for /metrics). */
+  onLimitRefused?: (limit: GateLimit) => void;
+  /** For tests: the timers the refusal summaries are written by. */
+  timers?: Timers;
 }
+
+/** The bounds the gate refuses with API_LIMIT_REACHED, as /metrics labels them. */
+export type GateLimit = 'session-attempts' | 'access-requests';
 
 class Refusal extends LifelineError {
   readonly requestId: string | undefined;
@@ -76,9 +90,22 @@ export class SessionGate {
   /** Counts stopAll calls, so a session whose start was being written when one came is ended too. */
   #stopGeneration = 0;
   #sweepTimer: NodeJS.Timeout | undefined;
+  /** What a flood of attempts may cost: attempts refused at once past a bound, refusals summarised. */
+  readonly #refusals: RefusalAudit;
 
   constructor(options: SessionGateOptions) {
     this.#options = options;
+    this.#refusals = new RefusalAudit({
+      limits: {
+        intervalMs: options.flood.intervalMs,
+        maxAttempts: options.flood.maxAttemptsPerTechnician,
+        auditedRefusals: options.flood.refusalsAuditedPerTechnician,
+      },
+      clock: options.clock,
+      logger: options.logger,
+      write: (actor, summary) => options.audit.record(actor, 'session.refused-summary', { ...summary }),
+      ...(options.timers ? { timers: options.timers } : {}),
+    });
   }
 
   list(): ActiveSession[] {
@@ -159,6 +186,11 @@ export class SessionGate {
     this.#sweepTimer = undefined;
   }
 
+  /** Writes the refusal summaries not written yet (shutdown: after the tunnel closed). */
+  flushRefusalSummaries(): Promise<void> {
+    return this.#refusals.flush();
+  }
+
   handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', () => {
       // Stream errors surface through 'close'; the session end is recorded there.
@@ -199,11 +231,14 @@ export class SessionGate {
       return claims;
     } catch (err) {
       if (err instanceof LifelineError) {
-        await this.#options.audit.record('hub', 'session.refused', {
-          service: requested,
-          code: err.code,
-          reason: err.message,
-        });
+        // Before the ticket verified, the hub is the one asking: its refusals are bounded alike.
+        if (this.#refusals.auditOnItsOwn('hub')) {
+          await this.#options.audit.record('hub', 'session.refused', {
+            service: requested,
+            code: err.code,
+            reason: err.message,
+          });
+        } else this.#refusals.summarise('hub', err.code);
       }
       throw err;
     }
@@ -242,17 +277,34 @@ export class SessionGate {
     const nonce = { jti: claims.jti, expiresAtMs: ticketAcceptedUntilMs(claims) };
     const refuse = async (code: ErrorCode, reason: string, requestId?: string): Promise<never> => {
       const detail = { ...who, service: requested, code, reason, requestId };
-      try {
-        // A replayed ticket's nonce is already stored: its refusal is written without it.
-        await audit.record(actor, 'session.refused', detail, code === 'TICKET_REPLAYED' ? {} : { nonce });
-      } catch (err) {
-        // The same ticket arrived twice at once: the other one used it; this one is a replay.
-        if (!(err instanceof LifelineError) || err.code !== 'TICKET_REPLAYED') throw err;
-        return refuse(err.code, err.message);
+      if (this.#refusals.auditOnItsOwn(actor)) {
+        try {
+          // A replayed ticket's nonce is already stored: its refusal is written without it.
+          await audit.record(actor, 'session.refused', detail, code === 'TICKET_REPLAYED' ? {} : { nonce });
+        } catch (err) {
+          // The same ticket arrived twice at once: the other one used it; this one is a replay.
+          if (!(err instanceof LifelineError) || err.code !== 'TICKET_REPLAYED') throw err;
+          return refuse(err.code, err.message);
+        }
+      } else {
+        // Counted into the interval's summary, without an entry of its own; its nonce is stored
+        // all the same, so that its ticket is never accepted later, after a restart too.
+        if (code !== 'TICKET_REPLAYED' && !(await store.useTicketNonce(nonce.jti, nonce.expiresAtMs)))
+          return refuse('TICKET_REPLAYED', 'the service ticket was used before (replay refused)');
+        this.#refusals.summarise(actor, code);
       }
       await store.policy.countRefusal(claims.sub, code, clock.now());
       throw new Refusal(code, reason, requestId);
     };
+    const { flood } = this.#options;
+    const waitMs = this.#refusals.attempt(actor);
+    if (waitMs !== undefined) {
+      this.#options.onLimitRefused?.('session-attempts');
+      return refuse(
+        'API_LIMIT_REACHED',
+        `technician ${claims.sub} made more session attempts than one technician may (agent.yaml sessions.maxAttemptsPerTechnician: ${flood.maxAttemptsPerTechnician} per ${formatDurationMs(flood.intervalMs)}): try again in ${Math.max(1, Math.ceil(waitMs / 1000))} s`,
+      );
+    }
     const attempt = {
       technicianId: claims.sub,
       groups: claims.groups,
@@ -398,8 +450,8 @@ export class SessionGate {
     polling: boolean,
     nonce: { jti: string; expiresAtMs: number },
   ): Promise<never> {
-    const { store, audit, clock } = this.#options;
-    const { request, created } = await store.policy.recordRequestAttempt({
+    const { store, audit, clock, maxPendingRequests } = this.#options;
+    const recorded = await store.policy.recordRequestAttempt({
       technician: claims.sub,
       technicianName: claims.name,
       groups: claims.groups,
@@ -408,7 +460,16 @@ export class SessionGate {
       nowMs: clock.now(),
       pendingTtlMs: this.#options.requestTtlMs,
       countAttempt: !polling,
+      maxPending: maxPendingRequests,
     });
+    if (!recorded.request) {
+      this.#options.onLimitRefused?.('access-requests');
+      return refuse(
+        'API_LIMIT_REACHED',
+        `the appliance holds ${recorded.pending} pending access requests, as many as it keeps (agent.yaml requests.maxPending): its administrator must accept or reject some before another can be made`,
+      );
+    }
+    const { request, created } = recorded;
     const detail = {
       requestId: request.id,
       technician: request.technician,

@@ -245,7 +245,14 @@ async function waitForAccess(target: SessionTarget, waitMs: number): Promise<voi
       console.error('lifeline: access request accepted');
       return;
     } catch (err) {
-      if (!(err instanceof LifelineError) || err.code !== 'POLICY_PENDING_APPROVAL') throw err;
+      if (!(err instanceof LifelineError)) throw err;
+      // The hub limits how often one user may ask: waiting goes on, a little slower.
+      if (err.code === 'API_LIMIT_REACHED') {
+        console.error(`lifeline: ${err.message}; still waiting for the decision`);
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+        continue;
+      }
+      if (err.code !== 'POLICY_PENDING_APPROVAL') throw err;
     }
   }
   throw new LifelineError(
@@ -399,7 +406,8 @@ export function registerTechnicianCommands(program: Command): void {
               if (end.reason !== 'closed') console.error(`lifeline: session ended: ${end.message}`);
             })
             .catch((err: unknown) => {
-              console.error(`lifeline: session refused: ${(err as Error).message}`);
+              const code = err instanceof LifelineError ? ` (${err.code})` : '';
+              console.error(`lifeline: session refused: ${(err as Error).message}${code}`);
               socket.destroy();
             });
         });

@@ -79,3 +79,43 @@ test('more subscribers than allowed are refused with 503, and close() lets the s
   await app.close();
   assert.equal(feed.subscribers, 0);
 });
+
+test("an owner's share is counted apart: past it that owner is refused, another owner still subscribes", async () => {
+  const feed = new ChangeFeed();
+  const app = Fastify();
+  app.get('/events', (request, reply) =>
+    feed.serve(request, reply, {
+      owner: String(request.headers['x-owner']),
+      max: 2,
+      refuse: (held) => Object.assign(new Error(`holds ${held}`), { statusCode: 429 }),
+    }),
+  );
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const open = (owner: string, signal?: AbortSignal) =>
+    fetch(`${url}/events`, { headers: { 'x-owner': owner }, ...(signal ? { signal } : {}) });
+  const first = new AbortController();
+  try {
+    const held = [await open('ana', first.signal), await open('ana')];
+    assert.deepEqual(
+      held.map((r) => r.status),
+      [200, 200],
+    );
+    const refused = await open('ana');
+    assert.equal(refused.status, 429);
+    assert.match(((await refused.json()) as { message: string }).message, /holds 2/);
+    const other = await open('bob');
+    assert.equal(other.status, 200, 'another owner is not affected');
+    assert.deepEqual([feed.heldBy('ana'), feed.heldBy('bob'), feed.subscribers], [2, 1, 3]);
+    // A closed page gives its place back to its owner.
+    first.abort();
+    await new Promise<void>((resolve) => {
+      const check = () => (feed.heldBy('ana') === 1 ? resolve() : setTimeout(check, 10));
+      check();
+    });
+    assert.equal((await open('ana')).status, 200);
+  } finally {
+    feed.close();
+    await app.close();
+  }
+  assert.deepEqual([feed.heldBy('ana'), feed.subscribers], [0, 0]);
+});

@@ -27,11 +27,22 @@ export interface ChangeFeedOptions {
   maxSubscribers?: number;
 }
 
+/** One owner's share of the subscribers (a signed-in user's, on the hub). */
+export interface FeedShare {
+  owner: string;
+  /** The most subscribers this owner may hold at once. */
+  max: number;
+  /** The error thrown (before anything is sent) when the owner holds `max` already. */
+  refuse: (held: number) => Error;
+}
+
 export class ChangeFeed {
   readonly #gatherMs: number;
   readonly #keepAliveMs: number;
   readonly #maxSubscribers: number;
   readonly #subscribers = new Map<(topics: readonly string[]) => void, { end: () => void }>();
+  /** Subscribers per owner, for the owners' shares. */
+  readonly #held = new Map<string, number>();
   #pending = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -44,6 +55,11 @@ export class ChangeFeed {
 
   get subscribers(): number {
     return this.#subscribers.size;
+  }
+
+  /** How many subscribers this owner holds now. */
+  heldBy(owner: string): number {
+    return this.#held.get(owner) ?? 0;
   }
 
   /** Something in these topics changed. Cheap: call it from any event. */
@@ -61,12 +77,17 @@ export class ChangeFeed {
     for (const send of this.#subscribers.keys()) send(topics);
   }
 
-  /** A route handler: GET … with `accept: text/event-stream`. */
-  async serve(request: FeedRequest, reply: FeedReply): Promise<void> {
+  /**
+   * A route handler: GET … with `accept: text/event-stream`. With a `share`, an owner holding its
+   * share already gets `share.refuse` thrown, so one owner cannot take every subscriber.
+   */
+  async serve(request: FeedRequest, reply: FeedReply, share?: FeedShare): Promise<void> {
     if (this.#closed || this.#subscribers.size >= this.#maxSubscribers) {
       await reply.code(503).send({ code: 'API_BUSY', message: 'too many live pages are open' });
       return;
     }
+    const owner = share?.owner;
+    if (share && this.heldBy(share.owner) >= share.max) throw share.refuse(this.heldBy(share.owner));
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, {
@@ -81,10 +102,15 @@ export class ChangeFeed {
       raw.write(`event: change\ndata: ${JSON.stringify({ topics })}\n\n`);
     };
     this.#subscribers.set(send, raw);
+    if (owner !== undefined) this.#held.set(owner, this.heldBy(owner) + 1);
     const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), this.#keepAliveMs);
     const done = () => {
       clearInterval(keepAlive);
-      this.#subscribers.delete(send);
+      // 'close' comes from the request and from the reply: the stream is counted off once.
+      if (!this.#subscribers.delete(send) || owner === undefined) return;
+      const held = this.heldBy(owner) - 1;
+      if (held > 0) this.#held.set(owner, held);
+      else this.#held.delete(owner);
     };
     request.raw.once('close', done);
     raw.once('close', done);
@@ -97,5 +123,6 @@ export class ChangeFeed {
     // An open stream would keep the server from closing.
     for (const raw of this.#subscribers.values()) raw.end();
     this.#subscribers.clear();
+    this.#held.clear();
   }
 }

@@ -131,6 +131,19 @@ export class MetricsRegistry {
     return true;
   }
 
+  /**
+   * Counts the refusals of a summary entry (`{ codes: { CODE: count } }`, written in place of one
+   * entry per refusal under a flood) as `observeRefusal` counts single ones.
+   */
+  observeRefusalSummary(kind: string, detail: Readonly<Record<string, unknown>>): void {
+    const codes = detail.codes;
+    if (typeof codes !== 'object' || codes === null) return;
+    for (const [code, count] of Object.entries(codes)) {
+      if (typeof count !== 'number' || !Number.isInteger(count) || count <= 0) continue;
+      this.#refusals.inc({ kind: kindLabel(kind), reason: codePattern.test(code) ? code : 'OTHER' }, count);
+    }
+  }
+
   render(): Promise<string> {
     return this.registry.metrics();
   }

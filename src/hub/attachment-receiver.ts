@@ -12,6 +12,7 @@ import { attachmentFilePath, hashFile, settleFileLength } from './attachment-fil
 import { AttachmentWriters, ChunkOutOfTurn } from './attachment-writer.js';
 import type { ChunkBody } from './chunk-body.js';
 import type { HubAudit } from './hub-audit.js';
+import { LimitReached, shareKeys, type ShareRefusals } from './shares.js';
 
 /** How a chunk came: the upload channel, or a PUT on call home. */
 export type ChunkTransport = 'channel' | 'call-home';
@@ -23,6 +24,21 @@ export interface AttachmentReceiverOptions {
   attachmentsDir: string;
   /** A chunk was written, checked and synced (not a repeat). */
   onChunkStored?: ((via: ChunkTransport) => void) | undefined;
+  /** Each station's share of unfinished uploads (hub.yaml shares.perStation); none when absent. */
+  shares?: UploadShares | undefined;
+}
+
+export interface UploadShares {
+  /** Unfinished uploads of one station. */
+  uploads: number;
+  /** The announced sizes of one station's unfinished uploads. */
+  pendingBytes: number;
+  /**
+   * An unfinished upload holding no received bytes stops counting this long after it started:
+   * as long as retention keeps an idle upload's bytes (retention.problemData).
+   */
+  countForMs: number;
+  refusals: ShareRefusals;
 }
 
 /** A step's answer: its HTTP status and JSON body. */
@@ -73,8 +89,22 @@ export class AttachmentReceiver {
   }
 
   async start(stationId: string, start: AttachmentStart): Promise<ReceiverAnswer> {
-    const { store, clock } = this.#options;
-    const { attachment, created } = await store.attachments.start(stationId, start, clock.now());
+    const { store, clock, shares } = this.#options;
+    const nowMs = clock.now();
+    const { attachment, created } = await store.attachments
+      .start(
+        stationId,
+        start,
+        nowMs,
+        shares && {
+          countSinceMs: nowMs - shares.countForMs,
+          check: (pending) => checkUploadShare(stationId, start.bytes, pending, shares),
+        },
+      )
+      .catch((err: unknown) => {
+        if (err instanceof LimitReached) shares?.refusals.refused(err, `station:${stationId}`);
+        throw err;
+      });
     if (attachment.state === 'receiving') this.#writers.prepare();
     return { status: created ? 201 : 200, body: stateOf(attachment) };
   }
@@ -206,5 +236,39 @@ export class AttachmentReceiver {
       throw new LifelineError('CALLHOME_ATTACHMENT_NOT_FOUND', `no attachment ${id} of this station`);
     }
     return attachment;
+  }
+}
+
+/** A size as people read it: "64 GiB", "1.5 MiB", "1024 bytes". */
+function sizeOf(bytes: number): string {
+  for (const [unit, size] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const) {
+    if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
+/** Refuses a new upload past the station's share; the agent keeps the file and tries again later. */
+function checkUploadShare(
+  stationId: string,
+  bytes: number,
+  pending: { uploads: number; bytes: number },
+  shares: UploadShares,
+): void {
+  const later = 'the appliance keeps the file and sends it once earlier uploads complete';
+  if (pending.uploads >= shares.uploads) {
+    throw new LimitReached(
+      'uploads',
+      `station ${stationId} has ${pending.uploads} unfinished uploads, as many as one station may (hub.yaml ${shareKeys.uploads}): ${later}`,
+    );
+  }
+  if (pending.bytes + bytes > shares.pendingBytes) {
+    throw new LimitReached(
+      'upload-bytes',
+      `station ${stationId} has ${sizeOf(pending.bytes)} of unfinished uploads announced; this one (${sizeOf(bytes)}) would pass the ${sizeOf(shares.pendingBytes)} one station may have pending (hub.yaml ${shareKeys['upload-bytes']}): ${later}`,
+    );
   }
 }

@@ -30,7 +30,7 @@ import { registerBatchRoutes } from './callhome-batch-routes.js';
 import { registerDataRequestRoutes } from './callhome-request-routes.js';
 import { registerFixRoutes } from './callhome-fix-routes.js';
 import { registerAttachmentRoutes } from './callhome-attachment-routes.js';
-import { AttachmentReceiver, type ChunkTransport } from './attachment-receiver.js';
+import { AttachmentReceiver, type ChunkTransport, type UploadShares } from './attachment-receiver.js';
 import { serveUploadChannel } from './upload-channel.js';
 import { attachmentsDirOf } from './attachment-files.js';
 
@@ -73,6 +73,8 @@ export interface CallHomeApiOptions {
   onChunkStored?: ((via: ChunkTransport) => void) | undefined;
   /** The station port's deadlines: request bodies keep moving, idle connections close. */
   guard: ConnectionGuard;
+  /** Each station's share of unfinished uploads (hub.yaml shares.perStation). */
+  uploadShares?: UploadShares | undefined;
 }
 
 export async function buildCallHomeApi(options: CallHomeApiOptions) {
@@ -179,6 +181,7 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     clock,
     attachmentsDir: attachmentsDirOf(options.dataDir),
     onChunkStored: options.onChunkStored,
+    shares: options.uploadShares,
   });
   app.addHook('onClose', () => receiver.close());
   registerAttachmentRoutes(app, { store, receiver });

@@ -35,3 +35,90 @@ test('errors name the key', () => {
     message: /stations: unknown key/,
   });
 });
+
+test('shares: defaults a real user never meets, and errors that name the key and the expected form', () => {
+  const { shares } = parseConfig(hubConfigSchema, minimal, 'hub.yaml');
+  assert.deepEqual(shares, {
+    perUser: {
+      feedStreams: 8,
+      downloadLinks: 100,
+      sessionRequests: 300,
+      sessionRequestWindow: 60_000,
+      sessionOpens: 64,
+    },
+    perStation: { uploads: 8, uploadPendingGb: 256 },
+  });
+  const set = parseConfig(
+    hubConfigSchema,
+    { ...minimal, shares: { perUser: { feedStreams: 2, sessionRequestWindow: '10s' } } },
+    'hub.yaml',
+  ).shares;
+  assert.deepEqual(
+    [set.perUser.feedStreams, set.perUser.sessionRequestWindow, set.perUser.downloadLinks],
+    [2, 10_000, 100],
+  );
+  const cases: [unknown, RegExp][] = [
+    [
+      { perUser: { feedStreams: 0 } },
+      /shares\.perUser\.feedStreams: expected a whole number of live pages per user, from 1 to 64/,
+    ],
+    [{ perUser: { feedStreams: 65 } }, /shares\.perUser\.feedStreams: expected a whole number/],
+    [
+      { perUser: { downloadLinks: 1.5 } },
+      /shares\.perUser\.downloadLinks: expected a whole number of download links per user/,
+    ],
+    [
+      { perUser: { sessionRequests: '300' } },
+      /shares\.perUser\.sessionRequests: expected a whole number of session requests per user/,
+    ],
+    [
+      { perUser: { sessionRequestWindow: 60 } },
+      /shares\.perUser\.sessionRequestWindow: Invalid input: expected string/,
+    ],
+    [
+      { perUser: { sessionOpens: -1 } },
+      /shares\.perUser\.sessionOpens: expected a whole number of session requests in flight/,
+    ],
+    [
+      { perStation: { uploads: 0 } },
+      /shares\.perStation\.uploads: expected a whole number of unfinished uploads per station/,
+    ],
+    [
+      { perStation: { uploadPendingGb: 10 } },
+      /shares\.perStation\.uploadPendingGb: expected a whole number of GiB, from 64 to 1000000/,
+    ],
+    [{ perUser: { feeds: 3 } }, /shares\.perUser\.feeds: unknown key/],
+    [{ perTechnician: {} }, /shares\.perTechnician: unknown key/],
+  ];
+  for (const [value, message] of cases) {
+    assert.throws(() => parseConfig(hubConfigSchema, { ...minimal, shares: value }, 'hub.yaml'), {
+      code: 'CONFIG_INVALID',
+      message,
+    });
+  }
+});
+
+test('login: the keys of the old limiter still load, and the back-off keys are checked', () => {
+  const { login } = parseConfig(
+    hubConfigSchema,
+    { ...minimal, login: { maxFailuresPerUser: 5, maxFailuresPerAddress: 20, window: '10m' } },
+    'hub.yaml',
+  );
+  assert.deepEqual(login, {
+    maxFailuresPerUser: 5,
+    maxFailuresPerAddress: 20,
+    window: 600_000,
+    backoff: 1000,
+    maxBackoff: 900_000,
+  });
+  assert.throws(
+    () =>
+      parseConfig(hubConfigSchema, { ...minimal, login: { backoff: '2h', maxBackoff: '1h' } }, 'hub.yaml'),
+    { message: /login\.backoff: expected a duration such as 30s, 15m or 8h at most 1h/ },
+  );
+  assert.throws(
+    () =>
+      parseConfig(hubConfigSchema, { ...minimal, login: { backoff: '1m', maxBackoff: '10s' } }, 'hub.yaml'),
+    { message: /login\.backoff: expected backoff to be at most maxBackoff/ },
+  );
+});

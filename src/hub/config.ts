@@ -13,6 +13,7 @@ import {
 import { retentionConfigSchema } from './retention-config.js';
 import { loginConfigSchema } from './login-limiter.js';
 import { admissionConfigSchema } from './admission-config.js';
+import { sharesConfigSchema } from './shares.js';
 
 /** hub.yaml `connections:`, for each of the two ports on its own. */
 export const hubConnectionsSchema = tlsConnectionLimitsSchema({
@@ -50,6 +51,8 @@ export const hubConfigSchema = z
     admission: admissionConfigSchema,
     /** Deadlines and caps of connections on both ports (common/connection-guard.ts). */
     connections: hubConnectionsSchema,
+    /** What one user or one station may hold of the hub's resources (see shares.ts). */
+    shares: sharesConfigSchema,
     log: logSchema,
   })
   .strict();

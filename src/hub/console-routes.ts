@@ -26,9 +26,12 @@ import { isSilent } from './station-silence.js';
 import type { SessionBroker } from './session-broker.js';
 import type { TechnicianAuth } from './technician-auth.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
+import { LimitReached, seconds, shareKeys, type ShareRefusals, type SharesConfig } from './shares.js';
 
 /** A download link works once, for this long: long enough to click, too short to pass around. */
 const downloadLinkMs = 60_000;
+/** Download links of all users at once. */
+const maxDownloadLinks = 1000;
 
 const problemNumber = z.object({
   number: z.string().regex(/^P-[0-9]{6,}$/, 'a problem number such as P-000001'),
@@ -47,6 +50,9 @@ export interface ConsoleRouteOptions {
   dataDir: string;
   retention: RetentionConfig;
   feed: ChangeFeed;
+  /** What one user may hold of the live pages and download links (hub.yaml shares.perUser). */
+  shares: Pick<SharesConfig['perUser'], 'feedStreams' | 'downloadLinks'>;
+  refusals: ShareRefusals;
 }
 
 /** A station's model, from its latest inventory, looked up at most this often. */
@@ -128,19 +134,42 @@ export function registerConsoleRoutes<S extends RawServerBase>(
   options: ConsoleRouteOptions,
 ): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const { auth, store, audit, clock, feed } = options;
+  const { auth, store, audit, clock, feed, shares, refusals } = options;
   const attachmentsDir = attachmentsDirOf(options.dataDir);
   const downloads = new Map<string, { id: string; user: string; expiresAtMs: number }>();
   const signedIn = async (authorization: string | undefined) => (await auth.authenticate(authorization)).name;
+  const refuse = (error: LimitReached, user: string): LimitReached => {
+    refusals.refused(error, `user:${user}`);
+    return error;
+  };
+
+  // A used-up share says when to try again, where that is known (the error handler keeps headers).
+  app.addHook('onError', async (_request, reply, error) => {
+    if (error instanceof LimitReached && error.retryAfterSeconds !== undefined)
+      void reply.header('retry-after', String(error.retryAfterSeconds));
+  });
 
   audit.onRecord((action) => {
     const topics = consoleTopicsOf(action);
     if (topics.length > 0) feed.changed(...topics);
   });
 
+  // Each user may hold a few live pages, so one user (signed in, technician or not) cannot take
+  // the places of everyone else's console.
   api.get('/v1/events', async (request, reply) => {
-    await signedIn(request.headers.authorization);
-    await feed.serve(request, reply);
+    const user = await signedIn(request.headers.authorization);
+    await feed.serve(request, reply, {
+      owner: user,
+      max: shares.feedStreams,
+      refuse: (held) =>
+        refuse(
+          new LimitReached(
+            'feed-streams',
+            `user ${user} has ${held} live pages open, as many as one user may (hub.yaml ${shareKeys['feed-streams']}): close one of them, then reload this page`,
+          ),
+          user,
+        ),
+    });
   });
 
   api.get(
@@ -224,8 +253,28 @@ export function registerConsoleRoutes<S extends RawServerBase>(
     const user = await signedIn(request.headers.authorization);
     await readableAttachment(store, request.params.id);
     const nowMs = clock.now();
-    for (const [token, link] of downloads) if (link.expiresAtMs <= nowMs) downloads.delete(token);
-    if (downloads.size >= 1000) throw new LifelineError('API_BUSY', 'too many download links are open');
+    let held = 0;
+    let oldestExpiresAtMs = Number.POSITIVE_INFINITY;
+    for (const [token, link] of downloads) {
+      if (link.expiresAtMs <= nowMs) downloads.delete(token);
+      else if (link.user === user) {
+        held += 1;
+        oldestExpiresAtMs = Math.min(oldestExpiresAtMs, link.expiresAtMs);
+      }
+    }
+    if (held >= shares.downloadLinks) {
+      const waitMs = oldestExpiresAtMs - nowMs;
+      throw refuse(
+        new LimitReached(
+          'download-links',
+          `user ${user} holds ${held} unused download links, as many as one user may (hub.yaml ${shareKeys['download-links']}): use them, or try again in ${seconds(waitMs)} when the oldest expires`,
+          waitMs,
+        ),
+        user,
+      );
+    }
+    if (downloads.size >= maxDownloadLinks)
+      throw new LifelineError('API_BUSY', 'too many download links are open');
     const token = randomBytes(24).toString('base64url');
     downloads.set(token, { id: request.params.id, user, expiresAtMs: nowMs + downloadLinkMs });
     return { url: `/v1/downloads/${token}`, expiresAtMs: nowMs + downloadLinkMs };

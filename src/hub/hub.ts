@@ -29,6 +29,8 @@ import { CaCrl, revokedStationSerials } from './crl.js';
 import { ChangeFeed } from '../common/change-feed.js';
 import { connectionLimitsOf } from '../common/config-schema.js';
 import { ConnectionGuard } from '../common/connection-guard.js';
+import { ShareRefusals } from './shares.js';
+import { SessionRequestShares } from './session-request-shares.js';
 
 export class Hub {
   readonly config: Readonly<HubConfig>;
@@ -95,6 +97,8 @@ export class Hub {
     const store = await openSqliteHubStore(paths.database);
     await store.clearConnections(clock.now());
     const audit = new HubAudit(store, clock, logger);
+    // Refusals of users' and stations' shares: counted for /metrics once it exists (shares.ts).
+    const shareRefusals = new ShareRefusals(clock, logger);
 
     // Connects and disconnects reach the store in batches: a reconnect storm must not stall the hub.
     const tunnelJournal = new TunnelJournal({ store, audit, clock, logger });
@@ -116,6 +120,8 @@ export class Hub {
           maxFailuresPerUser: config.login.maxFailuresPerUser,
           maxFailuresPerAddress: config.login.maxFailuresPerAddress,
           windowMs: config.login.window,
+          backoffMs: config.login.backoff,
+          maxBackoffMs: config.login.maxBackoff,
         },
         clock,
       ),
@@ -130,6 +136,15 @@ export class Hub {
       logger,
       ticketTtlMs: config.ticketTtl,
       openTimeoutMs: config.sessionOpenTimeout,
+      shares: new SessionRequestShares(
+        {
+          perWindow: config.shares.perUser.sessionRequests,
+          windowMs: config.shares.perUser.sessionRequestWindow,
+          inFlight: config.shares.perUser.sessionOpens,
+        },
+        clock,
+      ),
+      refusals: shareRefusals,
     });
     // Each port keeps its own count of unauthenticated connections, against the same limits.
     const limits = connectionLimitsOf(config.connections);
@@ -162,6 +177,12 @@ export class Hub {
       onReportStored: (kind) => countStoredReport(kind),
       onChunkStored: (via) => countStoredChunk(via),
       guard: guards.station,
+      uploadShares: {
+        uploads: config.shares.perStation.uploads,
+        pendingBytes: config.shares.perStation.uploadPendingGb * 1024 ** 3,
+        countForMs: config.retention.problemData,
+        refusals: shareRefusals,
+      },
     });
     const admission = new TunnelAdmission({ tunnelsPerSecond: config.admission.tunnelsPerSecond, clock });
     const listener = new StationListener({
@@ -189,6 +210,7 @@ export class Hub {
       ],
     });
     audit.onRecord((action, _stationId, detail) => metrics.observeAudit(action, detail));
+    shareRefusals.onRefused = (limit) => metrics.observeLimitRefusal(limit);
     countStoredReport = (kind) => metrics.observeReportStored(kind);
     countStoredChunk = (via) => metrics.observeChunkStored(via);
     const ops = {
@@ -223,6 +245,8 @@ export class Hub {
         dataDir: options.dataDir,
         retention: config.retention,
         feed: consoleFeed,
+        shares: config.shares.perUser,
+        refusals: shareRefusals,
       },
     });
     const hub = new Hub({

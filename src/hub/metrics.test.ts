@@ -90,6 +90,26 @@ describe('hub metrics', () => {
     assert.equal(sample(text, 'lifeline_hub_upload_chunks_total', { via: 'call-home' }), 2);
   });
 
+  test('refusals of a used-up share or login limit are counted by limit, from a closed set', async () => {
+    metrics.observeLimitRefusal('feed-streams');
+    metrics.observeLimitRefusal('feed-streams');
+    metrics.observeLimitRefusal('upload-bytes');
+    // Not a limit: never a label value.
+    metrics.observeLimitRefusal('made-up' as 'uploads');
+    await audit.record('user:ann', 'login.refused', null, { code: 'AUTH_RATE_LIMITED', scope: 'pair' });
+    await audit.record('user:ann', 'login.refused', null, { code: 'AUTH_RATE_LIMITED', scope: 'user' });
+    await audit.record('user:ann', 'login.refused', null, { code: 'AUTH_RATE_LIMITED', scope: 'toString' });
+    const text = await metrics.render();
+    const limit = (name: string) => sample(text, 'lifeline_hub_limit_refusals_total', { limit: name });
+    assert.deepEqual(
+      [limit('feed-streams'), limit('upload-bytes'), limit('login-backoff'), limit('login-user')],
+      [2, 1, 1, 1],
+    );
+    assert.equal(limit('made-up'), undefined);
+    assert.equal(limit('login-address'), undefined);
+    assert.equal(text.match(/^lifeline_hub_limit_refusals_total\{/gm)?.length, 4);
+  });
+
   test('gauges and the admission counters are read when scraped', async () => {
     Object.assign(state, { tunnels: 3, sessions: 2, admitted: 40, refused: 7 });
     const text = await metrics.render();

@@ -12,6 +12,14 @@ import { LifelineError } from '../common/errors.js';
 import { writePrivateFile } from '../common/files.js';
 import { kindLabel, MetricsRegistry } from '../common/metrics-registry.js';
 import type { ConnectionGuardStats } from '../common/connection-guard.js';
+import { shareKeys, type ShareLimit } from './shares.js';
+
+/** The login's limits, by the scope its refusals are audited with (login-limiter.ts). */
+const loginLimits: Readonly<Record<string, string>> = {
+  pair: 'login-backoff',
+  user: 'login-user',
+  address: 'login-address',
+};
 
 export interface HubMetricsSources {
   clock: Clock;
@@ -36,6 +44,7 @@ export class HubMetrics {
   readonly #uploadChunks: Counter<'via'>;
   readonly #tunnelConnections: Counter;
   readonly #reportsIngested: Counter<'kind'>;
+  readonly #limitRefusals: Counter<'limit'>;
 
   constructor(sources: HubMetricsSources) {
     const metrics = this.#metrics;
@@ -107,6 +116,16 @@ export class HubMetrics {
       'Attachment chunks stored (written, checked, synced; repeats not counted) since the hub started, by how they came: channel (the upload channel) or call-home (HTTP/2 PUT).',
       ['via'],
     );
+    this.#limitRefusals = metrics.counter(
+      'limit_refusals_total',
+      "Requests refused because a user's or station's share (hub.yaml shares) or a login limit (hub.yaml login) was used up, since the hub started, by limit.",
+      ['limit'],
+    );
+  }
+
+  /** A share was used up (shares.ts); the limits are a closed set. */
+  observeLimitRefusal(limit: ShareLimit): void {
+    if (Object.hasOwn(shareKeys, limit)) this.#limitRefusals.inc({ limit });
   }
 
   /** Sees every audit entry as it is decided (HubAudit.onRecord). */
@@ -116,6 +135,14 @@ export class HubMetrics {
     else if (action === 'attachment.received' && typeof detail.bytes === 'number' && detail.bytes >= 0)
       this.#uploadBytes.inc(detail.bytes);
     else this.#metrics.observeRefusal(action, detail);
+    if (
+      action === 'login.refused' &&
+      detail.code === 'AUTH_RATE_LIMITED' &&
+      typeof detail.scope === 'string'
+    ) {
+      const limit = Object.hasOwn(loginLimits, detail.scope) ? loginLimits[detail.scope] : undefined;
+      if (limit !== undefined) this.#limitRefusals.inc({ limit });
+    }
   }
 
   /** An attachment chunk was stored; `via` is one of the two transports (a closed set). */

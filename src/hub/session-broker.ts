@@ -28,6 +28,8 @@ import type { HubStore, UserRecord } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
 import type { TechnicianAuth } from './technician-auth.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
+import type { SessionRequestShares } from './session-request-shares.js';
+import { LimitReached, type ShareRefusals } from './shares.js';
 
 export interface SessionBrokerOptions {
   auth: TechnicianAuth;
@@ -39,6 +41,9 @@ export interface SessionBrokerOptions {
   logger: Logger;
   ticketTtlMs: number;
   openTimeoutMs: number;
+  /** Each user's share of session requests (hub.yaml shares.perUser). */
+  shares: SessionRequestShares;
+  refusals: ShareRefusals;
 }
 
 const connectPath = /^\/v1\/stations\/([^/?#]+)\/connect$/;
@@ -49,6 +54,8 @@ interface SessionAsk {
   stationId: string;
   service: string;
   reason: string | undefined;
+  /** Gives the request's place in the user's share back: the station answered, or it failed. */
+  release: () => void;
 }
 
 /** The station's answer to a session request made without a session (see SessionBroker.probe). */
@@ -232,8 +239,32 @@ export class SessionBroker {
     service: string,
     reason: string | undefined,
   ): Promise<SessionAsk> {
-    const { auth, registry, store, audit } = this.#options;
+    const { auth } = this.#options;
     const { user, amr } = await auth.authenticateWithStrength(authorization);
+    // The user's share is taken before anything is looked up or audited: a flood of requests,
+    // even from a user outside the authorized group, costs the hub no more than its share.
+    const release = this.#admit(user.name);
+    try {
+      const stationId = await this.#checkAsk(user, station, service);
+      return { user, amr, stationId, service, reason, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  #admit(userName: string): () => void {
+    try {
+      return this.#options.shares.admit(userName);
+    } catch (err) {
+      if (err instanceof LimitReached) this.#options.refusals.refused(err, `user:${userName}`);
+      throw err;
+    }
+  }
+
+  /** Station ID, group and an enrolled station; returns the Station ID. */
+  async #checkAsk(user: UserRecord, station: string, service: string): Promise<string> {
+    const { auth, registry, store, audit } = this.#options;
     let stationId: string;
     try {
       stationId = parseStationId(station);
@@ -255,11 +286,23 @@ export class SessionBroker {
       if (station.revokedAtMs !== null)
         throw new LifelineError('STATION_UNKNOWN', `station ${stationId} is revoked`);
     }
-    return { user, amr, stationId, service, reason };
+    return stationId;
   }
 
   /** Signs the ticket and asks the station over its tunnel; resolves with the agent's answer. */
   async #ask(
+    asked: SessionAsk,
+    probe: ProbeKind | undefined,
+    techStream: ServerHttp2Stream | undefined,
+  ): Promise<{ agentStream: ClientHttp2Stream; response: IncomingHttpHeaders; sessionId: string }> {
+    try {
+      return await this.#askStation(asked, probe, techStream);
+    } finally {
+      asked.release();
+    }
+  }
+
+  async #askStation(
     asked: SessionAsk,
     probe: ProbeKind | undefined,
     techStream: ServerHttp2Stream | undefined,
@@ -406,10 +449,12 @@ function readBody(stream: ClientHttp2Stream): Promise<string> {
 
 function respondError(stream: ServerHttp2Stream, error: LifelineError): void {
   if (stream.destroyed || stream.headersSent) return;
+  const retryAfter = error instanceof LimitReached ? error.retryAfterSeconds : undefined;
   stream.respond({
     ':status': errorCodes[error.code],
     'content-type': 'application/json',
     [header.errorCode]: error.code,
+    ...(retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) }),
   });
   stream.end(JSON.stringify(error.toJSON()));
 }

@@ -7,7 +7,7 @@ import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import type { AuthMethod, HubStore, UserRecord } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
-import type { LoginLimiter } from './login-limiter.js';
+import type { LoginLimiter, LoginScope } from './login-limiter.js';
 import { burnPasswordCheck, verifyPassword } from './passwords.js';
 import { matchTotpStep } from './totp.js';
 
@@ -27,6 +27,18 @@ export class LoginRateLimited extends LifelineError {
   constructor(message: string, retryAfterMs: number) {
     super('AUTH_RATE_LIMITED', message);
     this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** What a login refused by a limit is told: which limit, and when to try again. */
+function rateLimitMessage(scope: LoginScope, name: string, remote: string, seconds: number): string {
+  switch (scope) {
+    case 'pair':
+      return `too many failed logins for user ${name} from ${remote}: try again in ${seconds} s`;
+    case 'user':
+      return `too many failed logins for user ${name}, some of them from ${remote}: try again from there in ${seconds} s`;
+    case 'address':
+      return `too many failed logins from ${remote}: try again in ${seconds} s`;
   }
 }
 
@@ -85,11 +97,11 @@ export class TechnicianAuth {
     if (!verdict.ok) {
       const seconds = Math.ceil(verdict.retryAfterMs / 1000);
       return refuse(
-        new LoginRateLimited(
-          `too many failed logins ${verdict.scope === 'user' ? `for user ${name}` : `from ${remote}`}: try again in ${seconds} s`,
-          verdict.retryAfterMs,
-        ),
-        { scope: verdict.scope, retryAfterMs: verdict.retryAfterMs },
+        new LoginRateLimited(rateLimitMessage(verdict.scope, name, remote, seconds), verdict.retryAfterMs),
+        {
+          scope: verdict.scope,
+          retryAfterMs: verdict.retryAfterMs,
+        },
       );
     }
     const user = await this.#store.getUser(name);

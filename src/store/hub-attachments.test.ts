@@ -85,6 +85,46 @@ test('start links the upload to its problem, is idempotent, and refuses other fi
   });
 });
 
+test("a new upload is checked against the station's unfinished ones; what counts, and a refusal stores nothing", async () => {
+  await withStore(async (store) => {
+    await openProblem(store, 'ST-A', 'PB-AAAAAA');
+    await openProblem(store, 'ST-B', 'PB-AAAAAA');
+    const seen: { uploads: number; bytes: number }[] = [];
+    const admission = (countSinceMs: number, refuse = false) => ({
+      countSinceMs,
+      check: (pending: { uploads: number; bytes: number }) => {
+        seen.push(pending);
+        if (refuse) throw new Error('share used up');
+      },
+    });
+    // Old and never sent a byte (or its bytes were dropped by retention): no longer counts.
+    await store.attachments.start('ST-A', upload({ bytes: 7000 }), t0 - 5 * day);
+    // Old, but holding received bytes: counts until retention drops them.
+    const partial = (await store.attachments.start('ST-A', upload({ bytes: 300 }), t0 - 5 * day)).attachment;
+    await store.attachments.advance(partial.id, 0, 100, t0 - 4 * day);
+    // Recent, nothing received yet: counts.
+    await store.attachments.start('ST-A', upload({ bytes: 20 }), t0 - day);
+    // Complete: no longer pending.
+    const done = (await store.attachments.start('ST-A', upload({ bytes: 100 }), t0 - day)).attachment;
+    await store.attachments.advance(done.id, 0, 100, t0 - day);
+    await store.attachments.markComplete(done.id, t0 - day);
+    // Another station's upload is its own.
+    await store.attachments.start('ST-B', upload({ bytes: 5000 }), t0);
+
+    const fresh = upload({ bytes: 1 });
+    const refused = store.attachments.start('ST-A', fresh, t0, admission(t0 - 3 * day, true));
+    await assert.rejects(refused, /share used up/);
+    assert.deepEqual(seen, [{ uploads: 2, bytes: 320 }]);
+    assert.equal(await store.attachments.get(fresh.id), undefined, 'a refused upload leaves no row');
+    const taken = await store.attachments.start('ST-A', fresh, t0, admission(t0 - 3 * day));
+    assert.equal(taken.created, true);
+    // A known upload resumes without a check, whatever the share says.
+    seen.length = 0;
+    const again = await store.attachments.start('ST-A', fresh, t0 + 1, admission(t0, true));
+    assert.deepEqual([again.created, seen], [false, []]);
+  });
+});
+
 test('the resume point moves only from where it is; repeats count as transferred; complete and restart', async () => {
   await withStore(async (store) => {
     await openProblem(store, 'ST-A', 'PB-AAAAAA');

@@ -100,6 +100,24 @@ function toAttachment(row: HubAttachmentTables['attachments']): HubAttachment {
   };
 }
 
+/** What a station has of unfinished uploads, for its share (hub.yaml shares.perStation). */
+export interface PendingUploads {
+  uploads: number;
+  /** Their announced sizes. */
+  bytes: number;
+}
+
+/** How a new upload is admitted beside the station's unfinished ones (see start). */
+export interface UploadAdmission {
+  /**
+   * An unfinished upload counts while it holds received bytes, or, holding none (never sent, or
+   * discarded by retention), if it started at or after this time.
+   */
+  countSinceMs: number;
+  /** Throws to refuse the new upload, given what the station has unfinished already. */
+  check: (pending: PendingUploads) => void;
+}
+
 export class HubAttachmentStore {
   readonly #db: Kysely<HubAttachmentTables>;
 
@@ -110,12 +128,15 @@ export class HubAttachmentStore {
   /**
    * Starts an upload, or returns the one with this id: the same fields give its current state, other
    * fields are CALLHOME_ATTACHMENT_CONFLICT. A problem the hub has not received yet is
-   * CALLHOME_ATTACHMENT_PROBLEM_UNKNOWN, so the agent retries after its problem.open arrived.
+   * CALLHOME_ATTACHMENT_PROBLEM_UNKNOWN, so the agent retries after its problem.open arrived. A new
+   * upload is first checked with `admission` against the station's unfinished ones, in the same
+   * transaction; a known one is never refused (it resumes).
    */
   async start(
     stationId: string,
     fields: AttachmentStart,
     nowMs: number,
+    admission?: UploadAdmission,
   ): Promise<{ attachment: HubAttachment; created: boolean }> {
     return this.#db.transaction().execute(async (trx) => {
       const row = await trx
@@ -151,6 +172,18 @@ export class HubAttachmentStore {
           'CALLHOME_ATTACHMENT_PROBLEM_UNKNOWN',
           `the hub has not received problem ${fields.problemLocalId} of this station yet: send its report first`,
         );
+      }
+      if (admission) {
+        const pending = await trx
+          .selectFrom('attachments')
+          .select((eb) => [eb.fn.countAll<number>().as('uploads'), eb.fn.sum<number>('bytes').as('bytes')])
+          .where('station_id', '=', stationId)
+          .where('state', '=', 'receiving')
+          .where((eb) =>
+            eb.or([eb('received_bytes', '>', 0), eb('created_at', '>=', admission.countSinceMs)]),
+          )
+          .executeTakeFirst();
+        admission.check({ uploads: Number(pending?.uploads ?? 0), bytes: Number(pending?.bytes ?? 0) });
       }
       const values: HubAttachmentTables['attachments'] = {
         id: fields.id,

@@ -13,7 +13,12 @@ export type { LocalProblem, ProblemState, ProblemTables } from './problem-store.
 export { HubReportStore, hubReportMigrations, type IngestItem } from './hub-reports.js';
 export type { ProblemRecord, StoredReport } from './hub-reports.js';
 export { HubAttachmentStore, hubAttachmentMigrations, hubAttachmentStates } from './hub-attachments.js';
-export type { HubAttachment, HubAttachmentState } from './hub-attachments.js';
+export type {
+  HubAttachment,
+  HubAttachmentState,
+  PendingUploads,
+  UploadAdmission,
+} from './hub-attachments.js';
 export { HubRetentionStore, hubRetentionMigrations } from './hub-retention.js';
 export type { AgingReportKind } from './hub-retention.js';
 export { HubDataRequestStore, hubDataRequestMigrations, dataRequestIdPattern } from './hub-data-requests.js';

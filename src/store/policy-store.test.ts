@@ -92,6 +92,30 @@ test('access requests: one pending request per technician and service, attempts 
   });
 });
 
+test('access requests: with maxPending pending, no new one is made; known ones still count attempts', async () => {
+  await withStore(async (store) => {
+    await store.policy.recordRequestAttempt({ ...attempt, maxPending: 2 });
+    await store.policy.recordRequestAttempt({ ...attempt, service: 'web', maxPending: 2 });
+    const full = await store.policy.recordRequestAttempt({ ...attempt, service: 'db', maxPending: 2 });
+    assert.deepEqual(full, { request: undefined, pending: 2 });
+    const known = await store.policy.recordRequestAttempt({ ...attempt, nowMs: t0 + 1, maxPending: 2 });
+    assert.equal(
+      known.request?.attempts,
+      2,
+      'a pending request of the same technician and service is updated',
+    );
+    assert.equal(await store.policy.countPending(t0 + 2), 2);
+    // Once one expires there is room again.
+    const later = await store.policy.recordRequestAttempt({
+      ...attempt,
+      service: 'db',
+      nowMs: t0 + attempt.pendingTtlMs,
+      maxPending: 2,
+    });
+    assert.equal(later.request !== undefined && later.created, true);
+  });
+});
+
 test('access requests expire; a new attempt then makes a new one', async () => {
   await withStore(async (store) => {
     const first = await store.policy.recordRequestAttempt(attempt);

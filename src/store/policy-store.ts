@@ -155,6 +155,24 @@ function toGrant(row: PolicyTables['one_time_grants']): StoredGrant {
   };
 }
 
+/** An attempt that needs approval (PolicyStore.recordRequestAttempt). */
+export interface RequestAttempt {
+  technician: string;
+  technicianName: string;
+  groups: readonly string[];
+  service: string;
+  reason: string | null;
+  nowMs: number;
+  pendingTtlMs: number;
+  /** False for a technician polling the request: not another attempt. */
+  countAttempt?: boolean;
+}
+
+export interface RecordedAttempt {
+  request: AccessRequest;
+  created: boolean;
+}
+
 export class PolicyStore {
   readonly #db: Kysely<PolicyTables>;
   #rules: StoredRule[] | undefined;
@@ -230,18 +248,15 @@ export class PolicyStore {
    * Records an attempt that needs approval. A pending request of the same technician for the
    * same service is updated (attempts, time, reason) rather than repeated; a rejected one still
    * in force is returned as it is, so a rejected technician stays refused without a new request.
+   * With `maxPending` requests pending already, no new one is made: `request` is undefined.
    */
-  async recordRequestAttempt(attempt: {
-    technician: string;
-    technicianName: string;
-    groups: readonly string[];
-    service: string;
-    reason: string | null;
-    nowMs: number;
-    pendingTtlMs: number;
-    /** False for a technician polling the request: not another attempt. */
-    countAttempt?: boolean;
-  }): Promise<{ request: AccessRequest; created: boolean }> {
+  recordRequestAttempt(attempt: RequestAttempt & { maxPending?: undefined }): Promise<RecordedAttempt>;
+  recordRequestAttempt(
+    attempt: RequestAttempt & { maxPending: number },
+  ): Promise<RecordedAttempt | { request: undefined; pending: number }>;
+  async recordRequestAttempt(
+    attempt: RequestAttempt & { maxPending?: number | undefined },
+  ): Promise<RecordedAttempt | { request: undefined; pending: number }> {
     return this.#db.transaction().execute(async (trx) => {
       await expireRequests(trx, attempt.nowMs);
       const existing = await trx
@@ -270,6 +285,16 @@ export class PolicyStore {
           }),
           created: false,
         };
+      }
+      if (attempt.maxPending !== undefined) {
+        const pending = await trx
+          .selectFrom('access_requests')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('status', '=', 'pending')
+          .where('expires_at', '>', attempt.nowMs)
+          .executeTakeFirst();
+        const count = Number(pending?.n ?? 0);
+        if (count >= attempt.maxPending) return { request: undefined, pending: count };
       }
       const row: PolicyTables['access_requests'] = {
         id: newPolicyId('AR'),
