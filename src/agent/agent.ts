@@ -185,7 +185,10 @@ export class Agent implements AgentControl {
     const clock = options.clock ?? systemClock;
     const paths = agentPaths(options.dataDir);
     const config = loadAgentConfig(options.dataDir);
-    const store = await AgentStore.open(paths.database, { maxBytes: config.store.maxSizeMb * 1024 * 1024 });
+    const store = await AgentStore.open(paths.database, {
+      maxBytes: config.store.maxSizeMb * 1024 * 1024,
+      maxBytesSetting: 'store.maxSizeMb in agent.yaml',
+    });
     const stationId = await store.getSetting(settingKeys.stationId);
     if (typeof stationId !== 'string') {
       await store.close();
