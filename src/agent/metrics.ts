@@ -13,6 +13,8 @@ export interface AgentMetricsSources {
   activeSessions: () => number;
   /** Reports waiting in the outbox, by state; undefined before the outbox exists. */
   outboxCounts: () => Promise<{ pending: number; held: number } | undefined>;
+  /** True while the data directory's disk is full (StoreSpace). */
+  storeFull?: () => boolean;
 }
 
 export class AgentMetrics {
@@ -32,6 +34,11 @@ export class AgentMetrics {
       sources.tunnelState() === 'connected' ? 1 : 0,
     );
     metrics.gauge('sessions_active', 'Technician sessions running now.', sources.activeSessions);
+    metrics.gauge(
+      'store_full',
+      '1 while the data directory has no room (new reports and attachments refused with STORE_FULL), else 0.',
+      () => (sources.storeFull?.() ? 1 : 0),
+    );
     this.#sessionsTotal = metrics.counter(
       'sessions_total',
       'Technician sessions started since the agent started.',
