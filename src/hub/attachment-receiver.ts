@@ -12,6 +12,7 @@ import { attachmentFilePath, hashFile, settleFileLength } from './attachment-fil
 import { AttachmentWriters, ChunkOutOfTurn } from './attachment-writer.js';
 import type { ChunkBody } from './chunk-body.js';
 import type { HubAudit } from './hub-audit.js';
+import type { StoreRoom } from '../common/store-space.js';
 
 /** How a chunk came: the upload channel, or a PUT on call home. */
 export type ChunkTransport = 'channel' | 'call-home';
@@ -23,6 +24,11 @@ export interface AttachmentReceiverOptions {
   attachmentsDir: string;
   /** A chunk was written, checked and synced (not a repeat). */
   onChunkStored?: ((via: ChunkTransport) => void) | undefined;
+  /**
+   * The disk's room: an upload is not started, nor a chunk written, without it; a write that ran out
+   * of room answers STORE_FULL (the station sends the chunk again later).
+   */
+  room?: StoreRoom | undefined;
 }
 
 /** A step's answer: its HTTP status and JSON body. */
@@ -74,6 +80,7 @@ export class AttachmentReceiver {
 
   async start(stationId: string, start: AttachmentStart): Promise<ReceiverAnswer> {
     const { store, clock } = this.#options;
+    await this.#options.room?.ensureRoom();
     const { attachment, created } = await store.attachments.start(stationId, start, clock.now());
     if (attachment.state === 'receiving') this.#writers.prepare();
     return { status: created ? 201 : 200, body: stateOf(attachment) };
@@ -128,13 +135,19 @@ export class AttachmentReceiver {
         `chunk ${index} must hold ${end - start} bytes, it holds ${body.byteLength}`,
       );
     }
+    const room = this.#options.room;
+    await room?.ensureRoom(body.byteLength);
     try {
       const outcome = await this.#writers.write(attachment, start, end, body, manifest.sha256);
       if (!outcome.duplicate) this.#options.onChunkStored?.(via);
       return { status: 200, body: stateOf(outcome.attachment, { index, duplicate: outcome.duplicate }) };
     } catch (err) {
-      if (!(err instanceof ChunkOutOfTurn)) throw err;
-      return refusal(err, err.receivedBytes);
+      if (err instanceof ChunkOutOfTurn) return refusal(err, err.receivedBytes);
+      if (!room) throw err;
+      throw await room.failed(
+        err,
+        attachmentFilePath(this.#options.attachmentsDir, attachment.stationId, attachment.id),
+      );
     }
   }
 

@@ -31,6 +31,7 @@ import { registerAttachmentRoutes } from './callhome-attachment-routes.js';
 import { AttachmentReceiver, type ChunkTransport } from './attachment-receiver.js';
 import { serveUploadChannel } from './upload-channel.js';
 import { attachmentsDirOf } from './attachment-files.js';
+import type { StoreRoom } from '../common/store-space.js';
 
 export const enrollRequestSchema = z
   .object({
@@ -69,6 +70,8 @@ export interface CallHomeApiOptions {
   onReportStored?: ((kind: ReportKind) => void) | undefined;
   /** An attachment chunk was stored (feeds /metrics). */
   onChunkStored?: ((via: ChunkTransport) => void) | undefined;
+  /** The disk's room: reports and chunks are refused with STORE_FULL when it has none. */
+  room?: StoreRoom | undefined;
 }
 
 export async function buildCallHomeApi(options: CallHomeApiOptions) {
@@ -153,7 +156,8 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     };
   });
 
-  registerStationRoutes(app, { store, audit, clock, onReportStored: options.onReportStored });
+  const room = options.room;
+  registerStationRoutes(app, { store, audit, clock, onReportStored: options.onReportStored, room });
   registerTrustRoutes(app, {
     store,
     audit,
@@ -162,7 +166,7 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     stationCertValidityMs: options.stationCertValidityMs,
     renewalGraceMs: options.renewalGraceMs,
   });
-  registerBatchRoutes(app, { store, audit, clock, onReportStored: options.onReportStored });
+  registerBatchRoutes(app, { store, audit, clock, onReportStored: options.onReportStored, room });
   registerDataRequestRoutes(app, { store, clock });
   registerFixRoutes(app, { store, audit, dataDir: options.dataDir });
   const receiver = new AttachmentReceiver({
@@ -171,6 +175,7 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     clock,
     attachmentsDir: attachmentsDirOf(options.dataDir),
     onChunkStored: options.onChunkStored,
+    room,
   });
   app.addHook('onClose', () => receiver.close());
   registerAttachmentRoutes(app, { store, receiver });

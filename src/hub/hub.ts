@@ -27,6 +27,7 @@ import { UserWatch } from './user-watch.js';
 import { HubTrust } from './trust-rotation.js';
 import { CaCrl, revokedStationSerials } from './crl.js';
 import { ChangeFeed } from '../common/change-feed.js';
+import { StoreSpace } from '../common/store-space.js';
 
 export class Hub {
   readonly config: Readonly<HubConfig>;
@@ -48,6 +49,7 @@ export class Hub {
   #revocations: RevocationWatch | undefined;
   #users: UserWatch | undefined;
   #trust: HubTrust | undefined;
+  #space: StoreSpace | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -89,7 +91,15 @@ export class Hub {
     const certChainPem = trust.material.serverChainPem;
     const keyPem = trust.material.serverKeyPem;
     const ticketSigner = new TicketSigner(trust.material.ticketPrivateKeyPem);
-    const store = await openSqliteHubStore(paths.database);
+    // The "store full" condition: measured on the data directory, told of every write refused.
+    const space = new StoreSpace({
+      dir: options.dataDir,
+      minFreeBytes: config.store.minFreeMb * 1024 * 1024,
+      minFreeSetting: 'store.minFreeMb in hub.yaml',
+      clock,
+      logger,
+    });
+    const store = await openSqliteHubStore(paths.database, { onStoreFull: (error) => space.noteFull(error) });
     await store.clearConnections(clock.now());
     const audit = new HubAudit(store, clock, logger);
 
@@ -142,6 +152,7 @@ export class Hub {
       logger,
       onReportStored: (kind) => countStoredReport(kind),
       onChunkStored: (via) => countStoredChunk(via),
+      room: space,
     });
     const admission = new TunnelAdmission({ tunnelsPerSecond: config.admission.tunnelsPerSecond, clock });
     const listener = new StationListener({
@@ -162,6 +173,7 @@ export class Hub {
       activeSessions: () => broker.activeCount,
       admissionStats: () => admission.stats(),
       stationHealth: () => store.health.listHealth(),
+      storeFull: () => space.condition !== null,
     });
     audit.onRecord((action, _stationId, detail) => metrics.observeAudit(action, detail));
     countStoredReport = (kind) => metrics.observeReportStored(kind);
@@ -174,6 +186,7 @@ export class Hub {
         await store.getStation('ST-0000-0000-0');
         return true;
       },
+      storeFull: () => space.condition !== null,
     };
     // Live updates for the hub console, from the hub's audit entries (console-routes.ts).
     const consoleFeed = new ChangeFeed();
@@ -197,6 +210,7 @@ export class Hub {
         dataDir: options.dataDir,
         retention: config.retention,
         feed: consoleFeed,
+        storeFull: () => space.condition,
       },
     });
     const hub = new Hub({
@@ -213,6 +227,9 @@ export class Hub {
     const stationAddress = parseHostPort(config.listen, 'listen');
     const apiAddress = parseHostPort(config.apiListen, 'apiListen');
     hub.#consoleFeed = consoleFeed;
+    hub.#space = space;
+    // The console's banner comes and goes with the condition.
+    space.on('change', () => consoleFeed.changed('hub'));
     hub.stationPort = (await listener.listen(stationAddress)).port;
     await technicianApi.listen({ host: apiAddress.host, port: apiAddress.port });
     const apiInfo = technicianApi.server.address();
@@ -278,6 +295,7 @@ export class Hub {
       await this.#revocations?.close();
       await this.#users?.close();
       this.#trust?.close();
+      this.#space?.close();
       await new Promise((resolve) => setTimeout(resolve, 100));
       this.registry.destroyAll();
       this.#listener.destroyAll();
