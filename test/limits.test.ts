@@ -68,13 +68,18 @@ describe('session limits and failing closed', () => {
       for (let i = 0; i < 200 && !answer; i++) {
         await cluster.admin('PUT', '/v1/access', { level: 'full' }).catch((err: Error) => {
           answer = {
-            code: /STORE_FAILED/.test(err.message) ? 'STORE_FAILED' : 'other',
+            code: /"code":"STORE_FULL"/.test(err.message) ? 'STORE_FULL' : 'other',
             message: err.message,
           };
         });
       }
-      assert.equal(answer?.code, 'STORE_FAILED', answer?.message);
-      assert.match(answer.message, /the audit log cannot be written/);
+      // agent.db at its size limit is a full store: 507, naming the file and the limit.
+      assert.equal(answer?.code, 'STORE_FULL', answer?.message);
+      assert.match(answer.message, /HTTP 507 .*the audit log cannot be written/);
+      assert.match(
+        answer.message,
+        /agent\.db reached its size limit of [\d.]+ MiB \(store\.maxSizeMb in agent\.yaml\), with [\d.]+ \S+ free in /,
+      );
       assert.equal(await technician.exited, 1);
       assert.match(technician.stderr, /session ended: the appliance cannot write its audit log/);
     } finally {

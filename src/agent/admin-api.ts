@@ -1,7 +1,7 @@
 // The agent's admin API (HTTP on loopback by default): what the appliance administrator, the CLI
 // and the Diagnostics page use. Every request needs the credential stored in the data directory,
-// except GET /health (up or down, nothing more) for a supervisor or load balancer, and the files of
-// the Diagnostics page (/ui/diagnostics/), which ask for the credential themselves.
+// except GET /health (up, down or store-full, nothing more) for a supervisor or load balancer, and
+// the files of the Diagnostics page (/ui/diagnostics/), which ask for the credential themselves.
 
 import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify from 'fastify';
@@ -34,6 +34,8 @@ export interface AdminOps {
   metrics: AgentMetrics;
   /** True when the agent can serve: its store answers and its audit log can be written. */
   healthy: () => Promise<boolean>;
+  /** True while the data directory's disk is full (StoreSpace): /health says so. */
+  storeFull?: () => boolean;
   /** What changed, for the Diagnostics page's live updates (GET /v1/events). */
   feed: ChangeFeed;
   /** Deadlines and caps of the API's connections; the admin credential authenticates. */
@@ -96,6 +98,8 @@ export async function buildAdminApi(
   registerWebPages(app, ['diagnostics']);
 
   api.get('/health', { schema: { security: [] } }, async (_request, reply) => {
+    // Not ok, and why: a restart does not help, freeing space does.
+    if (ops.storeFull?.()) return reply.code(503).send({ status: 'store-full' });
     const ok = await withinTimeout(ops.healthy(), healthTimeoutMs);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
   });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
+import { StoreSpace, type StoreFullCondition } from '../common/store-space.js';
 import { replaceFile } from '../common/files.js';
 import { formatHostPort, parseHostPort } from '../common/host-port.js';
 import type { Logger } from '../common/logger.js';
@@ -76,6 +77,11 @@ export interface AgentStatus {
   activeSessions: number;
   pendingRequests: number;
   auditHealthy: boolean;
+  /**
+   * The data directory's disk is full (or agent.db at its size limit): new reports and attachments
+   * are refused with STORE_FULL until there is room. Null when there is room.
+   */
+  storeFull: StoreFullCondition | null;
   oneTimeGrant: StoredGrant | null;
 }
 
@@ -134,6 +140,7 @@ export class Agent implements AgentControl {
   /** The newest transmission the hub accepted; undefined until read from the log once. */
   #lastCallHome: AgentStatus['lastCallHome'] | undefined;
   readonly #store: AgentStore;
+  readonly #space: StoreSpace;
   readonly #audit: AuditLog;
   readonly #gate: SessionGate;
   readonly #tunnel: TunnelClient;
@@ -154,6 +161,7 @@ export class Agent implements AgentControl {
 
   private constructor(parts: {
     store: AgentStore;
+    space: StoreSpace;
     audit: AuditLog;
     gate: SessionGate;
     policyControl: PolicyControl;
@@ -169,6 +177,7 @@ export class Agent implements AgentControl {
     this.policyControl = parts.policyControl;
     this.#notifications = parts.notifications;
     this.#store = parts.store;
+    this.#space = parts.space;
     this.#audit = parts.audit;
     this.#gate = parts.gate;
     this.#tunnel = parts.tunnel;
@@ -188,9 +197,22 @@ export class Agent implements AgentControl {
     const clock = options.clock ?? systemClock;
     const paths = agentPaths(options.dataDir);
     const config = loadAgentConfig(options.dataDir);
-    const store = await AgentStore.open(paths.database, { maxBytes: config.store.maxSizeMb * 1024 * 1024 });
+    // The "store full" condition: measured on the data directory, told of every write refused.
+    const space = new StoreSpace({
+      dir: options.dataDir,
+      minFreeBytes: config.store.minFreeMb * 1024 * 1024,
+      minFreeSetting: 'store.minFreeMb in agent.yaml',
+      clock,
+      logger: options.logger,
+    });
+    const store = await AgentStore.open(paths.database, {
+      maxBytes: config.store.maxSizeMb * 1024 * 1024,
+      maxBytesSetting: 'store.maxSizeMb in agent.yaml',
+      onStoreFull: (error) => space.noteFull(error),
+    });
     const stationId = await store.getSetting(settingKeys.stationId);
     if (typeof stationId !== 'string') {
+      space.close();
       await store.close();
       throw new LifelineError(
         'ENROLL_NOT_ENROLLED',
@@ -299,6 +321,7 @@ export class Agent implements AgentControl {
     });
     const agent = new Agent({
       store,
+      space,
       audit,
       gate,
       policyControl,
@@ -326,6 +349,7 @@ export class Agent implements AgentControl {
       activeSessions: () => gate.activeCount,
       outboxCounts: async () => agent.outbox?.store.counts(),
       connectionStats: () => adminGuard.stats(),
+      storeFull: () => space.condition !== null,
     });
     audit.onEntry((entry) => metrics.observeAudit(entry));
     countLimitRefusal = (limit) => metrics.observeLimitRefusal(limit);
@@ -398,6 +422,7 @@ export class Agent implements AgentControl {
       review: config.callhome.review,
       ...(redaction ? { transformPayload: redaction } : {}),
       recordSettled: settlementRecorder(audit),
+      ensureRoom: () => space.ensureRoom(),
     });
     agent.problems = new ProblemDesk({
       store: store.problems,
@@ -409,8 +434,9 @@ export class Agent implements AgentControl {
     agent.problems.watch(agent.outbox);
     await agent.problems.recoverNumbers();
     const pausedUntil = await store.getSetting(settingKeys.callHomePausedUntil);
-    if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) agent.outbox.pause(pausedUntil);
-    agent.outbox.start();
+    const outbox = agent.outbox;
+    if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) outbox.pause(pausedUntil);
+    outbox.start();
     agent.#sentPurger = new SentReportPurger({
       store: store.outbox,
       keepSentMs: config.callhome.keepSent,
@@ -445,8 +471,18 @@ export class Agent implements AgentControl {
       clock,
       logger,
       audit: (action, detail, actor = 'agent') => audit.record(actor, action, detail),
+      room: space,
     });
     agent.uploader = uploader;
+    // Room again: what backed off because the store could not be written goes on at once.
+    space.on('change', (condition) => {
+      if (condition !== null) return;
+      outbox.storeRecovered();
+      uploader.wake();
+      // An audit log that failed for lack of room is tried again now, so sessions are allowed
+      // again without waiting for the next session request to try it.
+      if (!audit.healthy) void audit.record('agent', 'audit.resumed', {}).catch(() => undefined);
+    });
     agent.outbox.on('attempt', (event) => {
       metrics.observeDelivery(event);
       if (event.type === 'failed') return;
@@ -458,7 +494,6 @@ export class Agent implements AgentControl {
     if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) uploader.pause(pausedUntil);
     uploader.start();
     agent.#dataDir = options.dataDir;
-    const outbox = agent.outbox;
     const applianceModel = config.appliance;
     agent.collectors = new Collectors({
       settings: config.callhome,
@@ -497,6 +532,10 @@ export class Agent implements AgentControl {
     wirePageFeed(feed, {
       onAudit: (listener) => audit.onEntry((entry) => listener(entry.action)),
       onTunnelState: (listener) => tunnel.on('state', () => listener()),
+      onHealth: (listener) => {
+        space.on('change', () => listener());
+        audit.onHealthChange(() => listener());
+      },
       onCallHome: (listener) => {
         outbox.on('attempt', () => listener());
         outbox.on('settled', () => listener());
@@ -511,13 +550,19 @@ export class Agent implements AgentControl {
         await store.getSetting(settingKeys.stationId);
         return audit.healthy;
       },
+      storeFull: () => space.condition !== null,
     });
     await api.listen({ host: listen.host, port: listen.port });
     const address = api.server.address() as AddressInfo;
     agent.#adminApi = api;
     agent.#adminUrl = `http://${formatHostPort({ host: address.address, port: address.port })}`;
     const runtime: RuntimeInfo = { pid: process.pid, adminUrl: agent.#adminUrl, stationId };
-    replaceFile(paths.runtime, JSON.stringify(runtime, null, 2) + '\n');
+    try {
+      replaceFile(paths.runtime, JSON.stringify(runtime, null, 2) + '\n');
+    } catch (err) {
+      // The CLI finds the agent through this file: without it the agent cannot be reached.
+      throw await space.failed(err, paths.runtime);
+    }
     logger.info({ adminUrl: agent.#adminUrl }, 'admin API listening');
     if (policy.remoteEnabled) tunnel.enable();
     gate.startSweeping();
@@ -556,6 +601,7 @@ export class Agent implements AgentControl {
       activeSessions: this.#gate.activeCount,
       pendingRequests: await this.policyControl.countPending(),
       auditHealthy: this.#audit.healthy,
+      storeFull: this.#space.condition,
       oneTimeGrant: await this.policyControl.currentGrant(),
     };
   }
@@ -716,6 +762,7 @@ export class Agent implements AgentControl {
     this.#callHome?.close();
     this.#uploadChannel?.close();
     await this.#syslog?.close();
+    this.#space.close();
     await this.#store.close();
     this.#logger.info('agent stopped');
   }

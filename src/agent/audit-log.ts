@@ -1,10 +1,12 @@
 // The agent's audit trail: every decision and setting change goes to the hash-chained log in the
 // store and to the process log. Secrets never appear in `detail`. Fail closed: when an entry
 // cannot be written, `onFailure` runs (the agent ends every session) and `healthy` stays false
-// until a write succeeds again, so no new session starts meanwhile.
+// until a write succeeds again, so no new session starts meanwhile. A full disk fails it with
+// STORE_FULL, anything else with STORE_FAILED.
 
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
+import { isStoreFailure } from '../common/store-full.js';
 import type { Logger } from '../common/logger.js';
 import type { Kysely } from 'kysely';
 import type { OutboxOptions } from './outbox.js';
@@ -15,6 +17,7 @@ export class AuditLog {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #listeners: ((entry: AuditEntry) => void)[] = [];
+  readonly #healthListeners: ((healthy: boolean) => void)[] = [];
   #healthy = true;
   onFailure: ((err: unknown) => void) | undefined;
 
@@ -26,6 +29,11 @@ export class AuditLog {
 
   get healthy(): boolean {
     return this.#healthy;
+  }
+
+  /** Called when the log stops or starts again being writable (the status the pages show). */
+  onHealthChange(listener: (healthy: boolean) => void): void {
+    this.#healthListeners.push(listener);
   }
 
   /** Called with every entry once it is written (syslog export, checkpoints, live pages). */
@@ -69,20 +77,29 @@ export class AuditLog {
       entry = await write();
     } catch (err) {
       // A refusal decided inside the write (a replayed nonce) is not a storage failure.
-      if (err instanceof LifelineError) throw err;
-      this.#logger.error(
+      if (err instanceof LifelineError && !isStoreFailure(err)) throw err;
+      // Logged when the log stops being writable, not again for every entry refused meanwhile.
+      this.#logger[this.#healthy ? 'error' : 'debug'](
         { err, audit: { actor, action } },
         'audit entry could not be written: failing closed',
       );
       if (this.#healthy) {
         this.#healthy = false;
         this.onFailure?.(err);
+        for (const listener of this.#healthListeners) listener(false);
       }
-      throw new LifelineError('STORE_FAILED', `the audit log cannot be written (${(err as Error).message})`, {
-        cause: err,
-      });
+      const full = err instanceof LifelineError && err.code === 'STORE_FULL';
+      throw new LifelineError(
+        full ? 'STORE_FULL' : 'STORE_FAILED',
+        `the audit log cannot be written (${(err as Error).message})`,
+        { cause: err },
+      );
     }
-    this.#healthy = true;
+    if (!this.#healthy) {
+      this.#logger.info({ audit: { actor, action } }, 'the audit log can be written again');
+      this.#healthy = true;
+      for (const listener of this.#healthListeners) listener(true);
+    }
     return entry;
   }
 

@@ -165,9 +165,14 @@ export const agentConfigSchema = z
       .object({
         /** Largest size of agent.db; past it writes fail (and sessions fail closed) rather than fill the disk. */
         maxSizeMb: z.number().int().min(1).max(1_000_000).default(1024),
+        /**
+         * Free space kept on the data directory's filesystem: below it new reports and attachments
+         * are refused (STORE_FULL) while the audit log and deliveries go on using the rest.
+         */
+        minFreeMb: z.number().int().min(1).max(1_000_000).default(8),
       })
       .strict()
-      .default({ maxSizeMb: 1024 }),
+      .default({ maxSizeMb: 1024, minFreeMb: 8 }),
     /** This appliance: its model decides which published fixes apply to it. */
     appliance: z
       .object({

@@ -17,6 +17,8 @@ export interface AgentMetricsSources {
   outboxCounts: () => Promise<{ pending: number; held: number } | undefined>;
   /** The admin API's connection guard (common/connection-guard.ts). */
   connectionStats?: (() => ConnectionGuardStats) | undefined;
+  /** True while the data directory's disk is full (StoreSpace). */
+  storeFull?: () => boolean;
 }
 
 export class AgentMetrics {
@@ -37,6 +39,11 @@ export class AgentMetrics {
       sources.tunnelState() === 'connected' ? 1 : 0,
     );
     metrics.gauge('sessions_active', 'Technician sessions running now.', sources.activeSessions);
+    metrics.gauge(
+      'store_full',
+      '1 while the data directory has no room (new reports and attachments refused with STORE_FULL), else 0.',
+      () => (sources.storeFull?.() ? 1 : 0),
+    );
     this.#sessionsTotal = metrics.counter(
       'sessions_total',
       'Technician sessions started since the agent started.',

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
+import { StoreFullError } from '../common/store-full.js';
+import Database from 'better-sqlite3';
 import { silentLogger } from '../common/logger.js';
 import type { ReportEnvelope } from '../protocol/reports.js';
 import { openSqlite } from '../store/sqlite/open.js';
@@ -246,6 +248,95 @@ describe('Outbox', () => {
       return true;
     });
     assert.equal((await outbox.status()).pending, 3);
+  });
+
+  test('a 507 STORE_FULL from the hub is tried again later, never rejected, and delivered once there is room', async () => {
+    const full = JSON.stringify({ code: 'STORE_FULL', message: 'the disk is full: /hub has 0 bytes free' });
+    hub.reply = (_e, seen) => (seen < 2 ? { status: 507, answer: full } : { status: 201 });
+    const outbox = newOutbox();
+    outbox.start();
+    const { id } = await outbox.accept('generic', { type: 'test', n: 1 });
+    await waitUntil(outbox, (s) => s.sent === 1);
+    assert.equal(hub.stored.get(id), 1);
+    assert.deepEqual(
+      (await store.listTransmissions()).map((t) => [t.status, t.answer === full]),
+      [
+        [507, true],
+        [507, true],
+        [201, false],
+      ],
+    );
+  });
+
+  test('while the store has no room new reports are refused with STORE_FULL; those it holds are still sent', async () => {
+    let room = true;
+    const ensureRoom = (): Promise<void> =>
+      room
+        ? Promise.resolve()
+        : Promise.reject(
+            new StoreFullError(
+              { path: dir, dir, reason: 'disk', freeBytes: 0 },
+              `the disk is full: ${dir} has 0 bytes free`,
+            ),
+          );
+    const outbox = newOutbox({ ensureRoom });
+    const before = await outbox.accept('generic', { type: 'test', n: 1 });
+    room = false;
+    // Both ways in: a report alone (group commit) and one written with a row of its own.
+    for (const alsoWrite of [undefined, () => Promise.resolve()]) {
+      await assert.rejects(
+        outbox.accept('generic', { type: 'test', n: 2 }, alsoWrite ? { alsoWrite } : {}),
+        (err: unknown) =>
+          err instanceof LifelineError && err.code === 'STORE_FULL' && /0 bytes free/.test(err.message),
+      );
+    }
+    assert.deepEqual(
+      (await store.list()).map((item) => item.id),
+      [before.id],
+    );
+    outbox.start();
+    await waitUntil(outbox, (s) => s.sent === 1);
+    room = true;
+    await outbox.accept('generic', { type: 'test', n: 3 });
+    await waitUntil(outbox, (s) => s.sent === 2);
+    assert.equal(hub.stored.size, 2);
+  });
+
+  test('a sender that could not settle for lack of room goes on as soon as there is room, not after its back-off', async () => {
+    // The hub answers every report of a batch; the store cannot log the transmissions (as on a full
+    // disk), so nothing is settled and the sender backs off for about a minute.
+    const delivered: string[] = [];
+    const deliverBatch: Deliver = (body) => {
+      const envelopes = body.split('\n').map((line) => JSON.parse(line) as ReportEnvelope);
+      delivered.push(...envelopes.map((e) => e.id));
+      const results = envelopes.map((e) => ({
+        id: e.id,
+        status: 201,
+        answer: { stored: true, duplicate: false },
+      }));
+      return Promise.resolve({ status: 200, answer: JSON.stringify({ results }) });
+    };
+    const other = new Database(path);
+    other.exec(
+      `create trigger no_room before insert on transmissions begin select raise(abort, 'no room'); end`,
+    );
+    const outbox = newOutbox({ deliverBatch, minRetryMs: 60_000, maxRetryMs: 60_000, random: () => 0.999 });
+    const { id } = await outbox.accept('generic', { type: 'test', n: 1 });
+    outbox.start();
+    // The failed settlement shows as the next attempt, most of a minute away.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const next = (await outbox.status()).nextAttemptAtMs ?? 0;
+      if (delivered.length > 0 && next > Date.now() + 30_000) break;
+      assert.ok(Date.now() < deadline, 'the settlement never failed');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.equal((await store.get(id))?.state, 'pending');
+    other.exec('drop trigger no_room');
+    other.close();
+    outbox.storeRecovered();
+    await waitUntil(outbox, (s) => s.sent === 1, 5000);
+    assert.deepEqual(delivered, [id, id], 'sent again with the same id (the hub stores it once)');
   });
 
   test('an invalid payload is refused before it is stored', async () => {

@@ -70,6 +70,11 @@ export interface OutboxOptions {
    * that transaction has committed.
    */
   recordSettled?: (trx: Kysely<OutboxTables>, settled: OutboxSettled) => Promise<() => void>;
+  /**
+   * Throws STORE_FULL when the disk has no room for a new report (StoreSpace.ensureRoom); asked
+   * before each group of reports is stored. Deliveries and settlements are never refused this way.
+   */
+  ensureRoom?: () => Promise<void>;
 }
 
 export interface OutboxStatus extends OutboxCounts {
@@ -143,6 +148,8 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
   #holdOffUntilMs = 0;
   #pausedUntilMs: number | null = null;
   #storeFailures = 0;
+  /** After the store failed to settle a delivery (a full disk): nothing is sent until then. */
+  #storeHoldOffUntilMs = 0;
   /** Batches on their way, and the reports they carry (not offered to the next batch). */
   readonly #inFlight = new Set<Promise<void>>();
   readonly #inFlightIds = new Set<string>();
@@ -156,6 +163,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
   #acceptFlushing = false;
   readonly #transformPayload: OutboxOptions['transformPayload'];
   readonly #recordSettled: OutboxOptions['recordSettled'];
+  readonly #ensureRoom: OutboxOptions['ensureRoom'];
 
   constructor(options: OutboxOptions) {
     super();
@@ -173,6 +181,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     this.#review = options.review ?? false;
     this.#transformPayload = options.transformPayload;
     this.#recordSettled = options.recordSettled;
+    this.#ensureRoom = options.ensureRoom;
     if (!(this.#minRetryMs > 0 && this.#maxRetryMs >= this.#minRetryMs)) {
       throw new RangeError('the outbox needs 0 < minRetryMs <= maxRetryMs');
     }
@@ -223,6 +232,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       const item = await this.#acceptGrouped(envelope, hold);
       return { id: item.id, sha256: item.sha256, bytes: item.bytes, held: item.state === 'held' };
     }
+    await this.#ensureRoom?.();
     const item = await this.#store.accept(envelope, {
       nowMs,
       maxPending: this.#maxPending,
@@ -256,6 +266,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       while (this.#acceptQueue.length > 0) {
         const group = this.#acceptQueue.splice(0, maxAcceptGroup);
         try {
+          await this.#ensureRoom?.();
           const results = await this.#store.acceptMany(group, {
             nowMs: this.#clock.now(),
             maxPending: this.#maxPending,
@@ -274,6 +285,16 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     } finally {
       this.#acceptFlushing = false;
     }
+  }
+
+  /**
+   * The store has room again (StoreSpace's condition ended): a sender that backed off because its
+   * store could not settle deliveries goes on now rather than at the end of its back-off.
+   */
+  storeRecovered(): void {
+    this.#storeFailures = 0;
+    this.#storeHoldOffUntilMs = 0;
+    this.#wake();
   }
 
   /** True when every report is held for review before it is sent. */
@@ -314,7 +335,12 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       nextAttemptAtMs:
         nextMs === undefined
           ? null
-          : Math.max(nextMs, this.#holdOffUntilMs, paused ? (this.#pausedUntilMs ?? 0) : 0),
+          : Math.max(
+              nextMs,
+              this.#holdOffUntilMs,
+              this.#storeHoldOffUntilMs,
+              paused ? (this.#pausedUntilMs ?? 0) : 0,
+            ),
       pausedUntilMs: paused ? this.#pausedUntilMs : null,
       running: this.#loop !== undefined && !this.#stopping,
     };
@@ -343,8 +369,8 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     for (const item of items) this.#inFlightIds.add(item.id);
     const sending: Promise<void> = this.#sendBatch(deliver, items)
       .catch((err: unknown) => {
-        this.#holdOffUntilMs = this.#clock.now() + this.#backoffMs(this.#storeFailures++);
-        this.#logger.error({ err }, 'call-home outbox: store failure');
+        this.#storeHoldOffUntilMs = this.#clock.now() + this.#backoffMs(this.#storeFailures++);
+        this.#logStoreFailure(err);
       })
       .finally(() => {
         for (const item of items) this.#inFlightIds.delete(item.id);
@@ -371,7 +397,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
         if (this.#stopping) return;
         // The store failed (disk full, I/O error): keep the loop alive and try again later.
         waitMs = this.#backoffMs(this.#storeFailures++);
-        this.#logger.error({ err }, 'call-home outbox: store failure');
+        this.#logStoreFailure(err);
       }
       if (waitMs !== 0 && !this.#stopping) await this.#wakeup.sleep(waitMs);
     }
@@ -384,7 +410,8 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       if (this.#pausedUntilMs > nowMs) return this.#pausedUntilMs - nowMs;
       this.#pausedUntilMs = null;
     }
-    if (this.#holdOffUntilMs > nowMs) return this.#holdOffUntilMs - nowMs;
+    const holdOffUntilMs = Math.max(this.#holdOffUntilMs, this.#storeHoldOffUntilMs);
+    if (holdOffUntilMs > nowMs) return holdOffUntilMs - nowMs;
     if (this.#deliverBatch) {
       // Several batches in flight: the next ones travel while the hub commits and both sides flush
       // their disks for the ones before. An order key still holds: a report in flight is pending,
@@ -581,6 +608,12 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       },
       published: () => publish?.(),
     };
+  }
+
+  /** A full disk is logged once, as a condition (StoreSpace), not at every retry of the sender. */
+  #logStoreFailure(err: unknown): void {
+    const full = err instanceof LifelineError && err.code === 'STORE_FULL';
+    this.#logger[full ? 'debug' : 'error']({ err }, 'call-home outbox: store failure');
   }
 
   /** Full jitter: uniform in [0, min(max, min * 2^attempts)). */

@@ -43,6 +43,8 @@ export interface PageFeedSources {
   onTunnelState?: (listener: () => void) => void;
   onCallHome?: (listener: () => void) => void;
   onPerformanceSample?: (listener: () => void) => void;
+  /** The disk filled or has room again; the audit log stopped or started being writable. */
+  onHealth?: (listener: () => void) => void;
 }
 
 export function wirePageFeed(feed: ChangeFeed, sources: PageFeedSources): void {
@@ -50,4 +52,5 @@ export function wirePageFeed(feed: ChangeFeed, sources: PageFeedSources): void {
   sources.onTunnelState?.(() => feed.changed('status'));
   sources.onCallHome?.(() => feed.changed('callhome', 'status'));
   sources.onPerformanceSample?.(() => feed.changed('performance'));
+  sources.onHealth?.(() => feed.changed('status'));
 }

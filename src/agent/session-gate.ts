@@ -249,10 +249,11 @@ export class SessionGate {
     if (!audit.healthy) {
       // Fail closed: while the audit log cannot be written, no session starts. A write that works
       // again ends the outage (and is itself recorded).
-      await audit.record('agent', 'audit.resumed', {}).catch(() => {
+      await audit.record('agent', 'audit.resumed', {}).catch((err: unknown) => {
+        const full = err instanceof LifelineError && err.code === 'STORE_FULL';
         throw new LifelineError(
-          'STORE_FAILED',
-          'the appliance cannot write its audit log, so no session may start',
+          full ? 'STORE_FULL' : 'STORE_FAILED',
+          `the appliance cannot write its audit log, so no session may start${full ? ': its disk is full' : ''}`,
         );
       });
     }

@@ -30,6 +30,7 @@ import type { OutboxStore } from '../store/outbox-store.js';
 import type { HubAnswer } from './callhome-client.js';
 import { stageAttachment, stagedFilePath, sweepStagingDir } from './attachment-staging.js';
 import { UploadChannelUnavailable, type ChunkFrame, type ChunkSendOptions } from './upload-channel.js';
+import type { StoreRoom } from '../common/store-space.js';
 
 /** Sends exact bytes to the hub; resolves with any HTTP answer, rejects when none came. */
 export type SendBytes = (
@@ -64,6 +65,8 @@ export interface UploaderOptions {
   clock: Clock;
   logger: Logger;
   audit: (action: string, detail: Record<string, unknown>, actor?: string) => Promise<unknown>;
+  /** Refuses a file the disk has no room for, and turns a write that ran out of room into STORE_FULL. */
+  room?: StoreRoom;
   chunkBytes?: number;
   maxBytes?: number;
   minRetryMs?: number;
@@ -131,6 +134,14 @@ export class Uploader {
     body: Readable,
     options: { expectedBytes?: number | undefined; actor: string },
   ): Promise<AttachmentRecord> {
+    const room = this.#options.room;
+    try {
+      await room?.ensureRoom(options.expectedBytes ?? 0);
+    } catch (err) {
+      // Refused before a byte is read: the rest of the request is let through unread.
+      body.resume();
+      throw err;
+    }
     const record = await stageAttachment({
       store: this.#store,
       dir: this.#options.dir,
@@ -141,6 +152,8 @@ export class Uploader {
       expectedBytes: options.expectedBytes,
       maxBytes: this.#options.maxBytes ?? maxAttachmentBytes,
       chunkBytes: this.#chunkBytes,
+    }).catch(async (err: unknown) => {
+      throw room ? await room.failed(err, this.#options.dir) : err;
     });
     await this.#options.audit(
       'callhome.attachment-staged',
@@ -214,8 +227,10 @@ export class Uploader {
         waitMs = await this.#step();
       } catch (err) {
         if (this.#stopping) return;
-        // The store failed (disk full, I/O error): keep going, later.
-        this.#options.logger.error({ err }, 'attachments: store failure');
+        // The store failed (disk full, I/O error): keep going, later. A full disk is logged once,
+        // as a condition (StoreSpace), not at every retry.
+        const full = err instanceof LifelineError && err.code === 'STORE_FULL';
+        this.#options.logger[full ? 'debug' : 'error']({ err }, 'attachments: store failure');
         waitMs = this.#backoff.nextDelayMs(this.#options.clock.now());
       }
       if (waitMs !== 0 && !this.#stopping) await this.#wakeup.sleep(waitMs);

@@ -13,6 +13,7 @@ import {
   type AgentStatus,
 } from '../agent/index.js';
 import { LifelineError, errorCodes, isErrorCode } from '../common/errors.js';
+import { formatBytes } from '../common/store-full.js';
 import { proxyConfigSchema, type ProxyConfig } from '../agent/proxy-config.js';
 import { createLogger } from '../common/logger.js';
 import { isServiceName } from '../protocol/index.js';
@@ -250,6 +251,7 @@ export function registerAgentCommands(program: Command): void {
         console.log(`One-time access  ${grant.id} ${state}`);
       }
       if (!status.auditHealthy) console.log('Audit log        NOT WRITABLE: no session can start');
+      printStoreFull(status);
       const { refusals } = await client.request<{ refusals: RefusalCount[] }>('GET', '/v1/refusals');
       if (refusals.length > 0) {
         console.log(
@@ -375,6 +377,36 @@ function printConnectivity(status: AgentStatus): void {
       console.log(`Proxy error      ${code ?? 'error'}${http}${at}: ${proxy.lastError}`);
     }
   }
+}
+
+/** The store-full condition: what is full, since when, what is refused and what to do. */
+function printStoreFull(status: AgentStatus): void {
+  const full = status.storeFull;
+  // An agent from before the condition existed has no such field.
+  if (!full) return;
+  const since = new Date(full.sinceMs).toISOString();
+  const free = full.freeBytes === null ? 'unknown' : formatBytes(full.freeBytes);
+  const what =
+    full.reason === 'size-limit'
+      ? `${full.path} reached its size limit (store.maxSizeMb)`
+      : full.reason === 'quota'
+        ? `the disk quota is used up (${full.path})`
+        : `the disk of ${full.dir} is full`;
+  console.log(`Storage          FULL since ${since} (${ago(since)}): ${what}`);
+  console.log(
+    `Free space       ${free} in ${full.dir} (the agent keeps ${formatBytes(full.minFreeBytes)} free)`,
+  );
+  console.log(
+    'Refused          new reports and attachments (507 STORE_FULL); reports accepted before are kept',
+  );
+  console.log(
+    `Sessions         ${status.auditHealthy ? 'still allowed: the audit log can be written' : 'REFUSED: the audit log cannot be written'}`,
+  );
+  console.log(
+    full.reason === 'size-limit'
+      ? 'What to do       raise store.maxSizeMb in agent.yaml and restart the agent'
+      : `What to do       free space in ${full.dir}: the agent resumes by itself, no restart needed`,
+  );
 }
 
 function readTokenFile(path: string): string {

@@ -13,6 +13,7 @@ import { AttachmentWriters, ChunkOutOfTurn } from './attachment-writer.js';
 import type { ChunkBody } from './chunk-body.js';
 import type { HubAudit } from './hub-audit.js';
 import { LimitReached, shareKeys, type ShareRefusals } from './shares.js';
+import type { StoreRoom } from '../common/store-space.js';
 
 /** How a chunk came: the upload channel, or a PUT on call home. */
 export type ChunkTransport = 'channel' | 'call-home';
@@ -26,6 +27,11 @@ export interface AttachmentReceiverOptions {
   onChunkStored?: ((via: ChunkTransport) => void) | undefined;
   /** Each station's share of unfinished uploads (hub.yaml shares.perStation); none when absent. */
   shares?: UploadShares | undefined;
+  /**
+   * The disk's room: an upload is not started, nor a chunk written, without it; a write that ran out
+   * of room answers STORE_FULL (the station sends the chunk again later).
+   */
+  room?: StoreRoom | undefined;
 }
 
 export interface UploadShares {
@@ -90,6 +96,7 @@ export class AttachmentReceiver {
 
   async start(stationId: string, start: AttachmentStart): Promise<ReceiverAnswer> {
     const { store, clock, shares } = this.#options;
+    await this.#options.room?.ensureRoom();
     const nowMs = clock.now();
     const { attachment, created } = await store.attachments
       .start(
@@ -158,13 +165,19 @@ export class AttachmentReceiver {
         `chunk ${index} must hold ${end - start} bytes, it holds ${body.byteLength}`,
       );
     }
+    const room = this.#options.room;
+    await room?.ensureRoom(body.byteLength);
     try {
       const outcome = await this.#writers.write(attachment, start, end, body, manifest.sha256);
       if (!outcome.duplicate) this.#options.onChunkStored?.(via);
       return { status: 200, body: stateOf(outcome.attachment, { index, duplicate: outcome.duplicate }) };
     } catch (err) {
-      if (!(err instanceof ChunkOutOfTurn)) throw err;
-      return refusal(err, err.receivedBytes);
+      if (err instanceof ChunkOutOfTurn) return refusal(err, err.receivedBytes);
+      if (!room) throw err;
+      throw await room.failed(
+        err,
+        attachmentFilePath(this.#options.attachmentsDir, attachment.stationId, attachment.id),
+      );
     }
   }
 

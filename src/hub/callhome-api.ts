@@ -33,6 +33,7 @@ import { registerAttachmentRoutes } from './callhome-attachment-routes.js';
 import { AttachmentReceiver, type ChunkTransport, type UploadShares } from './attachment-receiver.js';
 import { serveUploadChannel } from './upload-channel.js';
 import { attachmentsDirOf } from './attachment-files.js';
+import type { StoreRoom } from '../common/store-space.js';
 
 export const enrollRequestSchema = z
   .object({
@@ -75,6 +76,8 @@ export interface CallHomeApiOptions {
   guard: ConnectionGuard;
   /** Each station's share of unfinished uploads (hub.yaml shares.perStation). */
   uploadShares?: UploadShares | undefined;
+  /** The disk's room: reports and chunks are refused with STORE_FULL when it has none. */
+  room?: StoreRoom | undefined;
 }
 
 export async function buildCallHomeApi(options: CallHomeApiOptions) {
@@ -163,7 +166,8 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     };
   });
 
-  registerStationRoutes(app, { store, audit, clock, onReportStored: options.onReportStored });
+  const room = options.room;
+  registerStationRoutes(app, { store, audit, clock, onReportStored: options.onReportStored, room });
   registerTrustRoutes(app, {
     store,
     audit,
@@ -172,7 +176,7 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     stationCertValidityMs: options.stationCertValidityMs,
     renewalGraceMs: options.renewalGraceMs,
   });
-  registerBatchRoutes(app, { store, audit, clock, onReportStored: options.onReportStored });
+  registerBatchRoutes(app, { store, audit, clock, onReportStored: options.onReportStored, room });
   registerDataRequestRoutes(app, { store, clock });
   registerFixRoutes(app, { store, audit, dataDir: options.dataDir });
   const receiver = new AttachmentReceiver({
@@ -182,6 +186,7 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     attachmentsDir: attachmentsDirOf(options.dataDir),
     onChunkStored: options.onChunkStored,
     shares: options.uploadShares,
+    room,
   });
   app.addHook('onClose', () => receiver.close());
   registerAttachmentRoutes(app, { store, receiver });

@@ -65,6 +65,7 @@ export function registerBatchRoutes<S extends RawServerBase>(
 
     const lines = texts.map((text, index) => checkLine(text, index, manifest));
     const items = lines.flatMap((line) => ('item' in line ? [line.item] : []));
+    if (items.length > 0) await options.room?.ensureRoom();
     const stored = items.length > 0 ? await store.reports.ingestMany(stationId, items, clock.now()) : [];
     const results: ReportBatchAnswer['results'] = [];
     let next = 0;

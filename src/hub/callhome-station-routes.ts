@@ -15,6 +15,7 @@ import { genesisHash, type HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
 import { peerStationId } from './station-listener.js';
 import { manifestProblem } from './report-manifest-check.js';
+import type { StoreRoom } from '../common/store-space.js';
 
 export const checkpointSchema = z
   .object({
@@ -47,6 +48,8 @@ export interface ReportRouteOptions {
   clock: Clock;
   /** Called once per report stored (not for a duplicate), for the hub's metrics. */
   onReportStored?: ((kind: ReportKind) => void) | undefined;
+  /** Refuses a report with STORE_FULL when the disk has no room (the station sends it again later). */
+  room?: StoreRoom | undefined;
 }
 
 export async function callingStation(
@@ -165,6 +168,7 @@ export function registerStationRoutes<S extends RawServerBase>(
     if (invalid)
       throw new LifelineError('CALLHOME_REPORT_INVALID', `invalid ${envelope.kind} report: ${invalid}`);
     const sha256 = createHash('sha256').update(body).digest('hex');
+    await options.room?.ensureRoom();
     const result = await store.reports.ingest(stationId, envelope, body, sha256, clock.now());
     if (!result.duplicate) options.onReportStored?.(envelope.kind);
     if (!result.duplicate && (envelope.kind === 'problem.open' || envelope.kind === 'problem.close')) {

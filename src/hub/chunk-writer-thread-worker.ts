@@ -99,7 +99,12 @@ port.on('message', (request: ChunkThreadRequest) => {
       };
     }
   } catch (err) {
-    answer = { seq: request.seq, error: err instanceof Error ? err.message : String(err) };
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    answer = {
+      seq: request.seq,
+      error: err instanceof Error ? err.message : String(err),
+      ...(typeof code === 'string' ? { code } : {}),
+    };
   }
   port.postMessage(answer);
 });

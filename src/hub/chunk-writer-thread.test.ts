@@ -6,9 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { StoreFullError, storeFullErrorOf } from '../common/store-full.js';
 import { ChunkBody } from './chunk-body.js';
 import { ChunkWriterThread } from './chunk-writer-thread.js';
 
@@ -116,3 +118,37 @@ test('a chunk that cannot be written is refused, and the whole-file hash no long
     );
     assert.equal(await thread.digest('other', first.byteLength), null);
   }));
+
+test(
+  'on a full filesystem a chunk fails with ENOSPC, which the hub answers as STORE_FULL, and the thread goes on',
+  { skip: process.getuid?.() === 0 ? false : 'mounting a tmpfs needs root (CI runs as root)' },
+  () =>
+    withThread(async (thread, path) => {
+      const full = join(mkdtempSync(join(tmpdir(), 'lifeline-chunk-full-')), 'tmpfs');
+      mkdirSync(full);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', full]);
+      try {
+        const target = join(full, 'upload.bin');
+        writeFileSync(target, '');
+        const chunk = randomBytes(2 * 1024 * 1024);
+        const failure = await thread
+          .writeAndHash('full', target, 0, new ChunkBody([Buffer.from(chunk)], chunk.byteLength))
+          .then(
+            () => assert.fail('a 2 MiB chunk cannot fit in 1 MiB'),
+            (err: unknown) => err,
+          );
+        assert.equal((failure as NodeJS.ErrnoException).code, 'ENOSPC', String(failure));
+        const refusal = await storeFullErrorOf(failure, target);
+        assert.ok(refusal instanceof StoreFullError);
+        assert.match(refusal.message, new RegExp(`${full} has [\\d.]+ (bytes|KiB) free`));
+        // The same thread still writes where there is room.
+        const ok = randomBytes(4096);
+        const expected = sha256(ok);
+        assert.equal(await thread.writeAndHash('ok', path, 0, new ChunkBody([ok], ok.byteLength)), expected);
+        assert.deepEqual(readFileSync(path), ok);
+      } finally {
+        execFileSync('umount', [full]);
+        rmSync(dirname(full), { recursive: true, force: true });
+      }
+    }),
+);

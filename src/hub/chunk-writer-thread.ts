@@ -14,7 +14,9 @@ export type ChunkThreadRequest =
   | { op: 'digest'; seq: number; id: string; bytes: number }
   | { op: 'forget'; id: string };
 
-export type ChunkThreadAnswer = { seq: number; sha256: string | null } | { seq: number; error: string };
+/** `code` is the system error's (ENOSPC, EDQUOT...), so the hub can tell a full disk from a bug. */
+export type ChunkThreadAnswer =
+  { seq: number; sha256: string | null } | { seq: number; error: string; code?: string };
 
 /** The worker's own file next to this one: .ts when run from the sources, .js when built. */
 const workerUrl = new URL(
@@ -97,7 +99,7 @@ export class ChunkWriterThread {
       const waiter = this.#pending.get(answer.seq);
       this.#pending.delete(answer.seq);
       if (!waiter) return;
-      if ('error' in answer) waiter.reject(new LifelineError('INTERNAL', `hashing failed: ${answer.error}`));
+      if ('error' in answer) waiter.reject(threadFailure(answer));
       else waiter.resolve(answer.sha256);
     });
     const lost = (err: Error): void => {
@@ -116,4 +118,10 @@ export class ChunkWriterThread {
     for (const waiter of this.#pending.values()) waiter.reject(err);
     this.#pending.clear();
   }
+}
+
+/** A write the thread could not do: a system error keeps its code (a full disk becomes STORE_FULL). */
+function threadFailure(answer: { error: string; code?: string }): Error {
+  if (answer.code === undefined) return new LifelineError('INTERNAL', `hashing failed: ${answer.error}`);
+  return Object.assign(new Error(`writing the chunk failed: ${answer.error}`), { code: answer.code });
 }

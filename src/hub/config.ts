@@ -53,6 +53,16 @@ export const hubConfigSchema = z
     connections: hubConnectionsSchema,
     /** What one user or one station may hold of the hub's resources (see shares.ts). */
     shares: sharesConfigSchema,
+    store: z
+      .object({
+        /**
+         * Free space kept on the data directory's filesystem: below it stations' reports and
+         * attachment chunks are refused (STORE_FULL, sent again later) while the rest goes on.
+         */
+        minFreeMb: z.number().int().min(1).max(1_000_000).default(64),
+      })
+      .strict()
+      .default({ minFreeMb: 64 }),
     log: logSchema,
   })
   .strict();

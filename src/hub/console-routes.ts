@@ -9,6 +9,7 @@ import type { FastifyInstance, RawServerBase } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ChangeFeed } from '../common/change-feed.js';
+import type { StoreFullCondition } from '../common/store-space.js';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import { attachmentIdPattern } from '../protocol/index.js';
@@ -53,6 +54,8 @@ export interface ConsoleRouteOptions {
   /** What one user may hold of the live pages and download links (hub.yaml shares.perUser). */
   shares: Pick<SharesConfig['perUser'], 'feedStreams' | 'downloadLinks'>;
   refusals: ShareRefusals;
+  /** The hub's store-full condition (StoreSpace), for the console's banner; null while there is room. */
+  storeFull?: () => StoreFullCondition | null;
 }
 
 /** A station's model, from its latest inventory, looked up at most this often. */
@@ -328,6 +331,12 @@ export function registerConsoleRoutes<S extends RawServerBase>(
       sha256: removed.sha256,
     });
     return { deleted: removed.id };
+  });
+
+  // The hub's own condition: the console shows a banner while its disk has no room.
+  api.get('/v1/hub/status', async (request) => {
+    await signedIn(request.headers.authorization);
+    return { storeFull: options.storeFull?.() ?? null };
   });
 
   api.get('/v1/retention', async (request) => {

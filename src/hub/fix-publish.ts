@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
+import { StoreFullError, formatBytes, freeBytesOf, storeFullErrorOf } from '../common/store-full.js';
 import type { FixSigner } from '../pki/index.js';
 import {
   applianceModelSchema,
@@ -72,6 +73,13 @@ export async function publishFix(options: PublishFixOptions): Promise<FixRecord>
 
   const dir = join(options.fixesDir, name, version);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const freeBytes = await freeBytesOf(dir).catch(() => null);
+  if (freeBytes !== null && freeBytes < totalBytes) {
+    throw new StoreFullError(
+      { path: dir, dir, reason: 'disk', freeBytes },
+      `the disk is full: ${options.file} holds ${formatBytes(totalBytes)} and ${dir} has ${formatBytes(freeBytes)} free; free space there and publish again`,
+    );
+  }
   const temp = join(dir, `.${fileName}.${process.pid}.part`);
   const hash = createHash('sha256');
   let size = 0;
@@ -92,6 +100,9 @@ export async function publishFix(options: PublishFixOptions): Promise<FixRecord>
     );
   } catch (err) {
     rmSync(temp, { force: true });
+    // Out of room while copying: STORE_FULL naming the directory and what is left, not a bug.
+    const full = await storeFullErrorOf(err, temp, dir);
+    if (full) throw full;
     throw new LifelineError('INTERNAL', `copying ${options.file} failed: ${(err as Error).message}`, {
       cause: err,
     });

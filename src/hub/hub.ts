@@ -31,6 +31,7 @@ import { connectionLimitsOf } from '../common/config-schema.js';
 import { ConnectionGuard } from '../common/connection-guard.js';
 import { ShareRefusals } from './shares.js';
 import { SessionRequestShares } from './session-request-shares.js';
+import { StoreSpace } from '../common/store-space.js';
 
 export class Hub {
   readonly config: Readonly<HubConfig>;
@@ -53,6 +54,7 @@ export class Hub {
   #users: UserWatch | undefined;
   #trust: HubTrust | undefined;
   #guards: ConnectionGuard[] = [];
+  #space: StoreSpace | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(parts: {
@@ -94,7 +96,15 @@ export class Hub {
     const certChainPem = trust.material.serverChainPem;
     const keyPem = trust.material.serverKeyPem;
     const ticketSigner = new TicketSigner(trust.material.ticketPrivateKeyPem);
-    const store = await openSqliteHubStore(paths.database);
+    // The "store full" condition: measured on the data directory, told of every write refused.
+    const space = new StoreSpace({
+      dir: options.dataDir,
+      minFreeBytes: config.store.minFreeMb * 1024 * 1024,
+      minFreeSetting: 'store.minFreeMb in hub.yaml',
+      clock,
+      logger,
+    });
+    const store = await openSqliteHubStore(paths.database, { onStoreFull: (error) => space.noteFull(error) });
     await store.clearConnections(clock.now());
     const audit = new HubAudit(store, clock, logger);
     // Refusals of users' and stations' shares: counted for /metrics once it exists (shares.ts).
@@ -183,6 +193,7 @@ export class Hub {
         countForMs: config.retention.problemData,
         refusals: shareRefusals,
       },
+      room: space,
     });
     const admission = new TunnelAdmission({ tunnelsPerSecond: config.admission.tunnelsPerSecond, clock });
     const listener = new StationListener({
@@ -208,6 +219,7 @@ export class Hub {
         { listener: 'station', ...guards.station.stats() },
         { listener: 'technician', ...guards.technician.stats() },
       ],
+      storeFull: () => space.condition !== null,
     });
     audit.onRecord((action, _stationId, detail) => metrics.observeAudit(action, detail));
     shareRefusals.onRefused = (limit) => metrics.observeLimitRefusal(limit);
@@ -221,6 +233,7 @@ export class Hub {
         await store.getStation('ST-0000-0000-0');
         return true;
       },
+      storeFull: () => space.condition !== null,
     };
     // Live updates for the hub console, from the hub's audit entries (console-routes.ts).
     const consoleFeed = new ChangeFeed();
@@ -247,6 +260,7 @@ export class Hub {
         feed: consoleFeed,
         shares: config.shares.perUser,
         refusals: shareRefusals,
+        storeFull: () => space.condition,
       },
     });
     const hub = new Hub({
@@ -264,6 +278,9 @@ export class Hub {
     const apiAddress = parseHostPort(config.apiListen, 'apiListen');
     hub.#consoleFeed = consoleFeed;
     hub.#guards = [guards.station, guards.technician];
+    hub.#space = space;
+    // The console's banner comes and goes with the condition.
+    space.on('change', () => consoleFeed.changed('hub'));
     hub.stationPort = (await listener.listen(stationAddress)).port;
     await technicianApi.listen({ host: apiAddress.host, port: apiAddress.port });
     const apiInfo = technicianApi.server.address();
@@ -330,6 +347,7 @@ export class Hub {
       await this.#users?.close();
       this.#trust?.close();
       for (const guard of this.#guards) guard.close();
+      this.#space?.close();
       await new Promise((resolve) => setTimeout(resolve, 100));
       this.registry.destroyAll();
       this.#listener.destroyAll();

@@ -35,6 +35,8 @@ export interface HubMetricsSources {
   >;
   /** The connection guards of both ports (common/connection-guard.ts). */
   connectionStats?: (() => readonly ({ listener: string } & ConnectionGuardStats)[]) | undefined;
+  /** True while the data directory has no room (StoreSpace). */
+  storeFull?: () => boolean;
 }
 
 export class HubMetrics {
@@ -102,6 +104,11 @@ export class HubMetrics {
     );
     const connectionStats = sources.connectionStats;
     if (connectionStats) metrics.connectionGuards(connectionStats);
+    metrics.gauge(
+      'store_full',
+      "1 while the hub's data directory has no room (stations' reports and chunks refused with STORE_FULL), else 0.",
+      () => (sources.storeFull?.() ? 1 : 0),
+    );
     this.#reportsIngested = metrics.counter(
       'reports_ingested_total',
       'Call-home reports stored since the hub started (duplicates not counted), by kind.',
@@ -181,6 +188,8 @@ export interface HubOpsRoutesOptions {
   scrapeToken: string;
   /** True when the hub can serve (its store answers). */
   healthy: () => Promise<boolean>;
+  /** True while the data directory has no room: /health answers 503 store-full. */
+  storeFull?: () => boolean;
 }
 
 const healthTimeoutMs = 2000;
@@ -197,6 +206,8 @@ export function registerHubOpsRoutes<S extends RawServerBase>(
   const expected = digest(options.scrapeToken);
   // A load balancer needs only up or down: no version, no counts, nothing to fingerprint.
   app.get('/health', async (_request, reply) => {
+    // Not ok, and why: a restart does not help, freeing space does.
+    if (options.storeFull?.()) return reply.code(503).send({ status: 'store-full' });
     const ok = await withinTimeout(options.healthy(), healthTimeoutMs);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
   });

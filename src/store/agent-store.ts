@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { agentMigrations } from './migrations/agent.js';
-import { openSqlite } from './sqlite/open.js';
+import { openSqlite, type SqliteOpenOptions } from './sqlite/open.js';
 import { transactionFlushedAfter } from './sqlite/wal-flush.js';
 import { LifelineError } from '../common/errors.js';
 import { PolicyStore, type PolicyTables } from './policy-store.js';
@@ -122,7 +122,7 @@ export class AgentStore {
     this.problems = new ProblemStore(db as unknown as Kysely<ProblemTables>);
   }
 
-  static async open(path: string, options: { maxBytes?: number } = {}): Promise<AgentStore> {
+  static async open(path: string, options: SqliteOpenOptions = {}): Promise<AgentStore> {
     return new AgentStore(
       await openSqlite<AgentDatabase>(
         path,

@@ -3,6 +3,7 @@
 
 import { sql, type Kysely, type Migration } from 'kysely';
 import { LifelineError } from '../common/errors.js';
+import { isStoreFailure } from '../common/store-full.js';
 import type { ReportEnvelope } from '../protocol/index.js';
 import { nextCounterValue } from './hub-retention.js';
 import { recordHeartbeat, type HubStationHealthTables } from './hub-station-health.js';
@@ -208,7 +209,8 @@ export class HubReportStore {
           try {
             results.push(await this.#ingestIn(trx, stationId, item, nowMs));
           } catch (err) {
-            if (!(err instanceof LifelineError) || err.code === 'STORE_FAILED') throw err;
+            // A storage failure (a full disk too) rolls the whole batch back.
+            if (!(err instanceof LifelineError) || isStoreFailure(err)) throw err;
             results.push(err);
           }
         } else {

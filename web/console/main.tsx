@@ -11,6 +11,7 @@ import { StationsSection, type StationRow } from './stations.js';
 import { SessionsSection, type HubSession } from './sessions.js';
 import { ProblemsSection, type ProblemRow } from './problems.js';
 import { RetentionSection, type RetentionView } from './retention.js';
+import { StoreFullBanner, type StoreFullCondition } from '../shared/store-full.js';
 
 const tokenKey = 'lifeline.hub';
 
@@ -19,10 +20,12 @@ export interface ConsoleData {
   sessions: { active: HubSession[]; recent: HubSession[] };
   problems: ProblemRow[];
   retention: RetentionView | null;
+  /** The hub's store-full condition (GET /v1/hub/status); null while there is room. */
+  storeFull: StoreFullCondition | null;
 }
 
-type Topic = 'stations' | 'sessions' | 'problems' | 'retention';
-const allTopics: Topic[] = ['stations', 'sessions', 'problems', 'retention'];
+type Topic = 'stations' | 'sessions' | 'problems' | 'retention' | 'hub';
+const allTopics: Topic[] = ['stations', 'sessions', 'problems', 'retention', 'hub'];
 
 function App() {
   const { credential: token, keep: keepToken, signOut: forgetToken, api } = useTabCredential(tokenKey);
@@ -32,6 +35,7 @@ function App() {
     sessions: { active: [], recent: [] },
     problems: [],
     retention: null,
+    storeFull: null,
   });
   const [loadError, setLoadError] = useState<string | null>(null);
   const signOut = useCallback(() => {
@@ -60,6 +64,12 @@ function App() {
         );
       if (want.has('retention'))
         jobs.push(api.get<RetentionView>('/v1/retention').then((r) => void (part.retention = r)));
+      if (want.has('hub'))
+        jobs.push(
+          api
+            .get<{ storeFull: StoreFullCondition | null }>('/v1/hub/status')
+            .then((r) => void (part.storeFull = r.storeFull)),
+        );
       setLoadError(firstFailure(await Promise.allSettled(jobs)));
       setData((before) => ({ ...before, ...part }));
     },
@@ -100,6 +110,7 @@ function App() {
           {loadError}
         </p>
       ) : null}
+      <StoreFullBanner condition={data.storeFull} who="hub" />
       <main>
         <StationsSection stations={data.stations} />
         <SessionsSection api={api} me={me?.user ?? null} sessions={data.sessions} stations={data.stations} />

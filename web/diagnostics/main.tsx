@@ -26,6 +26,7 @@ import { AclSection, RequestsSection } from './policy.js';
 import { ActivityCharts, SessionsSection } from './sessions.js';
 import { AuditSection } from './audit.js';
 import { CallHomeSection } from './callhome.js';
+import { StoreFullBanner } from '../shared/store-full.js';
 
 const credentialKey = 'lifeline.admin';
 
@@ -185,6 +186,7 @@ function App() {
           {loadError}
         </p>
       ) : null}
+      <StoreFullBanner condition={status?.storeFull} who="agent" auditHealthy={status?.auditHealthy} />
       <main>
         <ConnectionSection status={status} />
         <RemoteServiceSection api={api} status={status} reload={() => load(['status', 'policy'])} />

@@ -1,6 +1,8 @@
 // What the agent's admin API answers, as the Diagnostics page reads it (see src/agent/*-routes.ts).
 // Fields added by newer agents are optional here, so the page shows "—" rather than breaking.
 
+import type { StoreFullCondition } from '../shared/store-full.js';
+
 export interface TunnelStatus {
   state: 'disabled' | 'connecting' | 'connected' | 'waiting';
   sinceMs: number;
@@ -26,6 +28,8 @@ export interface AgentStatus {
   activeSessions: number;
   pendingRequests: number;
   auditHealthy: boolean;
+  /** Absent from agents older than the store-full condition. */
+  storeFull?: StoreFullCondition | null;
   oneTimeGrant: Grant | null;
   mfa: 'required' | 'optional';
   proxy: {

@@ -12,21 +12,25 @@ import { hubStationHealthMigrations } from '../hub-station-health.js';
 import { hubTrustMigrations } from '../hub-trust.js';
 import { hubCertSerialMigrations } from '../hub-cert-serials.js';
 import { hubUserSecurityMigrations } from '../hub-user-security.js';
-import { openSqlite } from './open.js';
+import { openSqlite, type SqliteOpenOptions } from './open.js';
 
-export async function openSqliteHubStore(path: string): Promise<HubStore> {
+export async function openSqliteHubStore(path: string, options: SqliteOpenOptions = {}): Promise<HubStore> {
   return new KyselyHubStore(
-    await openSqlite<HubDatabase>(path, {
-      ...hubMigrations,
-      ...hubReportMigrations,
-      ...hubRetentionMigrations,
-      ...hubDataRequestMigrations,
-      ...hubFixMigrations,
-      ...hubAttachmentMigrations,
-      ...hubStationHealthMigrations,
-      ...hubTrustMigrations,
-      ...hubCertSerialMigrations,
-      ...hubUserSecurityMigrations,
-    }),
+    await openSqlite<HubDatabase>(
+      path,
+      {
+        ...hubMigrations,
+        ...hubReportMigrations,
+        ...hubRetentionMigrations,
+        ...hubDataRequestMigrations,
+        ...hubFixMigrations,
+        ...hubAttachmentMigrations,
+        ...hubStationHealthMigrations,
+        ...hubTrustMigrations,
+        ...hubCertSerialMigrations,
+        ...hubUserSecurityMigrations,
+      },
+      options,
+    ),
   );
 }

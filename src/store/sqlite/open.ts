@@ -1,17 +1,29 @@
 // Opens a SQLite file through kysely: WAL, synchronous=FULL (a committed write survives a crash;
 // hot paths flush off the main thread instead, see wal-flush.ts), foreign keys on, statements kept
-// prepared by SQL text, and runs the given migrations.
+// prepared by SQL text, and runs the given migrations. A write that fails for lack of room throws
+// STORE_FULL, and a failed transaction reports its own error (see guarded-driver.ts).
 
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import { Kysely, Migrator, type Migration, type MigrationProvider } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
+import type { StoreFullError } from '../../common/store-full.js';
+import { GuardedSqliteDialect, translateSqliteError } from './guarded-driver.js';
 import { StatementCachingDatabase } from './statement-cache.js';
 import { registerWalFlusher, WalFlusher } from './wal-flush.js';
+
+export interface SqliteOpenOptions {
+  /** A bounded database: past this size a write fails with STORE_FULL as if the disk were full. */
+  maxBytes?: number;
+  /** The setting maxBytes comes from, named when the database reaches it. */
+  maxBytesSetting?: string;
+  /** Told of every write refused for lack of room (StoreSpace.noteFull). */
+  onStoreFull?: (error: StoreFullError) => void;
+}
 
 export async function openSqlite<DB>(
   path: string,
   migrations: Record<string, Migration>,
-  options: { maxBytes?: number } = {},
+  options: SqliteOpenOptions = {},
 ): Promise<Kysely<DB>> {
   let database: Database.Database;
   let wal: boolean;
@@ -32,10 +44,16 @@ export async function openSqlite<DB>(
       cause: err,
     });
   }
+  const fullDisk = { path, onStoreFull: options.onStoreFull, maxBytesSetting: options.maxBytesSetting };
   const db = new Kysely<DB>({
-    dialect: new SqliteDialect({ database: new StatementCachingDatabase(database) }),
+    dialect: new GuardedSqliteDialect(
+      { database: new StatementCachingDatabase(database) },
+      database,
+      fullDisk,
+    ),
   });
-  if (wal) registerWalFlusher(db, new WalFlusher(path));
+  if (wal)
+    registerWalFlusher(db, new WalFlusher(path, (err) => translateSqliteError(err, database, fullDisk)));
   await migrate(db, migrations);
   return db;
 }

@@ -15,10 +15,16 @@ export class WalFlusher {
   #running: Promise<void> | undefined;
   #next: Promise<void> | undefined;
   #syncs = 0;
+  readonly #translate: (err: unknown) => Promise<unknown>;
 
-  constructor(databasePath: string) {
+  /** `translate` turns a failed sync into the error to throw (a full disk into STORE_FULL). */
+  constructor(
+    databasePath: string,
+    translate: (err: unknown) => Promise<unknown> = (err) => Promise.resolve(err),
+  ) {
     this.#databasePath = databasePath;
     this.#walPath = `${databasePath}-wal`;
+    this.#translate = translate;
   }
 
   /** How many disk flushes ran; each covered every commit made before it started. */
@@ -32,9 +38,13 @@ export class WalFlusher {
    */
   flush(): Promise<void> {
     if (!this.#running) {
-      this.#running = this.#sync().finally(() => {
-        this.#running = undefined;
-      });
+      this.#running = this.#sync()
+        .catch(async (err: unknown) => {
+          throw await this.#translate(err);
+        })
+        .finally(() => {
+          this.#running = undefined;
+        });
       return this.#running;
     }
     this.#next ??= this.#running
