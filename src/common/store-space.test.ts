@@ -56,6 +56,22 @@ describe('StoreSpace', () => {
     space.close();
   });
 
+  test('a measure far above the reserve stands for the next quarter of a second; one near it does not', async () => {
+    const far = setUp({ freeBytes: 1024 * MiB });
+    await far.space.ensureRoom();
+    await far.space.ensureRoom(16 * MiB);
+    assert.equal(far.disk.measures, 1);
+    // A write that would take it near the reserve is measured for, whatever the last measure said.
+    await far.space.ensureRoom(900 * MiB);
+    assert.equal(far.disk.measures, 2);
+    far.space.close();
+    const near = setUp({ freeBytes: 100 * MiB });
+    await near.space.ensureRoom();
+    await near.space.ensureRoom();
+    assert.equal(near.disk.measures, 2);
+    near.space.close();
+  });
+
   test('below the reserve: STORE_FULL naming the directory and the free space, the condition raised and logged once', async () => {
     const { space, changes, lines, clock, disk } = setUp({ freeBytes: 3 * MiB });
     const startedMs = clock.now();
