@@ -26,7 +26,7 @@ import { registerAgentCollectCommands } from './agent-collect.js';
 import { registerAgentProblemsCommand } from './agent-problems.js';
 import { registerAgentFixCommands } from './agent-fixes.js';
 import { closeWithDeadline, waitForSignal } from './hub.js';
-import { ago, printJson, printTable, readStdin } from './io.js';
+import { ago, printError, printJson, printLine, printTable, readStdin, tty } from './io.js';
 
 /** Loopback or one of this machine's own addresses, in canonical form; anything else is refused. */
 export function checkServiceHost(host: string): string {
@@ -82,11 +82,13 @@ export function registerAgentCommands(program: Command): void {
           tokenText,
           ...(opts.name ? { name: opts.name } : {}),
           ...(proxy ? { proxy } : {}),
-          onStep: (step) => console.error(`  ${step}...`),
+          onStep: (step) => printError(tty`  ${step}...`),
         });
-        console.log(`Enrolled with the hub at ${result.hub}`);
-        console.log(`Station ID: ${result.stationId}`);
-        console.log('Remote service is off. Start the agent, then turn it on with: lifeline agent remote on');
+        printLine(tty`Enrolled with the hub at ${result.hub}`);
+        printLine(tty`Station ID: ${result.stationId}`);
+        printLine(
+          tty`Remote service is off. Start the agent, then turn it on with: lifeline agent remote on`,
+        );
       },
     );
 
@@ -122,7 +124,7 @@ export function registerAgentCommands(program: Command): void {
           detail: { service: name, host, port },
         });
       });
-      console.log(`Service ${name} -> ${host}:${port}`);
+      printLine(tty`Service ${name} -> ${host}:${port}`);
     });
   service
     .command('remove <name>')
@@ -138,7 +140,7 @@ export function registerAgentCommands(program: Command): void {
           detail: { service: name },
         });
       });
-      console.log(`Service ${name} removed`);
+      printLine(tty`Service ${name} removed`);
     });
   service
     .command('list')
@@ -168,8 +170,8 @@ export function registerAgentCommands(program: Command): void {
         ...(opts.adminListen ? { adminListen: opts.adminListen } : {}),
       });
       // The link without the credential: this output may end up in a service's log.
-      console.error(
-        `Diagnostics page: ${running.adminUrl}/ui/diagnostics/ (a signed-in link: lifeline agent diagnostics --data ${opts.data})`,
+      printError(
+        tty`Diagnostics page: ${running.adminUrl}/ui/diagnostics/ (a signed-in link: lifeline agent diagnostics --data ${opts.data})`,
       );
       await waitForSignal();
       await closeWithDeadline(() => running.close(), 10_000);
@@ -183,7 +185,7 @@ export function registerAgentCommands(program: Command): void {
       const client = new AdminClient(opts.data);
       // Proves the agent is running (and the link will open) before printing the secret.
       await client.request<AgentStatus>('GET', '/v1/status');
-      console.log(client.diagnosticsLink());
+      printLine(tty`${client.diagnosticsLink()}`);
     });
 
   agent
@@ -196,7 +198,9 @@ export function registerAgentCommands(program: Command): void {
       const status = await new AdminClient(opts.data).request<AgentStatus>('PUT', '/v1/remote', {
         enabled: state === 'on',
       });
-      console.log(`Remote service is ${status.remoteEnabled ? 'on' : 'off'} (access: ${status.accessLevel})`);
+      printLine(
+        tty`Remote service is ${status.remoteEnabled ? 'on' : 'off'} (access: ${status.accessLevel})`,
+      );
     });
 
   agent
@@ -210,7 +214,7 @@ export function registerAgentCommands(program: Command): void {
         throw new LifelineError('API_BAD_REQUEST', 'expected: lifeline agent access full|restricted|none');
       }
       const status = await new AdminClient(opts.data).request<AgentStatus>('PUT', '/v1/access', { level });
-      console.log(`Access level is ${status.accessLevel}`);
+      printLine(tty`Access level is ${status.accessLevel}`);
     });
 
   agent
@@ -226,19 +230,19 @@ export function registerAgentCommands(program: Command): void {
         return;
       }
       const since = new Date(status.tunnel.sinceMs).toISOString();
-      console.log(`Station ID       ${status.stationId}`);
-      console.log(`Hub              ${status.hub}`);
+      printLine(tty`Station ID       ${status.stationId}`);
+      printLine(tty`Hub              ${status.hub}`);
       printConnectivity(status);
-      console.log(`Remote service   ${status.remoteEnabled ? 'on' : 'off'}`);
-      console.log(`Access level     ${status.accessLevel}`);
-      console.log(
-        `MFA              ${status.mfa}${status.mfa === 'required' ? ' (every session needs a TOTP login)' : ''}`,
+      printLine(tty`Remote service   ${status.remoteEnabled ? 'on' : 'off'}`);
+      printLine(tty`Access level     ${status.accessLevel}`);
+      printLine(
+        tty`MFA              ${status.mfa}${status.mfa === 'required' ? ' (every session needs a TOTP login)' : ''}`,
       );
-      console.log(`Tunnel           ${status.tunnel.state} since ${since} (${ago(since)})`);
-      if (status.tunnel.lastError) console.log(`Last error       ${status.tunnel.lastError}`);
-      if (status.certificate) console.log(`Certificate      ${status.certificate.summary}`);
-      console.log(`Active sessions  ${status.activeSessions}`);
-      console.log(`Pending requests ${status.pendingRequests}`);
+      printLine(tty`Tunnel           ${status.tunnel.state} since ${since} (${ago(since)})`);
+      if (status.tunnel.lastError) printLine(tty`Last error       ${status.tunnel.lastError}`);
+      if (status.certificate) printLine(tty`Certificate      ${status.certificate.summary}`);
+      printLine(tty`Active sessions  ${status.activeSessions}`);
+      printLine(tty`Pending requests ${status.pendingRequests}`);
       const grant = status.oneTimeGrant;
       if (grant) {
         const state =
@@ -247,13 +251,13 @@ export function registerAgentCommands(program: Command): void {
             : grant.notAfterMs <= Date.now()
               ? 'expired'
               : `open until ${new Date(grant.notAfterMs).toISOString()}`;
-        console.log(`One-time access  ${grant.id} ${state}`);
+        printLine(tty`One-time access  ${grant.id} ${state}`);
       }
-      if (!status.auditHealthy) console.log('Audit log        NOT WRITABLE: no session can start');
+      if (!status.auditHealthy) printLine(tty`Audit log        NOT WRITABLE: no session can start`);
       const { refusals } = await client.request<{ refusals: RefusalCount[] }>('GET', '/v1/refusals');
       if (refusals.length > 0) {
-        console.log(
-          `Refused attempts ${refusals.map((r) => `${r.technician} ${r.count} (last ${r.lastCode})`).join(', ')}`,
+        printLine(
+          tty`Refused attempts ${refusals.map((r) => `${r.technician} ${r.count} (last ${r.lastCode})`).join(', ')}`,
         );
       }
     });
@@ -293,10 +297,10 @@ export function registerAgentCommands(program: Command): void {
       const client = new AdminClient(opts.data);
       if (opts.all) {
         const result = await client.request<{ stopped: number }>('POST', '/v1/sessions/stop-all');
-        console.log(`Stopped ${result.stopped} session(s)`);
+        printLine(tty`Stopped ${result.stopped} session(s)`);
       } else if (session) {
         await client.request('DELETE', `/v1/sessions/${encodeURIComponent(session)}`);
-        console.log(`Stopped session ${session}`);
+        printLine(tty`Stopped session ${session}`);
       } else {
         throw new LifelineError(
           'API_BAD_REQUEST',
@@ -359,20 +363,20 @@ function printConnectivity(status: AgentStatus): void {
               : `failed: ${endpoint.lastError ?? 'unknown error'}`;
       const since = endpoint.sinceMs === null ? '' : ` since ${new Date(endpoint.sinceMs).toISOString()}`;
       const via = endpoint.via === 'proxy' ? ' via proxy' : '';
-      console.log(
-        `${index === 0 ? 'Hub endpoints   ' : '                '} ${index + 1}. ${endpoint.endpoint}${via}: ${why}${endpoint.state === 'untried' ? '' : since}`,
+      printLine(
+        tty`${index === 0 ? 'Hub endpoints   ' : '                '} ${index + 1}. ${endpoint.endpoint}${via}: ${why}${endpoint.state === 'untried' ? '' : since}`,
       );
     }
   }
   const proxy = status.proxy;
   if (proxy) {
     const user = proxy.username === null ? '' : ` as ${proxy.username}`;
-    console.log(`Proxy            ${proxy.url}${user} (from ${proxy.source})`);
+    printLine(tty`Proxy            ${proxy.url}${user} (from ${proxy.source})`);
     if (proxy.lastError) {
       const at = proxy.lastErrorAtMs === null ? '' : ` at ${new Date(proxy.lastErrorAtMs).toISOString()}`;
       const code = proxy.lastErrorCode;
       const http = code !== null && isErrorCode(code) ? ` (${errorCodes[code]})` : '';
-      console.log(`Proxy error      ${code ?? 'error'}${http}${at}: ${proxy.lastError}`);
+      printLine(tty`Proxy error      ${code ?? 'error'}${http}${at}: ${proxy.lastError}`);
     }
   }
 }

@@ -15,6 +15,7 @@ import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
 import { AgentStore } from '../store/index.js';
 import { closeWithDeadline, waitForSignal } from './hub.js';
+import { printError, printLine, tty } from './io.js';
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -44,7 +45,7 @@ export function registerDemoCommand(program: Command): void {
     .description('run a hub, an enrolled appliance agent, sample services and a technician on loopback')
     .option('--data <dir>', 'data directory (default: a fresh temporary directory)')
     .action(async (opts: { data?: string }) => {
-      const status = (text: string) => console.error(`  [demo] ${text}`);
+      const status = (text: string) => printError(tty`  [demo] ${text}`);
       const root = opts.data ?? mkdtempSync(join(tmpdir(), 'lifeline-demo-'));
       const hubDir = join(root, 'hub');
       const agentDir = join(root, 'agent');
@@ -172,7 +173,7 @@ export function registerDemoCommand(program: Command): void {
         'Press Ctrl-C to stop.',
         '',
       ];
-      console.log(lines.join('\n'));
+      for (const line of lines) printLine(tty`${line}`);
       await waitForSignal();
       status('stopping');
       await closeWithDeadline(async () => {

@@ -17,6 +17,7 @@ import {
 import { attachmentIdPattern } from '../protocol/index.js';
 import { formatBytes, startByteProgress } from './fix-progress.js';
 import { withStore } from './hub.js';
+import { printLine, tty } from './io.js';
 
 function checkId(id: string): string {
   if (!attachmentIdPattern.test(id)) {
@@ -55,7 +56,7 @@ export function registerHubDataCommands(data: Command): void {
       });
       const source = attachmentFilePath(attachmentsDirOf(opts.data), attachment.stationId, attachment.id);
       const hash = createHash('sha256');
-      const progress = startByteProgress(`Copying ${attachment.name}`, attachment.bytes);
+      const progress = startByteProgress(tty`Copying ${attachment.name}`, attachment.bytes);
       let copied = 0;
       const meter = new Transform({
         transform(chunk: Buffer, _encoding, done) {
@@ -91,8 +92,8 @@ export function registerHubDataCommands(data: Command): void {
           `the file on the hub's disk no longer matches what was uploaded (${copied} bytes, SHA-256 ${sha256}; expected ${attachment.bytes} bytes, ${attachment.sha256}): the copy was removed`,
         );
       }
-      console.log(
-        `${attachment.name} (${formatBytes(attachment.bytes)}) written to ${opts.out}; SHA-256 ${sha256} verified`,
+      printLine(
+        tty`${attachment.name} (${formatBytes(attachment.bytes)}) written to ${opts.out}; SHA-256 ${sha256} verified`,
       );
     });
 
@@ -125,8 +126,8 @@ export function registerHubDataCommands(data: Command): void {
         });
         return removed;
       });
-      console.log(
-        `Deleted ${deleted.name} (${formatBytes(deleted.bytes)}) of problem ${deleted.problemNumber ?? deleted.problemLocalId}`,
+      printLine(
+        tty`Deleted ${deleted.name} (${formatBytes(deleted.bytes)}) of problem ${deleted.problemNumber ?? deleted.problemLocalId}`,
       );
     });
 }

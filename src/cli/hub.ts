@@ -9,7 +9,7 @@ import { Hub, enrollmentTokenId, hubPaths, initHub, loadHubConfig } from '../hub
 import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
 import { openSqliteHubStore, type HubStore } from '../store/index.js';
-import { printJson } from './io.js';
+import { printError, printJson, printLine, tty } from './io.js';
 import { registerHubProblemCommands } from './hub-problems.js';
 import { registerHubRetentionCommands } from './hub-retention.js';
 import { hubDataGroup, registerHubDataRequestCommand } from './hub-data-request.js';
@@ -45,13 +45,13 @@ export function registerHubCommands(program: Command): void {
     .action(async (opts: { data: string; listen: string; apiListen: string; publicUrl?: string }) => {
       const result = await initHub(opts.data, opts);
       const config = loadHubConfig(opts.data);
-      console.log(`Hub initialized in ${opts.data}`);
-      console.log(`  configuration   ${result.configPath}`);
-      console.log(`  CA certificate  ${result.caCertPath}  (give it to technicians for --ca-file)`);
-      console.log(`  metrics token   ${result.metricsTokenPath}  (for Prometheus: GET /metrics on the API)`);
-      console.log(`  station port    ${config.listen}  (agents dial ${config.stationAddress})`);
-      console.log(`  technician API  ${config.apiListen}  (${config.apiUrl})`);
-      console.log(`Start it with: lifeline hub start --data ${opts.data}`);
+      printLine(tty`Hub initialized in ${opts.data}`);
+      printLine(tty`  configuration   ${result.configPath}`);
+      printLine(tty`  CA certificate  ${result.caCertPath}  (give it to technicians for --ca-file)`);
+      printLine(tty`  metrics token   ${result.metricsTokenPath}  (for Prometheus: GET /metrics on the API)`);
+      printLine(tty`  station port    ${config.listen}  (agents dial ${config.stationAddress})`);
+      printLine(tty`  technician API  ${config.apiListen}  (${config.apiUrl})`);
+      printLine(tty`Start it with: lifeline hub start --data ${opts.data}`);
     });
 
   hub
@@ -100,11 +100,11 @@ export function registerHubCommands(program: Command): void {
       const text = encodeEnrollmentToken({ hub: config.stationAddress, caSha256, secret });
       if (opts.out) {
         writeFileSync(opts.out, text + '\n', { mode: 0o600 });
-        console.error(
-          `Enrollment token written to ${opts.out} (single use, valid ${formatDurationMs(ttlMs)})`,
+        printError(
+          tty`Enrollment token written to ${opts.out} (single use, valid ${formatDurationMs(ttlMs)})`,
         );
       } else {
-        console.log(text);
+        printLine(tty`${text}`);
       }
     });
 
@@ -134,8 +134,8 @@ export function registerHubAuditCommand(hub: Command): void {
       }
       for (const e of entries) {
         const station = e.stationId ?? '-';
-        console.log(
-          `${String(e.seq).padStart(5)}  ${new Date(e.atMs).toISOString()}  ${e.actor}  ${e.action}  ${station}  ${JSON.stringify(e.detail)}`,
+        printLine(
+          tty`${String(e.seq).padStart(5)}  ${new Date(e.atMs).toISOString()}  ${e.actor}  ${e.action}  ${station}  ${JSON.stringify(e.detail)}`,
         );
       }
     });
@@ -157,7 +157,7 @@ export function waitForSignal(): Promise<string> {
 
 export async function closeWithDeadline(close: () => Promise<void>, deadlineMs: number): Promise<void> {
   const timer = setTimeout(() => {
-    console.error(`did not stop within ${deadlineMs} ms; exiting`);
+    printError(tty`did not stop within ${deadlineMs} ms; exiting`);
     process.exit(1);
   }, deadlineMs);
   timer.unref();

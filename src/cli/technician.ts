@@ -27,7 +27,7 @@ import {
   type ProbeKind,
   technicianConnectPath,
 } from '../protocol/index.js';
-import { ago, printJson, printTable, readStdin } from './io.js';
+import { ago, printError, printJson, printLine, printTable, readStdin, tty } from './io.js';
 
 interface Credentials {
   hub: string;
@@ -235,14 +235,14 @@ async function waitForAccess(target: SessionTarget, waitMs: number): Promise<voi
     return;
   } catch (err) {
     if (!(err instanceof LifelineError) || err.code !== 'POLICY_PENDING_APPROVAL') throw err;
-    console.error(`lifeline: ${err.message}; waiting for the decision (Ctrl-C to give up)`);
+    printError(tty`lifeline: ${err.message}; waiting for the decision (Ctrl-C to give up)`);
   }
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 2000));
     try {
       await check('wait');
-      console.error('lifeline: access request accepted');
+      printError(tty`lifeline: access request accepted`);
       return;
     } catch (err) {
       if (!(err instanceof LifelineError) || err.code !== 'POLICY_PENDING_APPROVAL') throw err;
@@ -294,8 +294,8 @@ export function registerTechnicianCommands(program: Command): void {
         };
         writePrivateFile(path, JSON.stringify(credentials, null, 2) + '\n', true);
         const strength = result.amr?.includes('otp') ? 'password and TOTP' : 'password';
-        console.log(
-          `Logged in to ${hub} as ${result.user} (groups: ${result.groups.join(', ') || 'none'}; with ${strength}) until ${result.expiresAt}`,
+        printLine(
+          tty`Logged in to ${hub} as ${result.user} (groups: ${result.groups.join(', ') || 'none'}; with ${strength}) until ${result.expiresAt}`,
         );
       } finally {
         session.close();
@@ -368,7 +368,7 @@ export function registerTechnicianCommands(program: Command): void {
           const end = await relay(stream, process.stdin, process.stdout);
           session.close();
           if (end.reason !== 'closed') {
-            console.error(`lifeline: session ended: ${end.message}`);
+            printError(tty`lifeline: session ended: ${end.message}`);
             process.exitCode = 1;
           }
           return;
@@ -396,10 +396,10 @@ export function registerTechnicianCommands(program: Command): void {
             .then(async (stream) => {
               socket.resume();
               const end = await relay(stream, socket, socket);
-              if (end.reason !== 'closed') console.error(`lifeline: session ended: ${end.message}`);
+              if (end.reason !== 'closed') printError(tty`lifeline: session ended: ${end.message}`);
             })
             .catch((err: unknown) => {
-              console.error(`lifeline: session refused: ${(err as Error).message}`);
+              printError(tty`lifeline: session refused: ${(err as Error).message}`);
               socket.destroy();
             });
         });
@@ -409,9 +409,9 @@ export function registerTechnicianCommands(program: Command): void {
         });
         const address = server.address();
         const port = typeof address === 'object' && address ? address.port : listen.port;
-        console.error(`Forwarding ${listen.host}:${port} to ${opts.service} on ${stationId}; Ctrl-C to stop`);
+        printError(tty`Forwarding ${listen.host}:${port} to ${opts.service} on ${stationId}; Ctrl-C to stop`);
         session.once('close', () => {
-          console.error('lifeline: the connection to the hub closed');
+          printError(tty`lifeline: the connection to the hub closed`);
           server.close();
           process.exitCode = 1;
         });
