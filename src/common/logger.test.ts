@@ -16,7 +16,10 @@ test('a log line escapes C0, DEL, C1 and bidi controls and parses back to the or
   const hostName = '\u001b]0;owned\u0007\u009b2J\u007f\u202eevil\u2028';
   const logger = createLogger({ name: 'test', destination: fd });
   logger.info({ hostName }, `inventory from ${hostName}`);
-  await new Promise<void>((resolve, reject) => logger.flush((err) => (err ? reject(err) : resolve())));
+  // The destination writes asynchronously: wait (bounded) for the line to land.
+  const deadline = Date.now() + 5000;
+  while (!readFileSync(path, 'utf8').endsWith('\n') && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 10));
   closeSync(fd);
   const line = readFileSync(path, 'utf8').trimEnd();
   // eslint-disable-next-line no-control-regex
