@@ -14,6 +14,7 @@ import {
 } from '../agent/index.js';
 import { LifelineError, errorCodes, isErrorCode } from '../common/errors.js';
 import { proxyConfigSchema, type ProxyConfig } from '../agent/proxy-config.js';
+import { formatMode } from '../common/files.js';
 import { createLogger } from '../common/logger.js';
 import { isServiceName } from '../protocol/index.js';
 import { AgentStore, type AgentSessionRecord, type RefusalCount } from '../store/index.js';
@@ -25,7 +26,7 @@ import { registerAgentDataRequestCommands } from './agent-datarequests.js';
 import { registerAgentCollectCommands } from './agent-collect.js';
 import { registerAgentProblemsCommand } from './agent-problems.js';
 import { registerAgentFixCommands } from './agent-fixes.js';
-import { closeWithDeadline, waitForSignal } from './hub.js';
+import { closeWithDeadline, waitForSignal, warnOfLooseModes } from './hub.js';
 import { ago, printError, printJson, printLine, printTable, readStdin, tty } from './io.js';
 
 /** Loopback or one of this machine's own addresses, in canonical form; anything else is refused. */
@@ -86,6 +87,10 @@ export function registerAgentCommands(program: Command): void {
         });
         printLine(tty`Enrolled with the hub at ${result.hub}`);
         printLine(tty`Station ID: ${result.stationId}`);
+        if (result.dataDirTightenedFrom !== undefined)
+          printLine(
+            tty`The data directory ${opts.data} is now 0700 (it was ${formatMode(result.dataDirTightenedFrom)}): it holds the station key`,
+          );
         printLine(
           tty`Remote service is off. Start the agent, then turn it on with: lifeline agent remote on`,
         );
@@ -164,6 +169,7 @@ export function registerAgentCommands(program: Command): void {
     .action(async (opts: { data: string; adminListen?: string }) => {
       const config = loadAgentConfig(opts.data);
       const logger = createLogger({ name: 'agent', level: config.log.level });
+      warnOfLooseModes(opts.data, logger);
       const running = await Agent.start({
         dataDir: opts.data,
         logger,

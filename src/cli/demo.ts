@@ -1,7 +1,7 @@
 // `lifeline demo` (npm start): a hub, an enrolled appliance agent with remote service on, two
 // sample appliance services and a technician user, all on loopback with a fresh data directory.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Agent, agentPaths, enroll } from '../agent/index.js';
+import { writePrivateFile } from '../common/files.js';
 import { createLogger } from '../common/logger.js';
 import { Hub, enrollmentTokenId, hashPassword, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
 import { certSha256 } from '../pki/index.js';
@@ -129,7 +130,7 @@ export function registerDemoCommand(program: Command): void {
       const cli = 'node bin/lifeline.js';
       const env = `LIFELINE_HOME=${techHome}`;
       const guestEnv = `LIFELINE_HOME=${join(root, 'guest')}`;
-      writeFileSync(join(root, 'technician-password'), password + '\n', { mode: 0o600 });
+      writePrivateFile(join(root, 'technician-password'), password + '\n', true);
       const lines = [
         '',
         'Lifeline demo is running.',

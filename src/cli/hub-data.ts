@@ -2,12 +2,13 @@
 // verified against the SHA-256 the upload was checked with) or deletes it from the hub.
 
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { LifelineError } from '../common/errors.js';
+import { privateFileMode } from '../common/files.js';
 import {
   attachmentFilePath,
   attachmentsDirOf,
@@ -67,10 +68,13 @@ export function registerHubDataCommands(data: Command): void {
         },
       });
       try {
+        // Customer data: 0600, also when --out names a file that exists with a looser mode.
+        const out = await open(opts.out, 'w', privateFileMode);
+        await out.chmod(privateFileMode);
         await pipeline(
           createReadStream(source, { highWaterMark: 4 * 1024 * 1024 }),
           meter,
-          createWriteStream(opts.out, { mode: 0o600 }),
+          out.createWriteStream(),
         );
       } catch (err) {
         await rm(opts.out, { force: true });

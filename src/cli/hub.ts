@@ -1,10 +1,12 @@
 // `lifeline hub ...`: set up and run the vendor hub, manage users, tokens and stations.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseDurationMs, formatDurationMs } from '../common/duration.js';
-import { createLogger } from '../common/logger.js';
+import { describeLooseModes, findLooseModes } from '../common/data-dir-modes.js';
+import { formatMode, writePrivateFile } from '../common/files.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import { Hub, enrollmentTokenId, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
 import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
@@ -46,6 +48,10 @@ export function registerHubCommands(program: Command): void {
       const result = await initHub(opts.data, opts);
       const config = loadHubConfig(opts.data);
       printLine(tty`Hub initialized in ${opts.data}`);
+      if (result.dataDirTightenedFrom !== undefined)
+        printLine(
+          tty`  data directory  now 0700 (it was ${formatMode(result.dataDirTightenedFrom)}): it holds the CA key, and the hub's users once it runs`,
+        );
       printLine(tty`  configuration   ${result.configPath}`);
       printLine(tty`  CA certificate  ${result.caCertPath}  (give it to technicians for --ca-file)`);
       printLine(tty`  metrics token   ${result.metricsTokenPath}  (for Prometheus: GET /metrics on the API)`);
@@ -61,6 +67,7 @@ export function registerHubCommands(program: Command): void {
     .action(async (opts: { data: string }) => {
       const config = loadHubConfig(opts.data);
       const logger = createLogger({ name: 'hub', level: config.log.level });
+      warnOfLooseModes(opts.data, logger);
       const running = await Hub.start({ dataDir: opts.data, logger });
       await waitForSignal();
       await closeWithDeadline(() => running.close(), 10_000);
@@ -99,7 +106,7 @@ export function registerHubCommands(program: Command): void {
       });
       const text = encodeEnrollmentToken({ hub: config.stationAddress, caSha256, secret });
       if (opts.out) {
-        writeFileSync(opts.out, text + '\n', { mode: 0o600 });
+        writePrivateFile(opts.out, text + '\n', true);
         printError(
           tty`Enrollment token written to ${opts.out} (single use, valid ${formatDurationMs(ttlMs)})`,
         );
@@ -139,6 +146,25 @@ export function registerHubAuditCommand(hub: Command): void {
         );
       }
     });
+}
+
+/**
+ * `hub start` and `agent start`: every file or directory in the data directory that other local
+ * users have access to, on standard error and in the log, each with its fix. Not fatal.
+ */
+export function warnOfLooseModes(dataDir: string, logger: Logger): void {
+  const report = findLooseModes(dataDir);
+  for (const entry of report.loose)
+    logger.warn(
+      { path: entry.path, mode: formatMode(entry.mode), fix: entry.fix },
+      'a data file or directory is open to other local users',
+    );
+  if (report.unlisted > 0)
+    logger.warn(
+      { more: report.unlisted, fix: report.fixAll },
+      'more data files are open to other local users',
+    );
+  for (const line of describeLooseModes(report)) printError(tty`warning: ${line}`);
 }
 
 export function waitForSignal(): Promise<string> {

@@ -1,8 +1,8 @@
 // The technician's commands: log in to the hub, list stations, connect to a station's service.
 
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createServer, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import {
@@ -15,7 +15,7 @@ import {
 import type { Command } from 'commander';
 import { formatDurationMs, parseDurationMs } from '../common/duration.js';
 import { LifelineError, isErrorCode } from '../common/errors.js';
-import { writePrivateFile } from '../common/files.js';
+import { ensurePrivateDirectory, formatMode, writePrivateFile } from '../common/files.js';
 import { parseHostPort } from '../common/host-port.js';
 import {
   header,
@@ -284,7 +284,13 @@ export function registerTechnicianCommands(program: Command): void {
           ...(opts.totp !== undefined ? { totp: opts.totp } : {}),
         });
         const path = credentialsPath();
-        mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+        // $LIFELINE_HOME holds the login token: only its owner may enter it, however it was made.
+        const home = dirname(path);
+        const homeTightenedFrom = ensurePrivateDirectory(home);
+        if (homeTightenedFrom !== undefined)
+          printError(
+            tty`note: ${home} is now 0700 (it was ${formatMode(homeTightenedFrom)}): it holds your login token`,
+          );
         const credentials: Credentials = {
           hub,
           user: result.user,
