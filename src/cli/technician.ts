@@ -16,7 +16,7 @@ import type { Command } from 'commander';
 import { formatDurationMs, parseDurationMs } from '../common/duration.js';
 import { LifelineError, isErrorCode } from '../common/errors.js';
 import { ensurePrivateDirectory, formatMode, writePrivateFile } from '../common/files.js';
-import { parseHostPort } from '../common/host-port.js';
+import { formatHostPort, isLoopbackHost, parseHostPort } from '../common/host-port.js';
 import {
   header,
   http2SessionWindowBytes,
@@ -340,17 +340,37 @@ export function registerTechnicianCommands(program: Command): void {
     .description("open service sessions to a station's service through its tunnel")
     .requiredOption('--service <name>', 'the named service of the appliance, e.g. ssh or web')
     .option('--listen <host:port>', 'forward every connection to this local port as its own session')
+    .option(
+      '--allow-remote',
+      'let --listen take an address other machines reach (not 127.0.0.0/8, ::1 or localhost): whoever connects to it gets a session as you',
+    )
     .option('--stdio', 'carry one session on standard input and output (for ssh ProxyCommand)')
     .option('--reason <text>', 'reason or case number, shown to the appliance administrator')
     .option('--wait [duration]', 'if access needs approval, wait for the decision (default up to 30m)')
     .action(
       async (
         station: string,
-        opts: { service: string; listen?: string; stdio?: boolean; reason?: string; wait?: string | boolean },
+        opts: {
+          service: string;
+          listen?: string;
+          allowRemote?: boolean;
+          stdio?: boolean;
+          reason?: string;
+          wait?: string | boolean;
+        },
       ) => {
         const stationId = parseStationId(station);
         if (Boolean(opts.listen) === Boolean(opts.stdio)) {
           throw new LifelineError('API_BAD_REQUEST', 'give exactly one of --listen HOST:PORT or --stdio');
+        }
+        const listen = opts.listen === undefined ? undefined : parseHostPort(opts.listen, '--listen');
+        // Every connection to the port becomes a session with this technician's identity: only
+        // this machine may reach it, unless the technician says otherwise.
+        if (listen && !isLoopbackHost(listen.host) && !opts.allowRemote) {
+          throw new LifelineError(
+            'API_BAD_REQUEST',
+            `--listen ${formatHostPort(listen)} is not a loopback address: anyone who can reach it would get a session to ${opts.service} on ${stationId} as you. Listen on 127.0.0.1 (or ::1, localhost), or add --allow-remote if that is what you want`,
+          );
         }
         const credentials = loadCredentials();
         const session = openHub(credentials);
@@ -394,7 +414,7 @@ export function registerTechnicianCommands(program: Command): void {
           });
           check.close(h2.NGHTTP2_NO_ERROR);
         }
-        const listen = parseHostPort(opts.listen ?? '', '--listen');
+        if (!listen) return; // --stdio, which returned above
         const server = createServer((socket: Socket) => {
           socket.setNoDelay(true);
           socket.pause();
@@ -415,7 +435,13 @@ export function registerTechnicianCommands(program: Command): void {
         });
         const address = server.address();
         const port = typeof address === 'object' && address ? address.port : listen.port;
-        printError(tty`Forwarding ${listen.host}:${port} to ${opts.service} on ${stationId}; Ctrl-C to stop`);
+        if (!isLoopbackHost(listen.host))
+          printError(
+            tty`warning: --allow-remote: anyone who can reach ${formatHostPort({ host: listen.host, port })} on this machine's network can use these sessions to ${opts.service} on ${stationId}, with your identity (${credentials.user}); the appliance audits each of them as ${credentials.user}`,
+          );
+        printError(
+          tty`Forwarding ${formatHostPort({ host: listen.host, port })} to ${opts.service} on ${stationId}; Ctrl-C to stop`,
+        );
         session.once('close', () => {
           printError(tty`lifeline: the connection to the hub closed`);
           server.close();
