@@ -1,7 +1,8 @@
 // The agent's admin API (HTTP on loopback by default): what the appliance administrator, the CLI
 // and the Diagnostics page use. Every request needs the credential stored in the data directory,
 // except GET /health (up or down, nothing more) for a supervisor or load balancer, and the files of
-// the Diagnostics page (/ui/diagnostics/), which ask for the credential themselves.
+// the Diagnostics page (/ui/diagnostics/), which ask for the credential themselves. Every request,
+// those included, must name the API itself in its Host header (see admin-host.ts).
 
 import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify from 'fastify';
@@ -22,6 +23,8 @@ import { registerCollectorRoutes } from './admin-collector-routes.js';
 import { registerDataRequestRoutes } from './admin-datarequest-routes.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ChangeFeed } from '../common/change-feed.js';
+import { formatHostPort } from '../common/host-port.js';
+import { canonicalAddress, isOwnHost, type AdminHostRules } from './admin-host.js';
 import { registerWebPages } from '../common/web-pages.js';
 
 function digest(text: string): Buffer {
@@ -34,6 +37,8 @@ export interface AdminOps {
   healthy: () => Promise<boolean>;
   /** What changed, for the Diagnostics page's live updates (GET /v1/events). */
   feed: ChangeFeed;
+  /** Which Host headers it answers to. */
+  hosts: AdminHostRules;
 }
 
 const healthTimeoutMs = 2000;
@@ -58,6 +63,20 @@ export async function buildAdminApi(
     transform: jsonSchemaTransform,
   });
   const expected = digest(adminToken);
+
+  app.addHook('onRequest', async (request) => {
+    const { localAddress, localPort } = request.socket;
+    if (!isOwnHost(request.headers.host, { localAddress, localPort }, ops.hosts)) {
+      const own = formatHostPort({
+        host: canonicalAddress(localAddress ?? '') ?? '127.0.0.1',
+        port: localPort ?? 0,
+      });
+      throw new LifelineError(
+        'API_MISDIRECTED',
+        `the admin API answers only to its own address (${own}) or localhost:${localPort ?? 0}${ops.hosts.allowedHosts.length > 0 ? ` or the names in admin.allowedHosts` : ''}, not to Host ${JSON.stringify(request.headers.host ?? '')}: open it by one of those, or add the name to admin.allowedHosts in agent.yaml`,
+      );
+    }
+  });
 
   app.addHook('onRequest', async (request) => {
     // The one open route, matched on the routed path (not the raw URL, which a query could dress up).

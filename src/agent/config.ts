@@ -33,9 +33,21 @@ export const agentConfigSchema = z
     admin: z
       .object({
         listen: hostPort.default('127.0.0.1:8080'),
+        /** More names the admin API answers to in a Host header (see admin-host.ts). */
+        allowedHosts: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/,
+                'a host name such as appliance.example.com',
+              ),
+          )
+          .max(32)
+          .default([]),
       })
       .strict()
-      .default({ listen: '127.0.0.1:8080' }),
+      .default({ listen: '127.0.0.1:8080', allowedHosts: [] }),
     tunnel: z
       .object({
         // The hub drops a tunnel silent for 30 s: ping well within that.

@@ -63,6 +63,7 @@ export const errorCodes = {
   API_NOT_FOUND: 404,
   API_UNREACHABLE: 503,
   API_BUSY: 503,
+  API_MISDIRECTED: 421,
   // Agent connectivity: the customer's HTTP proxy and the hub's endpoints.
   PROXY_UNREACHABLE: 502,
   PROXY_AUTH_REQUIRED: 407,
