@@ -146,7 +146,10 @@ export function registerAgentCallHomeCommands(agent: Command): void {
     .description('every transmission to the hub; --show prints the exact payload of a report')
     .requiredOption(...dataOption)
     .option('--json', 'print JSON')
-    .option('--show <report>', 'print the exact bytes of this report as they left')
+    .option(
+      '--show <report>',
+      'print the exact bytes of this report as they left (unfiltered: on a terminal, pipe it through jq .)',
+    )
     .action(async (opts: { data: string; json?: boolean; show?: string }) => {
       const client = new AdminClient(opts.data);
       if (opts.show) {

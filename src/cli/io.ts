@@ -18,17 +18,12 @@ export async function readStdin(what: string): Promise<string> {
 declare const terminalTextBrand: unique symbol;
 
 /**
- * Text the CLI may write to the terminal: made by `tty` or `safe`, which pass everything that came
- * from elsewhere (a station, a technician, a hub's or agent's answer, a stored row) through
- * `printable`. The CLI prints only through printLine, printError, printTable and printJson, so a
- * string that skipped `printable` does not type-check.
+ * Text the CLI may write to the terminal: made by `tty`, which passes everything that came from
+ * elsewhere (a station, a technician, a hub's or agent's answer, a stored row) through `printable`.
+ * The CLI prints only through printLine, printError, printTable and printJson, so a string that
+ * skipped `printable` does not type-check.
  */
 export type TerminalText = string & { readonly [terminalTextBrand]: true };
-
-/** `text` made printable: control characters and bidi controls shown as U+FFFD (see printable.ts). */
-export function safe(text: string): TerminalText {
-  return printable(text) as TerminalText;
-}
 
 /**
  * A template whose literal parts are the CLI's own (line breaks included) and whose every
@@ -79,7 +74,7 @@ export function printJsonText(json: string): void {
 
 /**
  * The exact bytes of a payload as it left (`agent sent --show`), not filtered, by design: what the
- * administrator checks must be what was sent. docs/protocol.md says to pipe it into jq or cat -v.
+ * administrator checks must be what was sent. docs/protocol.md says to pipe it through jq or cat -v.
  */
 export function printExactBytes(text: string): void {
   process.stdout.write(text);
