@@ -1,12 +1,13 @@
-// Hostile text, across processes: a station, a technician and a support engineer put terminal
-// control sequences (screen clear, window title, clipboard write, 8-bit CSI, BEL, DEL, a bidi
-// override) into every field they control that the CLI prints: the station's name, its inventory
-// (sent with its own certificate, through the agent), performance sources, problems, attachment
-// names, access-request reasons, rejection notes, ACL notes, group names, data-request notes, fix
-// descriptions. Every printing command then runs as a real process; none of their output holds an
-// ESC, BEL, DEL, C1 or bidi control, and their --json output parses back to the original text.
-// Every command of the CLI is either run here or named, with the reason, as printing nothing that
-// came from elsewhere.
+// Hostile text, across processes: a station, a technician, the appliance administrator and the
+// vendor put terminal control sequences (screen clear, window title, clipboard write, 8-bit CSI,
+// BEL, DEL, a bidi override) into the fields they control that the CLI prints: the station's name,
+// its inventory (sent with its own certificate, through the agent), performance sources, problems,
+// an attachment name, access-request reasons, rejection and ACL notes, group names, data-request
+// notes, fix descriptions. Every printing command then runs as a real process: none of their
+// output, nor the hub's and agent's logs, holds an ESC, BEL, DEL, C1 or bidi control, and the
+// --json forms of those that carry the text in a field of their own parse back to it. Every
+// command of the CLI is either run here or named, with the reason, as printing nothing from
+// elsewhere.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -166,16 +167,20 @@ describe('hostile text', () => {
       ),
     );
     await cluster.startHub();
-    await printed('hub user add', hub('hub', 'user', 'add', 'tech', '--password-stdin'), {
-      input: 'tech-password-1\n',
-    });
-    await printed(
-      'hub user add',
-      hub('hub', 'user', 'add', 'tech2', '--group', 'technicians', hostile, '--password-stdin'),
-      { input: 'tech-password-2\n' },
-    );
     const tokenFile = join(cluster.root, 'token');
-    await printed('hub token create', hub('hub', 'token', 'create', '--out', tokenFile));
+    await inParallel([
+      () =>
+        printed('hub user add', hub('hub', 'user', 'add', 'tech', '--password-stdin'), {
+          input: 'tech-password-1\n',
+        }),
+      () =>
+        printed(
+          'hub user add',
+          hub('hub', 'user', 'add', 'tech2', '--group', 'technicians', hostile, '--password-stdin'),
+          { input: 'tech-password-2\n' },
+        ),
+      () => printed('hub token create', hub('hub', 'token', 'create', '--out', tokenFile)),
+    ]);
     const enrolled = await printed(
       'agent enroll',
       agent('agent', 'enroll', '--token-file', tokenFile, '--name', hostile),
@@ -184,8 +189,10 @@ describe('hostile text', () => {
     await printed('agent service add', agent('agent', 'service', 'add', 'echo', '--port', String(echo.port)));
     appendFileSync(join(cluster.agentDir, 'agent.yaml'), 'callhome:\n  pollInterval: 1s\n');
     await cluster.startAgent();
-    await printed('agent access', agent('agent', 'access', 'restricted'));
-    await printed('agent remote', agent('agent', 'remote', 'on'));
+    await inParallel([
+      () => printed('agent access', agent('agent', 'access', 'restricted')),
+      () => printed('agent remote', agent('agent', 'remote', 'on')),
+    ]);
     await cluster.waitForTunnel();
     techEnv = { LIFELINE_HOME: join(cluster.root, 'home-tech') };
     tech2Env = { LIFELINE_HOME: join(cluster.root, 'home-tech2') };
@@ -197,11 +204,10 @@ describe('hostile text', () => {
       '--ca-file',
       join(cluster.hubDir, 'ca.pem'),
     ];
-    await printed('login', [...login, '--user', 'tech'], { input: 'tech-password-1\n', env: techEnv });
-    const login2 = await printed('login', [...login, '--user', 'tech2'], {
-      input: 'tech-password-2\n',
-      env: tech2Env,
-    });
+    const [, login2] = (await inParallel([
+      () => printed('login', [...login, '--user', 'tech'], { input: 'tech-password-1\n', env: techEnv }),
+      () => printed('login', [...login, '--user', 'tech2'], { input: 'tech-password-2\n', env: tech2Env }),
+    ])) as [CliResult, CliResult];
     assert.match(login2.stdout, /\(groups: \ufffd\[2J\ufffd\]0;pwned.*evil, technicians; with password\)/);
   });
 
@@ -292,13 +298,13 @@ describe('hostile text', () => {
 
     const [inventory, , stations, seen, problems] = (await inParallel([
       () => printedBoth('hub inventory', hub('hub', 'inventory', cluster.stationId)),
-      () => printedBoth('hub performance', hub('hub', 'performance', cluster.stationId, '--source', hostile)),
+      () => printed('hub performance', hub('hub', 'performance', cluster.stationId, '--source', hostile)),
       () => printedBoth('hub stations', hub('hub', 'stations')),
       () => printedBoth('stations', ['stations'], { env: techEnv }),
       () => printedBoth('hub problems', hub('hub', 'problems')),
-      () => printedBoth('hub station list', hub('hub', 'station', 'list')),
-      () => printedBoth('agent systems', agent('agent', 'systems')),
-      () => printedBoth('agent problems', agent('agent', 'problems')),
+      () => printed('hub station list', hub('hub', 'station', 'list')),
+      () => printed('agent systems', agent('agent', 'systems')),
+      () => printed('agent problems', agent('agent', 'problems')),
       () => printedBoth('agent attachments', agent('agent', 'attachments')),
       () => printed('agent outbox', agent('agent', 'outbox')),
       () => printed('agent sent', agent('agent', 'sent')),
@@ -348,8 +354,8 @@ describe('hostile text', () => {
     const [dataRequests] = (await inParallel([
       () => printedBoth('agent data-requests', agent('agent', 'data-requests')),
       () => printed('hub data delete', hub('hub', 'data', 'delete', attachmentId)),
-      () => printedBoth('hub fixes', hub('hub', 'fixes')),
-      () => printedBoth('agent fixes', agent('agent', 'fixes')),
+      () => printed('hub fixes', hub('hub', 'fixes')),
+      () => printed('agent fixes', agent('agent', 'fixes')),
       () =>
         printed(
           'agent fix download',
@@ -381,7 +387,7 @@ describe('hostile text', () => {
     const [session, pending] = (await inParallel([
       () => printed('connect', connect, { input: 'hello', env: techEnv }),
       () => printed('connect', connect, { code: 1, env: tech2Env }),
-      () => printedBoth('agent acl list', agent('agent', 'acl', 'list')),
+      () => printed('agent acl list', agent('agent', 'acl', 'list')),
     ])) as [CliResult, CliResult];
     assert.equal(session.stdout, 'hello');
     assert.match(pending.stderr, /\(POLICY_PENDING_APPROVAL\)$/m);
