@@ -2,6 +2,18 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// Text from elsewhere is rendered by Preact as text, never parsed as HTML.
+const textAsText = [
+  {
+    selector: "JSXAttribute[name.name='dangerouslySetInnerHTML']",
+    message: 'render text as text: no dangerouslySetInnerHTML',
+  },
+  {
+    selector: 'MemberExpression[property.name=/^(innerHTML|outerHTML|insertAdjacentHTML)$/]',
+    message: 'render text as text: no HTML from strings',
+  },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -39,8 +51,34 @@ export default tseslint.config(
     },
   },
   {
-    // The CLI, tests and benchmarks talk to people on the terminal.
-    files: ['src/cli/**', 'test/**', 'bench/**', 'src/**/*.test.ts'],
+    // Tests and benchmarks talk to people on the terminal.
+    files: ['test/**', 'bench/**', 'src/**/*.test.ts'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    files: ['web/**', 'src/**'],
+    rules: { 'no-restricted-syntax': ['error', ...textAsText] },
+  },
+  {
+    // The CLI prints through src/cli/io.ts alone, whose functions take only text made printable
+    // (src/common/printable.ts): what a station, technician, hub or agent sent never reaches the
+    // terminal as control sequences.
+    files: ['src/cli/**'],
+    ignores: ['src/cli/io.ts', 'src/cli/**/*.test.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...textAsText,
+        {
+          selector:
+            "MemberExpression[object.object.name='process'][object.property.name=/^(stdout|stderr)$/][property.name='write']",
+          message: 'print through src/cli/io.ts (printLine, printError, printTable, printJson)',
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/cli/io.ts'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -2,6 +2,7 @@
 // and the Diagnostics page use. Every request needs the credential stored in the data directory,
 // except GET /health (up, down or store-full, nothing more) for a supervisor or load balancer, and
 // the files of the Diagnostics page (/ui/diagnostics/), which ask for the credential themselves.
+// Every request, those included, must name the API itself in its Host header (see admin-host.ts).
 
 import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify from 'fastify';
@@ -24,6 +25,8 @@ import type { AgentMetrics } from './metrics.js';
 import type { ChangeFeed } from '../common/change-feed.js';
 import { installBodyProgress } from '../common/body-progress.js';
 import type { ConnectionGuard } from '../common/connection-guard.js';
+import { formatHostPort } from '../common/host-port.js';
+import { canonicalAddress, isOwnHost, type AdminHostRules } from './admin-host.js';
 import { registerWebPages } from '../common/web-pages.js';
 
 function digest(text: string): Buffer {
@@ -40,6 +43,8 @@ export interface AdminOps {
   feed: ChangeFeed;
   /** Deadlines and caps of the API's connections; the admin credential authenticates. */
   guard: ConnectionGuard;
+  /** Which Host headers it answers to. */
+  hosts: AdminHostRules;
 }
 
 const healthTimeoutMs = 2000;
@@ -70,6 +75,20 @@ export async function buildAdminApi(
     transform: jsonSchemaTransform,
   });
   const expected = digest(adminToken);
+
+  app.addHook('onRequest', async (request) => {
+    const { localAddress, localPort } = request.socket;
+    if (!isOwnHost(request.headers.host, { localAddress, localPort }, ops.hosts)) {
+      const own = formatHostPort({
+        host: canonicalAddress(localAddress ?? '') ?? '127.0.0.1',
+        port: localPort ?? 0,
+      });
+      throw new LifelineError(
+        'API_MISDIRECTED',
+        `the admin API answers only to its own address (${own}) or localhost:${localPort ?? 0}${ops.hosts.allowedHosts.length > 0 ? ` or the names in admin.allowedHosts` : ''}, not to Host ${JSON.stringify(request.headers.host ?? '')}: open it by one of those, or add the name to admin.allowedHosts in agent.yaml`,
+      );
+    }
+  });
 
   app.addHook('onRequest', async (request) => {
     // The one open route, matched on the routed path (not the raw URL, which a query could dress up).

@@ -545,6 +545,7 @@ export class Agent implements AgentControl {
       metrics,
       feed,
       guard: adminGuard,
+      hosts: { listenHost: listen.host, allowedHosts: config.admin.allowedHosts },
       // The store answers and the audit log can be written: sessions may run.
       healthy: async () => {
         await store.getSetting(settingKeys.stationId);
@@ -555,7 +556,10 @@ export class Agent implements AgentControl {
     await api.listen({ host: listen.host, port: listen.port });
     const address = api.server.address() as AddressInfo;
     agent.#adminApi = api;
-    agent.#adminUrl = `http://${formatHostPort({ host: address.address, port: address.port })}`;
+    // Bound to every address, the CLI and the printed link use loopback (0.0.0.0 is no place to go).
+    const urlHost =
+      address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '::1' : address.address;
+    agent.#adminUrl = `http://${formatHostPort({ host: urlHost, port: address.port })}`;
     const runtime: RuntimeInfo = { pid: process.pid, adminUrl: agent.#adminUrl, stationId };
     try {
       replaceFile(paths.runtime, JSON.stringify(runtime, null, 2) + '\n');

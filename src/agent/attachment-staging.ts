@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
-import { syncDirectory } from '../common/files.js';
+import { privateDirectoryMode, privateFileMode, syncDirectory } from '../common/files.js';
 import { attachmentNameSchema } from '../protocol/index.js';
 import type { AttachmentRecord, AttachmentStore } from '../store/attachment-store.js';
 
@@ -43,12 +43,12 @@ export async function stageAttachment(options: {
   }
   const limit = Math.min(options.maxBytes, options.expectedBytes ?? options.maxBytes);
   const id = randomBytes(16).toString('hex');
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: privateDirectoryMode });
   const partial = join(dir, `${id}.partial`);
   const hash = createHash('sha256');
   const chunkHashes = new ChunkHashes(options.chunkBytes);
   let bytes = 0;
-  const file = await open(partial, 'w', 0o600);
+  const file = await open(partial, 'w', privateFileMode);
   try {
     for await (const chunk of options.body) {
       const block = chunk as Buffer;

@@ -6,10 +6,10 @@
 // Each renewal also brings the hub's trust bundle (see trust-bundle.ts), which is pinned.
 
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { renameSync, writeFileSync } from 'node:fs';
 import { Backoff } from '../common/backoff.js';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
+import { replaceFile } from '../common/files.js';
 import type { Logger } from '../common/logger.js';
 import { createKeyAndCsr } from '../pki/index.js';
 import type { StationCredentials } from './station-credentials.js';
@@ -48,13 +48,6 @@ export interface CertificateRenewalOptions {
   logger: Logger;
   retryMinMs?: number;
   retryMaxMs?: number;
-}
-
-/** Writes a private file atomically: a reader (or a crash) never sees half a key. */
-export function replacePrivateFile(path: string, data: string): void {
-  const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, data, { mode: 0o600 });
-  renameSync(temp, path);
 }
 
 /** When a certificate valid from notBeforeMs to notAfterMs is due for renewal: half its life. */
@@ -160,8 +153,9 @@ export class CertificateRenewal {
       checkAnswer(answer, stationId, keyPem);
       // The key first: a crash between the two renames leaves a key the old certificate does not
       // match, so both are written before either is read again; reload() reads them together.
-      replacePrivateFile(this.#options.paths.stationKey, keyPem);
-      replacePrivateFile(this.#options.paths.stationCert, answer.certPem);
+      // Atomically and 0600: a reader (or a crash) never sees half a key.
+      replaceFile(this.#options.paths.stationKey, keyPem);
+      replaceFile(this.#options.paths.stationCert, answer.certPem);
       credentials.reload();
       this.#lastRenewedAtMs = clock.now();
       this.#lastError = null;

@@ -8,6 +8,7 @@ const minimal = { hub: { endpoints: ['127.0.0.1:8443'] } };
 test('defaults fill everything but the hub endpoints', () => {
   const config = parseConfig(agentConfigSchema, minimal, 'agent.yaml');
   assert.equal(config.admin.listen, '127.0.0.1:8080');
+  assert.deepEqual(config.admin.allowedHosts, []);
   assert.equal(config.tunnel.pingInterval, 10_000);
   assert.equal(config.tunnel.reconnectMax, 60_000);
   assert.ok(Object.isFrozen(config.tunnel));
@@ -28,6 +29,10 @@ test('errors name the key and the expected form', () => {
     [{ ...minimal, tunnel: { pingInterval: 'often' } }, /tunnel\.pingInterval: expected a duration/],
     [{ ...minimal, sessions: { maxConcurrent: 0 } }, /sessions\.maxConcurrent/],
     [{ ...minimal, colour: 'blue' }, /colour: unknown key/],
+    [
+      { ...minimal, admin: { allowedHosts: ['appliance.example.com', 'evil.example/x'] } },
+      /admin\.allowedHosts\.1: .*a host name such as appliance\.example\.com/,
+    ],
   ];
   for (const [value, message] of cases) {
     assert.throws(() => parseConfig(agentConfigSchema, value, 'agent.yaml'), {

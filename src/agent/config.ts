@@ -44,6 +44,18 @@ export const agentConfigSchema = z
           maxUnauthenticatedPerAddress: 64,
           maxUnauthenticated: 256,
         }),
+        /** More names the admin API answers to in a Host header (see admin-host.ts). */
+        allowedHosts: z
+          .array(
+            z
+              .string()
+              .regex(
+                /^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/,
+                'a host name such as appliance.example.com',
+              ),
+          )
+          .max(32)
+          .default([]),
       })
       .strict()
       .prefault({}),

@@ -3,7 +3,7 @@
 // hub returns. Remote service is off afterwards. Through the customer's HTTP proxy when one is
 // given (flags, written into agent.yaml) or set in HTTPS_PROXY.
 
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -18,7 +18,7 @@ import {
 import { connect as h2connect } from 'node:http2';
 import { stringify as toYaml } from 'yaml';
 import { LifelineError, isErrorCode } from '../common/errors.js';
-import { writePrivateFile } from '../common/files.js';
+import { ensurePrivateDirectory, writePrivateFile } from '../common/files.js';
 import { parseHostPort } from '../common/host-port.js';
 import { certSha256OfDer, createKeyAndCsr, derToPem } from '../pki/index.js';
 import { alpnCallHome, decodeEnrollmentToken } from '../protocol/index.js';
@@ -31,6 +31,8 @@ import { connectThroughProxy } from './proxy-connect.js';
 export interface EnrollResult {
   stationId: string;
   hub: string;
+  /** The mode the data directory had when enrollment tightened it to 0700 (made by mkdir -m 755). */
+  dataDirTightenedFrom: number | undefined;
 }
 
 export async function enroll(options: {
@@ -79,7 +81,8 @@ export async function enroll(options: {
   const fixKeyPem = typeof response.fixPublicKeyPem === 'string' ? response.fixPublicKeyPem : undefined;
 
   step('storing the station identity');
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  // The station key and the admin credential live here: only the agent's user may enter it.
+  const dataDirTightenedFrom = ensurePrivateDirectory(options.dataDir);
   writePrivateFile(paths.stationKey, keyPem);
   writePrivateFile(paths.stationCert, certPem);
   writePrivateFile(paths.hubCa, caPem);
@@ -108,7 +111,7 @@ export async function enroll(options: {
   } finally {
     await store.close();
   }
-  return { stationId, hub: token.hub };
+  return { stationId, hub: token.hub, dataDirTightenedFrom };
 }
 
 /** First contact: accept the hub only if its chain holds the CA whose SHA-256 the token pins. */

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LifelineError, isErrorCode } from '../common/errors.js';
+import { privateDirectoryMode, privateFileMode } from '../common/files.js';
 import { FixVerifier } from '../pki/index.js';
 import { contentRangeStart, fixAppliesTo, fixCatalogSchema, type FixStatement } from '../protocol/index.js';
 import { CallHomeClient } from './callhome-client.js';
@@ -157,7 +158,8 @@ export async function downloadFix(options: {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }): Promise<DownloadResult> {
   const { fix, client } = options;
-  mkdirSync(options.outDir, { recursive: true });
+  // A directory made here is 0700; one the administrator named keeps its mode.
+  mkdirSync(options.outDir, { recursive: true, mode: privateDirectoryMode });
   const target = join(options.outDir, fix.file);
   const part = `${target}.part`;
   if (existsSync(target)) {
@@ -238,7 +240,11 @@ export async function downloadFix(options: {
         callback(null, chunk);
       },
     });
-    const file = createWriteStream(part, { flags: offset > 0 ? 'a' : 'w', flush: true });
+    const file = createWriteStream(part, {
+      flags: offset > 0 ? 'a' : 'w',
+      mode: privateFileMode,
+      flush: true,
+    });
     let failure: unknown;
     try {
       await pipeline(body, measure, file);

@@ -5,6 +5,7 @@ import { EventEmitter, once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { silentLogger } from '../common/logger.js';
+import { printable } from '../common/printable.js';
 import { auditEntryHash, genesisHash, type AuditEntry } from '../store/index.js';
 import { formatSyslog5424, SyslogSender, type SyslogSenderOptions } from './syslog-export.js';
 
@@ -67,7 +68,20 @@ describe('formatSyslog5424', () => {
     assert.match(formatSyslog5424(entry({ atMs: 3e14 }), format), /^<109>1 - appliance-7 /);
   });
 
-  test('any actor, action and detail read back from the message', () => {
+  test('control characters never reach the receiver: escaped in the detail, U+FFFD in parameters', () => {
+    const hostile = '\u001b]0;owned\u0007\u009b2J\u007f\u202e\r\n';
+    const line = formatSyslog5424(
+      entry({ actor: `technician:${hostile}`, detail: { reason: hostile } }),
+      format,
+    );
+    // eslint-disable-next-line no-control-regex
+    assert.doesNotMatch(line, /[\u0000-\u001f\u007f-\u009f\u202e]/);
+    const parsed = parseSyslog5424(line);
+    assert.equal(parsed.params.actor, 'technician:\ufffd]0;owned\ufffd\ufffd2J\ufffd\ufffd\ufffd\ufffd');
+    assert.deepEqual(JSON.parse(parsed.msg), { reason: hostile });
+  });
+
+  test('any actor, action and detail read back from the message (controls in parameters as U+FFFD)', () => {
     fc.assert(
       fc.property(
         fc.string({ unit: 'binary' }),
@@ -78,8 +92,8 @@ describe('formatSyslog5424', () => {
           const parsed = parseSyslog5424(formatSyslog5424(e, format));
           assert.deepEqual(parsed.params, {
             seq: '17',
-            actor,
-            action,
+            actor: printable(actor),
+            action: printable(action),
             station: format.stationId,
             hash: e.hash,
           });

@@ -2,6 +2,9 @@
 // message per datagram) or TCP with octet-counting framing (RFC 6587). Delivery is best effort: a
 // bounded queue rides out an outage, dropping the oldest message first, and every drop is counted.
 // The seq and hash in each message let the SIEM spot a gap and serve as a checkpoint of the log.
+// No message carries a control character (a technician's reason, a station's text): the detail is
+// JSON with every control escaped; a parameter value, which has no escape for one, shows it as
+// U+FFFD.
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, isIPv6, type Socket } from 'node:net';
@@ -9,6 +12,7 @@ import { Backoff } from '../common/backoff.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { printable, stringifyPrintable } from '../common/printable.js';
 import type { AuditEntry } from '../store/index.js';
 
 /** IANA's example enterprise number (RFC 5612); SD-IDs with it are unique only within Lifeline. */
@@ -51,16 +55,16 @@ export function formatSyslog5424(entry: AuditEntry, options: SyslogFormatOptions
   ];
   const sd = `[${syslogSdId}${params.map(([name, value]) => ` ${name}="${escapeParamValue(value)}"`).join('')}]`;
   // MSG without a BOM is MSG-ANY; JSON.stringify escapes lone surrogates, so it is valid UTF-8.
-  return `${header} ${sd} ${JSON.stringify(entry.detail)}`;
+  return `${header} ${sd} ${stringifyPrintable(entry.detail)}`;
 }
 
 export function severityOfAction(action: string): number {
   return /(^|\.)refused$/.test(action) ? 4 : 5;
 }
 
-/** PARAM-VALUE escapes exactly '"', '\' and ']' (RFC 5424 section 6.3.3). */
+/** PARAM-VALUE escapes exactly '"', '\' and ']' (RFC 5424 section 6.3.3), and nothing else. */
 function escapeParamValue(value: string): string {
-  return value.replace(/["\\\]]/g, '\\$&');
+  return printable(value).replace(/["\\\]]/g, '\\$&');
 }
 
 /** Header fields are 1 to `maxChars` printable US-ASCII characters, or NILVALUE. */

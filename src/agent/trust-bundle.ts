@@ -7,9 +7,9 @@ import { X509Certificate, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LifelineError } from '../common/errors.js';
+import { replaceFile } from '../common/files.js';
 import type { Logger } from '../common/logger.js';
 import { splitPemBundle, type TicketVerifier } from '../pki/index.js';
-import { replacePrivateFile } from './cert-renewal.js';
 import type { StationCredentials } from './station-credentials.js';
 
 export const trustBundleSchema = z.object({
@@ -108,11 +108,11 @@ export class TrustBundlePinner {
     const keysChanged = read(this.#paths.hubTicketKey) !== bundle.ticketPublicKeysPem;
     if (!caChanged && !keysChanged) return false;
     if (keysChanged) {
-      replacePrivateFile(this.#paths.hubTicketKey, bundle.ticketPublicKeysPem);
+      replaceFile(this.#paths.hubTicketKey, bundle.ticketPublicKeysPem);
       this.#verifier.replaceKeys(bundle.ticketPublicKeysPem);
     }
     if (caChanged) {
-      replacePrivateFile(this.#paths.hubCa, bundle.caPem);
+      replaceFile(this.#paths.hubCa, bundle.caPem);
       this.#credentials.reload();
     }
     const detail = {

@@ -11,7 +11,7 @@ import { LifelineError } from '../common/errors.js';
 import type { AttachmentRecord } from '../store/attachment-store.js';
 import { formatBytes, startByteProgress } from './fix-progress.js';
 import { AdminClient } from './admin-client.js';
-import { ago, printJson, printTable } from './io.js';
+import { ago, printJson, printLine, printTable, tty } from './io.js';
 
 /** Collects repeated `--attach FILE` options. */
 export function collectFiles(value: string, previous: string[] = []): string[] {
@@ -35,7 +35,7 @@ export async function stageFiles(
       throw new LifelineError('API_BAD_REQUEST', `--attach ${file}: ${(err as Error).message}`);
     }
     const name = basename(file);
-    const progress = startByteProgress(`Staging ${name}`, size);
+    const progress = startByteProgress(tty`Staging ${name}`, size);
     let sent = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
@@ -54,7 +54,7 @@ export async function stageFiles(
     } finally {
       progress.stop();
     }
-    console.log(`Attachment ${name} (${formatBytes(size)}) staged as ${staged.at(-1)?.id ?? '?'}`);
+    printLine(tty`Attachment ${name} (${formatBytes(size)}) staged as ${staged.at(-1)?.id ?? '?'}`);
   }
   return staged;
 }
@@ -72,7 +72,7 @@ export async function followUploads(
   const stallMs = options.stallMs ?? 15_000;
   const ids = new Set(staged.map((a) => a.id));
   const totalBytes = staged.reduce((sum, a) => sum + a.bytes, 0);
-  const progress = startByteProgress('Uploading to the hub', totalBytes);
+  const progress = startByteProgress(tty`Uploading to the hub`, totalBytes);
   let lastDone = -1;
   let lastChangeMs = Date.now();
   let current: AttachmentRecord[] = staged;
@@ -93,8 +93,8 @@ export async function followUploads(
       if (Date.now() - lastChangeMs >= stallMs) {
         progress.stop();
         const reason = current.find((a) => a.lastError)?.lastError;
-        console.log(
-          `The hub made no progress for ${Math.round(stallMs / 1000)} s${reason ? ` (${reason})` : ''}: the upload continues in the background (see lifeline agent attachments)`,
+        printLine(
+          tty`The hub made no progress for ${Math.round(stallMs / 1000)} s${reason ? ` (${reason})` : ''}: the upload continues in the background (see lifeline agent attachments)`,
         );
         return;
       }
@@ -104,8 +104,8 @@ export async function followUploads(
     progress.stop();
   }
   for (const a of current) {
-    if (a.state === 'uploaded') console.log(`Uploaded ${a.name} to the hub (SHA-256 ${a.sha256})`);
-    else console.log(`Upload of ${a.name} failed: ${a.lastError ?? 'unknown reason'}`);
+    if (a.state === 'uploaded') printLine(tty`Uploaded ${a.name} to the hub (SHA-256 ${a.sha256})`);
+    else printLine(tty`Upload of ${a.name} failed: ${a.lastError ?? 'unknown reason'}`);
   }
   if (current.some((a) => a.state === 'failed')) process.exitCode = 1;
 }

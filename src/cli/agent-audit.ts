@@ -10,7 +10,7 @@ import { CallHomeClient } from '../agent/callhome-client.js';
 import { hubDialerFromDataDir } from '../agent/hub-dialer.js';
 import { LifelineError } from '../common/errors.js';
 import { AgentStore, type AuditEntry } from '../store/index.js';
-import { printJson } from './io.js';
+import { printJson, printJsonText, printLine, tty } from './io.js';
 
 async function hubCheckpoint(dataDir: string): Promise<AuditCheckpoint | null> {
   const dialer = hubDialerFromDataDir(dataDir);
@@ -28,18 +28,18 @@ async function hubCheckpoint(dataDir: string): Promise<AuditCheckpoint | null> {
 async function verify(dataDir: string, store: AgentStore): Promise<boolean> {
   const report = await verifyAuditLog(store, () => hubCheckpoint(dataDir));
   if (report.firstBad) {
-    console.log(`Audit log FAILED verification at entry ${report.firstBad.seq}: ${report.firstBad.message}`);
+    printLine(tty`Audit log FAILED verification at entry ${report.firstBad.seq}: ${report.firstBad.message}`);
     return false;
   }
-  console.log(
-    `Audit log chain verified: ${report.count} entries, head ${report.headHash?.slice(0, 16) ?? ''}...`,
+  printLine(
+    tty`Audit log chain verified: ${report.count} entries, head ${report.headHash?.slice(0, 16) ?? ''}...`,
   );
-  if (!report.hub.compared) console.log(`Not compared with the hub's checkpoint: ${report.hub.reason}`);
+  if (!report.hub.compared) printLine(tty`Not compared with the hub's checkpoint: ${report.hub.reason}`);
   else if (!report.hub.ok)
-    console.log(`Audit log FAILED against the hub's checkpoint: ${report.hub.message ?? ''}`);
+    printLine(tty`Audit log FAILED against the hub's checkpoint: ${report.hub.message ?? ''}`);
   else {
-    console.log(
-      `Matches the hub's checkpoint of ${report.hub.checkpointCount} entries (${new Date(report.hub.checkpointAtMs).toISOString()})`,
+    printLine(
+      tty`Matches the hub's checkpoint of ${report.hub.checkpointCount} entries (${new Date(report.hub.checkpointAtMs).toISOString()})`,
     );
   }
   return report.ok;
@@ -72,11 +72,11 @@ export function registerAgentAuditCommand(agent: Command): void {
           }
           const entries: AuditEntry[] = await store.listAudit(sinceMs === undefined ? {} : { sinceMs });
           if (opts.json) printJson(entries);
-          else if (opts.jsonl) process.stdout.write(formatAuditJsonLines(entries));
+          else if (opts.jsonl) printJsonText(formatAuditJsonLines(entries));
           else
             for (const e of entries) {
-              console.log(
-                `${String(e.seq).padStart(5)}  ${new Date(e.atMs).toISOString()}  ${e.actor}  ${e.action}  ${JSON.stringify(e.detail)}`,
+              printLine(
+                tty`${String(e.seq).padStart(5)}  ${new Date(e.atMs).toISOString()}  ${e.actor}  ${e.action}  ${JSON.stringify(e.detail)}`,
               );
             }
         } finally {

@@ -6,7 +6,7 @@ import { parseDurationMs } from '../common/duration.js';
 import { LifelineError } from '../common/errors.js';
 import type { OutboxItem, Transmission } from '../store/index.js';
 import { AdminClient } from './admin-client.js';
-import { ago, printJson, printTable } from './io.js';
+import { ago, printExactBytes, printJson, printLine, printTable, tty } from './io.js';
 import type { ProblemAccepted } from '../agent/problem-desk.js';
 import { printProblemOpened } from './agent-problems.js';
 import { collectFiles, followUploads, registerAgentAttachmentsCommand, stageFiles } from './agent-attach.js';
@@ -72,7 +72,7 @@ export function registerAgentCallHomeCommands(agent: Command): void {
             `/v1/problems/${encodeURIComponent(id)}/${action}`,
             opts.note ? { note: opts.note } : {},
           );
-          console.log(`Problem ${id}: ${action} accepted`);
+          printLine(tty`Problem ${id}: ${action} accepted`);
           const staged = await stageFiles(client, id, opts.attach ?? []);
           if (opts.follow) await followUploads(client, staged);
         },
@@ -95,8 +95,8 @@ export function registerAgentCallHomeCommands(agent: Command): void {
           forMs: parseDurationMs(opts.for, '--for'),
         },
       );
-      console.log(
-        `Call home paused until ${new Date(status.pausedUntilMs ?? Date.now()).toISOString()}; reports are kept`,
+      printLine(
+        tty`Call home paused until ${new Date(status.pausedUntilMs ?? Date.now()).toISOString()}; reports are kept`,
       );
     });
   callhome
@@ -104,7 +104,7 @@ export function registerAgentCallHomeCommands(agent: Command): void {
     .requiredOption(...dataOption)
     .action(async (opts: { data: string }) => {
       await new AdminClient(opts.data).request('DELETE', '/v1/callhome/pause');
-      console.log('Call home resumed');
+      printLine(tty`Call home resumed`);
     });
 
   agent
@@ -121,12 +121,12 @@ export function registerAgentCallHomeCommands(agent: Command): void {
         printJson(result);
         return;
       }
-      console.log(
-        `pending ${String(result.status.pending)}, held ${String(result.status.held)}, sent ${String(result.status.sent)}, rejected ${String(result.status.rejected)}`,
+      printLine(
+        tty`pending ${String(result.status.pending)}, held ${String(result.status.held)}, sent ${String(result.status.sent)}, rejected ${String(result.status.rejected)}`,
       );
       if (Number(result.status.held) > 0)
-        console.log(
-          'Held reports wait for review: release them with lifeline agent release REPORT (or --all)',
+        printLine(
+          tty`Held reports wait for review: release them with lifeline agent release REPORT (or --all)`,
         );
       printTable(
         result.waiting.map((item) => ({
@@ -146,11 +146,14 @@ export function registerAgentCallHomeCommands(agent: Command): void {
     .description('every transmission to the hub; --show prints the exact payload of a report')
     .requiredOption(...dataOption)
     .option('--json', 'print JSON')
-    .option('--show <report>', 'print the exact bytes of this report as they left')
+    .option(
+      '--show <report>',
+      'print the exact bytes of this report as they left (unfiltered: on a terminal, pipe it through jq .)',
+    )
     .action(async (opts: { data: string; json?: boolean; show?: string }) => {
       const client = new AdminClient(opts.data);
       if (opts.show) {
-        process.stdout.write(await client.requestText('GET', `/v1/sent/${encodeURIComponent(opts.show)}`));
+        printExactBytes(await client.requestText('GET', `/v1/sent/${encodeURIComponent(opts.show)}`));
         return;
       }
       const { transmissions } = await client.request<{ transmissions: Transmission[] }>('GET', '/v1/sent');
@@ -185,6 +188,6 @@ export function registerAgentCallHomeCommands(agent: Command): void {
         '/v1/outbox/release',
         { id },
       );
-      console.log(`Released ${result.released} report(s)`);
+      printLine(tty`Released ${result.released} report(s)`);
     });
 }

@@ -12,7 +12,7 @@ import { formatZodIssues } from '../common/config-file.js';
 import { LifelineError } from '../common/errors.js';
 import { systemStatuses, type InventoryPayload, type ManagedSystemInventory } from '../protocol/index.js';
 import { AdminClient } from './admin-client.js';
-import { printJson, printTable } from './io.js';
+import { printJson, printLine, printTable, tty } from './io.js';
 
 const dataOption = ['--data <dir>', 'agent data directory'] as const;
 
@@ -50,10 +50,10 @@ export function registerAgentCollectCommands(agent: Command): void {
       }
       const systems =
         answer.systems.length === 0 ? 'no managed system' : `systems ${answer.systems.join(', ')}`;
-      console.log(
+      printLine(
         answer.report
-          ? `Inventory queued as report ${answer.report.id} (${answer.report.bytes} bytes, SHA-256 ${answer.report.sha256}): this appliance and ${systems}`
-          : `Inventory unchanged (digest ${answer.digest}); nothing queued`,
+          ? tty`Inventory queued as report ${answer.report.id} (${answer.report.bytes} bytes, SHA-256 ${answer.report.sha256}): this appliance and ${systems}`
+          : tty`Inventory unchanged (digest ${answer.digest}); nothing queued`,
       );
     });
   inventory
@@ -108,7 +108,7 @@ export function registerAgentCollectCommands(agent: Command): void {
         `/v1/systems/${encodeURIComponent(serial)}/status`,
         { status, ...(opts.detail ? { detail: opts.detail } : {}) },
       );
-      console.log(`System ${system.serial} is ${system.status}; the next heartbeat reports it`);
+      printLine(tty`System ${system.serial} is ${system.status}; the next heartbeat reports it`);
     });
 
   // `callhome` is made by agent-callhome.ts; `test` joins it.
@@ -169,14 +169,14 @@ function printReport(report: CallHomeTestReport): void {
   for (const step of report.steps) {
     if (step.endpoint !== undefined && step.endpoint !== endpoint) {
       endpoint = step.endpoint;
-      console.log(`hub ${endpoint}`);
+      printLine(tty`hub ${endpoint}`);
     }
     const status = step.status === 'ok' ? 'ok' : step.status === 'failed' ? 'FAILED' : '-';
     const time = step.status === 'skipped' ? '' : `${step.durationMs} ms`;
     const text = step.status === 'failed' ? step.reason : (step.detail ?? step.reason ?? '');
-    console.log(
-      `  ${status.padEnd(6)} ${`${stepLabels[step.step]}:`.padEnd(22)} ${time.padStart(7)}  ${text ?? ''}`,
+    printLine(
+      tty`  ${status.padEnd(6)} ${`${stepLabels[step.step]}:`.padEnd(22)} ${time.padStart(7)}  ${text ?? ''}`,
     );
   }
-  console.log(report.ok ? 'Call home works.' : 'Call home FAILED: see the step marked FAILED.');
+  printLine(report.ok ? tty`Call home works.` : tty`Call home FAILED: see the step marked FAILED.`);
 }

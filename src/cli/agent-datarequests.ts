@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { AgentDataRequest } from '../store/index.js';
 import { AdminClient } from './admin-client.js';
-import { ago, printJson, printTable } from './io.js';
+import { ago, printJson, printLine, printTable, tty } from './io.js';
 
 const dataOption = ['--data <dir>', 'agent data directory'] as const;
 
@@ -56,8 +56,8 @@ export function registerAgentDataRequestCommands(agent: Command): void {
           `/v1/data-requests/${encodeURIComponent(id)}/${action}`,
           opts.note ? { note: opts.note } : {},
         );
-        console.log(
-          `Data request ${result.request.id} (problem ${result.request.localId}, ${result.request.problemNumber}) ${result.request.state}; the answer goes to the vendor on the call-home channel`,
+        printLine(
+          tty`Data request ${result.request.id} (problem ${result.request.localId}, ${result.request.problemNumber}) ${result.request.state}; the answer goes to the vendor on the call-home channel`,
         );
       });
   }

@@ -21,7 +21,7 @@ import type { FixStatement } from '../protocol/index.js';
 import { AgentStore } from '../store/index.js';
 import { AdminClient } from './admin-client.js';
 import { formatBytes, startByteProgress, type ByteProgress } from './fix-progress.js';
-import { printJson, printTable } from './io.js';
+import { printError, printJson, printLine, printTable, tty } from './io.js';
 
 const actor = 'admin@cli';
 
@@ -69,11 +69,11 @@ function downloads(dataDir: string): Promise<FixDownload[]> {
 
 function noteCatalog(context: FixContext, unverified: number): void {
   if (unverified > 0)
-    console.error(
-      `warning: ${unverified} fix statement(s) from the hub are not signed by the pinned fix key and are not shown`,
+    printError(
+      tty`warning: ${unverified} fix statement(s) from the hub are not signed by the pinned fix key and are not shown`,
     );
   if (context.model === undefined)
-    console.error('note: agent.yaml has no appliance.model, so only fixes for every model are shown');
+    printError(tty`note: agent.yaml has no appliance.model, so only fixes for every model are shown`);
 }
 
 export function registerAgentFixCommands(agent: Command): void {
@@ -138,13 +138,13 @@ export function registerAgentFixCommands(agent: Command): void {
           fix: chosen,
           outDir: opts.out,
           onProgress: (doneBytes, totalBytes) => {
-            progress ??= startByteProgress(`${chosen.name} ${chosen.version}`, totalBytes, doneBytes);
+            progress ??= startByteProgress(tty`${chosen.name} ${chosen.version}`, totalBytes, doneBytes);
             progress.update(doneBytes);
           },
         });
         progress?.stop();
         if (result.alreadyPresent) {
-          console.log(`Fix ${chosen.name} ${chosen.version} is in ${result.path} already (verified)`);
+          printLine(tty`Fix ${chosen.name} ${chosen.version} is in ${result.path} already (verified)`);
           return;
         }
         await recordEvent(opts.data, {
@@ -157,10 +157,10 @@ export function registerAgentFixCommands(agent: Command): void {
           resumedFromBytes: result.resumedFromBytes,
         });
         if (result.resumedFromBytes > 0)
-          console.error(`resumed after ${formatBytes(result.resumedFromBytes)} already downloaded`);
-        console.log(`Downloaded fix ${chosen.name} ${chosen.version} to ${result.path}`);
-        console.log(
-          `  ${formatBytes(chosen.size)}, sha256 ${chosen.sha256}, signed by the pinned hub fix key`,
+          printError(tty`resumed after ${formatBytes(result.resumedFromBytes)} already downloaded`);
+        printLine(tty`Downloaded fix ${chosen.name} ${chosen.version} to ${result.path}`);
+        printLine(
+          tty`  ${formatBytes(chosen.size)}, sha256 ${chosen.sha256}, signed by the pinned hub fix key`,
         );
       } catch (err) {
         progress?.stop();
@@ -176,7 +176,7 @@ export function registerAgentFixCommands(agent: Command): void {
             code: err.code,
             reason: err.message.slice(0, 2000),
           }).catch((recordErr: unknown) =>
-            console.error(`warning: the refusal could not be audited: ${(recordErr as Error).message}`),
+            printError(tty`warning: the refusal could not be audited: ${(recordErr as Error).message}`),
           );
         }
         throw err;

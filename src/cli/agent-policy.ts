@@ -6,7 +6,7 @@ import { parseDurationMs } from '../common/duration.js';
 import { LifelineError } from '../common/errors.js';
 import type { AccessRequest, StoredGrant, StoredRule } from '../store/index.js';
 import { AdminClient } from './admin-client.js';
-import { ago, printJson, printTable } from './io.js';
+import { ago, printJson, printLine, printTable, tty } from './io.js';
 
 const dataOption = ['--data <dir>', 'agent data directory'] as const;
 
@@ -100,8 +100,9 @@ export function registerAgentPolicyCommands(agent: Command): void {
           '/v1/acl',
           body,
         );
-        console.log(
-          `Rule ${rule.id} added: ${rule.effect} ${describeRule(rule).who}, services ${describeRule(rule).services}, until ${when(rule.notAfterMs)}`,
+        const described = describeRule(rule);
+        printLine(
+          tty`Rule ${rule.id} added: ${rule.effect} ${described.who ?? ''}, services ${described.services ?? ''}, until ${when(rule.notAfterMs)}`,
         );
       },
     );
@@ -111,7 +112,7 @@ export function registerAgentPolicyCommands(agent: Command): void {
     .requiredOption(...dataOption)
     .action(async (rule: string, opts: { data: string }) => {
       await new AdminClient(opts.data).request('DELETE', `/v1/acl/${encodeURIComponent(rule)}`);
-      console.log(`Rule ${rule} removed`);
+      printLine(tty`Rule ${rule} removed`);
     });
 
   agent
@@ -161,8 +162,8 @@ export function registerAgentPolicyCommands(agent: Command): void {
         `/v1/requests/${encodeURIComponent(request)}/accept`,
         body,
       );
-      console.log(
-        `Accepted ${request}: rule ${rule.id} allows ${rule.technician ?? ''} ${rule.services?.join(',') ?? 'all services'} until ${when(rule.notAfterMs)}`,
+      printLine(
+        tty`Accepted ${request}: rule ${rule.id} allows ${rule.technician ?? ''} ${rule.services?.join(',') ?? 'all services'} until ${when(rule.notAfterMs)}`,
       );
     });
 
@@ -177,7 +178,7 @@ export function registerAgentPolicyCommands(agent: Command): void {
         `/v1/requests/${encodeURIComponent(request)}/reject`,
         opts.note ? { note: opts.note } : {},
       );
-      console.log(`Rejected ${request}`);
+      printLine(tty`Rejected ${request}`);
     });
 
   agent
@@ -192,10 +193,10 @@ export function registerAgentPolicyCommands(agent: Command): void {
       const { mfa } = await new AdminClient(opts.data).request<{ mfa: string }>('PUT', '/v1/mfa', {
         mfa: setting,
       });
-      console.log(
+      printLine(
         mfa === 'required'
-          ? 'MFA is required: sessions need a technician login with a TOTP code; password-only sessions ended'
-          : 'MFA is optional: a password login is enough (other policy still applies)',
+          ? tty`MFA is required: sessions need a technician login with a TOTP code; password-only sessions ended`
+          : tty`MFA is optional: a password login is enough (other policy still applies)`,
       );
     });
 
@@ -217,8 +218,8 @@ export function registerAgentPolicyCommands(agent: Command): void {
         '/v1/grants',
         body,
       );
-      console.log(
-        `One-time access ${grant.id}: one session by ${grant.technician ?? 'any technician'} to ${grant.services?.join(',') ?? 'any service'} until ${when(grant.notAfterMs)}`,
+      printLine(
+        tty`One-time access ${grant.id}: one session by ${grant.technician ?? 'any technician'} to ${grant.services?.join(',') ?? 'any service'} until ${when(grant.notAfterMs)}`,
       );
     });
 }

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import type { ProblemAccepted, ProblemView } from '../agent/problem-desk.js';
 import { AdminClient } from './admin-client.js';
-import { ago, printJson, printTable } from './io.js';
+import { ago, printJson, printLine, printTable, tty } from './io.js';
 
 /** How long `problem open` waits for the hub's answer before it leaves the number to `agent problems`. */
 const vendorNumberWaitMs = 5000;
@@ -51,17 +51,17 @@ export function registerAgentProblemsCommand(agent: Command): void {
 /** Prints the outcome of `problem open`, then waits a little for the vendor's problem number. */
 export async function printProblemOpened(client: AdminClient, result: ProblemAccepted): Promise<void> {
   if (result.reportedAgain) {
-    console.log(
-      `Problem ${result.localId} was reported again: occurrence ${result.occurrences}, no new problem opened (report ${result.report.id})`,
+    printLine(
+      tty`Problem ${result.localId} was reported again: occurrence ${result.occurrences}, no new problem opened (report ${result.report.id})`,
     );
   } else {
-    console.log(
-      `Problem ${result.localId} accepted (report ${result.report.id}); it is sent to the vendor from the outbox`,
+    printLine(
+      tty`Problem ${result.localId} accepted (report ${result.report.id}); it is sent to the vendor from the outbox`,
     );
   }
   if (result.report.held) {
-    console.log(
-      `The report is held for review: release it with lifeline agent release ${result.report.id} (or --all)`,
+    printLine(
+      tty`The report is held for review: release it with lifeline agent release ${result.report.id} (or --all)`,
     );
     return;
   }
@@ -72,17 +72,17 @@ export async function printProblemOpened(client: AdminClient, result: ProblemAcc
       `/v1/problems/${encodeURIComponent(result.localId)}`,
     );
     if (problem.vendorNumber) {
-      console.log(`Vendor problem number: ${problem.vendorNumber}`);
+      printLine(tty`Vendor problem number: ${problem.vendorNumber}`);
       return;
     }
     if (problem.openReportState === 'rejected') {
-      console.log('The hub refused the report: see lifeline agent outbox');
+      printLine(tty`The hub refused the report: see lifeline agent outbox`);
       return;
     }
     if (Date.now() >= deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  console.log(
-    "The hub has not answered yet: the vendor's problem number will show in lifeline agent problems",
+  printLine(
+    tty`The hub has not answered yet: the vendor's problem number will show in lifeline agent problems`,
   );
 }

@@ -15,6 +15,7 @@ import {
 import { LifelineError, errorCodes, isErrorCode } from '../common/errors.js';
 import { formatBytes } from '../common/store-full.js';
 import { proxyConfigSchema, type ProxyConfig } from '../agent/proxy-config.js';
+import { formatMode } from '../common/files.js';
 import { createLogger } from '../common/logger.js';
 import { isServiceName } from '../protocol/index.js';
 import { AgentStore, type AgentSessionRecord, type RefusalCount } from '../store/index.js';
@@ -26,8 +27,8 @@ import { registerAgentDataRequestCommands } from './agent-datarequests.js';
 import { registerAgentCollectCommands } from './agent-collect.js';
 import { registerAgentProblemsCommand } from './agent-problems.js';
 import { registerAgentFixCommands } from './agent-fixes.js';
-import { closeWithDeadline, waitForSignal } from './hub.js';
-import { ago, printJson, printTable, readStdin } from './io.js';
+import { closeWithDeadline, waitForSignal, warnOfLooseModes } from './hub.js';
+import { ago, printError, printJson, printLine, printTable, readStdin, tty } from './io.js';
 
 /** Loopback or one of this machine's own addresses, in canonical form; anything else is refused. */
 export function checkServiceHost(host: string): string {
@@ -83,11 +84,17 @@ export function registerAgentCommands(program: Command): void {
           tokenText,
           ...(opts.name ? { name: opts.name } : {}),
           ...(proxy ? { proxy } : {}),
-          onStep: (step) => console.error(`  ${step}...`),
+          onStep: (step) => printError(tty`  ${step}...`),
         });
-        console.log(`Enrolled with the hub at ${result.hub}`);
-        console.log(`Station ID: ${result.stationId}`);
-        console.log('Remote service is off. Start the agent, then turn it on with: lifeline agent remote on');
+        printLine(tty`Enrolled with the hub at ${result.hub}`);
+        printLine(tty`Station ID: ${result.stationId}`);
+        if (result.dataDirTightenedFrom !== undefined)
+          printLine(
+            tty`The data directory ${opts.data} is now 0700 (it was ${formatMode(result.dataDirTightenedFrom)}): it holds the station key`,
+          );
+        printLine(
+          tty`Remote service is off. Start the agent, then turn it on with: lifeline agent remote on`,
+        );
       },
     );
 
@@ -123,7 +130,7 @@ export function registerAgentCommands(program: Command): void {
           detail: { service: name, host, port },
         });
       });
-      console.log(`Service ${name} -> ${host}:${port}`);
+      printLine(tty`Service ${name} -> ${host}:${port}`);
     });
   service
     .command('remove <name>')
@@ -139,7 +146,7 @@ export function registerAgentCommands(program: Command): void {
           detail: { service: name },
         });
       });
-      console.log(`Service ${name} removed`);
+      printLine(tty`Service ${name} removed`);
     });
   service
     .command('list')
@@ -163,14 +170,15 @@ export function registerAgentCommands(program: Command): void {
     .action(async (opts: { data: string; adminListen?: string }) => {
       const config = loadAgentConfig(opts.data);
       const logger = createLogger({ name: 'agent', level: config.log.level });
+      warnOfLooseModes(opts.data, logger);
       const running = await Agent.start({
         dataDir: opts.data,
         logger,
         ...(opts.adminListen ? { adminListen: opts.adminListen } : {}),
       });
       // The link without the credential: this output may end up in a service's log.
-      console.error(
-        `Diagnostics page: ${running.adminUrl}/ui/diagnostics/ (a signed-in link: lifeline agent diagnostics --data ${opts.data})`,
+      printError(
+        tty`Diagnostics page: ${running.adminUrl}/ui/diagnostics/ (a signed-in link: lifeline agent diagnostics --data ${opts.data})`,
       );
       await waitForSignal();
       await closeWithDeadline(() => running.close(), 10_000);
@@ -184,7 +192,7 @@ export function registerAgentCommands(program: Command): void {
       const client = new AdminClient(opts.data);
       // Proves the agent is running (and the link will open) before printing the secret.
       await client.request<AgentStatus>('GET', '/v1/status');
-      console.log(client.diagnosticsLink());
+      printLine(tty`${client.diagnosticsLink()}`);
     });
 
   agent
@@ -197,7 +205,9 @@ export function registerAgentCommands(program: Command): void {
       const status = await new AdminClient(opts.data).request<AgentStatus>('PUT', '/v1/remote', {
         enabled: state === 'on',
       });
-      console.log(`Remote service is ${status.remoteEnabled ? 'on' : 'off'} (access: ${status.accessLevel})`);
+      printLine(
+        tty`Remote service is ${status.remoteEnabled ? 'on' : 'off'} (access: ${status.accessLevel})`,
+      );
     });
 
   agent
@@ -211,7 +221,7 @@ export function registerAgentCommands(program: Command): void {
         throw new LifelineError('API_BAD_REQUEST', 'expected: lifeline agent access full|restricted|none');
       }
       const status = await new AdminClient(opts.data).request<AgentStatus>('PUT', '/v1/access', { level });
-      console.log(`Access level is ${status.accessLevel}`);
+      printLine(tty`Access level is ${status.accessLevel}`);
     });
 
   agent
@@ -227,19 +237,19 @@ export function registerAgentCommands(program: Command): void {
         return;
       }
       const since = new Date(status.tunnel.sinceMs).toISOString();
-      console.log(`Station ID       ${status.stationId}`);
-      console.log(`Hub              ${status.hub}`);
+      printLine(tty`Station ID       ${status.stationId}`);
+      printLine(tty`Hub              ${status.hub}`);
       printConnectivity(status);
-      console.log(`Remote service   ${status.remoteEnabled ? 'on' : 'off'}`);
-      console.log(`Access level     ${status.accessLevel}`);
-      console.log(
-        `MFA              ${status.mfa}${status.mfa === 'required' ? ' (every session needs a TOTP login)' : ''}`,
+      printLine(tty`Remote service   ${status.remoteEnabled ? 'on' : 'off'}`);
+      printLine(tty`Access level     ${status.accessLevel}`);
+      printLine(
+        tty`MFA              ${status.mfa}${status.mfa === 'required' ? ' (every session needs a TOTP login)' : ''}`,
       );
-      console.log(`Tunnel           ${status.tunnel.state} since ${since} (${ago(since)})`);
-      if (status.tunnel.lastError) console.log(`Last error       ${status.tunnel.lastError}`);
-      if (status.certificate) console.log(`Certificate      ${status.certificate.summary}`);
-      console.log(`Active sessions  ${status.activeSessions}`);
-      console.log(`Pending requests ${status.pendingRequests}`);
+      printLine(tty`Tunnel           ${status.tunnel.state} since ${since} (${ago(since)})`);
+      if (status.tunnel.lastError) printLine(tty`Last error       ${status.tunnel.lastError}`);
+      if (status.certificate) printLine(tty`Certificate      ${status.certificate.summary}`);
+      printLine(tty`Active sessions  ${status.activeSessions}`);
+      printLine(tty`Pending requests ${status.pendingRequests}`);
       const grant = status.oneTimeGrant;
       if (grant) {
         const state =
@@ -248,14 +258,14 @@ export function registerAgentCommands(program: Command): void {
             : grant.notAfterMs <= Date.now()
               ? 'expired'
               : `open until ${new Date(grant.notAfterMs).toISOString()}`;
-        console.log(`One-time access  ${grant.id} ${state}`);
+        printLine(tty`One-time access  ${grant.id} ${state}`);
       }
-      if (!status.auditHealthy) console.log('Audit log        NOT WRITABLE: no session can start');
+      if (!status.auditHealthy) printLine(tty`Audit log        NOT WRITABLE: no session can start`);
       printStoreFull(status);
       const { refusals } = await client.request<{ refusals: RefusalCount[] }>('GET', '/v1/refusals');
       if (refusals.length > 0) {
-        console.log(
-          `Refused attempts ${refusals.map((r) => `${r.technician} ${r.count} (last ${r.lastCode})`).join(', ')}`,
+        printLine(
+          tty`Refused attempts ${refusals.map((r) => `${r.technician} ${r.count} (last ${r.lastCode})`).join(', ')}`,
         );
       }
     });
@@ -295,10 +305,10 @@ export function registerAgentCommands(program: Command): void {
       const client = new AdminClient(opts.data);
       if (opts.all) {
         const result = await client.request<{ stopped: number }>('POST', '/v1/sessions/stop-all');
-        console.log(`Stopped ${result.stopped} session(s)`);
+        printLine(tty`Stopped ${result.stopped} session(s)`);
       } else if (session) {
         await client.request('DELETE', `/v1/sessions/${encodeURIComponent(session)}`);
-        console.log(`Stopped session ${session}`);
+        printLine(tty`Stopped session ${session}`);
       } else {
         throw new LifelineError(
           'API_BAD_REQUEST',
@@ -361,20 +371,20 @@ function printConnectivity(status: AgentStatus): void {
               : `failed: ${endpoint.lastError ?? 'unknown error'}`;
       const since = endpoint.sinceMs === null ? '' : ` since ${new Date(endpoint.sinceMs).toISOString()}`;
       const via = endpoint.via === 'proxy' ? ' via proxy' : '';
-      console.log(
-        `${index === 0 ? 'Hub endpoints   ' : '                '} ${index + 1}. ${endpoint.endpoint}${via}: ${why}${endpoint.state === 'untried' ? '' : since}`,
+      printLine(
+        tty`${index === 0 ? 'Hub endpoints   ' : '                '} ${index + 1}. ${endpoint.endpoint}${via}: ${why}${endpoint.state === 'untried' ? '' : since}`,
       );
     }
   }
   const proxy = status.proxy;
   if (proxy) {
     const user = proxy.username === null ? '' : ` as ${proxy.username}`;
-    console.log(`Proxy            ${proxy.url}${user} (from ${proxy.source})`);
+    printLine(tty`Proxy            ${proxy.url}${user} (from ${proxy.source})`);
     if (proxy.lastError) {
       const at = proxy.lastErrorAtMs === null ? '' : ` at ${new Date(proxy.lastErrorAtMs).toISOString()}`;
       const code = proxy.lastErrorCode;
       const http = code !== null && isErrorCode(code) ? ` (${errorCodes[code]})` : '';
-      console.log(`Proxy error      ${code ?? 'error'}${http}${at}: ${proxy.lastError}`);
+      printLine(tty`Proxy error      ${code ?? 'error'}${http}${at}: ${proxy.lastError}`);
     }
   }
 }
@@ -392,20 +402,22 @@ function printStoreFull(status: AgentStatus): void {
       : full.reason === 'quota'
         ? `the disk quota is used up (${full.path})`
         : `the disk of ${full.dir} is full`;
-  console.log(`Storage          FULL since ${since} (${ago(since)}): ${what}`);
-  console.log(
-    `Free space       ${free} in ${full.dir} (the agent keeps ${formatBytes(full.minFreeBytes)} free)`,
+  printLine(tty`Storage          FULL since ${since} (${ago(since)}): ${what}`);
+  printLine(
+    tty`Free space       ${free} in ${full.dir} (the agent keeps ${formatBytes(full.minFreeBytes)} free)`,
   );
-  console.log(
-    'Refused          new reports and attachments (507 STORE_FULL); reports accepted before are kept',
+  printLine(
+    tty`Refused          new reports and attachments (507 STORE_FULL); reports accepted before are kept`,
   );
-  console.log(
-    `Sessions         ${status.auditHealthy ? 'still allowed: the audit log can be written' : 'REFUSED: the audit log cannot be written'}`,
+  printLine(
+    status.auditHealthy
+      ? tty`Sessions         still allowed: the audit log can be written`
+      : tty`Sessions         REFUSED: the audit log cannot be written`,
   );
-  console.log(
+  printLine(
     full.reason === 'size-limit'
-      ? 'What to do       raise store.maxSizeMb in agent.yaml and restart the agent'
-      : `What to do       free space in ${full.dir}: the agent resumes by itself, no restart needed`,
+      ? tty`What to do       raise store.maxSizeMb in agent.yaml and restart the agent`
+      : tty`What to do       free space in ${full.dir}: the agent resumes by itself, no restart needed`,
   );
 }
 

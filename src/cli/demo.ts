@@ -1,7 +1,7 @@
 // `lifeline demo` (npm start): a hub, an enrolled appliance agent with remote service on, two
 // sample appliance services and a technician user, all on loopback with a fresh data directory.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Agent, agentPaths, enroll } from '../agent/index.js';
+import { writePrivateFile } from '../common/files.js';
 import { createLogger } from '../common/logger.js';
 import { Hub, enrollmentTokenId, hashPassword, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
 import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
 import { AgentStore } from '../store/index.js';
 import { closeWithDeadline, waitForSignal } from './hub.js';
+import { printError, printLine, tty } from './io.js';
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -44,7 +46,7 @@ export function registerDemoCommand(program: Command): void {
     .description('run a hub, an enrolled appliance agent, sample services and a technician on loopback')
     .option('--data <dir>', 'data directory (default: a fresh temporary directory)')
     .action(async (opts: { data?: string }) => {
-      const status = (text: string) => console.error(`  [demo] ${text}`);
+      const status = (text: string) => printError(tty`  [demo] ${text}`);
       const root = opts.data ?? mkdtempSync(join(tmpdir(), 'lifeline-demo-'));
       const hubDir = join(root, 'hub');
       const agentDir = join(root, 'agent');
@@ -128,7 +130,7 @@ export function registerDemoCommand(program: Command): void {
       const cli = 'node bin/lifeline.js';
       const env = `LIFELINE_HOME=${techHome}`;
       const guestEnv = `LIFELINE_HOME=${join(root, 'guest')}`;
-      writeFileSync(join(root, 'technician-password'), password + '\n', { mode: 0o600 });
+      writePrivateFile(join(root, 'technician-password'), password + '\n', true);
       const lines = [
         '',
         'Lifeline demo is running.',
@@ -172,7 +174,7 @@ export function registerDemoCommand(program: Command): void {
         'Press Ctrl-C to stop.',
         '',
       ];
-      console.log(lines.join('\n'));
+      for (const line of lines) printLine(tty`${line}`);
       await waitForSignal();
       status('stopping');
       await closeWithDeadline(async () => {

@@ -2,6 +2,7 @@
 // every tenth of the way otherwise (logs and pipes get no control characters).
 
 import cliProgress from 'cli-progress';
+import { printError, tty, type TerminalText } from './io.js';
 
 export interface ByteProgress {
   /** `doneBytes` counts from the start of the file, resumed bytes included. */
@@ -21,7 +22,7 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1)} ${units[unit] ?? 'TiB'}`;
 }
 
-export function startByteProgress(label: string, totalBytes: number, startBytes = 0): ByteProgress {
+export function startByteProgress(label: TerminalText, totalBytes: number, startBytes = 0): ByteProgress {
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
@@ -40,8 +41,8 @@ export function startByteProgress(label: string, totalBytes: number, startBytes 
   }
   let nextTenth = totalBytes === 0 ? 10 : Math.floor((startBytes / totalBytes) * 10) + 1;
   const line = (doneBytes: number) =>
-    process.stderr.write(
-      `${label}: ${formatBytes(doneBytes)} of ${formatBytes(totalBytes)} (${totalBytes === 0 ? 100 : Math.floor((doneBytes / totalBytes) * 100)}%)\n`,
+    printError(
+      tty`${label}: ${formatBytes(doneBytes)} of ${formatBytes(totalBytes)} (${totalBytes === 0 ? 100 : Math.floor((doneBytes / totalBytes) * 100)}%)`,
     );
   if (startBytes > 0) line(startBytes);
   return {

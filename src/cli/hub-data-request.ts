@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { LifelineError } from '../common/errors.js';
 import { withStore } from './hub.js';
-import { printJson } from './io.js';
+import { printJson, printLine, tty } from './io.js';
 
 /** The `hub data` group, made once: other sub-commands of problem data join the same group. */
 export function hubDataGroup(hub: Command): Command {
@@ -40,8 +40,8 @@ export function registerHubDataRequestCommand(data: Command): void {
       );
       if (opts.json) printJson(created);
       else
-        console.log(
-          `Data request ${created.id} for problem ${created.problemNumber} recorded; station ${created.stationId} receives it when it next calls home`,
+        printLine(
+          tty`Data request ${created.id} for problem ${created.problemNumber} recorded; station ${created.stationId} receives it when it next calls home`,
         );
     });
 }

@@ -2,12 +2,13 @@
 // verified against the SHA-256 the upload was checked with) or deletes it from the hub.
 
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { LifelineError } from '../common/errors.js';
+import { privateFileMode } from '../common/files.js';
 import {
   attachmentFilePath,
   attachmentsDirOf,
@@ -17,6 +18,7 @@ import {
 import { attachmentIdPattern } from '../protocol/index.js';
 import { formatBytes, startByteProgress } from './fix-progress.js';
 import { withStore } from './hub.js';
+import { printLine, tty } from './io.js';
 
 function checkId(id: string): string {
   if (!attachmentIdPattern.test(id)) {
@@ -55,7 +57,7 @@ export function registerHubDataCommands(data: Command): void {
       });
       const source = attachmentFilePath(attachmentsDirOf(opts.data), attachment.stationId, attachment.id);
       const hash = createHash('sha256');
-      const progress = startByteProgress(`Copying ${attachment.name}`, attachment.bytes);
+      const progress = startByteProgress(tty`Copying ${attachment.name}`, attachment.bytes);
       let copied = 0;
       const meter = new Transform({
         transform(chunk: Buffer, _encoding, done) {
@@ -66,10 +68,13 @@ export function registerHubDataCommands(data: Command): void {
         },
       });
       try {
+        // Customer data: 0600, also when --out names a file that exists with a looser mode.
+        const out = await open(opts.out, 'w', privateFileMode);
+        await out.chmod(privateFileMode);
         await pipeline(
           createReadStream(source, { highWaterMark: 4 * 1024 * 1024 }),
           meter,
-          createWriteStream(opts.out, { mode: 0o600 }),
+          out.createWriteStream(),
         );
       } catch (err) {
         await rm(opts.out, { force: true });
@@ -91,8 +96,8 @@ export function registerHubDataCommands(data: Command): void {
           `the file on the hub's disk no longer matches what was uploaded (${copied} bytes, SHA-256 ${sha256}; expected ${attachment.bytes} bytes, ${attachment.sha256}): the copy was removed`,
         );
       }
-      console.log(
-        `${attachment.name} (${formatBytes(attachment.bytes)}) written to ${opts.out}; SHA-256 ${sha256} verified`,
+      printLine(
+        tty`${attachment.name} (${formatBytes(attachment.bytes)}) written to ${opts.out}; SHA-256 ${sha256} verified`,
       );
     });
 
@@ -125,8 +130,8 @@ export function registerHubDataCommands(data: Command): void {
         });
         return removed;
       });
-      console.log(
-        `Deleted ${deleted.name} (${formatBytes(deleted.bytes)}) of problem ${deleted.problemNumber ?? deleted.problemLocalId}`,
+      printLine(
+        tty`Deleted ${deleted.name} (${formatBytes(deleted.bytes)}) of problem ${deleted.problemNumber ?? deleted.problemLocalId}`,
       );
     });
 }

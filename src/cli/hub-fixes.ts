@@ -5,7 +5,7 @@ import { systemClock } from '../common/clock.js';
 import { ensureFixKey, hubPaths, publishFix } from '../hub/index.js';
 import { formatBytes, startByteProgress } from './fix-progress.js';
 import { withStore } from './hub.js';
-import { printJson, printTable } from './io.js';
+import { printJson, printLine, printTable, tty } from './io.js';
 
 export function registerHubFixCommands(hub: Command): void {
   const fix = hub.command('fix').description('fixes published to stations');
@@ -42,7 +42,7 @@ export function registerHubFixCommands(hub: Command): void {
               clock: systemClock,
               actor: 'operator@cli',
               onProgress: (done, total) => {
-                progress ??= startByteProgress(`publishing ${opts.name} ${opts.version}`, total);
+                progress ??= startByteProgress(tty`publishing ${opts.name} ${opts.version}`, total);
                 progress.update(done);
               },
             });
@@ -50,11 +50,11 @@ export function registerHubFixCommands(hub: Command): void {
             progress?.stop();
           }
         });
-        console.log(`Published fix ${record.name} ${record.version}`);
-        console.log(`  file     ${record.path} (${formatBytes(record.size)})`);
-        console.log(`  sha256   ${record.sha256}`);
-        console.log(
-          `  for      ${record.appliesTo.length === 0 ? 'every model' : record.appliesTo.join(', ')}`,
+        printLine(tty`Published fix ${record.name} ${record.version}`);
+        printLine(tty`  file     ${record.path} (${formatBytes(record.size)})`);
+        printLine(tty`  sha256   ${record.sha256}`);
+        printLine(
+          tty`  for      ${record.appliesTo.length === 0 ? 'every model' : record.appliesTo.join(', ')}`,
         );
       },
     );

@@ -5,7 +5,7 @@ import { parseDurationMs } from '../common/duration.js';
 import { LifelineError } from '../common/errors.js';
 import { isStationId } from '../protocol/index.js';
 import { withStore } from './hub.js';
-import { ago, printJson, printTable } from './io.js';
+import { ago, printJson, printLine, printTable, tty } from './io.js';
 
 function checkStation(station: string): string {
   if (!isStationId(station))
@@ -33,21 +33,21 @@ export function registerHubInventoryCommands(hub: Command): void {
       }
       const { appliance, systems } = found.inventory;
       const received = new Date(found.receivedAtMs).toISOString();
-      console.log(
-        `Station ${station}: inventory of ${new Date(found.createdAtMs).toISOString()}, received ${ago(received)} (report ${found.reportId})`,
+      printLine(
+        tty`Station ${station}: inventory of ${new Date(found.createdAtMs).toISOString()}, received ${ago(received)} (report ${found.reportId})`,
       );
-      console.log(`  host name  ${appliance.hostName}`);
-      console.log(`  OS         ${appliance.os}, kernel ${appliance.kernel}`);
-      console.log(`  CPU        ${appliance.cpu.count} x ${appliance.cpu.model}`);
-      console.log(`  memory     ${Math.round(appliance.memoryBytes / 2 ** 20)} MiB`);
-      console.log(`  Lifeline   ${appliance.lifelineVersion}`);
+      printLine(tty`  host name  ${appliance.hostName}`);
+      printLine(tty`  OS         ${appliance.os}, kernel ${appliance.kernel}`);
+      printLine(tty`  CPU        ${appliance.cpu.count} x ${appliance.cpu.model}`);
+      printLine(tty`  memory     ${Math.round(appliance.memoryBytes / 2 ** 20)} MiB`);
+      printLine(tty`  Lifeline   ${appliance.lifelineVersion}`);
       if (appliance.model || appliance.serial)
-        console.log(
-          `  model      ${appliance.model ?? '-'}, serial ${appliance.serial ?? '-'}, firmware ${appliance.firmware ?? '-'}`,
+        printLine(
+          tty`  model      ${appliance.model ?? '-'}, serial ${appliance.serial ?? '-'}, firmware ${appliance.firmware ?? '-'}`,
         );
-      console.log(`  digest     ${found.inventory.digest}`);
+      printLine(tty`  digest     ${found.inventory.digest}`);
       if (systems.length === 0) {
-        console.log('No managed system.');
+        printLine(tty`No managed system.`);
         return;
       }
       printTable(

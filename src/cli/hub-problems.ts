@@ -5,7 +5,7 @@ import { LifelineError } from '../common/errors.js';
 import { withStore } from './hub.js';
 import type { HubAttachment, HubDataRequest, ProblemRecord, StoredReport } from '../store/index.js';
 import { formatBytes } from './fix-progress.js';
-import { ago, printable, printJson, printTable } from './io.js';
+import { ago, printJson, printLine, printTable, tty } from './io.js';
 
 export function registerHubProblemCommands(hub: Command): void {
   hub
@@ -74,7 +74,7 @@ export function registerHubProblemCommands(hub: Command): void {
           detail: { problemNumber: number },
         });
       });
-      console.log(`Problem ${number} closed`);
+      printLine(tty`Problem ${number} closed`);
     });
 }
 
@@ -102,9 +102,9 @@ function printProblem(found: {
     ['updated', when(problem.updatedAtMs)],
     ['closed', when(problem.closedAtMs)],
   ];
-  console.log(`Problem ${problem.number} (${problem.state})`);
-  for (const [name, value] of fields) console.log(`  ${name.padEnd(15)}${printable(value)}`);
-  console.log(`\nReports (${found.reports.length})`);
+  printLine(tty`Problem ${problem.number} (${problem.state})`);
+  for (const [name, value] of fields) printLine(tty`  ${name.padEnd(15)}${value}`);
+  printLine(tty`\nReports (${found.reports.length})`);
   if (found.reports.length > 0)
     printTable(
       found.reports.map((r) => ({
@@ -115,7 +115,7 @@ function printProblem(found: {
       })),
       ['received', 'kind', 'id', 'sha256'],
     );
-  console.log(`\nError data (${found.attachments.length})`);
+  printLine(tty`\nError data (${found.attachments.length})`);
   if (found.attachments.length > 0)
     printTable(
       found.attachments.map((a) => ({
@@ -128,7 +128,7 @@ function printProblem(found: {
       })),
       ['id', 'name', 'size', 'state', 'received', 'sha256'],
     );
-  console.log(`\nRequests for more error data (${found.dataRequests.length})`);
+  printLine(tty`\nRequests for more error data (${found.dataRequests.length})`);
   if (found.dataRequests.length > 0)
     printTable(
       found.dataRequests.map((r) => ({

@@ -16,7 +16,7 @@ import {
   type RetentionRunSummary,
 } from '../hub/retention.js';
 import { withStore } from './hub.js';
-import { printJson } from './io.js';
+import { printJson, printLine, tty } from './io.js';
 
 const isoDateTime = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
@@ -80,12 +80,12 @@ export function describeRemoved(rule: RetentionRule, summary: RetentionRunSummar
 }
 
 function printSummary(summary: RetentionRunSummary): void {
-  console.log(
-    `Retention as of ${new Date(summary.nowMs).toISOString()} (run at ${new Date(summary.ranAtMs).toISOString()} by ${summary.actor})`,
+  printLine(
+    tty`Retention as of ${new Date(summary.nowMs).toISOString()} (run at ${new Date(summary.ranAtMs).toISOString()} by ${summary.actor})`,
   );
   for (const rule of retentionRules) {
-    console.log(
-      `  ${ruleNames[rule].padEnd(16)} keep ${summary.rules[rule].padEnd(4)} removed ${describeRemoved(rule, summary)}`,
+    printLine(
+      tty`  ${ruleNames[rule].padEnd(16)} keep ${summary.rules[rule].padEnd(4)} removed ${describeRemoved(rule, summary)}`,
     );
   }
 }
@@ -137,15 +137,15 @@ export function registerHubRetentionCommands(hub: Command): void {
         printJson({ rules, interval: formatPeriod(config.retention.interval), lastRun: lastRun ?? null });
         return;
       }
-      console.log(`Rules (hub.yaml retention:), applied every ${formatPeriod(config.retention.interval)}:`);
+      printLine(tty`Rules (hub.yaml retention:), applied every ${formatPeriod(config.retention.interval)}:`);
       for (const rule of retentionRules) {
-        console.log(`  ${ruleNames[rule].padEnd(16)} ${rules[rule].padEnd(5)} ${ruleMeaning[rule]}`);
+        printLine(tty`  ${ruleNames[rule].padEnd(16)} ${rules[rule].padEnd(5)} ${ruleMeaning[rule]}`);
       }
       if (lastRun) {
-        console.log('Last run:');
+        printLine(tty`Last run:`);
         printSummary(lastRun as unknown as RetentionRunSummary);
       } else {
-        console.log('Last run: none yet');
+        printLine(tty`Last run: none yet`);
       }
     });
 }

@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { formatDurationMs, parseDurationMs } from '../common/duration.js';
 import { hubPaths, loadHubConfig, startCaRotation, startTicketKeyRotation } from '../hub/index.js';
 import { withStore } from './hub.js';
+import { printLine, tty } from './io.js';
 
 async function auditRotation(dataDir: string, action: string, overlapEndsAtMs: number): Promise<void> {
   await withStore(dataDir, (store) =>
@@ -44,14 +45,14 @@ export function registerHubRotateCommands(hub: Command): void {
         config.apiUrl,
       );
       await auditRotation(opts.data, 'trust.rotate.ca', overlapEndsAtMs);
-      console.log(
-        `CA rotation started; the overlap ends ${new Date(overlapEndsAtMs).toISOString()} (${formatDurationMs(overlapMs)}).`,
+      printLine(
+        tty`CA rotation started; the overlap ends ${new Date(overlapEndsAtMs).toISOString()} (${formatDurationMs(overlapMs)}).`,
       );
-      console.log(
-        'Agents that call home before then pin the new CA; an agent that does not must be enrolled again.',
+      printLine(
+        tty`Agents that call home before then pin the new CA; an agent that does not must be enrolled again.`,
       );
-      console.log(
-        'Technicians need the new CA certificate (ca.pem) after the overlap, when the technician API serves its new certificate from the next hub start.',
+      printLine(
+        tty`Technicians need the new CA certificate (ca.pem) after the overlap, when the technician API serves its new certificate from the next hub start.`,
       );
     });
   rotate
@@ -73,11 +74,11 @@ export function registerHubRotateCommands(hub: Command): void {
         Date.now(),
       );
       await auditRotation(opts.data, 'trust.rotate.ticket-key', overlapEndsAtMs);
-      console.log(
-        `Ticket-key rotation started; the hub signs tickets with the new key from ${new Date(overlapEndsAtMs).toISOString()} (${formatDurationMs(overlapMs)}).`,
+      printLine(
+        tty`Ticket-key rotation started; the hub signs tickets with the new key from ${new Date(overlapEndsAtMs).toISOString()} (${formatDurationMs(overlapMs)}).`,
       );
-      console.log(
-        'Agents pin the new key over call home (at start, after each renewal, every hour); tickets signed with it are refused only by an agent that has not called home since.',
+      printLine(
+        tty`Agents pin the new key over call home (at start, after each renewal, every hour); tickets signed with it are refused only by an agent that has not called home since.`,
       );
     });
 }

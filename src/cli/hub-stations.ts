@@ -6,7 +6,7 @@ import { LifelineError } from '../common/errors.js';
 import { isSilent } from '../hub/index.js';
 import { parseStationId } from '../protocol/index.js';
 import type { StationRecord } from '../store/index.js';
-import { ago, printJson, printTable } from './io.js';
+import { ago, printJson, printLine, printTable, tty } from './io.js';
 import { withStore } from './hub.js';
 
 function stateOf(station: StationRecord): 'online' | 'offline' | 'revoked' {
@@ -123,10 +123,10 @@ export function registerHubStationCommands(hub: Command): void {
       });
       if (outcome === 'unknown')
         throw new LifelineError('STATION_UNKNOWN', `station ${stationId} is not enrolled with this hub`);
-      if (outcome === 'already') console.log(`Station ${stationId} was already revoked`);
+      if (outcome === 'already') printLine(tty`Station ${stationId} was already revoked`);
       else
-        console.log(
-          `Station ${stationId} revoked: a running hub closes its connections within a second and refuses them from now on`,
+        printLine(
+          tty`Station ${stationId} revoked: a running hub closes its connections within a second and refuses them from now on`,
         );
     });
 }

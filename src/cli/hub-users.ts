@@ -6,7 +6,7 @@ import { LifelineError } from '../common/errors.js';
 import { hashPassword, newTotpSecret, totpUri } from '../hub/index.js';
 import type { HubStore } from '../store/index.js';
 import { withStore } from './hub.js';
-import { printJson, printTable, readStdin } from './io.js';
+import { printJson, printLine, printTable, readStdin, tty } from './io.js';
 
 const dataOption = ['--data <dir>', 'hub data directory'] as const;
 
@@ -29,10 +29,10 @@ async function audit(store: HubStore, action: string, detail: Record<string, unk
 
 /** The otpauth URI is printed once, here; the secret is kept only in the hub's store. */
 function printTotpEnrollment(name: string, secret: string): void {
-  console.log(`TOTP enrolled for ${name}. Add it to an authenticator app (this is shown only once):`);
-  console.log(totpUri(name, secret));
-  console.log(
-    `${name} now logs in with: lifeline login --hub URL --user ${name} --password-stdin --totp CODE`,
+  printLine(tty`TOTP enrolled for ${name}. Add it to an authenticator app (this is shown only once):`);
+  printLine(tty`${totpUri(name, secret)}`);
+  printLine(
+    tty`${name} now logs in with: lifeline login --hub URL --user ${name} --password-stdin --totp CODE`,
   );
 }
 
@@ -67,7 +67,7 @@ export function registerHubUserCommands(hub: Command): void {
         if (secret !== undefined) await store.userSecurity.setTotp(name, secret, nowMs);
         await audit(store, 'user.add', { user: name, groups: opts.group, totp: secret !== undefined });
       });
-      console.log(`User ${name} added (groups: ${opts.group.join(', ')})`);
+      printLine(tty`User ${name} added (groups: ${opts.group.join(', ')})`);
       if (secret !== undefined) printTotpEnrollment(name, secret);
     });
 
@@ -112,7 +112,7 @@ export function registerHubUserCommands(hub: Command): void {
       });
       printTotpEnrollment(name, secret);
       // Logins made before (with the password alone, or the old secret) must be made again.
-      console.log(`${tokensRevoked} login(s) of ${name} revoked.`);
+      printLine(tty`${tokensRevoked} login(s) of ${name} revoked.`);
     });
 
   user
@@ -129,9 +129,8 @@ export function registerHubUserCommands(hub: Command): void {
         await audit(store, 'user.disable', { user: name, ...outcome });
         return outcome;
       });
-      console.log(
-        `User ${name} ${result.changed ? 'disabled' : 'was disabled already'}; ${result.tokensRevoked} login(s) revoked. ` +
-          "A running hub ends the user's sessions within a second.",
+      printLine(
+        tty`User ${name} ${result.changed ? 'disabled' : 'was disabled already'}; ${result.tokensRevoked} login(s) revoked. A running hub ends the user's sessions within a second.`,
       );
     });
 
@@ -147,6 +146,6 @@ export function registerHubUserCommands(hub: Command): void {
         await audit(store, 'user.enable', { user: name, changed: enabled });
         return enabled;
       });
-      console.log(`User ${name} ${changed ? 'enabled' : 'was enabled already'}`);
+      printLine(tty`User ${name} ${changed ? 'enabled' : 'was enabled already'}`);
     });
 }

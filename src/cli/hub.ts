@@ -1,15 +1,17 @@
 // `lifeline hub ...`: set up and run the vendor hub, manage users, tokens and stations.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseDurationMs, formatDurationMs } from '../common/duration.js';
-import { createLogger } from '../common/logger.js';
+import { describeLooseModes, findLooseModes } from '../common/data-dir-modes.js';
+import { formatMode, writePrivateFile } from '../common/files.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import { Hub, enrollmentTokenId, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
 import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
 import { openSqliteHubStore, type HubStore } from '../store/index.js';
-import { printJson } from './io.js';
+import { printError, printJson, printLine, tty } from './io.js';
 import { registerHubProblemCommands } from './hub-problems.js';
 import { registerHubRetentionCommands } from './hub-retention.js';
 import { hubDataGroup, registerHubDataRequestCommand } from './hub-data-request.js';
@@ -45,13 +47,17 @@ export function registerHubCommands(program: Command): void {
     .action(async (opts: { data: string; listen: string; apiListen: string; publicUrl?: string }) => {
       const result = await initHub(opts.data, opts);
       const config = loadHubConfig(opts.data);
-      console.log(`Hub initialized in ${opts.data}`);
-      console.log(`  configuration   ${result.configPath}`);
-      console.log(`  CA certificate  ${result.caCertPath}  (give it to technicians for --ca-file)`);
-      console.log(`  metrics token   ${result.metricsTokenPath}  (for Prometheus: GET /metrics on the API)`);
-      console.log(`  station port    ${config.listen}  (agents dial ${config.stationAddress})`);
-      console.log(`  technician API  ${config.apiListen}  (${config.apiUrl})`);
-      console.log(`Start it with: lifeline hub start --data ${opts.data}`);
+      printLine(tty`Hub initialized in ${opts.data}`);
+      if (result.dataDirTightenedFrom !== undefined)
+        printLine(
+          tty`  data directory  now 0700 (it was ${formatMode(result.dataDirTightenedFrom)}): it holds the CA key, and the hub's users once it runs`,
+        );
+      printLine(tty`  configuration   ${result.configPath}`);
+      printLine(tty`  CA certificate  ${result.caCertPath}  (give it to technicians for --ca-file)`);
+      printLine(tty`  metrics token   ${result.metricsTokenPath}  (for Prometheus: GET /metrics on the API)`);
+      printLine(tty`  station port    ${config.listen}  (agents dial ${config.stationAddress})`);
+      printLine(tty`  technician API  ${config.apiListen}  (${config.apiUrl})`);
+      printLine(tty`Start it with: lifeline hub start --data ${opts.data}`);
     });
 
   hub
@@ -61,6 +67,7 @@ export function registerHubCommands(program: Command): void {
     .action(async (opts: { data: string }) => {
       const config = loadHubConfig(opts.data);
       const logger = createLogger({ name: 'hub', level: config.log.level });
+      warnOfLooseModes(opts.data, logger);
       const running = await Hub.start({ dataDir: opts.data, logger });
       await waitForSignal();
       await closeWithDeadline(() => running.close(), 10_000);
@@ -99,12 +106,12 @@ export function registerHubCommands(program: Command): void {
       });
       const text = encodeEnrollmentToken({ hub: config.stationAddress, caSha256, secret });
       if (opts.out) {
-        writeFileSync(opts.out, text + '\n', { mode: 0o600 });
-        console.error(
-          `Enrollment token written to ${opts.out} (single use, valid ${formatDurationMs(ttlMs)})`,
+        writePrivateFile(opts.out, text + '\n', true);
+        printError(
+          tty`Enrollment token written to ${opts.out} (single use, valid ${formatDurationMs(ttlMs)})`,
         );
       } else {
-        console.log(text);
+        printLine(tty`${text}`);
       }
     });
 
@@ -134,11 +141,30 @@ export function registerHubAuditCommand(hub: Command): void {
       }
       for (const e of entries) {
         const station = e.stationId ?? '-';
-        console.log(
-          `${String(e.seq).padStart(5)}  ${new Date(e.atMs).toISOString()}  ${e.actor}  ${e.action}  ${station}  ${JSON.stringify(e.detail)}`,
+        printLine(
+          tty`${String(e.seq).padStart(5)}  ${new Date(e.atMs).toISOString()}  ${e.actor}  ${e.action}  ${station}  ${JSON.stringify(e.detail)}`,
         );
       }
     });
+}
+
+/**
+ * `hub start` and `agent start`: every file or directory in the data directory that other local
+ * users have access to, on standard error and in the log, each with its fix. Not fatal.
+ */
+export function warnOfLooseModes(dataDir: string, logger: Logger): void {
+  const report = findLooseModes(dataDir);
+  for (const entry of report.loose)
+    logger.warn(
+      { path: entry.path, mode: formatMode(entry.mode), fix: entry.fix },
+      'a data file or directory is open to other local users',
+    );
+  if (report.unlisted > 0)
+    logger.warn(
+      { more: report.unlisted, fix: report.fixAll },
+      'more data files are open to other local users',
+    );
+  for (const line of describeLooseModes(report)) printError(tty`warning: ${line}`);
 }
 
 export function waitForSignal(): Promise<string> {
@@ -157,7 +183,7 @@ export function waitForSignal(): Promise<string> {
 
 export async function closeWithDeadline(close: () => Promise<void>, deadlineMs: number): Promise<void> {
   const timer = setTimeout(() => {
-    console.error(`did not stop within ${deadlineMs} ms; exiting`);
+    printError(tty`did not stop within ${deadlineMs} ms; exiting`);
     process.exit(1);
   }, deadlineMs);
   timer.unref();

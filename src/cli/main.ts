@@ -6,6 +6,7 @@ import { registerAgentCommands } from './agent.js';
 import { registerDemoCommand } from './demo.js';
 import { registerHubCommands } from './hub.js';
 import { registerTechnicianCommands } from './technician.js';
+import { printError, tty } from './io.js';
 
 const program = new Command('lifeline')
   .description('Lifeline: open remote support and call home for infrastructure appliances')
@@ -27,10 +28,10 @@ try {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode;
   } else if (err instanceof LifelineError) {
-    console.error(`lifeline: ${err.message} (${err.code})`);
+    printError(tty`lifeline: ${err.message} (${err.code})`);
     process.exitCode = 1;
   } else {
-    console.error(`lifeline: internal error: ${(err as Error).message}`);
+    printError(tty`lifeline: internal error: ${(err as Error).message}`);
     process.exitCode = 1;
   }
 }

@@ -1,8 +1,8 @@
 // The technician's commands: log in to the hub, list stations, connect to a station's service.
 
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createServer, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import {
@@ -15,8 +15,8 @@ import {
 import type { Command } from 'commander';
 import { formatDurationMs, parseDurationMs } from '../common/duration.js';
 import { LifelineError, isErrorCode } from '../common/errors.js';
-import { writePrivateFile } from '../common/files.js';
-import { parseHostPort } from '../common/host-port.js';
+import { ensurePrivateDirectory, formatMode, writePrivateFile } from '../common/files.js';
+import { formatHostPort, isLoopbackHost, parseHostPort } from '../common/host-port.js';
 import {
   header,
   http2SessionWindowBytes,
@@ -27,7 +27,7 @@ import {
   type ProbeKind,
   technicianConnectPath,
 } from '../protocol/index.js';
-import { ago, printJson, printTable, readStdin } from './io.js';
+import { ago, printError, printJson, printLine, printTable, readStdin, tty } from './io.js';
 
 interface Credentials {
   hub: string;
@@ -235,20 +235,20 @@ async function waitForAccess(target: SessionTarget, waitMs: number): Promise<voi
     return;
   } catch (err) {
     if (!(err instanceof LifelineError) || err.code !== 'POLICY_PENDING_APPROVAL') throw err;
-    console.error(`lifeline: ${err.message}; waiting for the decision (Ctrl-C to give up)`);
+    printError(tty`lifeline: ${err.message}; waiting for the decision (Ctrl-C to give up)`);
   }
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 2000));
     try {
       await check('wait');
-      console.error('lifeline: access request accepted');
+      printError(tty`lifeline: access request accepted`);
       return;
     } catch (err) {
       if (!(err instanceof LifelineError)) throw err;
       // The hub limits how often one user may ask: waiting goes on, a little slower.
       if (err.code === 'API_LIMIT_REACHED') {
-        console.error(`lifeline: ${err.message}; still waiting for the decision`);
+        printError(tty`lifeline: ${err.message}; still waiting for the decision`);
         await new Promise((resolve) => setTimeout(resolve, 5000));
         continue;
       }
@@ -291,7 +291,13 @@ export function registerTechnicianCommands(program: Command): void {
           ...(opts.totp !== undefined ? { totp: opts.totp } : {}),
         });
         const path = credentialsPath();
-        mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+        // $LIFELINE_HOME holds the login token: only its owner may enter it, however it was made.
+        const home = dirname(path);
+        const homeTightenedFrom = ensurePrivateDirectory(home);
+        if (homeTightenedFrom !== undefined)
+          printError(
+            tty`note: ${home} is now 0700 (it was ${formatMode(homeTightenedFrom)}): it holds your login token`,
+          );
         const credentials: Credentials = {
           hub,
           user: result.user,
@@ -301,8 +307,8 @@ export function registerTechnicianCommands(program: Command): void {
         };
         writePrivateFile(path, JSON.stringify(credentials, null, 2) + '\n', true);
         const strength = result.amr?.includes('otp') ? 'password and TOTP' : 'password';
-        console.log(
-          `Logged in to ${hub} as ${result.user} (groups: ${result.groups.join(', ') || 'none'}; with ${strength}) until ${result.expiresAt}`,
+        printLine(
+          tty`Logged in to ${hub} as ${result.user} (groups: ${result.groups.join(', ') || 'none'}; with ${strength}) until ${result.expiresAt}`,
         );
       } finally {
         session.close();
@@ -341,17 +347,37 @@ export function registerTechnicianCommands(program: Command): void {
     .description("open service sessions to a station's service through its tunnel")
     .requiredOption('--service <name>', 'the named service of the appliance, e.g. ssh or web')
     .option('--listen <host:port>', 'forward every connection to this local port as its own session')
+    .option(
+      '--allow-remote',
+      'let --listen take an address other machines reach (not 127.0.0.0/8, ::1 or localhost): whoever connects to it gets a session as you',
+    )
     .option('--stdio', 'carry one session on standard input and output (for ssh ProxyCommand)')
     .option('--reason <text>', 'reason or case number, shown to the appliance administrator')
     .option('--wait [duration]', 'if access needs approval, wait for the decision (default up to 30m)')
     .action(
       async (
         station: string,
-        opts: { service: string; listen?: string; stdio?: boolean; reason?: string; wait?: string | boolean },
+        opts: {
+          service: string;
+          listen?: string;
+          allowRemote?: boolean;
+          stdio?: boolean;
+          reason?: string;
+          wait?: string | boolean;
+        },
       ) => {
         const stationId = parseStationId(station);
         if (Boolean(opts.listen) === Boolean(opts.stdio)) {
           throw new LifelineError('API_BAD_REQUEST', 'give exactly one of --listen HOST:PORT or --stdio');
+        }
+        const listen = opts.listen === undefined ? undefined : parseHostPort(opts.listen, '--listen');
+        // Every connection to the port becomes a session with this technician's identity: only
+        // this machine may reach it, unless the technician says otherwise.
+        if (listen && !isLoopbackHost(listen.host) && !opts.allowRemote) {
+          throw new LifelineError(
+            'API_BAD_REQUEST',
+            `--listen ${formatHostPort(listen)} is not a loopback address: anyone who can reach it would get a session to ${opts.service} on ${stationId} as you. Listen on 127.0.0.1 (or ::1, localhost), or add --allow-remote if that is what you want`,
+          );
         }
         const credentials = loadCredentials();
         const session = openHub(credentials);
@@ -375,7 +401,7 @@ export function registerTechnicianCommands(program: Command): void {
           const end = await relay(stream, process.stdin, process.stdout);
           session.close();
           if (end.reason !== 'closed') {
-            console.error(`lifeline: session ended: ${end.message}`);
+            printError(tty`lifeline: session ended: ${end.message}`);
             process.exitCode = 1;
           }
           return;
@@ -395,7 +421,7 @@ export function registerTechnicianCommands(program: Command): void {
           });
           check.close(h2.NGHTTP2_NO_ERROR);
         }
-        const listen = parseHostPort(opts.listen ?? '', '--listen');
+        if (!listen) return; // --stdio, which returned above
         const server = createServer((socket: Socket) => {
           socket.setNoDelay(true);
           socket.pause();
@@ -403,11 +429,11 @@ export function registerTechnicianCommands(program: Command): void {
             .then(async (stream) => {
               socket.resume();
               const end = await relay(stream, socket, socket);
-              if (end.reason !== 'closed') console.error(`lifeline: session ended: ${end.message}`);
+              if (end.reason !== 'closed') printError(tty`lifeline: session ended: ${end.message}`);
             })
             .catch((err: unknown) => {
               const code = err instanceof LifelineError ? ` (${err.code})` : '';
-              console.error(`lifeline: session refused: ${(err as Error).message}${code}`);
+              printError(tty`lifeline: session refused: ${(err as Error).message}${code}`);
               socket.destroy();
             });
         });
@@ -417,9 +443,15 @@ export function registerTechnicianCommands(program: Command): void {
         });
         const address = server.address();
         const port = typeof address === 'object' && address ? address.port : listen.port;
-        console.error(`Forwarding ${listen.host}:${port} to ${opts.service} on ${stationId}; Ctrl-C to stop`);
+        if (!isLoopbackHost(listen.host))
+          printError(
+            tty`warning: --allow-remote: anyone who can reach ${formatHostPort({ host: listen.host, port })} on this machine's network can use these sessions to ${opts.service} on ${stationId}, with your identity (${credentials.user}); the appliance audits each of them as ${credentials.user}`,
+          );
+        printError(
+          tty`Forwarding ${formatHostPort({ host: listen.host, port })} to ${opts.service} on ${stationId}; Ctrl-C to stop`,
+        );
         session.once('close', () => {
-          console.error('lifeline: the connection to the hub closed');
+          printError(tty`lifeline: the connection to the hub closed`);
           server.close();
           process.exitCode = 1;
         });

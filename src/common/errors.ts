@@ -67,6 +67,7 @@ export const errorCodes = {
   API_REQUEST_TIMEOUT: 408,
   // Fair shares: a per-user, per-station or per-technician bound is used up.
   API_LIMIT_REACHED: 429,
+  API_MISDIRECTED: 421,
   // Agent connectivity: the customer's HTTP proxy and the hub's endpoints.
   PROXY_UNREACHABLE: 502,
   PROXY_AUTH_REQUIRED: 407,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { formatHostPort, parseHostPort } from './host-port.js';
+import { formatHostPort, isLoopbackHost, parseHostPort } from './host-port.js';
 
 test('parses IPv4 addresses and host names with a port', () => {
   const cases: [string, string, number][] = [
@@ -83,4 +83,32 @@ test('property: format then parse gives back host and port', () => {
     }),
     { numRuns: 2000, interruptAfterTimeLimit: 5000 },
   );
+});
+
+test('loopback: localhost, 127.0.0.0/8 and ::1 in any spelling; every other name or address is not', () => {
+  for (const host of [
+    'localhost',
+    'LocalHost',
+    '127.0.0.1',
+    '127.255.0.9',
+    '::1',
+    '0:0:0:0:0:0:0:1',
+    '::ffff:127.0.0.1',
+  ])
+    assert.equal(isLoopbackHost(host), true, host);
+  for (const host of [
+    '0.0.0.0',
+    '::',
+    '10.0.0.1',
+    '192.168.1.5',
+    '::ffff:10.0.0.1',
+    'fe80::1',
+    '128.0.0.1',
+    '127.1',
+    'localhost.',
+    'localhost.example.com',
+    'myhost',
+    '',
+  ])
+    assert.equal(isLoopbackHost(host), false, host);
 });

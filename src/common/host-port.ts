@@ -1,5 +1,6 @@
 // "HOST:PORT" as given to --listen flags and config, with IPv6 in brackets.
 
+import { BlockList, isIP } from 'node:net';
 import { LifelineError } from './errors.js';
 
 export interface HostPort {
@@ -22,4 +23,18 @@ export function parseHostPort(text: string, what: string): HostPort {
 
 export function formatHostPort({ host, port }: HostPort): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+/**
+ * `localhost`, an address in 127.0.0.0/8, or ::1 (also written out, or IPv4-mapped): only this
+ * machine reaches it. Any other name or address is not, whatever it resolves to today.
+ */
+export function isLoopbackHost(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const family = isIP(host);
+  return family !== 0 && loopback.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }

@@ -1,6 +1,9 @@
-// pino JSON logs. Secrets are redacted by path wherever they could appear.
+// pino JSON logs. Secrets are redacted by path wherever they could appear. pino escapes C0 controls
+// in strings itself; DEL, C1 and bidi controls (a station's host name, a technician's reason) are
+// escaped too, so a log read on a terminal cannot act on it.
 
 import { pino, type Logger } from 'pino';
+import { escapeJsonControls } from './printable.js';
 
 export type { Logger };
 
@@ -27,6 +30,7 @@ export function createLogger(options: { level?: string; name: string; destinatio
       name: options.name,
       level: options.level ?? 'info',
       redact: { paths: redactPaths, censor: '[redacted]' },
+      hooks: { streamWrite: escapeJsonControls },
     },
     pino.destination({ dest: options.destination ?? 1, sync: false }),
   );

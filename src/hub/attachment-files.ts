@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LifelineError } from '../common/errors.js';
+import { privateDirectoryMode, privateFileMode } from '../common/files.js';
 import type { HubAttachment, HubStore } from '../store/index.js';
 
 export function attachmentsDirOf(hubDataDir: string): string {
@@ -31,8 +32,8 @@ export function attachmentFilePath(attachmentsDir: string, stationId: string, id
 /** Makes the file exactly `bytes` long (an empty upload has no chunk to create it). */
 export async function settleFileLength(path: string, dir: string, bytes: number): Promise<void> {
   if (bytes === 0) {
-    await mkdir(dir, { recursive: true });
-    await writeFile(path, '');
+    await mkdir(dir, { recursive: true, mode: privateDirectoryMode });
+    await writeFile(path, '', { mode: privateFileMode });
     return;
   }
   await truncate(path, bytes);

@@ -10,7 +10,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
-import { syncDirectory } from '../common/files.js';
+import { privateDirectoryMode, privateFileMode, syncDirectory } from '../common/files.js';
 import type { HubAttachment, HubStore } from '../store/index.js';
 import { attachmentFilePath } from './attachment-files.js';
 import { ChunkWriterThread } from './chunk-writer-thread.js';
@@ -279,8 +279,8 @@ export class AttachmentWriters {
         clearTimeout(next.timer);
         upload.takenBytes = next.end;
         if (!upload.file) {
-          await mkdir(dirname(upload.path), { recursive: true });
-          upload.file = await open(upload.path, constants.O_WRONLY | constants.O_CREAT, 0o600);
+          await mkdir(dirname(upload.path), { recursive: true, mode: privateDirectoryMode });
+          upload.file = await open(upload.path, constants.O_WRONLY | constants.O_CREAT, privateFileMode);
           if (upload.failed) {
             next.reject(new LifelineError('INTERNAL', 'the upload was interrupted'));
             current = undefined;

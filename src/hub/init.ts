@@ -1,10 +1,12 @@
 // `lifeline hub init`: the hub's CA, server certificate, ticket-signing key and hub.yaml.
-// Refuses to touch a directory that already holds a hub.
+// Refuses to touch a directory that already holds a hub. The data directory is made (or tightened to)
+// 0700 and every file in it 0600: it holds the CA key and, once started, the users' password
+// hashes and TOTP secrets.
 
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import { LifelineError } from '../common/errors.js';
-import { writePrivateFile } from '../common/files.js';
+import { ensurePrivateDirectory, writePrivateFile } from '../common/files.js';
 import { formatHostPort, parseHostPort } from '../common/host-port.js';
 import { createCa, createTicketKeyPair, issueServerCert } from '../pki/index.js';
 import { hubConfigSchema, hubPaths } from './config.js';
@@ -24,7 +26,13 @@ export interface HubInitOptions {
 export async function initHub(
   dataDir: string,
   options: HubInitOptions,
-): Promise<{ caCertPath: string; configPath: string; metricsTokenPath: string }> {
+): Promise<{
+  caCertPath: string;
+  configPath: string;
+  metricsTokenPath: string;
+  /** The mode the data directory had when init tightened it to 0700 (made by mkdir -m 755). */
+  dataDirTightenedFrom: number | undefined;
+}> {
   const paths = hubPaths(dataDir);
   for (const path of [paths.config, paths.caCert, paths.caKey]) {
     if (existsSync(path)) {
@@ -64,7 +72,7 @@ export async function initHub(
     'hub init',
   );
 
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const dataDirTightenedFrom = ensurePrivateDirectory(dataDir);
   const ca = await createCa('Lifeline hub CA', 10 * year);
   const hosts = [...new Set([publicHost, 'localhost', '127.0.0.1', '::1'])];
   const server = await issueServerCert(ca, hosts, 2 * year, Date.now(), crlUrlFor(config.apiUrl));
@@ -95,5 +103,10 @@ export async function initHub(
       technicianTokenTtl: '12h',
     });
   writePrivateFile(paths.config, yaml);
-  return { caCertPath: paths.caCert, configPath: paths.config, metricsTokenPath: paths.metricsToken };
+  return {
+    caCertPath: paths.caCert,
+    configPath: paths.config,
+    metricsTokenPath: paths.metricsToken,
+    dataDirTightenedFrom,
+  };
 }

@@ -51,7 +51,7 @@ export function readRotationState(dataDir: string): RotationState {
 }
 
 function writeRotationState(dataDir: string, state: RotationState): void {
-  replaceFile(rotationPaths(dataDir).state, JSON.stringify(state, null, 2) + '\n', 0o600);
+  replaceFile(rotationPaths(dataDir).state, JSON.stringify(state, null, 2) + '\n');
 }
 
 /** The names the current server certificate is valid for, so the next one names the same. */

@@ -8,6 +8,7 @@ import { Kysely, Migrator, type Migration, type MigrationProvider } from 'kysely
 import { LifelineError } from '../../common/errors.js';
 import type { StoreFullError } from '../../common/store-full.js';
 import { GuardedSqliteDialect, translateSqliteError } from './guarded-driver.js';
+import { createPrivateFile } from '../../common/files.js';
 import { StatementCachingDatabase } from './statement-cache.js';
 import { registerWalFlusher, WalFlusher } from './wal-flush.js';
 
@@ -28,6 +29,8 @@ export async function openSqlite<DB>(
   let database: Database.Database;
   let wal: boolean;
   try {
+    // Made 0600 before SQLite creates it with 0644: its -wal, -shm and journal files take its mode.
+    if (path !== ':memory:') createPrivateFile(path);
     database = new Database(path);
     // An in-memory database has no WAL (and nothing to flush).
     wal = database.pragma('journal_mode = WAL', { simple: true }) === 'wal';
