@@ -238,6 +238,20 @@ describe('fair shares under hostile load', () => {
           (await page.getByTestId('stations-table').textContent()) ?? '',
           new RegExp(cluster.stationId),
         );
+        // The viewer's own console says why it is not live, in the hub's words.
+        const own = await browser.context.newPage();
+        await own.goto(`${cluster.hubUrl}/ui/console/`);
+        await own.getByLabel('User').fill('viewer');
+        await own.getByLabel('Password').fill('viewer-password-1');
+        await own.getByRole('button', { name: 'Sign in' }).click();
+        await own
+          .getByTestId('live-state')
+          .filter({ hasText: 'Not live: user viewer has 3 live pages open' })
+          .waitFor({ timeout: 15_000 });
+        assert.match(
+          (await own.getByTestId('live-state').textContent()) ?? '',
+          /shares\.perUser\.feedStreams/,
+        );
       } finally {
         await browser.close();
       }

@@ -6,7 +6,7 @@ import { render } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import '../shared/styles.css';
 import { ApiError, useTabCredential, type ApiClient } from '../shared/api.js';
-import { firstFailure, useLiveTopics } from '../shared/live.js';
+import { firstFailure, liveLabel, useLiveTopics } from '../shared/live.js';
 import { StationsSection, type StationRow } from './stations.js';
 import { SessionsSection, type HubSession } from './sessions.js';
 import { ProblemsSection, type ProblemRow } from './problems.js';
@@ -92,7 +92,7 @@ function App() {
         <h1>Lifeline · Hub console</h1>
         <span class="spacer" />
         <span class="live" aria-live="polite" data-testid="live-state">
-          {live ? 'Live' : 'Reconnecting…'}
+          {liveLabel(live)}
         </span>
         <span>{me?.user ?? ''}</span>
         <button type="button" onClick={signOut}>

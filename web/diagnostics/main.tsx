@@ -7,7 +7,7 @@ import { render } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import '../shared/styles.css';
 import { useTabCredential } from '../shared/api.js';
-import { firstFailure, useLiveTopics } from '../shared/live.js';
+import { firstFailure, liveLabel, useLiveTopics } from '../shared/live.js';
 import type {
   AccessRequest,
   AclRule,
@@ -159,7 +159,7 @@ function App() {
         <span>{status ? status.stationId : ''}</span>
         <span class="spacer" />
         <span class="live" aria-live="polite" data-testid="live-state">
-          {live ? 'Live' : 'Reconnecting…'}
+          {liveLabel(live)}
         </span>
         <a href="#requests" style={{ color: '#fff' }}>
           Pending requests{' '}

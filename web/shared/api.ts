@@ -81,14 +81,19 @@ export class ApiClient {
    * Follows the server's event stream until `signal` aborts, reconnecting after a break; `onState`
    * tells the page whether it is live so it can say so.
    */
+  /**
+   * Follows an event stream, reconnecting with back-off. `onState` says whether it is live and,
+   * when the server refused it (a share used up, a busy server), the server's reason.
+   */
   async follow(
     path: string,
     onEvent: (event: ServerEvent) => void,
-    onState: (live: boolean) => void,
+    onState: (live: boolean, refusal: string | null) => void,
     signal: AbortSignal,
   ): Promise<void> {
     let delayMs = 500;
     while (!signal.aborted) {
+      let refusal: string | null = null;
       try {
         const response = await fetch(path, {
           headers: { ...this.#headers(false), accept: 'text/event-stream' },
@@ -99,14 +104,19 @@ export class ApiClient {
           this.#onUnauthorized();
           return;
         }
-        if (!response.ok || !response.body) throw new Error(`event stream answered ${response.status}`);
-        onState(true);
+        if (!response.ok || !response.body) {
+          const body = (await response.json().catch(() => ({}))) as { message?: unknown };
+          refusal =
+            typeof body.message === 'string' ? body.message : `the server answered ${response.status}`;
+          throw new Error(refusal);
+        }
+        onState(true, null);
         delayMs = 500;
         for await (const event of parseEventStream(response.body)) onEvent(event);
       } catch {
         if (signal.aborted) return;
       }
-      onState(false);
+      onState(false, refusal);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       delayMs = Math.min(delayMs * 2, 10_000);
     }

@@ -4,14 +4,26 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ApiClient } from './api.js';
 
-/** Follows GET /v1/events while `enabled`; returns whether the feed is live (for the page to say). */
+/** Whether the change feed is live and, when the server refused it, why (for the page to say). */
+export interface LiveState {
+  live: boolean;
+  refusal: string | null;
+}
+
+/** What a page shows of the feed's state. */
+export function liveLabel(state: LiveState): string {
+  if (state.live) return 'Live';
+  return state.refusal ? `Not live: ${state.refusal}` : 'Reconnecting…';
+}
+
+/** Follows GET /v1/events while `enabled`; returns the feed's state (for the page to say). */
 export function useLiveTopics<Topic extends string>(
   api: ApiClient,
   enabled: boolean,
   allTopics: readonly Topic[],
   load: (topics: readonly Topic[]) => Promise<void>,
-): boolean {
-  const [live, setLive] = useState(false);
+): LiveState {
+  const [state, setState] = useState<LiveState>({ live: false, refusal: null });
   useEffect(() => {
     if (!enabled) return undefined;
     void load(allTopics);
@@ -22,15 +34,15 @@ export function useLiveTopics<Topic extends string>(
         const named = (event.data as { topics?: string[] }).topics ?? allTopics;
         void load(allTopics.filter((t) => named.includes(t)));
       },
-      (isLive) => {
-        setLive(isLive);
-        if (isLive) void load(allTopics);
+      (live, refusal) => {
+        setState({ live, refusal });
+        if (live) void load(allTopics);
       },
       controller.signal,
     );
     return () => controller.abort();
   }, [api, enabled, allTopics, load]);
-  return live;
+  return state;
 }
 
 /** The first failure of a set of loads, for the page to show; null when all of them worked. */
