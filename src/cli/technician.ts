@@ -422,10 +422,20 @@ export function registerTechnicianCommands(program: Command): void {
           check.close(h2.NGHTTP2_NO_ERROR);
         }
         if (!listen) return; // --stdio, which returned above
+        // The hub closes a connection that carries no session for a while (its idle limit), and a
+        // hub restart closes it too: the next local connection then opens a new one.
+        let hub = session;
+        const hubSession = (): ClientHttp2Session => {
+          if (hub.closed || hub.destroyed) {
+            hub = openHub(credentials);
+            hub.on('error', () => undefined);
+          }
+          return hub;
+        };
         const server = createServer((socket: Socket) => {
           socket.setNoDelay(true);
           socket.pause();
-          openSession(session, credentials, stationId, opts.service, opts.reason)
+          openSession(hubSession(), credentials, stationId, opts.service, opts.reason)
             .then(async (stream) => {
               socket.resume();
               const end = await relay(stream, socket, socket);
@@ -450,17 +460,12 @@ export function registerTechnicianCommands(program: Command): void {
         printError(
           tty`Forwarding ${formatHostPort({ host: listen.host, port })} to ${opts.service} on ${stationId}; Ctrl-C to stop`,
         );
-        session.once('close', () => {
-          printError(tty`lifeline: the connection to the hub closed`);
-          server.close();
-          process.exitCode = 1;
-        });
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);
         });
         server.close();
-        session.close();
+        hub.close();
       },
     );
 }

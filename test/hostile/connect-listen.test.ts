@@ -21,6 +21,7 @@ function echoOnce(port: number, text: string): Promise<string> {
       }
     });
     socket.once('error', reject);
+    socket.once('close', () => reject(new Error(`closed before the echo; got ${JSON.stringify(reply)}`)));
     socket.write(text);
   });
 }
@@ -93,5 +94,43 @@ describe('connect --listen', () => {
     );
     assert.equal(await echoOnce(port, 'pong'), 'pong');
     await proc.stop();
+  });
+});
+
+describe('connect --listen when the hub closes its connection', () => {
+  let cluster: Cluster;
+  let echo: EchoServer;
+
+  before(async () => {
+    echo = await startEchoServer();
+    // The hub closes a connection without a request after a second.
+    cluster = await Cluster.start({
+      services: { echo: echo.port },
+      hubYaml: 'connections:\n  idleTimeout: 1s\n',
+    });
+  });
+
+  after(async () => {
+    await cluster?.close();
+    await echo?.close();
+  });
+
+  test('the next local connection opens a new hub connection: after the idle limit, and after a hub restart', async () => {
+    const { port, process: listener } = await cluster.connectListen('echo');
+    assert.equal(await echoOnce(port, 'first\n'), 'first\n');
+    // Idle for longer than the hub allows: it closes the connection (GOAWAY); connect keeps listening.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal(listener.child.exitCode, null, listener.stderr);
+    assert.equal(await echoOnce(port, 'after idle\n'), 'after idle\n');
+
+    await cluster.stopHub();
+    await cluster.startHub();
+    await cluster.waitForTunnel('connected', 60_000);
+    assert.equal(listener.child.exitCode, null, listener.stderr);
+    const reply = await waitFor('a session after the hub restart', async () => {
+      const text = await echoOnce(port, 'after restart\n').catch(() => undefined);
+      return text === 'after restart\n' ? text : undefined;
+    });
+    assert.equal(reply, 'after restart\n');
   });
 });
