@@ -9,7 +9,8 @@ import { Readable, Transform } from 'node:stream';
 import type { Command } from 'commander';
 import { LifelineError } from '../common/errors.js';
 import type { AttachmentRecord } from '../store/attachment-store.js';
-import { formatBytes, startByteProgress } from './fix-progress.js';
+import { formatBytes } from '../common/bytes.js';
+import { startByteProgress } from './fix-progress.js';
 import { AdminClient } from './admin-client.js';
 import { ago, printJson, printLine, printTable, tty } from './io.js';
 

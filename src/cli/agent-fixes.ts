@@ -20,7 +20,8 @@ import { LifelineError } from '../common/errors.js';
 import type { FixStatement } from '../protocol/index.js';
 import { AgentStore } from '../store/index.js';
 import { AdminClient } from './admin-client.js';
-import { formatBytes, startByteProgress, type ByteProgress } from './fix-progress.js';
+import { formatBytes } from '../common/bytes.js';
+import { startByteProgress, type ByteProgress } from './fix-progress.js';
 import { printError, printJson, printLine, printTable, tty } from './io.js';
 
 const actor = 'admin@cli';

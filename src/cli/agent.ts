@@ -13,7 +13,7 @@ import {
   type AgentStatus,
 } from '../agent/index.js';
 import { LifelineError, errorCodes, isErrorCode } from '../common/errors.js';
-import { formatBytes } from '../common/store-full.js';
+import { formatBytes } from '../common/bytes.js';
 import { proxyConfigSchema, type ProxyConfig } from '../agent/proxy-config.js';
 import { formatMode } from '../common/files.js';
 import { createLogger } from '../common/logger.js';

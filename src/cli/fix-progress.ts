@@ -2,24 +2,13 @@
 // every tenth of the way otherwise (logs and pipes get no control characters).
 
 import cliProgress from 'cli-progress';
+import { formatBytes } from '../common/bytes.js';
 import { printError, tty, type TerminalText } from './io.js';
 
 export interface ByteProgress {
   /** `doneBytes` counts from the start of the file, resumed bytes included. */
   update(doneBytes: number): void;
   stop(): void;
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(1)} ${units[unit] ?? 'TiB'}`;
 }
 
 export function startByteProgress(label: TerminalText, totalBytes: number, startBytes = 0): ByteProgress {

@@ -16,7 +16,8 @@ import {
   readableAttachment,
 } from '../hub/attachment-files.js';
 import { attachmentIdPattern } from '../protocol/index.js';
-import { formatBytes, startByteProgress } from './fix-progress.js';
+import { formatBytes } from '../common/bytes.js';
+import { startByteProgress } from './fix-progress.js';
 import { withStore } from './hub.js';
 import { printLine, tty } from './io.js';
 

@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { systemClock } from '../common/clock.js';
 import { ensureFixKey, hubPaths, publishFix } from '../hub/index.js';
-import { formatBytes, startByteProgress } from './fix-progress.js';
+import { formatBytes } from '../common/bytes.js';
+import { startByteProgress } from './fix-progress.js';
 import { withStore } from './hub.js';
 import { printJson, printLine, printTable, tty } from './io.js';
 

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { LifelineError } from '../common/errors.js';
 import { withStore } from './hub.js';
 import type { HubAttachment, HubDataRequest, ProblemRecord, StoredReport } from '../store/index.js';
-import { formatBytes } from './fix-progress.js';
+import { formatBytes } from '../common/bytes.js';
 import { ago, printJson, printLine, printTable, tty } from './io.js';
 
 export function registerHubProblemCommands(hub: Command): void {

@@ -6,14 +6,7 @@ import { open, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LifelineError } from './errors.js';
-import {
-  StoreFullError,
-  canWriteIn,
-  formatBytes,
-  freeBytesOf,
-  isStoreFailure,
-  storeFullErrorOf,
-} from './store-full.js';
+import { StoreFullError, canWriteIn, freeBytesOf, isStoreFailure, storeFullErrorOf } from './store-full.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-store-full-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,18 +16,6 @@ const freeSpace = /has [\d.]+ (bytes|KiB|MiB|GiB|TiB) free/;
 function systemError(code: string, message = `${code}: failed`): Error {
   return Object.assign(new Error(message), { code });
 }
-
-describe('formatBytes', () => {
-  test('bytes, then binary units with one decimal under ten', () => {
-    assert.equal(formatBytes(0), '0 bytes');
-    assert.equal(formatBytes(1023), '1023 bytes');
-    assert.equal(formatBytes(1024), '1 KiB');
-    assert.equal(formatBytes(1536), '1.5 KiB');
-    assert.equal(formatBytes(8 * 1024 * 1024), '8 MiB');
-    assert.equal(formatBytes(20 * 1024 * 1024 - 4096), '20 MiB');
-    assert.equal(formatBytes(3 * 1024 ** 4), '3 TiB');
-  });
-});
 
 describe('storeFullErrorOf', () => {
   test('ENOSPC and SQLITE_FULL are a full disk: STORE_FULL (507) naming the path and the free space', async () => {

@@ -4,6 +4,7 @@
 
 import { rm, statfs, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { formatBytes } from './bytes.js';
 import { LifelineError } from './errors.js';
 
 /** What ran out: the filesystem, the user's disk quota, or a database's own size limit. */
@@ -57,19 +58,6 @@ export function isStoreFailure(err: unknown): boolean {
 export async function freeBytesOf(path: string): Promise<number> {
   const stats = await statfs(path);
   return stats.bavail * stats.bsize;
-}
-
-/** 0 bytes, 812 KiB, 3.4 MiB, 1.2 GiB: sizes as people read them. */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} bytes`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value >= 10 ? Math.round(value) : Math.round(value * 10) / 10} ${units[unit]}`;
 }
 
 function errorCodeOf(err: unknown): unknown {

@@ -12,9 +12,9 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
+import { formatBytes } from './bytes.js';
 import {
   StoreFullError,
-  formatBytes,
   freeBytesOf,
   storeFullAdvice,
   storeFullErrorOf,

@@ -9,7 +9,8 @@ import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
-import { StoreFullError, formatBytes, freeBytesOf, storeFullErrorOf } from '../common/store-full.js';
+import { formatBytes } from '../common/bytes.js';
+import { StoreFullError, freeBytesOf, storeFullErrorOf } from '../common/store-full.js';
 import type { FixSigner } from '../pki/index.js';
 import {
   applianceModelSchema,

@@ -16,7 +16,8 @@ import {
   type SqliteDialectConfig,
   type TransactionSettings,
 } from 'kysely';
-import { StoreFullError, formatBytes, freeBytesOf, storeFullErrorOf } from '../../common/store-full.js';
+import { formatBytes } from '../../common/bytes.js';
+import { StoreFullError, freeBytesOf, storeFullErrorOf } from '../../common/store-full.js';
 
 export interface FullDiskOptions {
   /** The database file, named in STORE_FULL messages. */
