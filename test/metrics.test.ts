@@ -5,7 +5,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { Cluster, runCli, waitFor } from './harness/cluster.js';
 import { startEchoServer, type EchoServer } from './harness/echo-server.js';
@@ -37,27 +36,10 @@ describe('health and metrics', () => {
   let adminToken = '';
 
   /** GET on the technician API, trusting the hub's CA as technicians do. */
-  const hubGet = (path: string, headers: Record<string, string> = {}): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        {
-          host: '127.0.0.1',
-          port: cluster.apiPort,
-          path,
-          headers,
-          ca: readFileSync(join(cluster.hubDir, 'ca.pem')),
-          servername: 'localhost',
-        },
-        (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
+  const hubGet = async (path: string, headers: Record<string, string> = {}): Promise<Answer> => {
+    const answer = await cluster.hubGet(path, headers);
+    return { status: answer.status, headers: answer.headers, body: answer.text };
+  };
   const hubMetrics = async () => {
     const answer = await hubGet('/metrics', { authorization: `Bearer ${scrapeToken}` });
     assert.equal(answer.status, 200, answer.body);

@@ -3,6 +3,8 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -142,6 +144,13 @@ export class CliProcess {
     clearTimeout(timer);
     return code;
   }
+}
+
+/** An answer of the hub's technician API: status, headers and body text. */
+export interface HubAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
 }
 
 export interface AgentStatusJson {
@@ -289,6 +298,30 @@ export class Cluster {
     const code = (await this.agent?.stop()) ?? 0;
     this.agent = undefined;
     return code;
+  }
+
+  /** GET on the hub's technician API (HTTPS, HTTP/1.1), trusting the hub's CA as technicians do. */
+  hubGet(path: string, headers: Record<string, string> = {}): Promise<HubAnswer> {
+    return new Promise((done, fail) => {
+      const req = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port: this.apiPort,
+          path,
+          headers,
+          ca: readFileSync(join(this.hubDir, 'ca.pem')),
+          servername: 'localhost',
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, text }));
+        },
+      );
+      req.on('error', fail);
+      req.end();
+    });
   }
 
   /** The agent's status straight from its admin API. */

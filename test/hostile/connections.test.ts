@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect as h2connect } from 'node:http2';
-import { request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -99,34 +98,10 @@ function assertClosedInTime(what: string, held: Held[]): void {
   assert.ok(longest <= closedWithinMs, `${what}: one stayed open ${longest} ms`);
 }
 
-/** GET on the technician API with the hub's CA. */
-function hubGet(cluster: Cluster, path: string, headers: Record<string, string> = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port: cluster.apiPort,
-        path,
-        headers,
-        ca: readFileSync(join(cluster.hubDir, 'ca.pem')),
-        servername: 'localhost',
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve(body));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 /** The hub's `connections_closed_total` by listener and reason. */
 async function closedCounts(cluster: Cluster): Promise<Map<string, number>> {
   const token = readFileSync(join(cluster.hubDir, 'metrics-token'), 'utf8').trim();
-  const text = await hubGet(cluster, '/metrics', { authorization: `Bearer ${token}` });
+  const { text } = await cluster.hubGet('/metrics', { authorization: `Bearer ${token}` });
   const counts = new Map<string, number>();
   for (const match of text.matchAll(
     /^lifeline_hub_connections_closed_total\{listener="(\w+)",reason="([\w-]+)"\} (\d+)$/gm,

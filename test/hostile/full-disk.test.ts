@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { TestBrowser } from '../harness/browser.js';
@@ -79,28 +78,10 @@ async function call(
   return answerOf(response.status, await response.text());
 }
 
-/** GET on the hub's technician API, trusting the hub's CA as technicians do. */
-function hubGet(cluster: Cluster, path: string, token?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port: cluster.apiPort,
-        path,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-        ca: readFileSync(join(cluster.hubDir, 'ca.pem')),
-        servername: 'localhost',
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve(answerOf(res.statusCode ?? 0, text)));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
+/** GET on the hub's technician API, with a bearer token if given. */
+async function hubGet(cluster: Cluster, path: string, token?: string): Promise<Answer> {
+  const answer = await cluster.hubGet(path, token ? { authorization: `Bearer ${token}` } : {});
+  return answerOf(answer.status, answer.text);
 }
 
 /** Log lines of a process that say the store-full condition started (true) or ended (false). */
