@@ -1,8 +1,10 @@
-// Request bodies that must keep moving: each body a fastify API reads goes through a counting
-// stream whose progress the listener's ConnectionGuard checks (BodyWatch). A body slower than the
-// minimum rate is cut with 408 API_REQUEST_TIMEOUT, and its connection (HTTP/1.1) or stream
-// (HTTP/2) is closed, so a client trickling a body a byte at a time holds nothing for long.
+// Request bodies that must keep moving: the listener's ConnectionGuard checks the progress of each
+// body a fastify API reads (BodyWatch), counted on its HTTP/1.1 connection or, on HTTP/2, by a
+// stream it passes through. A body slower than the minimum rate is cut with 408
+// API_REQUEST_TIMEOUT, and its connection (HTTP/1.1) or stream (HTTP/2) is closed, so a client
+// trickling a body a byte at a time holds nothing for long.
 
+import type { IncomingMessage } from 'node:http';
 import { constants as h2 } from 'node:http2';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { FastifyInstance, FastifyRequest, RawServerBase } from 'fastify';
@@ -67,15 +69,51 @@ function noBodyToCome(raw: RawRequest, headers: FastifyRequest['headers']): bool
   return headers['content-length'] === undefined && headers['transfer-encoding'] === undefined;
 }
 
+/**
+ * An HTTP/1.1 body is watched from the side: its connection carries one request at a time, so the
+ * socket's byte count is the body's progress, and nothing stands between the socket and the reader.
+ * A body too slow fails the reader with the error (fastify then answers 408 with
+ * `connection: close`).
+ */
+function watchHttp1Body(raw: IncomingMessage, guard: ConnectionGuard): void {
+  const socket = raw.socket;
+  let counted = socket.bytesRead;
+  const watch = guard.watchBody(socket, () => {
+    if (raw.listenerCount('error') > 0) raw.emit('error', bodyTooSlowError(guard));
+    else socket.destroy();
+  });
+  watch.pull = () => {
+    const now = socket.bytesRead;
+    const grew = now - counted;
+    counted = now;
+    return grew;
+  };
+  // The reader not reading what arrived (its buffer full) is not the client's fault.
+  watch.exempt = () => raw.readableLength >= raw.readableHighWaterMark;
+  const done = () => watch.done();
+  raw.once('end', done);
+  raw.once('close', done);
+}
+
 /** Puts every request body of `app` under `guard`'s minimum rate. */
 export function installBodyProgress<S extends RawServerBase>(
   app: FastifyInstance<S>,
   guard: ConnectionGuard,
 ): void {
   const cut = new WeakSet<object>();
-  app.addHook('preParsing', async (request, _reply, payload) => {
+  // Callback hooks, not async ones: they run for every request, and a promise each costs.
+  app.addHook('preParsing', (request, _reply, payload, done) => {
     const raw = request.raw as unknown as RawRequest;
-    if (noBodyToCome(raw, request.headers)) return payload;
+    if (noBodyToCome(raw, request.headers)) {
+      done(null, payload);
+      return;
+    }
+    if (!raw.stream) {
+      watchHttp1Body(request.raw as unknown as IncomingMessage, guard);
+      done(null, payload);
+      return;
+    }
+    // HTTP/2: streams share the connection, so the body's own bytes are counted on their way.
     const source = payload as Readable;
     const watch = guard.watchBody(request.raw.socket, () => {
       cut.add(request);
@@ -89,14 +127,13 @@ export function installBodyProgress<S extends RawServerBase>(
         metered.destroy(new LifelineError('API_BAD_REQUEST', 'the request body ended early'));
     });
     source.pipe(metered);
-    return metered;
+    done(null, metered);
   });
-  // A cut body is not read any further. fastify answers a body that fails with `connection: close`
-  // (HTTP/1.1 then closes the connection); on HTTP/2 the stream is reset once the answer is out,
-  // or the rest of its body would still be owed (and the stream never end).
-  app.addHook('onSend', async (request, _reply, payload) => {
+  // A cut HTTP/2 body is not read any further: its stream is reset once the answer is out, or the
+  // rest of its body would still be owed (and the stream never end).
+  app.addHook('onSend', (request, _reply, payload, done) => {
     const stream = (request.raw as unknown as RawRequest).stream;
-    if (cut.has(request) && stream) stream.once('finish', () => stream.close(h2.NGHTTP2_CANCEL));
-    return payload;
+    if (stream && cut.has(request)) stream.once('finish', () => stream.close(h2.NGHTTP2_CANCEL));
+    done(null, payload);
   });
 }

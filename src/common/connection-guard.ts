@@ -107,6 +107,8 @@ export class ConnectionGuard {
   readonly #listener: string;
   readonly #tickMs: number;
   readonly #byKey = new Map<string, Tracked>();
+  /** The same, by the socket objects themselves (TCP and TLS), to spare building a key per request. */
+  readonly #bySocket = new WeakMap<object, Tracked>();
   /** Unauthenticated connections, oldest first (a Set keeps insertion order). */
   readonly #unauthenticated = new Set<Tracked>();
   readonly #unauthenticatedBySource = new Map<string, Set<Tracked>>();
@@ -141,10 +143,11 @@ export class ConnectionGuard {
     server.prependListener('connection', (raw: Socket) => this.#accept(raw, options));
     if (options.tls) {
       server.on('secureConnection', (socket: TLSSocket) => {
-        const tracked = this.#byKey.get(keyOf(socket));
+        const tracked = this.#trackedOf(socket);
         if (!tracked) return;
         tracked.handshaking = false;
         tracked.outer = socket;
+        this.#bySocket.set(socket, tracked);
         if (options.http1 === 'alpn' && socket.alpnProtocol !== 'h2') this.#followHttp1(tracked);
         if (!tracked.http1) this.#watched.delete(tracked);
       });
@@ -165,7 +168,7 @@ export class ConnectionGuard {
    * no longer counts against the caps, and the unauthenticated deadline no longer applies.
    */
   authenticated(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): void {
-    const tracked = this.#byKey.get(keyOf(socket));
+    const tracked = this.#trackedOf(socket);
     if (!tracked || tracked.authenticated) return;
     tracked.authenticated = true;
     this.#dropUnauthenticated(tracked);
@@ -175,14 +178,14 @@ export class ConnectionGuard {
 
   /** Whether the connection has authenticated (unknown connections count as authenticated: untracked). */
   isAuthenticated(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): boolean {
-    return this.#byKey.get(keyOf(socket))?.authenticated ?? true;
+    return this.#trackedOf(socket)?.authenticated ?? true;
   }
 
   /** An HTTP/2 session on a connection: closed with GOAWAY at its deadline rather than cut. */
   session(session: Http2Session): void {
     const socket = session.socket as Socket | undefined;
     if (!socket) return;
-    const tracked = this.#byKey.get(keyOf(socket));
+    const tracked = this.#trackedOf(socket);
     if (tracked) tracked.session = session;
   }
 
@@ -194,7 +197,7 @@ export class ConnectionGuard {
     socket: { remoteAddress?: string | undefined; remotePort?: number | undefined },
     tooSlow: () => void,
   ): BodyWatch {
-    const connection = this.#byKey.get(keyOf(socket))?.bodies;
+    const connection = this.#trackedOf(socket)?.bodies;
     const watch = new BodyWatch(this, this.#clock.now(), tooSlow, connection);
     this.#bodies.add(watch);
     connection?.add(watch);
@@ -277,6 +280,7 @@ export class ConnectionGuard {
       if (!oldest.done) this.#close(oldest.value, 'total-limit');
     }
     this.#byKey.set(tracked.key, tracked);
+    this.#bySocket.set(raw, tracked);
     this.#unauthenticated.add(tracked);
     let bySource = this.#unauthenticatedBySource.get(tracked.source);
     if (!bySource) {
@@ -305,17 +309,26 @@ export class ConnectionGuard {
   }
 
   #requestStarted(socket: Socket, response: ServerResponse): void {
-    const tracked = this.#byKey.get(keyOf(socket));
+    const tracked = this.#trackedOf(socket);
     const http1 = tracked?.http1;
     if (!tracked || !http1) return;
     http1.inFlight += 1;
-    response.once('close', () => {
+    // A response closes once: `on` spares once()'s wrapper on every request.
+    response.on('close', () => {
       http1.inFlight -= 1;
       if (http1.inFlight > 0) return;
       http1.waitingSinceMs = this.#clock.now();
       http1.bytesReadAtWait = tracked.raw.bytesRead;
       http1.firstByteAtMs = undefined;
     });
+  }
+
+  /** What the guard keeps of a connection, by its socket (TCP, TLS, or an HTTP/2 request's stand-in). */
+  #trackedOf(socket: {
+    remoteAddress?: string | undefined;
+    remotePort?: number | undefined;
+  }): Tracked | undefined {
+    return this.#bySocket.get(socket) ?? this.#byKey.get(keyOf(socket));
   }
 
   #dropUnauthenticated(tracked: Tracked): void {
@@ -327,6 +340,8 @@ export class ConnectionGuard {
 
   #forget(tracked: Tracked): void {
     if (this.#byKey.get(tracked.key) === tracked) this.#byKey.delete(tracked.key);
+    this.#bySocket.delete(tracked.raw);
+    if (tracked.outer) this.#bySocket.delete(tracked.outer);
     this.#dropUnauthenticated(tracked);
     this.#watched.delete(tracked);
   }
@@ -379,6 +394,11 @@ export class BodyWatch {
    * body is owed (between the frames of a channel). Set by the owner.
    */
   exempt: () => boolean = () => false;
+  /**
+   * Where the bytes are counted, when the owner does not report them with received(): returns the
+   * bytes that arrived since it was last asked (an HTTP/1.1 connection's bytesRead, say).
+   */
+  pull: (() => number) | undefined;
 
   constructor(guard: ConnectionGuard, nowMs: number, tooSlow: () => void, connection?: Set<BodyWatch>) {
     this.#guard = guard;
@@ -406,6 +426,7 @@ export class BodyWatch {
 
   check(nowMs: number): void {
     if (this.#done) return;
+    if (this.pull) this.#bytesInWindow += this.pull();
     if (this.exempt()) {
       this.restart(nowMs);
       return;
