@@ -346,7 +346,7 @@ describe('hostile text', () => {
           hub('hub', 'fix', 'publish', fixFile, '--name', 'fw', '--version', '1.0', '--description', hostile),
         ),
     ])) as [CliResult, CliResult, CliResult];
-    assert.match(got.stdout, /^\ufffd2J\ufffdevil\ufffd\.txt \(68\.4 KiB\) written to /m);
+    assert.match(got.stdout, /^\ufffd2J\ufffdevil\ufffd\.txt \(68 KiB\) written to /m);
     const requests = await waitFor('the data requests at the agent', async () => {
       const answer = (await cluster.admin('GET', '/v1/data-requests')) as { requests: { id: string }[] };
       return answer.requests.length === 2 ? answer.requests : undefined;
