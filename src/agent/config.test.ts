@@ -80,3 +80,24 @@ test('the flood bounds: defaults a real technician never meets, and errors namin
     });
   }
 });
+
+test('admin.connections: defaults beside admin.listen, and errors that name the key', () => {
+  const config = parseConfig(
+    agentConfigSchema,
+    { hub: { endpoints: ['hub.example.com:8443'] } },
+    'agent.yaml',
+  );
+  assert.equal(config.admin.listen, '127.0.0.1:8080');
+  assert.equal(config.admin.connections.maxUnauthenticatedPerAddress, 64);
+  assert.equal(config.admin.connections.maxUnauthenticated, 256);
+  assert.equal(config.admin.connections.unauthenticatedTimeout, 10_000);
+  assert.throws(
+    () =>
+      parseConfig(
+        agentConfigSchema,
+        { hub: { endpoints: ['hub.example.com:8443'] }, admin: { connections: { handshakeTimeout: '10s' } } },
+        'agent.yaml',
+      ),
+    { code: 'CONFIG_INVALID', message: /admin\.connections\.handshakeTimeout: unknown key/ },
+  );
+});

@@ -13,12 +13,8 @@ import {
   durationSchema as duration,
   hostPortSchema as hostPort,
   logSchema,
+  wholeNumberSchema as wholeNumber,
 } from '../common/config-schema.js';
-
-const wholeNumber = (what: string, min: number, max: number) => {
-  const error = `expected a whole number of ${what}, from ${min} to ${max}`;
-  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
-};
 
 export const agentConfigSchema = z
   .object({

@@ -41,9 +41,9 @@ export const logSchema = z
   .strict()
   .default({ level: 'info' });
 
-/** A whole number in [min, max], with an error that names the expected form. */
-function wholeNumber(what: string, min: number, max: number) {
-  const error = `expected a whole number of ${what} from ${min} to ${max}`;
+/** A whole number of `what` in [min, max], with an error that names the expected form. */
+export function wholeNumberSchema(what: string, min: number, max: number) {
+  const error = `expected a whole number of ${what}, from ${min} to ${max}`;
   return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
 }
 
@@ -62,14 +62,14 @@ function connectionFields(defaults: ConnectionCapDefaults) {
     /** No request for this long: the connection is closed (HTTP/2 with GOAWAY). */
     idleTimeout: durationSchema('60s', { minMs: 1000, maxMs: 86_400_000 }),
     /** A request body slower than this over a whole window is cut off. */
-    minBodyBytesPerSecond: wholeNumber('bytes a second', 1, 1_000_000_000).default(1024),
+    minBodyBytesPerSecond: wholeNumberSchema('bytes a second', 1, 1_000_000_000).default(1024),
     bodyRateWindow: durationSchema('10s', { minMs: 1000, maxMs: 600_000 }),
     /** Connections not yet authenticated (handshakes included) per source address (IPv6: per /64)... */
-    maxUnauthenticatedPerAddress: wholeNumber('connections', 1, 1_000_000).default(
+    maxUnauthenticatedPerAddress: wholeNumberSchema('connections', 1, 1_000_000).default(
       defaults.maxUnauthenticatedPerAddress,
     ),
     /** ...and in all. Past either, the oldest such connection is closed for the new one. */
-    maxUnauthenticated: wholeNumber('connections', 1, 1_000_000).default(defaults.maxUnauthenticated),
+    maxUnauthenticated: wholeNumberSchema('connections', 1, 1_000_000).default(defaults.maxUnauthenticated),
   };
 }
 

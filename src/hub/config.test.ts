@@ -122,3 +122,35 @@ test('login: the keys of the old limiter still load, and the back-off keys are c
     { message: /login\.backoff: expected backoff to be at most maxBackoff/ },
   );
 });
+
+test('connections: defaults, and errors that name the key and the expected form', () => {
+  const { connections } = parseConfig(hubConfigSchema, minimal, 'hub.yaml');
+  assert.deepEqual(connections, {
+    handshakeTimeout: 10_000,
+    unauthenticatedTimeout: 10_000,
+    headersTimeout: 10_000,
+    idleTimeout: 60_000,
+    minBodyBytesPerSecond: 1024,
+    bodyRateWindow: 10_000,
+    maxUnauthenticatedPerAddress: 128,
+    maxUnauthenticated: 1024,
+  });
+  const refused: [Record<string, unknown>, RegExp][] = [
+    [{ handshakeTimeout: '5m' }, /connections\.handshakeTimeout: expected a duration .*at most 2m/],
+    [{ idleTimeout: 'soon' }, /connections\.idleTimeout: expected a duration such as 30s/],
+    [
+      { minBodyBytesPerSecond: 0.5 },
+      /connections\.minBodyBytesPerSecond: expected a whole number of bytes a second, from 1 to 1000000000/,
+    ],
+    [
+      { maxUnauthenticatedPerAddress: 2000 },
+      /connections\.maxUnauthenticatedPerAddress: expected maxUnauthenticatedPerAddress to be at most maxUnauthenticated/,
+    ],
+    [{ maxIdle: 1 }, /connections\.maxIdle: unknown key/],
+  ];
+  for (const [connections, message] of refused)
+    assert.throws(() => parseConfig(hubConfigSchema, { ...minimal, connections }, 'hub.yaml'), {
+      code: 'CONFIG_INVALID',
+      message,
+    });
+});

@@ -11,14 +11,9 @@
 
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
-import { durationSchema as duration } from '../common/config-schema.js';
+import { durationSchema as duration, wholeNumberSchema } from '../common/config-schema.js';
 
-const failureCount = (what: string) =>
-  z
-    .number({ error: `expected a whole number of failed logins per ${what}, from 1 to 10000` })
-    .int({ error: `expected a whole number of failed logins per ${what}, from 1 to 10000` })
-    .min(1, { error: `expected a whole number of failed logins per ${what}, from 1 to 10000` })
-    .max(10_000, { error: `expected a whole number of failed logins per ${what}, from 1 to 10000` });
+const failureCount = (what: string) => wholeNumberSchema(`failed logins per ${what}`, 1, 10_000);
 
 export const loginDefaults = {
   maxFailuresPerUser: 10,

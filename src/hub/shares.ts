@@ -5,14 +5,9 @@
 
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
-import { durationSchema as duration } from '../common/config-schema.js';
+import { durationSchema as duration, wholeNumberSchema as wholeNumber } from '../common/config-schema.js';
 import { LifelineError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-
-const wholeNumber = (what: string, min: number, max: number) => {
-  const error = `expected a whole number of ${what}, from ${min} to ${max}`;
-  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
-};
 
 /** An attachment may be up to 64 GiB: a station's pending share must hold at least one. */
 const minUploadPendingGb = 64;
