@@ -177,11 +177,12 @@ export async function serveUploadChannel(socket: TLSSocket, options: UploadChann
   });
   // A frame begun must keep coming at the minimum rate; between frames, and while the hub itself
   // stopped reading, the window does not run.
-  const progress = options.guard?.watchBody(socket, () => {
+  const guard = options.guard;
+  const progress = guard?.watchBody(socket, () => {
     socket.removeAllListeners('data');
     socket.pause();
     log.warn('upload channel: a frame came too slowly, connection closed');
-    if (options.guard) refuse(bodyTooSlowError(options.guard));
+    refuse(bodyTooSlowError(guard));
   });
   if (progress) progress.exempt = () => reader.atBoundary || socket.isPaused();
   socket.once('close', () => progress?.done());
