@@ -124,12 +124,18 @@ export function buildTechnicianApi(options: TechnicianApiOptions) {
     request.stream.removeAllListeners('wantTrailers');
     const socket = request.socket;
     const authorization = request.headers.authorization;
-    if (authorization && !guard.isAuthenticated(socket))
-      options.auth.authenticate(authorization).then(
+    if (!authorization || guard.isAuthenticated(socket)) {
+      options.broker.handle(request.stream, request.headers);
+      return;
+    }
+    // The login is looked up first, so the broker's own check finds it in TechnicianAuth's cache.
+    void options.auth
+      .authenticate(authorization)
+      .then(
         () => guard.authenticated(socket),
         () => undefined,
-      );
-    options.broker.handle(request.stream, request.headers);
+      )
+      .finally(() => options.broker.handle(request.stream, request.headers));
   });
 
   api.post('/v1/login', { schema: { body: loginRequestSchema } }, async (request, reply) => {
