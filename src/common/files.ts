@@ -10,7 +10,7 @@ import {
   openSync,
   renameSync,
   statSync,
-  writeSync,
+  writeFileSync,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
 
@@ -28,7 +28,8 @@ export function writePrivateFile(path: string, data: string, overwrite = false):
   const fd = openSync(path, overwrite ? 'w' : 'wx', privateFileMode);
   try {
     fchmodSync(fd, privateFileMode);
-    writeSync(fd, data);
+    // On a descriptor, writeFileSync writes until all of `data` is out (one writeSync may not).
+    writeFileSync(fd, data);
   } finally {
     closeSync(fd);
   }
@@ -37,13 +38,7 @@ export function writePrivateFile(path: string, data: string, overwrite = false):
 /** Replaces a file atomically (write then rename), so a reader never sees half of it; 0600. */
 export function replaceFile(path: string, data: string): void {
   const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', privateFileMode);
-  try {
-    fchmodSync(fd, privateFileMode);
-    writeSync(fd, data);
-  } finally {
-    closeSync(fd);
-  }
+  writePrivateFile(temp, data, true);
   renameSync(temp, path);
 }
 
