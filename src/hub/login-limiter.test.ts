@@ -191,3 +191,23 @@ test('hub.yaml login: defaults, the keys kept, the new ones, and errors that nam
   assert.match(loginConfigSchema.safeParse({ backoff: 5 }).error?.issues[0]?.message ?? '', /string/);
   assert.equal(loginConfigSchema.safeParse({ perUser: 3 }).success, false, 'unknown keys are errors');
 });
+
+test('addresses count as the connection guard counts them: IPv4-mapped as IPv4, IPv6 by its /64', () => {
+  const clock = new ManualClock();
+  const limiter = new LoginLimiter({ ...limits, maxFailuresPerAddress: 3 }, clock);
+  // Three guesses at three users, each from another address of one IPv6 /64.
+  for (const [user, address] of [
+    ['ana', '2001:db8:1:2::1'],
+    ['bob', '2001:db8:1:2::2'],
+    ['cy', '2001:db8:1:2:ffff::3'],
+  ] as const)
+    assert.equal(limiter.attempt(user, address).ok, true);
+  const fourth = limiter.attempt('dee', '2001:db8:1:2::4');
+  assert.equal(!fourth.ok && fourth.scope, 'address', 'the /64 is one address');
+  assert.equal(limiter.attempt('dee', '2001:db8:1:3::4').ok, true, 'the next /64 is another');
+  // The same host written as IPv4-mapped IPv6 is the IPv4 address.
+  limiter.attempt('eve', '10.0.0.7');
+  limiter.attempt('eve', '::ffff:10.0.0.7');
+  const mapped = limiter.attempt('eve', '::ffff:10.0.0.7');
+  assert.equal(!mapped.ok && mapped.scope, 'pair');
+});

@@ -6,12 +6,14 @@
 // - per user name, across addresses: past maxFailuresPerUser failures in the window, only the
 //   addresses with a failure for that user are refused. An address without one may still try,
 //   so the real user, from an address of their own, gets in during an attack from elsewhere.
-// Failures count within a sliding window (login.window). Kept in memory: each hub node limits on
-// its own.
+// Failures count within a sliding window (login.window). An address is counted as the connection
+// guard counts it: IPv4-mapped as IPv4, IPv6 by its /64 (one host may have all of it). Kept in
+// memory: each hub node limits on its own.
 
 import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { durationSchema as duration, wholeNumberSchema } from '../common/config-schema.js';
+import { sourceOf } from '../common/source-address.js';
 
 const failureCount = (what: string) => wholeNumberSchema(`failed logins per ${what}`, 1, 10_000);
 
@@ -88,7 +90,8 @@ export class LoginLimiter {
    * a failure at once, so that many guesses sent in parallel are limited too; `succeeded` and
    * `forgive` take it back. A refused attempt counts for nothing: it extends no wait.
    */
-  attempt(user: string, address: string): LoginVerdict {
+  attempt(user: string, clientAddress: string): LoginVerdict {
+    const address = sourceOf(clientAddress);
     const nowMs = this.#clock.now();
     const { maxFailuresPerUser, maxFailuresPerAddress, windowMs } = this.#limits;
     const refusals: { scope: LoginScope; retryAfterMs: number }[] = [];
@@ -144,7 +147,8 @@ export class LoginLimiter {
    * with them), and the attempt no longer counts for the address. The user's failures from other
    * addresses still count: they may be someone else's guesses.
    */
-  succeeded(user: string, address: string): void {
+  succeeded(user: string, clientAddress: string): void {
+    const address = sourceOf(clientAddress);
     this.#failures.delete(pairKey(user, address));
     const byUser = this.#failures.get(userKey(user));
     if (byUser) {
@@ -156,7 +160,8 @@ export class LoginLimiter {
   }
 
   /** The password was right but the login did not complete (a TOTP code is needed): not a failure. */
-  forgive(user: string, address: string): void {
+  forgive(user: string, clientAddress: string): void {
+    const address = sourceOf(clientAddress);
     this.#takeBack(pairKey(user, address));
     this.#takeBack(userKey(user));
     this.#takeBack(addressKey(address));
