@@ -26,7 +26,8 @@ import type { ChangeFeed } from '../common/change-feed.js';
 import { installBodyProgress } from '../common/body-progress.js';
 import type { ConnectionGuard } from '../common/connection-guard.js';
 import { formatHostPort } from '../common/host-port.js';
-import { canonicalAddress, isOwnHost, type AdminHostRules } from './admin-host.js';
+import { canonicalAddress } from '../common/source-address.js';
+import { isOwnHost, type AdminHostRules } from './admin-host.js';
 import { registerWebPages } from '../common/web-pages.js';
 
 function digest(text: string): Buffer {

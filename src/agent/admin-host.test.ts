@@ -3,7 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalAddress, isOwnHost } from './admin-host.js';
+import { canonicalAddress } from '../common/source-address.js';
+import { isOwnHost } from './admin-host.js';
 
 const loopback = { localAddress: '127.0.0.1', localPort: 8080 };
 const rules = { listenHost: '127.0.0.1', allowedHosts: [] };

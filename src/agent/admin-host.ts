@@ -10,7 +10,7 @@
 // - the names in admin.allowedHosts (an administrator opening the page by the appliance's name).
 // An IP address is compared in canonical form ([0:0::1] is ::1, ::ffff:127.0.0.1 is 127.0.0.1).
 
-import { isIP } from 'node:net';
+import { canonicalAddress } from '../common/source-address.js';
 
 export interface AdminHostRules {
   /** The host of admin.listen (or --admin-listen) as configured. */
@@ -56,22 +56,4 @@ function isOwnAddress(address: string, localAddress: string | undefined, listenH
 function isWildcard(host: string): boolean {
   const address = canonicalAddress(host);
   return address === '0.0.0.0' || address === '::';
-}
-
-/** An IP address in one spelling: IPv6 compressed and lower-case, IPv4-mapped as IPv4; else undefined. */
-export function canonicalAddress(text: string): string | undefined {
-  const family = isIP(text);
-  if (family === 4) return text;
-  if (family !== 6) return undefined;
-  let canonical: string;
-  try {
-    canonical = new URL(`http://[${text}]/`).hostname.slice(1, -1);
-  } catch {
-    return text.toLowerCase(); // a zone index (fe80::1%eth0), which URLs do not take
-  }
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
-  if (!mapped) return canonical;
-  const high = parseInt(mapped[1] ?? '0', 16);
-  const low = parseInt(mapped[2] ?? '0', 16);
-  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }

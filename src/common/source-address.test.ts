@@ -6,6 +6,7 @@ test('IPv4 addresses are their own source; IPv4-mapped IPv6 addresses count as t
   assert.equal(sourceOf('192.0.2.7'), '192.0.2.7');
   assert.equal(sourceOf('::ffff:192.0.2.7'), '192.0.2.7');
   assert.equal(sourceOf('::FFFF:127.0.0.1'), '127.0.0.1');
+  assert.equal(sourceOf('::ffff:c000:20a'), '192.0.2.10');
 });
 
 test('IPv6 addresses count by their /64, whatever the spelling', () => {

@@ -1,17 +1,36 @@
-// The "source" a connection is counted against for per-address limits: an IPv4 address as it is,
-// an IPv4-mapped IPv6 address as its IPv4 address, and an IPv6 address by its /64 prefix (one host
-// is commonly given a whole /64, so counting single IPv6 addresses would limit nothing).
+// IP addresses as limits and checks compare them: `canonicalAddress`, one spelling of an address
+// (the admin API's Host check), and `sourceOf`, the "source" a client is counted against for
+// per-address limits (connections, logins): an IPv4 address as it is, an IPv4-mapped IPv6 address
+// as its IPv4 address, and an IPv6 address by its /64 prefix (one host is commonly given a whole
+// /64, so counting single IPv6 addresses would limit nothing).
 
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP } from 'node:net';
 
 export function sourceOf(address: string | undefined): string {
   if (!address) return 'unknown';
-  if (isIPv4(address)) return address;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped?.[1] && isIPv4(mapped[1])) return mapped[1];
-  if (!isIPv6(address)) return address;
-  const groups = expandIPv6(address.replace(/%.*$/, ''));
+  const canonical = canonicalAddress(address);
+  if (canonical === undefined) return address;
+  if (isIP(canonical) === 4) return canonical;
+  const groups = expandIPv6(canonical.replace(/%.*$/, ''));
   return `${groups.slice(0, 4).join(':')}::/64`;
+}
+
+/** An IP address in one spelling: IPv6 compressed and lower-case, IPv4-mapped as IPv4; else undefined. */
+export function canonicalAddress(text: string): string | undefined {
+  const family = isIP(text);
+  if (family === 4) return text;
+  if (family !== 6) return undefined;
+  let canonical: string;
+  try {
+    canonical = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return text.toLowerCase(); // a zone index (fe80::1%eth0), which URLs do not take
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (!mapped) return canonical;
+  const high = parseInt(mapped[1] ?? '0', 16);
+  const low = parseInt(mapped[2] ?? '0', 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }
 
 /** The eight groups of an IPv6 address, lower case, without leading zeros. */
