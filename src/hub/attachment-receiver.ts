@@ -14,6 +14,7 @@ import type { ChunkBody } from './chunk-body.js';
 import type { HubAudit } from './hub-audit.js';
 import { LimitReached, shareKeys, type ShareRefusals } from './shares.js';
 import type { StoreRoom } from '../common/store-space.js';
+import { formatBytes } from '../common/bytes.js';
 
 /** How a chunk came: the upload channel, or a PUT on call home. */
 export type ChunkTransport = 'channel' | 'call-home';
@@ -252,18 +253,6 @@ export class AttachmentReceiver {
   }
 }
 
-/** A size as people read it: "64 GiB", "1.5 MiB", "1024 bytes". */
-function sizeOf(bytes: number): string {
-  for (const [unit, size] of [
-    ['GiB', 1024 ** 3],
-    ['MiB', 1024 ** 2],
-    ['KiB', 1024],
-  ] as const) {
-    if (bytes >= size) return `${Number((bytes / size).toFixed(1))} ${unit}`;
-  }
-  return `${bytes} bytes`;
-}
-
 /** Refuses a new upload past the station's share; the agent keeps the file and tries again later. */
 function checkUploadShare(
   stationId: string,
@@ -281,7 +270,7 @@ function checkUploadShare(
   if (pending.bytes + bytes > shares.pendingBytes) {
     throw new LimitReached(
       'upload-bytes',
-      `station ${stationId} has ${sizeOf(pending.bytes)} of unfinished uploads announced; this one (${sizeOf(bytes)}) would pass the ${sizeOf(shares.pendingBytes)} one station may have pending (hub.yaml ${shareKeys['upload-bytes']}): ${later}`,
+      `station ${stationId} has ${formatBytes(pending.bytes)} of unfinished uploads announced; this one (${formatBytes(bytes)}) would pass the ${formatBytes(shares.pendingBytes)} one station may have pending (hub.yaml ${shareKeys['upload-bytes']}): ${later}`,
     );
   }
 }
