@@ -56,7 +56,10 @@ describe('data directories of release 0.1.0', () => {
     );
     const problems = await cluster.cli(['hub', 'problems', '--json', '--data', cluster.hubDir]);
     assert.deepEqual(
-      (JSON.parse(problems.stdout) as { number: string; summary: string }[]).map((p) => [p.number, p.summary]),
+      (JSON.parse(problems.stdout) as { number: string; summary: string }[]).map((p) => [
+        p.number,
+        p.summary,
+      ]),
       [['P-000001', 'Fan 3 failed']],
     );
     const login = await cluster.login('tech', 'correct horse battery');
