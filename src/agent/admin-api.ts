@@ -13,7 +13,7 @@ import { LifelineError } from '../common/errors.js';
 import { installApiConventions } from '../common/http-api.js';
 import type { Logger } from '../common/logger.js';
 import { accessLevels } from '../policy/index.js';
-import type { AgentControl } from './agent.js';
+import type { AgentControl } from './agent-control.js';
 import { registerPolicyRoutes } from './admin-policy-routes.js';
 import { registerCallHomeRoutes } from './admin-callhome-routes.js';
 import { registerFixRoutes } from './admin-fix-routes.js';

@@ -6,7 +6,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { serviceNameSchema } from '../protocol/index.js';
 import { requestStatuses } from '../store/index.js';
-import type { AgentControl } from './agent.js';
+import type { AgentControl } from './agent-control.js';
 
 const identity = z.string().regex(/^[A-Za-z0-9._@-]{1,128}$/, 'letters, digits, . _ @ or - (at most 128)');
 const durationMs = z

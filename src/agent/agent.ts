@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
-import { StoreSpace, type StoreFullCondition } from '../common/store-space.js';
+import { StoreSpace } from '../common/store-space.js';
 import { replaceFile } from '../common/files.js';
 import { formatHostPort, parseHostPort } from '../common/host-port.js';
 import type { Logger } from '../common/logger.js';
@@ -15,14 +15,13 @@ import { TicketVerifier } from '../pki/index.js';
 import { accessLevels, type AccessLevel, type PolicyState } from '../policy/index.js';
 import {
   AgentStore,
-  genesisHash,
+  settingKeys,
   type AgentSessionRecord,
-  type AuditEntry,
   type RefusalCount,
   type ServiceRecord,
-  type StoredGrant,
 } from '../store/index.js';
 import { buildAdminApi } from './admin-api.js';
+import type { AgentControl, AgentStatus } from './agent-control.js';
 import { ChangeFeed } from '../common/change-feed.js';
 import { connectionLimitsOf } from '../common/config-schema.js';
 import { ConnectionGuard } from '../common/connection-guard.js';
@@ -31,17 +30,17 @@ import { AgentMetrics } from './metrics.js';
 import { AuditLog, settlementRecorder } from './audit-log.js';
 import { agentPaths, loadAgentConfig } from './config.js';
 import { SessionGate, type ActiveSession, type GateLimit } from './session-gate.js';
-import { TunnelClient, type TunnelStatus } from './tunnel-client.js';
+import { TunnelClient } from './tunnel-client.js';
 import { Notifications } from './notifications.js';
-import { AuditCheckpointer, type AuditCheckpoint } from './audit-checkpoint.js';
+import { AuditCheckpointer } from './audit-checkpoint.js';
 import { verifyAuditLog, type AuditReport } from './audit-report.js';
 import { CallHomeClient } from './callhome-client.js';
 import { UploadChannel } from './upload-channel.js';
-import { alpnUpload } from '../protocol/index.js';
-import { HubDialer, type EndpointStatus, type ProxyStatus } from './hub-dialer.js';
+import { alpnUpload, genesisHash, type AuditEntry, type AuditCheckpoint } from '../protocol/index.js';
+import { HubDialer } from './hub-dialer.js';
 import { describeProxy, resolveProxy } from './proxy-config.js';
 import { StationCredentials } from './station-credentials.js';
-import { CertificateRenewal, type CertificateStatus, type RenewAnswer } from './cert-renewal.js';
+import { CertificateRenewal, type RenewAnswer } from './cert-renewal.js';
 import { TrustBundlePinner } from './trust-bundle.js';
 import { Outbox } from './outbox.js';
 import { Uploader } from './uploader.js';
@@ -51,73 +50,16 @@ import { SyslogSender, formatSyslog5424 } from './syslog-export.js';
 import { PolicyControl } from './policy-control.js';
 import { DataRequestDesk } from './data-requests.js';
 import { SentReportPurger } from './outbox-retention.js';
-import type { FixControl } from './admin-fix-routes.js';
-import type { CollectorControl } from './admin-collector-routes.js';
 import { testCallHomeFromDataDir, type CallHomeTestReport } from './callhome-test.js';
 import { Collectors } from './collectors/collectors.js';
 import { collectAppliance } from './collectors/inventory.js';
 import { listFixDownloads, recordFixEvent, type FixDownload, type FixEvent } from './fix-records.js';
-
-export interface AgentStatus {
-  stationId: string;
-  hub: string;
-  remoteEnabled: boolean;
-  accessLevel: AccessLevel;
-  /** Whether every session must come from a login with TOTP (`lifeline agent mfa`). */
-  mfa: 'required' | 'optional';
-  tunnel: TunnelStatus;
-  /** The station certificate: expiry, renewal, or what the administrator must do. */
-  certificate: CertificateStatus | null;
-  /** Every hub endpoint in order of preference: the one in use, and why the others are not. */
-  hubEndpoints: EndpointStatus[];
-  /** The HTTP proxy in force (never with its password) and its last error; null without one. */
-  proxy: ProxyStatus | null;
-  /** The last transmission the hub accepted (2xx); null before the first. */
-  lastCallHome: { atMs: number; kind: string; status: number } | null;
-  activeSessions: number;
-  pendingRequests: number;
-  auditHealthy: boolean;
-  /**
-   * The data directory's disk is full (or agent.db at its size limit): new reports and attachments
-   * are refused with STORE_FULL until there is room. Null when there is room.
-   */
-  storeFull: StoreFullCondition | null;
-  oneTimeGrant: StoredGrant | null;
-}
-
-/** What the admin API may do with the agent. */
-export interface AgentControl extends FixControl, CollectorControl {
-  readonly policyControl: PolicyControl;
-  readonly outbox: Outbox | undefined;
-  readonly problems: ProblemDesk | undefined;
-  readonly uploader: Uploader | undefined;
-  readonly dataRequests: DataRequestDesk | undefined;
-  status(): Promise<AgentStatus>;
-  refusals(): Promise<RefusalCount[]>;
-  setRemote(enabled: boolean, actor: string): Promise<void>;
-  setAccessLevel(level: AccessLevel, actor: string): Promise<void>;
-  sessions(): ActiveSession[];
-  recentSessions(): Promise<AgentSessionRecord[]>;
-  stopSession(id: string, actor: string): Promise<void>;
-  stopAll(actor: string): Promise<number>;
-  services(): Promise<ServiceRecord[]>;
-  audit(options: { sinceMs?: number | undefined; limit?: number | undefined }): Promise<AuditEntry[]>;
-  verifyAudit(): Promise<AuditReport>;
-  pauseCallHome(untilMs: number | null, actor: string): Promise<void>;
-}
 
 export interface RuntimeInfo {
   pid: number;
   adminUrl: string;
   stationId: string;
 }
-
-export const settingKeys = {
-  stationId: 'station_id',
-  callHomePausedUntil: 'callhome_paused_until',
-  remoteEnabled: 'remote_enabled',
-  accessLevel: 'access_level',
-} as const;
 
 export class Agent implements AgentControl {
   readonly policyControl: PolicyControl;

@@ -4,50 +4,10 @@
 // log that extends what it saw before: a log rolled back or cut short on the appliance is
 // refused even after it has grown again, and `audit --verify` says so.
 
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
-import type { AuditEntry } from '../store/index.js';
-
-export interface AuditCheckpoint {
-  stationId: string;
-  count: number;
-  headHash: string;
-  /** The hub's previous checkpoint (0 and the genesis hash for the first), as this log has it. */
-  previousCount: number;
-  previousHash: string;
-  atMs: number;
-  /** base64 ECDSA-SHA256 signature by the station key over checkpointSigningText(). */
-  signature: string;
-}
-
-export function checkpointSigningText(c: Omit<AuditCheckpoint, 'signature'>): string {
-  return `lifeline-audit-checkpoint/2\n${c.stationId}\n${c.count}\n${c.headHash}\n${c.previousCount}\n${c.previousHash}\n${c.atMs}`;
-}
-
-export function signCheckpoint(
-  c: Omit<AuditCheckpoint, 'signature'>,
-  key: KeyObject | string,
-): AuditCheckpoint {
-  const privateKey = typeof key === 'string' ? createPrivateKey(key) : key;
-  return {
-    ...c,
-    signature: sign('sha256', Buffer.from(checkpointSigningText(c)), privateKey).toString('base64'),
-  };
-}
-
-export function verifyCheckpoint(c: AuditCheckpoint, certOrKeyPem: string): boolean {
-  try {
-    return verify(
-      'sha256',
-      Buffer.from(checkpointSigningText(c)),
-      createPublicKey(certOrKeyPem),
-      Buffer.from(c.signature, 'base64'),
-    );
-  } catch {
-    return false;
-  }
-}
+import { signCheckpoint, type AuditCheckpoint, type AuditEntry } from '../protocol/index.js';
 
 export class AuditCheckpointer {
   readonly #send: (checkpoint: AuditCheckpoint) => Promise<void>;

@@ -10,7 +10,8 @@ import { isStoreFailure } from '../common/store-full.js';
 import type { Logger } from '../common/logger.js';
 import type { Kysely } from 'kysely';
 import type { OutboxOptions } from './outbox.js';
-import type { AgentStore, AuditEntry, AuditWith, OutboxTables } from '../store/index.js';
+import type { AgentStore, AuditWith, OutboxTables } from '../store/index.js';
+import type { AuditEntry } from '../protocol/index.js';
 
 export class AuditLog {
   readonly #store: AgentStore;

@@ -2,8 +2,8 @@
 // local hash chain, then the hub's latest checkpoint of it (when the hub can be reached).
 
 import type { AgentStore } from '../store/index.js';
-import type { AuditCheckpoint } from './audit-checkpoint.js';
 import { AuditChainVerifier, compareWithCheckpoint, type AuditFault } from './audit-verify.js';
+import type { AuditCheckpoint } from '../protocol/index.js';
 
 export interface AuditReport {
   ok: boolean;

@@ -5,14 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { AgentStore, auditEntryHash, genesisHash, type AuditEntry } from '../store/index.js';
+import { AgentStore } from '../store/index.js';
 import {
   compareWithCheckpoint,
   formatAuditJsonLines,
   verifyAuditChain,
-  type AuditCheckpoint,
   type AuditVerification,
+  type AuditCheckpoint,
 } from './audit-verify.js';
+import { auditEntryHash, genesisHash, type AuditEntry } from '../protocol/index.js';
 
 const t0 = Date.UTC(2026, 0, 1);
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-audit-verify-'));

@@ -1,8 +1,7 @@
+import { auditEntryHash, genesisHash, type AuditEntry } from '../protocol/index.js';
 // Verifies the agent's hash-chained audit log and exports it as JSON Lines. The chain alone shows an
 // edit, a deletion inside the log or a reordering; a removed tail, a rollback or a consistent rewrite
 // of every hash from some entry on shows only against a checkpoint (count and head hash) kept elsewhere.
-
-import { auditEntryHash, genesisHash, type AuditEntry } from '../store/index.js';
 
 export type AuditProblem = 'hash-mismatch' | 'broken-link' | 'sequence-gap' | 'bad-genesis';
 

@@ -23,7 +23,7 @@ import { parseHostPort } from '../common/host-port.js';
 import { certSha256OfDer, createKeyAndCsr, derToPem } from '../pki/index.js';
 import { alpnCallHome, decodeEnrollmentToken } from '../protocol/index.js';
 import { AgentStore } from '../store/index.js';
-import { settingKeys } from './agent.js';
+import { settingKeys } from '../store/index.js';
 import { agentPaths } from './config.js';
 import { describeProxy, proxyFor, resolveProxy, type ProxyConfig } from './proxy-config.js';
 import { connectThroughProxy } from './proxy-connect.js';

@@ -10,9 +10,10 @@ import Database from 'better-sqlite3';
 import { systemClock } from '../common/clock.js';
 import { silentLogger } from '../common/logger.js';
 import type { ReportBatchAnswer, ReportEnvelope } from '../protocol/reports.js';
-import { AgentStore, auditEntryHash, genesisHash, type AuditEntry } from '../store/index.js';
+import { AgentStore } from '../store/index.js';
 import { AuditLog, settlementRecorder } from './audit-log.js';
 import { Outbox, type Deliver } from './outbox.js';
+import { auditEntryHash, genesisHash, type AuditEntry } from '../protocol/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-outbox-audit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

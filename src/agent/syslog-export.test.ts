@@ -6,8 +6,8 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import fc from 'fast-check';
 import { silentLogger } from '../common/logger.js';
 import { printable } from '../common/printable.js';
-import { auditEntryHash, genesisHash, type AuditEntry } from '../store/index.js';
 import { formatSyslog5424, SyslogSender, type SyslogSenderOptions } from './syslog-export.js';
+import { auditEntryHash, genesisHash, type AuditEntry } from '../protocol/index.js';
 
 const t0 = Date.UTC(2026, 0, 1);
 

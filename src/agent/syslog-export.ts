@@ -13,7 +13,7 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { printable, stringifyPrintable } from '../common/printable.js';
-import type { AuditEntry } from '../store/index.js';
+import type { AuditEntry } from '../protocol/index.js';
 
 /** IANA's example enterprise number (RFC 5612); SD-IDs with it are unique only within Lifeline. */
 export const syslogSdId = 'lifeline@32473';

@@ -5,12 +5,12 @@ import type { Command } from 'commander';
 import { agentPaths, loadAgentConfig } from '../agent/index.js';
 import { formatAuditJsonLines } from '../agent/audit-verify.js';
 import { verifyAuditLog } from '../agent/audit-report.js';
-import type { AuditCheckpoint } from '../agent/audit-checkpoint.js';
 import { CallHomeClient } from '../agent/callhome-client.js';
 import { hubDialerFromDataDir } from '../agent/hub-dialer.js';
 import { LifelineError } from '../common/errors.js';
-import { AgentStore, type AuditEntry } from '../store/index.js';
+import { AgentStore } from '../store/index.js';
 import { printJson, printJsonText, printLine, tty } from './io.js';
+import type { AuditCheckpoint, AuditEntry } from '../protocol/index.js';
 
 async function hubCheckpoint(dataDir: string): Promise<AuditCheckpoint | null> {
   const dialer = hubDialerFromDataDir(dataDir);

@@ -8,10 +8,15 @@ import { z } from 'zod';
 import type { Clock } from '../common/clock.js';
 import { LifelineError } from '../common/errors.js';
 import { createHash } from 'node:crypto';
-import { verifyCheckpoint } from '../agent/audit-checkpoint.js';
-import { checkReportPayload, reportEnvelopeSchema, type ReportKind } from '../protocol/index.js';
+import {
+  checkReportPayload,
+  reportEnvelopeSchema,
+  type ReportKind,
+  verifyCheckpoint,
+  genesisHash,
+} from '../protocol/index.js';
 import { checkExpiredStationCert, derToPem } from '../pki/index.js';
-import { genesisHash, type HubStore } from '../store/index.js';
+import { type HubStore } from '../store/index.js';
 import type { HubAudit } from './hub-audit.js';
 import { peerStationId } from './station-listener.js';
 import { manifestProblem } from './report-manifest-check.js';

@@ -12,3 +12,4 @@ export * from './attachments.js';
 export * from './upload-channel.js';
 export * from './fixes.js';
 export * from './byte-range.js';
+export * from './audit-chain.js';

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { AgentStore, auditEntryHash, genesisHash, type AuditEntry } from './index.js';
+import { AgentStore } from './index.js';
+import { auditEntryHash, genesisHash, type AuditEntry } from '../protocol/index.js';
 
 const t0 = 1_750_000_000_000;
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-agent-store-'));

@@ -2,12 +2,12 @@
 // append-only audit log. Each audit entry carries the hash of the one before it, so an edit,
 // deletion or reordering breaks the chain.
 
-import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { agentMigrations } from './migrations/agent.js';
 import { openSqlite, type SqliteOpenOptions } from './sqlite/open.js';
 import { transactionFlushedAfter } from './sqlite/wal-flush.js';
 import { LifelineError } from '../common/errors.js';
+import { auditEntryHash, genesisHash, type AuditEntry } from '../protocol/index.js';
 import { PolicyStore, type PolicyTables } from './policy-store.js';
 import { OutboxStore, outboxMigrations, type OutboxTables } from './outbox-store.js';
 import {
@@ -52,16 +52,6 @@ export interface ServiceRecord {
   createdAtMs: number;
 }
 
-export interface AuditEntry {
-  seq: number;
-  atMs: number;
-  actor: string;
-  action: string;
-  detail: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
-
 export interface AgentSessionRecord {
   id: string;
   technician: string;
@@ -77,8 +67,6 @@ export interface AgentSessionRecord {
   bytesOut: number;
 }
 
-export const genesisHash = '0'.repeat(64);
-
 /** What an audit entry may be written together with (see AgentStore.appendAudit). */
 export interface AuditWith {
   sessionStart?: AgentSessionRecord;
@@ -86,17 +74,13 @@ export interface AuditWith {
   nonce?: { jti: string; expiresAtMs: number };
 }
 
-export function auditEntryHash(entry: Omit<AuditEntry, 'hash'>): string {
-  const canonical = JSON.stringify([
-    entry.seq,
-    entry.atMs,
-    entry.actor,
-    entry.action,
-    entry.detail,
-    entry.prevHash,
-  ]);
-  return createHash('sha256').update(canonical).digest('hex');
-}
+/** The names under which agent.db's settings table keeps the agent's own state. */
+export const settingKeys = {
+  stationId: 'station_id',
+  callHomePausedUntil: 'callhome_paused_until',
+  remoteEnabled: 'remote_enabled',
+  accessLevel: 'access_level',
+} as const;
 
 export class AgentStore {
   readonly #db: Kysely<AgentDatabase>;
