@@ -13,47 +13,42 @@ import { formatHostPort, parseHostPort } from '../common/host-port.js';
 import type { Logger } from '../common/logger.js';
 import { TicketVerifier } from '../pki/index.js';
 import { accessLevels, type AccessLevel, type PolicyState } from '../policy/index.js';
-import {
-  AgentStore,
-  settingKeys,
-  type AgentSessionRecord,
-  type RefusalCount,
-  type ServiceRecord,
-} from '../store/index.js';
-import { buildAdminApi } from './admin-api.js';
-import type { AgentControl, AgentStatus } from './agent-control.js';
+import { AgentStore, settingKeys, type AgentSessionRecord, type ServiceRecord } from './store/agent-store.js';
+import { type RefusalCount } from './store/policy-store.js';
+import { buildAdminApi } from './admin-api/admin-api.js';
+import type { AgentControl, AgentStatus } from './admin-api/agent-control.js';
 import { ChangeFeed } from '../common/change-feed.js';
 import { connectionLimitsOf } from '../common/config-schema.js';
 import { ConnectionGuard } from '../common/connection-guard.js';
-import { wirePageFeed } from './page-feed.js';
-import { AgentMetrics } from './metrics.js';
-import { AuditLog, settlementRecorder } from './audit-log.js';
+import { wirePageFeed } from './notify/page-feed.js';
+import { AgentMetrics } from './admin-api/metrics.js';
+import { AuditLog, settlementRecorder } from './audit/audit-log.js';
 import { agentPaths, loadAgentConfig } from './config.js';
-import { SessionGate, type ActiveSession, type GateLimit } from './session-gate.js';
-import { TunnelClient } from './tunnel-client.js';
-import { Notifications } from './notifications.js';
-import { AuditCheckpointer } from './audit-checkpoint.js';
-import { verifyAuditLog, type AuditReport } from './audit-report.js';
-import { CallHomeClient } from './callhome-client.js';
-import { UploadChannel } from './upload-channel.js';
+import { SessionGate, type ActiveSession, type GateLimit } from './sessions/session-gate.js';
+import { TunnelClient } from './link/tunnel-client.js';
+import { Notifications } from './notify/notifications.js';
+import { AuditCheckpointer } from './audit/audit-checkpoint.js';
+import { verifyAuditLog, type AuditReport } from './audit/audit-report.js';
+import { CallHomeClient } from './link/callhome-client.js';
+import { UploadChannel } from './attachments/upload-channel.js';
 import { alpnUpload, genesisHash, type AuditEntry, type AuditCheckpoint } from '../protocol/index.js';
-import { HubDialer } from './hub-dialer.js';
-import { describeProxy, resolveProxy } from './proxy-config.js';
-import { StationCredentials } from './station-credentials.js';
-import { CertificateRenewal, type RenewAnswer } from './cert-renewal.js';
-import { TrustBundlePinner } from './trust-bundle.js';
-import { Outbox } from './outbox.js';
-import { Uploader } from './uploader.js';
-import { ProblemDesk } from './problem-desk.js';
-import { payloadRedaction } from './redaction-setup.js';
-import { SyslogSender, formatSyslog5424 } from './syslog-export.js';
-import { PolicyControl } from './policy-control.js';
-import { DataRequestDesk } from './data-requests.js';
-import { SentReportPurger } from './outbox-retention.js';
-import { testCallHomeFromDataDir, type CallHomeTestReport } from './callhome-test.js';
+import { HubDialer } from './link/hub-dialer.js';
+import { describeProxy, resolveProxy } from './link/proxy-config.js';
+import { StationCredentials } from './identity/station-credentials.js';
+import { CertificateRenewal, type RenewAnswer } from './identity/cert-renewal.js';
+import { TrustBundlePinner } from './identity/trust-bundle.js';
+import { Outbox } from './callhome/outbox.js';
+import { Uploader } from './attachments/uploader.js';
+import { ProblemDesk } from './callhome/problem-desk.js';
+import { payloadRedaction } from './redaction/redaction-setup.js';
+import { SyslogSender, formatSyslog5424 } from './notify/syslog-export.js';
+import { PolicyControl } from './sessions/policy-control.js';
+import { DataRequestDesk } from './data-requests/data-requests.js';
+import { SentReportPurger } from './callhome/outbox-retention.js';
+import { testCallHomeFromDataDir, type CallHomeTestReport } from './callhome/callhome-test.js';
 import { Collectors } from './collectors/collectors.js';
 import { collectAppliance } from './collectors/inventory.js';
-import { listFixDownloads, recordFixEvent, type FixDownload, type FixEvent } from './fix-records.js';
+import { listFixDownloads, recordFixEvent, type FixDownload, type FixEvent } from './fixes/fix-records.js';
 
 export interface RuntimeInfo {
   pid: number;

@@ -4,8 +4,8 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { loadConfigFile } from '../common/config-file.js';
-import { redactConfigSchema } from './redact-config.js';
-import { proxyConfigSchema } from './proxy-config.js';
+import { redactConfigSchema } from './redaction/redact-config.js';
+import { proxyConfigSchema } from './link/proxy-config.js';
 import { managedSystemInventorySchema } from '../protocol/index.js';
 import { applianceModelSchema } from '../protocol/index.js';
 import {

@@ -4,10 +4,10 @@
 import type { Command } from 'commander';
 import { parseDurationMs } from '../common/duration.js';
 import { LifelineError } from '../common/errors.js';
-import type { OutboxItem, Transmission } from '../store/index.js';
+import type { OutboxItem, Transmission } from '../agent/store/outbox-store.js';
 import { AdminClient } from './admin-client.js';
 import { ago, printExactBytes, printJson, printLine, printTable, tty } from './io.js';
-import type { ProblemAccepted } from '../agent/problem-desk.js';
+import type { ProblemAccepted } from '../agent/callhome/problem-desk.js';
 import { printProblemOpened } from './agent-problems.js';
 import { collectFiles, followUploads, registerAgentAttachmentsCommand, stageFiles } from './agent-attach.js';
 

@@ -5,7 +5,11 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
-import { testCallHomeFromDataDir, type CallHomeTestReport, type StepResult } from '../agent/callhome-test.js';
+import {
+  testCallHomeFromDataDir,
+  type CallHomeTestReport,
+  type StepResult,
+} from '../agent/callhome/callhome-test.js';
 import { submittedSystemsSchema } from '../agent/collectors/inventory.js';
 import type { SystemView } from '../agent/collectors/collectors.js';
 import { formatZodIssues } from '../common/config-file.js';

@@ -14,11 +14,12 @@ import {
 } from '../agent/index.js';
 import { LifelineError, errorCodes, isErrorCode } from '../common/errors.js';
 import { formatBytes } from '../common/bytes.js';
-import { proxyConfigSchema, type ProxyConfig } from '../agent/proxy-config.js';
+import { proxyConfigSchema, type ProxyConfig } from '../agent/link/proxy-config.js';
 import { formatMode } from '../common/files.js';
 import { createLogger } from '../common/logger.js';
 import { isServiceName } from '../protocol/index.js';
-import { AgentStore, type AgentSessionRecord, type RefusalCount } from '../store/index.js';
+import { AgentStore, type AgentSessionRecord } from '../agent/store/agent-store.js';
+import { type RefusalCount } from '../agent/store/policy-store.js';
 import { AdminClient } from './admin-client.js';
 import { registerAgentPolicyCommands } from './agent-policy.js';
 import { registerAgentAuditCommand } from './agent-audit.js';

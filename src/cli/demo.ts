@@ -14,7 +14,7 @@ import { createLogger } from '../common/logger.js';
 import { Hub, enrollmentTokenId, hashPassword, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
 import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
-import { AgentStore } from '../store/index.js';
+import { AgentStore } from '../agent/store/agent-store.js';
 import { closeWithDeadline, waitForSignal } from './hub.js';
 import { printError, printLine, tty } from './io.js';
 

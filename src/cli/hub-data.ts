@@ -14,7 +14,7 @@ import {
   attachmentsDirOf,
   deleteAttachment,
   readableAttachment,
-} from '../hub/attachment-files.js';
+} from '../hub/attachments/attachment-files.js';
 import { attachmentIdPattern } from '../protocol/index.js';
 import { formatBytes } from '../common/bytes.js';
 import { startByteProgress } from './fix-progress.js';

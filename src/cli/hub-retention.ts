@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { systemClock } from '../common/clock.js';
 import { parseDurationMs } from '../common/duration.js';
 import { LifelineError } from '../common/errors.js';
-import { attachmentsDirOf } from '../hub/attachment-files.js';
+import { attachmentsDirOf } from '../hub/attachments/attachment-files.js';
 import { loadHubConfig } from '../hub/config.js';
 import {
   formatPeriod,
@@ -14,7 +14,7 @@ import {
   runRetention,
   type RetentionRule,
   type RetentionRunSummary,
-} from '../hub/retention.js';
+} from '../hub/retention/retention.js';
 import { withStore } from './hub.js';
 import { printJson, printLine, tty } from './io.js';
 

@@ -10,10 +10,10 @@ import {
   hostPortSchema as hostPort,
   logSchema,
 } from '../common/config-schema.js';
-import { retentionConfigSchema } from './retention-config.js';
-import { loginConfigSchema } from './login-limiter.js';
-import { admissionConfigSchema } from './admission-config.js';
-import { sharesConfigSchema } from './shares.js';
+import { retentionConfigSchema } from './retention/retention-config.js';
+import { loginConfigSchema } from './technicians/login-limiter.js';
+import { admissionConfigSchema } from './stations/admission-config.js';
+import { sharesConfigSchema } from './console/shares.js';
 
 /** hub.yaml `connections:`, for each of the two ports on its own. */
 export const hubConnectionsSchema = tlsConnectionLimitsSchema({

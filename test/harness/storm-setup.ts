@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createKeyAndCsr, signStationCsr } from '../../src/pki/index.js';
 import { generateStationId } from '../../src/protocol/index.js';
-import { openSqliteHubStore } from '../../src/store/index.js';
+import { openSqliteHubStore } from '../../src/hub/store/sqlite-hub-store.js';
 import { hubPaths } from '../../src/hub/config.js';
 
 export interface StormStation {

@@ -1,0 +1,324 @@
+// The tunnel: the agent dials the hub through the HubDialer (endpoints in order of preference, the
+// customer's proxy if any; TLS 1.3, station certificate, trusting only the pinned hub CA), then
+// serves HTTP/2 on that socket; each stream the hub opens is one session. Pings detect a dead
+// tunnel; a lost tunnel ends its sessions and is redialled with backoff and full jitter. A hub that
+// says "retry later" (GOAWAY ENHANCE_YOUR_CALM, `retry-after-ms=N; reason`) is obeyed on the same
+// endpoint; a preferred endpoint back in service takes the tunnel once no session is live on it.
+
+import { EventEmitter } from 'node:events';
+import type { TLSSocket } from 'node:tls';
+import { constants as h2constants, performServerHandshake, type ServerHttp2Session } from 'node:http2';
+import { Backoff } from '../../common/backoff.js';
+import type { Clock } from '../../common/clock.js';
+import type { Logger } from '../../common/logger.js';
+import { alpnTunnel, http2SessionWindowBytes, http2Settings } from '../../protocol/index.js';
+import type { HubDialer } from './hub-dialer.js';
+import type { SessionGate } from '../sessions/session-gate.js';
+
+export type TunnelState = 'disabled' | 'connecting' | 'connected' | 'waiting';
+
+export interface TunnelStatus {
+  state: TunnelState;
+  sinceMs: number;
+  endpoint: string | null;
+  lastError: string | null;
+  nextAttemptAtMs: number | null;
+}
+
+/** What the tunnel needs to know of the station's credentials (StationCredentials). */
+export interface CredentialWatch {
+  readonly notAfterMs: number;
+  expired(nowMs: number): boolean;
+  on(event: 'changed', listener: () => void): unknown;
+  off(event: 'changed', listener: () => void): unknown;
+}
+
+export interface TunnelClientOptions {
+  dialer: HubDialer;
+  /** Absent: the certificate's expiry is not watched (tests with fixed credentials). */
+  credentials?: CredentialWatch;
+  gate: Pick<SessionGate, 'handleStream' | 'stopAll' | 'activeCount'>;
+  clock: Clock;
+  logger: Logger;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  random?: () => number;
+}
+
+/** The most a hub may make an agent wait with one "retry later". */
+const maxRetryAfterMs = 60_000;
+
+/** `retry-after-ms=N; reason` from a GOAWAY's debug data, or undefined when it is not that. */
+export function parseRetryLater(text: string): { retryAfterMs: number; reason: string } | undefined {
+  const match = /^retry-after-ms=(\d{1,9})(?:;\s*([\s\S]*))?$/.exec(text.trim());
+  if (!match?.[1]) return undefined;
+  return {
+    retryAfterMs: Math.min(maxRetryAfterMs, Number(match[1])),
+    reason: match[2]?.trim() || 'too many stations connecting',
+  };
+}
+
+export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
+  readonly #options: TunnelClientOptions;
+  readonly #backoff: Backoff;
+  readonly #random: () => number;
+  #status: TunnelStatus;
+  #enabled = false;
+  #dialing: AbortController | undefined;
+  #socket: TLSSocket | undefined;
+  #session: ServerHttp2Session | undefined;
+  /** Which endpoint (index in agent.yaml) the live tunnel uses. */
+  #endpointIndex = -1;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #hubSaid: string | null = null;
+  #retryLater: { retryAfterMs: number; reason: string } | undefined;
+  readonly #onCredentialsChanged = () => this.#credentialsChanged();
+  readonly #onFailback = () => this.#maybeFailback();
+
+  constructor(options: TunnelClientOptions) {
+    super();
+    this.#options = options;
+    this.#random = options.random ?? Math.random;
+    this.#backoff = new Backoff({
+      minMs: options.reconnectMinMs,
+      maxMs: options.reconnectMaxMs,
+      random: this.#random,
+    });
+    this.#status = {
+      state: 'disabled',
+      sinceMs: options.clock.now(),
+      endpoint: null,
+      lastError: null,
+      nextAttemptAtMs: null,
+    };
+  }
+
+  get status(): TunnelStatus {
+    return { ...this.#status };
+  }
+
+  /** Remote service on: keep a tunnel open until disable(). */
+  enable(): void {
+    if (this.#enabled) return;
+    this.#enabled = true;
+    this.#backoff.reset();
+    this.#options.credentials?.on('changed', this.#onCredentialsChanged);
+    this.#options.dialer.on('failback', this.#onFailback);
+    this.#dial();
+  }
+
+  /** Remote service off: close the tunnel and stop redialling. */
+  disable(): void {
+    this.#enabled = false;
+    this.#options.credentials?.off('changed', this.#onCredentialsChanged);
+    this.#options.dialer.off('failback', this.#onFailback);
+    clearTimeout(this.#retryTimer);
+    this.#dialing?.abort();
+    this.#dialing = undefined;
+    const session = this.#session;
+    if (session && !session.destroyed) {
+      // Graceful: sessions already told to stop get to send their end reason to the technician.
+      clearInterval(this.#pingTimer);
+      this.#session = undefined;
+      const socket = this.#socket;
+      this.#socket = undefined;
+      session.close(() => socket?.destroy());
+      setTimeout(() => {
+        this.#options.gate.stopAll('remote-service-off');
+        session.destroy();
+        socket?.destroy();
+      }, 1000).unref();
+    } else {
+      this.#teardown();
+    }
+    this.#setStatus({ state: 'disabled', endpoint: null, nextAttemptAtMs: null });
+  }
+
+  close(): void {
+    this.disable();
+  }
+
+  /** A session ended: if a preferred endpoint is waiting for the tunnel, it may move now. */
+  sessionEnded(): void {
+    this.#maybeFailback();
+  }
+
+  #setStatus(change: Partial<TunnelStatus>): void {
+    const stateChanged = change.state !== undefined && change.state !== this.#status.state;
+    this.#status = {
+      ...this.#status,
+      ...change,
+      ...(stateChanged ? { sinceMs: this.#options.clock.now() } : {}),
+    };
+    this.emit('state', this.status);
+  }
+
+  #dial(): void {
+    if (!this.#enabled || this.#dialing || this.#socket) return;
+    clearTimeout(this.#retryTimer);
+    const { credentials, clock, dialer } = this.#options;
+    if (credentials?.expired(clock.now())) {
+      // An expired certificate would only be refused: wait for renewal to replace it ('changed').
+      this.#setStatus({
+        state: 'waiting',
+        endpoint: null,
+        lastError: `the station certificate expired at ${new Date(credentials.notAfterMs).toISOString()}: renewal is waiting for the hub`,
+        nextAttemptAtMs: null,
+      });
+      return;
+    }
+    const attempt = new AbortController();
+    this.#dialing = attempt;
+    this.#hubSaid = null;
+    this.#retryLater = undefined;
+    this.#setStatus({ state: 'connecting', endpoint: dialer.current.endpoint, nextAttemptAtMs: null });
+    dialer.dial(alpnTunnel, attempt.signal).then(
+      ({ socket, endpoint, index }) => {
+        if (this.#dialing !== attempt) {
+          socket.destroy();
+          return;
+        }
+        this.#dialing = undefined;
+        this.#attach(socket, endpoint, index);
+      },
+      (err: unknown) => {
+        if (this.#dialing !== attempt) return;
+        this.#dialing = undefined;
+        this.#onLost(err instanceof Error ? err.message : String(err));
+      },
+    );
+  }
+
+  #attach(socket: TLSSocket, endpoint: string, index: number): void {
+    const options = this.#options;
+    this.#socket = socket;
+    this.#endpointIndex = index;
+    this.#setStatus({ endpoint });
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, options.pingIntervalMs);
+    let failure: string | null = null;
+    socket.on('error', (err: Error) => {
+      failure ??= err.message;
+    });
+    socket.once('close', () => {
+      if (this.#socket !== socket) return;
+      // What the hub said in its GOAWAY explains more than the socket error that follows it.
+      this.#onLost(this.#hubSaid ?? failure ?? 'connection closed');
+    });
+    this.#serve(socket, endpoint);
+  }
+
+  #serve(socket: TLSSocket, endpoint: string): void {
+    const options = this.#options;
+    const session = performServerHandshake(socket, { settings: http2Settings, maxSessionMemory: 64 });
+    this.#session = session;
+    session.setLocalWindowSize(http2SessionWindowBytes);
+    session.on('stream', (stream, headers) => options.gate.handleStream(stream, headers));
+    session.on('goaway', (code: number, _lastStreamId: number, opaqueData?: Buffer) => {
+      const said = opaqueData?.toString('utf8');
+      const retryLater =
+        code === h2constants.NGHTTP2_ENHANCE_YOUR_CALM && said ? parseRetryLater(said) : undefined;
+      if (retryLater) this.#retryLater = retryLater;
+      else if (said) this.#hubSaid = `the hub closed the tunnel: ${said}`;
+      // The hub is going away: end the sessions now, so technicians learn why from the trailers.
+      options.gate.stopAll('hub-shutdown');
+    });
+    session.on('error', (err) => options.logger.warn({ err }, 'tunnel session error'));
+    // The hub sends its SETTINGS even when it refuses the station; a ping answered is acceptance.
+    session.once('remoteSettings', () => {
+      session.ping((err) => {
+        if (err || session.destroyed || this.#retryLater) return;
+        this.#backoff.reset();
+        this.#setStatus({ state: 'connected', endpoint, lastError: null });
+        // The preferred endpoint may have come back while this one was being dialled.
+        this.#maybeFailback();
+      });
+    });
+    const pingTimer = setInterval(() => this.#ping(session), options.pingIntervalMs);
+    this.#pingTimer = pingTimer;
+    session.once('close', () => clearInterval(pingTimer));
+  }
+
+  #ping(session: ServerHttp2Session): void {
+    // A session destroyed by the previous ping's timeout may not have closed its socket yet.
+    if (session.destroyed || session.closed) return;
+    const timeout = setTimeout(() => {
+      session.destroy(new Error('the hub did not answer a ping'));
+    }, this.#options.pingTimeoutMs);
+    const sent = session.ping((err) => {
+      clearTimeout(timeout);
+      if (err && !session.destroyed) session.destroy(err);
+    });
+    if (!sent) clearTimeout(timeout);
+  }
+
+  /**
+   * Moves a connected tunnel to the endpoint the dialer now prefers, but only while no session is
+   * live: a technician's work is not cut for a better route.
+   */
+  #maybeFailback(): void {
+    if (!this.#enabled || this.#status.state !== 'connected') return;
+    const preferred = this.#options.dialer.current;
+    // Only ever towards a more preferred endpoint (call home may have moved the dialer the other way).
+    if (preferred.index >= this.#endpointIndex || this.#options.gate.activeCount > 0) return;
+    const session = this.#session;
+    const socket = this.#socket;
+    this.#options.logger.info(
+      { from: this.#status.endpoint, to: preferred.endpoint },
+      'moving the tunnel back to the preferred hub endpoint',
+    );
+    clearInterval(this.#pingTimer);
+    this.#session = undefined;
+    this.#socket = undefined;
+    if (session && !session.destroyed) session.close(() => socket?.destroy());
+    else socket?.destroy();
+    setTimeout(() => socket?.destroy(), 1000).unref();
+    this.#backoff.reset();
+    this.#dial();
+  }
+
+  #credentialsChanged(): void {
+    // Renewed or re-pinned: a tunnel waiting (for an expired certificate, or after a failure) dials
+    // now; a live tunnel keeps going and the next connection uses the new credentials.
+    if (!this.#enabled || this.#socket || this.#dialing) return;
+    clearTimeout(this.#retryTimer);
+    this.#dial();
+  }
+
+  #onLost(reason: string): void {
+    const wasConnected = this.#status.state === 'connected';
+    const retryLater = this.#retryLater;
+    this.#retryLater = undefined;
+    this.#teardown();
+    if (!this.#enabled) return;
+    const now = this.#options.clock.now();
+    let delayMs = this.#backoff.nextDelayMs(now);
+    let lastError = reason;
+    if (retryLater) {
+      // Not an endpoint failure: the same endpoint is dialled again, after at least the hub's wait.
+      const { retryAfterMs } = retryLater;
+      delayMs = Math.max(delayMs, retryAfterMs + Math.floor(this.#random() * retryAfterMs));
+      lastError = `the hub is busy: ${retryLater.reason}; retry in ${delayMs} ms`;
+      this.#options.logger.info({ retryAfterMs, delayMs }, 'the hub asked to retry later');
+    } else if (wasConnected) {
+      this.#options.logger.warn({ reason }, 'tunnel lost');
+    }
+    this.#setStatus({ state: 'waiting', lastError, nextAttemptAtMs: now + delayMs });
+    this.#retryTimer = setTimeout(() => this.#dial(), delayMs);
+  }
+
+  #teardown(): void {
+    clearInterval(this.#pingTimer);
+    this.#options.gate.stopAll('tunnel-lost');
+    const session = this.#session;
+    const socket = this.#socket;
+    this.#session = undefined;
+    this.#socket = undefined;
+    this.#endpointIndex = -1;
+    session?.destroy();
+    socket?.destroy();
+  }
+}

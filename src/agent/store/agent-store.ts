@@ -1,0 +1,394 @@
+// What the agent keeps on the appliance: settings, services, used ticket nonces, sessions and the
+// append-only audit log. Each audit entry carries the hash of the one before it, so an edit,
+// deletion or reordering breaks the chain.
+
+import type { Kysely } from 'kysely';
+import { agentMigrations } from './migrations.js';
+import { openSqlite, type SqliteOpenOptions } from '../../common/sqlite/open.js';
+import { transactionFlushedAfter } from '../../common/sqlite/wal-flush.js';
+import { LifelineError } from '../../common/errors.js';
+import { auditEntryHash, genesisHash, type AuditEntry } from '../../protocol/index.js';
+import { PolicyStore, type PolicyTables } from './policy-store.js';
+import { OutboxStore, outboxMigrations, type OutboxTables } from './outbox-store.js';
+import {
+  AgentDataRequestStore,
+  agentDataRequestMigrations,
+  type AgentDataRequestTables,
+} from './data-request-store.js';
+import { AttachmentStore, attachmentMigrations, type AttachmentDatabase } from './attachment-store.js';
+import { ProblemStore, problemMigrations, type ProblemTables } from './problem-store.js';
+
+interface AgentDatabase extends PolicyTables {
+  settings: { key: string; value: string };
+  services: { name: string; host: string; port: number; created_at: number };
+  ticket_nonces: { jti: string; expires_at: number };
+  audit: {
+    seq: number;
+    at: number;
+    actor: string;
+    action: string;
+    detail: string;
+    prev_hash: string;
+    hash: string;
+  };
+  sessions: {
+    id: string;
+    technician: string;
+    technician_name: string;
+    service: string;
+    reason: string | null;
+    started_at: number;
+    ended_at: number | null;
+    end_reason: string | null;
+    bytes_in: number;
+    bytes_out: number;
+  };
+}
+
+export interface ServiceRecord {
+  name: string;
+  host: string;
+  port: number;
+  createdAtMs: number;
+}
+
+export interface AgentSessionRecord {
+  id: string;
+  technician: string;
+  technicianName: string;
+  service: string;
+  reason: string | null;
+  startedAtMs: number;
+  endedAtMs: number | null;
+  endReason: string | null;
+  /** Bytes from the technician to the appliance service. */
+  bytesIn: number;
+  /** Bytes from the appliance service to the technician. */
+  bytesOut: number;
+}
+
+/** What an audit entry may be written together with (see AgentStore.appendAudit). */
+export interface AuditWith {
+  sessionStart?: AgentSessionRecord;
+  sessionEnd?: { id: string; endedAtMs: number; endReason: string; bytesIn: number; bytesOut: number };
+  nonce?: { jti: string; expiresAtMs: number };
+}
+
+/** The names under which agent.db's settings table keeps the agent's own state. */
+export const settingKeys = {
+  stationId: 'station_id',
+  callHomePausedUntil: 'callhome_paused_until',
+  remoteEnabled: 'remote_enabled',
+  accessLevel: 'access_level',
+} as const;
+
+export class AgentStore {
+  readonly #db: Kysely<AgentDatabase>;
+
+  /** ACL rules, access requests, one-time grants, refusal counts. */
+  readonly policy: PolicyStore;
+  /** Call-home reports waiting to be sent, and every transmission. */
+  readonly outbox: OutboxStore;
+  /** The vendor's requests for more error data, and the administrator's answers. */
+  readonly dataRequests: AgentDataRequestStore;
+  /** Files attached to problems, and how far their uploads got. */
+  readonly attachments: AttachmentStore;
+  /** The appliance's problems: open or closed, occurrences, the vendor's problem numbers. */
+  readonly problems: ProblemStore;
+
+  private constructor(db: Kysely<AgentDatabase>) {
+    this.#db = db;
+    // The policy tables are part of this database; the policy store sees only its own tables.
+    this.policy = new PolicyStore(db as unknown as Kysely<PolicyTables>);
+    this.outbox = new OutboxStore(db as unknown as Kysely<OutboxTables>);
+    this.dataRequests = new AgentDataRequestStore(db as unknown as Kysely<AgentDataRequestTables>);
+    this.attachments = new AttachmentStore(db as unknown as Kysely<AttachmentDatabase>);
+    this.problems = new ProblemStore(db as unknown as Kysely<ProblemTables>);
+  }
+
+  static async open(path: string, options: SqliteOpenOptions = {}): Promise<AgentStore> {
+    return new AgentStore(
+      await openSqlite<AgentDatabase>(
+        path,
+        {
+          ...agentMigrations,
+          ...outboxMigrations,
+          ...agentDataRequestMigrations,
+          ...attachmentMigrations,
+          ...problemMigrations,
+        },
+        options,
+      ),
+    );
+  }
+
+  async getSetting(key: string): Promise<unknown> {
+    const row = await this.#db
+      .selectFrom('settings')
+      .select('value')
+      .where('key', '=', key)
+      .executeTakeFirst();
+    return row === undefined ? undefined : (JSON.parse(row.value) as unknown);
+  }
+
+  async setSetting(key: string, value: unknown): Promise<void> {
+    const text = JSON.stringify(value);
+    await this.#db
+      .insertInto('settings')
+      .values({ key, value: text })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value: text }))
+      .execute();
+  }
+
+  async putService(service: ServiceRecord): Promise<void> {
+    const values = {
+      name: service.name,
+      host: service.host,
+      port: service.port,
+      created_at: service.createdAtMs,
+    };
+    await this.#db
+      .insertInto('services')
+      .values(values)
+      .onConflict((oc) => oc.column('name').doUpdateSet({ host: values.host, port: values.port }))
+      .execute();
+  }
+
+  async removeService(name: string): Promise<boolean> {
+    const result = await this.#db.deleteFrom('services').where('name', '=', name).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  async getService(name: string): Promise<ServiceRecord | undefined> {
+    const row = await this.#db.selectFrom('services').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && { name: row.name, host: row.host, port: row.port, createdAtMs: Number(row.created_at) };
+  }
+
+  async listServices(): Promise<ServiceRecord[]> {
+    const rows = await this.#db.selectFrom('services').selectAll().orderBy('name').execute();
+    return rows.map((row) => ({
+      name: row.name,
+      host: row.host,
+      port: row.port,
+      createdAtMs: Number(row.created_at),
+    }));
+  }
+
+  /**
+   * Records a ticket nonce as used, on its own (most nonces are written with their decision's
+   * audit entry instead). Returns false if it was used before (a replay). Nonces are kept until
+   * their ticket can no longer be accepted; purgeTicketNonces forgets them after that.
+   */
+  async useTicketNonce(jti: string, expiresAtMs: number): Promise<boolean> {
+    const result = await this.#db
+      .insertInto('ticket_nonces')
+      .values({ jti, expires_at: expiresAtMs })
+      .onConflict((oc) => oc.column('jti').doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+  }
+
+  async isTicketNonceUsed(jti: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('ticket_nonces')
+      .select('jti')
+      .where('jti', '=', jti)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Forgets nonces whose tickets can no longer be accepted anyway. */
+  async purgeTicketNonces(nowMs: number): Promise<void> {
+    await this.#db.deleteFrom('ticket_nonces').where('expires_at', '<', nowMs).execute();
+  }
+
+  /**
+   * Appends one audit entry, and in the same transaction (one commit, so a session start costs
+   * one disk flush): the session's start or end row, and the ticket nonce the entry used up. With
+   * a nonce already used, nothing is written and TICKET_REPLAYED is thrown.
+   */
+  async appendAudit(
+    entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
+    with_: AuditWith = {},
+  ): Promise<AuditEntry> {
+    return transactionFlushedAfter(this.#db, async (trx) => {
+      if (with_.nonce) {
+        const inserted = await trx
+          .insertInto('ticket_nonces')
+          .values({ jti: with_.nonce.jti, expires_at: with_.nonce.expiresAtMs })
+          .onConflict((oc) => oc.column('jti').doNothing())
+          .executeTakeFirst();
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) !== 1) {
+          throw new LifelineError('TICKET_REPLAYED', 'the service ticket was used before (replay refused)');
+        }
+      }
+      if (with_.sessionStart)
+        await trx.insertInto('sessions').values(sessionRow(with_.sessionStart)).execute();
+      if (with_.sessionEnd) {
+        const end = with_.sessionEnd;
+        await trx
+          .updateTable('sessions')
+          .set({
+            ended_at: end.endedAtMs,
+            end_reason: end.endReason,
+            bytes_in: end.bytesIn,
+            bytes_out: end.bytesOut,
+          })
+          .where('id', '=', end.id)
+          .execute();
+      }
+      return appendChained(trx, entry);
+    });
+  }
+
+  /**
+   * Appends one audit entry inside a transaction of another store on this database (an outbox
+   * settlement), so the entry commits with the change it records or not at all.
+   */
+  appendAuditIn(
+    trx: Kysely<OutboxTables>,
+    entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
+  ): Promise<AuditEntry> {
+    // The same database: the outbox's transaction is this store's too.
+    return appendChained(trx as unknown as Kysely<AgentDatabase>, entry);
+  }
+
+  async listAudit(
+    options: { sinceMs?: number; afterSeq?: number; limit?: number } = {},
+  ): Promise<AuditEntry[]> {
+    let query = this.#db.selectFrom('audit').selectAll().orderBy('seq');
+    if (options.sinceMs !== undefined) query = query.where('at', '>=', options.sinceMs);
+    if (options.afterSeq !== undefined) query = query.where('seq', '>', options.afterSeq);
+    if (options.limit !== undefined) query = query.limit(options.limit);
+    const rows = await query.execute();
+    return rows.map(toAuditEntry);
+  }
+
+  async auditEntry(seq: number): Promise<AuditEntry | undefined> {
+    const row = await this.#db.selectFrom('audit').selectAll().where('seq', '=', seq).executeTakeFirst();
+    return row && toAuditEntry(row);
+  }
+
+  /** The newest entry: the head of the chain. */
+  async lastAuditEntry(): Promise<AuditEntry | undefined> {
+    const row = await this.#db
+      .selectFrom('audit')
+      .selectAll()
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row && toAuditEntry(row);
+  }
+
+  /** Every entry in order, a page at a time, so that a long log is never all in memory. */
+  async *iterateAudit(pageSize = 1000): AsyncGenerator<AuditEntry> {
+    let afterSeq = 0;
+    for (;;) {
+      const page = await this.listAudit({ afterSeq, limit: pageSize });
+      yield* page;
+      const last = page.at(-1);
+      if (!last || page.length < pageSize) return;
+      afterSeq = last.seq;
+    }
+  }
+
+  /** Sessions left open by a crash are closed at start-up with reason agent-shutdown. */
+  async closeDanglingSessions(nowMs: number): Promise<number> {
+    const result = await this.#db
+      .updateTable('sessions')
+      .set({ ended_at: nowMs, end_reason: 'agent-shutdown' })
+      .where('ended_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async listSessions(limit = 100): Promise<AgentSessionRecord[]> {
+    const rows = await this.#db
+      .selectFrom('sessions')
+      .selectAll()
+      .orderBy('started_at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({
+      id: row.id,
+      technician: row.technician,
+      technicianName: row.technician_name,
+      service: row.service,
+      reason: row.reason,
+      startedAtMs: Number(row.started_at),
+      endedAtMs: row.ended_at === null ? null : Number(row.ended_at),
+      endReason: row.end_reason,
+      bytesIn: Number(row.bytes_in),
+      bytesOut: Number(row.bytes_out),
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.#db.destroy();
+  }
+}
+
+function sessionRow(session: AgentSessionRecord): AgentDatabase['sessions'] {
+  return {
+    id: session.id,
+    technician: session.technician,
+    technician_name: session.technicianName,
+    service: session.service,
+    reason: session.reason,
+    started_at: session.startedAtMs,
+    ended_at: null,
+    end_reason: null,
+    bytes_in: 0,
+    bytes_out: 0,
+  };
+}
+
+function toAuditEntry(row: AgentDatabase['audit']): AuditEntry {
+  return {
+    seq: Number(row.seq),
+    atMs: Number(row.at),
+    actor: row.actor,
+    action: row.action,
+    detail: JSON.parse(row.detail) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+/**
+ * Writes the next entry of the hash chain in `trx`. The driver runs one transaction at a time on
+ * its one connection, so the entry read as the last stays the last and the chain never forks.
+ */
+async function appendChained(
+  trx: Kysely<AgentDatabase>,
+  entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
+): Promise<AuditEntry> {
+  const last = await trx
+    .selectFrom('audit')
+    .select(['seq', 'hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const unhashed = {
+    seq: (last ? Number(last.seq) : 0) + 1,
+    atMs: entry.atMs,
+    actor: entry.actor,
+    action: entry.action,
+    detail: entry.detail,
+    prevHash: last?.hash ?? genesisHash,
+  };
+  const full: AuditEntry = { ...unhashed, hash: auditEntryHash(unhashed) };
+  await trx
+    .insertInto('audit')
+    .values({
+      seq: full.seq,
+      at: full.atMs,
+      actor: full.actor,
+      action: full.action,
+      detail: JSON.stringify(full.detail),
+      prev_hash: full.prevHash,
+      hash: full.hash,
+    })
+    .execute();
+  return full;
+}

@@ -1,0 +1,141 @@
+// The tunnels connected to this hub node: one HTTP/2 client session per station, on the socket the
+// station dialled. A newer tunnel from the same station replaces the older one.
+
+import {
+  connect as h2connect,
+  constants as h2,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+} from 'node:http2';
+import type { TLSSocket } from 'node:tls';
+import type { Clock } from '../../common/clock.js';
+import { LifelineError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import {
+  header,
+  http2SessionWindowBytes,
+  http2Settings,
+  probeHeaderValue,
+  sessionProtocol,
+  tunnelSessionPath,
+  type ProbeKind,
+} from '../../protocol/index.js';
+
+export interface TunnelEvents {
+  connected(stationId: string, remoteAddress: string): void;
+  disconnected(stationId: string, reason: string): void;
+}
+
+interface Tunnel {
+  session: ClientHttp2Session;
+  socket: TLSSocket;
+  connectedAtMs: number;
+}
+
+export class TunnelRegistry {
+  readonly #tunnels = new Map<string, Tunnel>();
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #events: TunnelEvents;
+  readonly #idleTimeoutMs: number;
+
+  constructor(options: { clock: Clock; logger: Logger; events: TunnelEvents; idleTimeoutMs: number }) {
+    this.#clock = options.clock;
+    this.#logger = options.logger;
+    this.#events = options.events;
+    this.#idleTimeoutMs = options.idleTimeoutMs;
+  }
+
+  get size(): number {
+    return this.#tunnels.size;
+  }
+
+  has(stationId: string): boolean {
+    return this.#tunnels.has(stationId);
+  }
+
+  connectedSince(stationId: string): number | undefined {
+    return this.#tunnels.get(stationId)?.connectedAtMs;
+  }
+
+  attach(stationId: string, socket: TLSSocket): void {
+    const previous = this.#tunnels.get(stationId);
+    socket.setNoDelay(true);
+    const session = h2connect(`https://${stationId}`, {
+      createConnection: () => socket,
+      settings: http2Settings,
+      maxSessionMemory: 64,
+    });
+    // The agent pings every 10 s; silence this long means the tunnel is dead. Neither the socket's
+    // nor the session's timeout sees HTTP/2 PING frames (they dropped every tunnel after 30 s), so
+    // each ping received re-arms this timer.
+    const idle = setTimeout(() => socket.destroy(), this.#idleTimeoutMs);
+    idle.unref();
+    session.on('ping', () => idle.refresh());
+    session.once('close', () => clearTimeout(idle));
+    const tunnel: Tunnel = { session, socket, connectedAtMs: this.#clock.now() };
+    this.#tunnels.set(stationId, tunnel);
+    if (previous) {
+      previous.session.destroy();
+      previous.socket.destroy();
+    }
+    session.on('error', (err) => this.#logger.debug({ err, stationId }, 'tunnel session error'));
+    session.once('connect', () => session.setLocalWindowSize(http2SessionWindowBytes));
+    session.once('close', () => {
+      socket.destroy();
+      if (this.#tunnels.get(stationId) === tunnel) {
+        this.#tunnels.delete(stationId);
+        this.#events.disconnected(stationId, 'tunnel closed');
+      }
+    });
+    this.#events.connected(stationId, socket.remoteAddress ?? '');
+  }
+
+  /** Opens one session stream to the station's agent. */
+  openSession(
+    stationId: string,
+    request: { service: string; ticket: string; sessionId: string; probe: ProbeKind | undefined },
+  ): ClientHttp2Stream {
+    const tunnel = this.#tunnels.get(stationId);
+    if (!tunnel || tunnel.session.destroyed || tunnel.session.closed) {
+      throw new LifelineError(
+        'STATION_OFFLINE',
+        `station ${stationId} has no tunnel to this hub: remote service is off or the appliance is offline`,
+      );
+    }
+    return tunnel.session.request(
+      {
+        ':method': 'CONNECT',
+        ':protocol': sessionProtocol,
+        ':scheme': 'https',
+        ':authority': stationId,
+        ':path': tunnelSessionPath(request.service),
+        [header.ticket]: request.ticket,
+        [header.sessionId]: request.sessionId,
+        ...(request.probe ? { [header.probe]: probeHeaderValue(request.probe) } : {}),
+      },
+      { endStream: false },
+    );
+  }
+
+  /** Closes one station's tunnel (revocation, shutdown); false when it has none here. */
+  disconnect(stationId: string, reason: string): boolean {
+    const tunnel = this.#tunnels.get(stationId);
+    if (!tunnel) return false;
+    tunnel.session.goaway(h2.NGHTTP2_NO_ERROR, 0, Buffer.from(reason));
+    tunnel.session.close();
+    setTimeout(() => tunnel.socket.destroy(), 500).unref();
+    return true;
+  }
+
+  closeAll(reason: string): void {
+    for (const stationId of [...this.#tunnels.keys()]) this.disconnect(stationId, reason);
+  }
+
+  destroyAll(): void {
+    for (const tunnel of this.#tunnels.values()) {
+      tunnel.session.destroy();
+      tunnel.socket.destroy();
+    }
+  }
+}

@@ -1,0 +1,439 @@
+// HubStore on kysely: the same queries serve SQLite and PostgreSQL.
+
+import type { Generated, Kysely } from 'kysely';
+import { HubReportStore, type HubReportTables } from './reports.js';
+import { HubAttachmentStore, type HubAttachmentTables } from './attachments.js';
+import { HubRetentionStore } from './retention.js';
+import { HubDataRequestStore } from './data-requests.js';
+import { HubFixStore, type HubFixTables } from './fixes.js';
+import { HubStationHealthStore, type HubStationHealthTables } from './station-health.js';
+import { HubTrustStore, type HubTrustTables } from './trust.js';
+import { HubCertSerialStore, type HubCertSerialTables } from './cert-serials.js';
+import { HubUserSecurityStore, type HubUserSecurityTables } from './user-security.js';
+import type {
+  ApiTokenRecord,
+  AuditCheckpointRecord,
+  EnrollmentTokenRecord,
+  HubAuditEntry,
+  HubSessionRecord,
+  HubStore,
+  StationRecord,
+  TokenUse,
+  TunnelChange,
+  UserRecord,
+} from './hub-store.js';
+
+interface HubDatabase {
+  stations: {
+    id: string;
+    name: string;
+    enrolled_at: number;
+    cert_not_after: number;
+    last_seen_at: number | null;
+    connected_since: number | null;
+    revoked_at: number | null;
+  };
+  enrollment_tokens: {
+    id: string;
+    created_at: number;
+    expires_at: number;
+    used_at: number | null;
+    used_by_station: string | null;
+  };
+  users: { name: string; password_hash: string; created_at: number; disabled_at: number | null };
+  user_groups: { user_name: string; group_name: string };
+  api_tokens: {
+    id: string;
+    user_name: string;
+    created_at: number;
+    expires_at: number;
+    revoked_at: number | null;
+  };
+  hub_audit: {
+    seq: Generated<number>;
+    at: number;
+    actor: string;
+    action: string;
+    station_id: string | null;
+    detail: string;
+  };
+  audit_checkpoints: {
+    station_id: string;
+    count: number;
+    head_hash: string;
+    previous_count: number;
+    previous_hash: string;
+    at: number;
+    signature: string;
+    received_at: number;
+  };
+  service_sessions: {
+    id: string;
+    station_id: string;
+    user_name: string;
+    service: string;
+    reason: string | null;
+    started_at: number;
+    ended_at: number | null;
+    end_reason: string | null;
+    bytes_to_station: number;
+    bytes_from_station: number;
+  };
+}
+
+export type { HubDatabase };
+
+const num = (value: number | string | bigint): number => Number(value);
+const numOrNull = (value: number | string | bigint | null): number | null =>
+  value === null ? null : Number(value);
+
+export class KyselyHubStore implements HubStore {
+  readonly #db: Kysely<HubDatabase>;
+  readonly reports: HubReportStore;
+  readonly attachments: HubAttachmentStore;
+  readonly retention: HubRetentionStore;
+  readonly dataRequests: HubDataRequestStore;
+  readonly fixes: HubFixStore;
+  readonly health: HubStationHealthStore;
+  readonly trust: HubTrustStore;
+  readonly certSerials: HubCertSerialStore;
+  readonly userSecurity: HubUserSecurityStore;
+
+  constructor(db: Kysely<HubDatabase>) {
+    this.#db = db;
+    // The report tables live in the same database; the report store sees only its own tables.
+    this.reports = new HubReportStore(db as unknown as Kysely<HubReportTables>);
+    this.attachments = new HubAttachmentStore(db as unknown as Kysely<HubAttachmentTables>);
+    this.retention = new HubRetentionStore(
+      db as unknown as ConstructorParameters<typeof HubRetentionStore>[0],
+    );
+    this.dataRequests = new HubDataRequestStore(
+      db as unknown as ConstructorParameters<typeof HubDataRequestStore>[0],
+    );
+    this.fixes = new HubFixStore(db as unknown as Kysely<HubFixTables>);
+    this.health = new HubStationHealthStore(db as unknown as Kysely<HubStationHealthTables>);
+    this.trust = new HubTrustStore(db as unknown as Kysely<HubTrustTables>);
+    this.certSerials = new HubCertSerialStore(db as unknown as Kysely<HubCertSerialTables>);
+    this.userSecurity = new HubUserSecurityStore(db as unknown as Kysely<HubUserSecurityTables>);
+  }
+
+  async addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void> {
+    await this.#db
+      .insertInto('enrollment_tokens')
+      .values({
+        id: record.id,
+        created_at: record.createdAtMs,
+        expires_at: record.expiresAtMs,
+        used_at: record.usedAtMs,
+        used_by_station: record.usedByStation,
+      })
+      .execute();
+  }
+
+  async useEnrollmentToken(id: string, stationId: string, nowMs: number): Promise<TokenUse> {
+    // One conditional update: two agents racing with the same token cannot both win.
+    const result = await this.#db
+      .updateTable('enrollment_tokens')
+      .set({ used_at: nowMs, used_by_station: stationId })
+      .where('id', '=', id)
+      .where('used_at', 'is', null)
+      .where('expires_at', '>', nowMs)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 1) return { ok: true };
+    const row = await this.#db
+      .selectFrom('enrollment_tokens')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) return { ok: false, why: 'unknown' };
+    if (row.used_at !== null) return { ok: false, why: 'used' };
+    return { ok: false, why: 'expired' };
+  }
+
+  async addStation(station: StationRecord): Promise<void> {
+    await this.#db
+      .insertInto('stations')
+      .values({
+        id: station.id,
+        name: station.name,
+        enrolled_at: station.enrolledAtMs,
+        cert_not_after: station.certNotAfterMs,
+        last_seen_at: station.lastSeenAtMs,
+        connected_since: station.connectedSinceMs,
+        revoked_at: station.revokedAtMs,
+      })
+      .execute();
+  }
+
+  async getStation(id: string): Promise<StationRecord | undefined> {
+    const row = await this.#db.selectFrom('stations').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toStation(row);
+  }
+
+  async listStations(): Promise<StationRecord[]> {
+    const rows = await this.#db.selectFrom('stations').selectAll().orderBy('id').execute();
+    return rows.map(toStation);
+  }
+
+  async markStationConnected(id: string, nowMs: number): Promise<void> {
+    await this.#db
+      .updateTable('stations')
+      .set({ connected_since: nowMs, last_seen_at: nowMs })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async markStationDisconnected(id: string, nowMs: number): Promise<void> {
+    await this.#db
+      .updateTable('stations')
+      .set({ connected_since: null, last_seen_at: nowMs })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  async clearConnections(nowMs: number): Promise<void> {
+    await this.#db
+      .updateTable('stations')
+      .set({ connected_since: null, last_seen_at: nowMs })
+      .where('connected_since', 'is not', null)
+      .execute();
+  }
+
+  async recordTunnelChanges(changes: readonly TunnelChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    await this.#db.transaction().execute(async (trx) => {
+      for (const change of changes) {
+        await trx
+          .updateTable('stations')
+          .set({
+            connected_since: change.connected ? change.atMs : null,
+            last_seen_at: change.atMs,
+          })
+          .where('id', '=', change.stationId)
+          .execute();
+      }
+      await trx
+        .insertInto('hub_audit')
+        .values(changes.map((change) => auditRow(change.audit)))
+        .execute();
+    });
+  }
+
+  async addUser(user: UserRecord): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('users')
+        .values({
+          name: user.name,
+          password_hash: user.passwordHash,
+          created_at: user.createdAtMs,
+          disabled_at: user.disabledAtMs,
+        })
+        .execute();
+      if (user.groups.length > 0) {
+        await trx
+          .insertInto('user_groups')
+          .values(user.groups.map((group) => ({ user_name: user.name, group_name: group })))
+          .execute();
+      }
+    });
+  }
+
+  async getUser(name: string): Promise<UserRecord | undefined> {
+    const row = await this.#db.selectFrom('users').selectAll().where('name', '=', name).executeTakeFirst();
+    if (!row) return undefined;
+    const groups = await this.#db
+      .selectFrom('user_groups')
+      .select('group_name')
+      .where('user_name', '=', name)
+      .orderBy('group_name')
+      .execute();
+    return {
+      name: row.name,
+      passwordHash: row.password_hash,
+      groups: groups.map((g) => g.group_name),
+      createdAtMs: num(row.created_at),
+      disabledAtMs: numOrNull(row.disabled_at),
+    };
+  }
+
+  async listUsers(): Promise<UserRecord[]> {
+    const rows = await this.#db.selectFrom('users').select('name').orderBy('name').execute();
+    const users: UserRecord[] = [];
+    for (const row of rows) {
+      const user = await this.getUser(row.name);
+      if (user) users.push(user);
+    }
+    return users;
+  }
+
+  async addApiToken(token: ApiTokenRecord): Promise<void> {
+    await this.#db
+      .insertInto('api_tokens')
+      .values({
+        id: token.id,
+        user_name: token.userName,
+        created_at: token.createdAtMs,
+        expires_at: token.expiresAtMs,
+        revoked_at: token.revokedAtMs,
+      })
+      .execute();
+  }
+
+  async getApiToken(id: string): Promise<ApiTokenRecord | undefined> {
+    const row = await this.#db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    return (
+      row && {
+        id: row.id,
+        userName: row.user_name,
+        createdAtMs: num(row.created_at),
+        expiresAtMs: num(row.expires_at),
+        revokedAtMs: numOrNull(row.revoked_at),
+      }
+    );
+  }
+
+  async appendAudit(entry: Omit<HubAuditEntry, 'seq'>): Promise<void> {
+    await this.#db.insertInto('hub_audit').values(auditRow(entry)).execute();
+  }
+
+  async listAudit(options: { sinceMs?: number; limit?: number } = {}): Promise<HubAuditEntry[]> {
+    let query = this.#db.selectFrom('hub_audit').selectAll().orderBy('seq');
+    if (options.sinceMs !== undefined) query = query.where('at', '>=', options.sinceMs);
+    if (options.limit !== undefined) query = query.limit(options.limit);
+    const rows = await query.execute();
+    return rows.map((row) => ({
+      seq: num(row.seq),
+      atMs: num(row.at),
+      actor: row.actor,
+      action: row.action,
+      stationId: row.station_id,
+      detail: JSON.parse(row.detail) as Record<string, unknown>,
+    }));
+  }
+
+  async recordSessionStart(session: HubSessionRecord, audit?: Omit<HubAuditEntry, 'seq'>): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('service_sessions')
+        .values({
+          id: session.id,
+          station_id: session.stationId,
+          user_name: session.userName,
+          service: session.service,
+          reason: session.reason,
+          started_at: session.startedAtMs,
+          ended_at: session.endedAtMs,
+          end_reason: session.endReason,
+          bytes_to_station: session.bytesToStation,
+          bytes_from_station: session.bytesFromStation,
+        })
+        .execute();
+      if (audit) await trx.insertInto('hub_audit').values(auditRow(audit)).execute();
+    });
+  }
+
+  async recordSessionEnd(
+    id: string,
+    end: { endedAtMs: number; endReason: string; bytesToStation: number; bytesFromStation: number },
+    audit?: Omit<HubAuditEntry, 'seq'>,
+  ): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('service_sessions')
+        .set({
+          ended_at: end.endedAtMs,
+          end_reason: end.endReason,
+          bytes_to_station: end.bytesToStation,
+          bytes_from_station: end.bytesFromStation,
+        })
+        .where('id', '=', id)
+        .execute();
+      if (audit) await trx.insertInto('hub_audit').values(auditRow(audit)).execute();
+    });
+  }
+
+  async listSessions(options: { activeOnly?: boolean; limit?: number } = {}): Promise<HubSessionRecord[]> {
+    let query = this.#db.selectFrom('service_sessions').selectAll().orderBy('started_at', 'desc');
+    if (options.activeOnly) query = query.where('ended_at', 'is', null);
+    query = query.limit(options.limit ?? 100);
+    const rows = await query.execute();
+    return rows.map((row) => ({
+      id: row.id,
+      stationId: row.station_id,
+      userName: row.user_name,
+      service: row.service,
+      reason: row.reason,
+      startedAtMs: num(row.started_at),
+      endedAtMs: numOrNull(row.ended_at),
+      endReason: row.end_reason,
+      bytesToStation: num(row.bytes_to_station),
+      bytesFromStation: num(row.bytes_from_station),
+    }));
+  }
+
+  async addAuditCheckpoint(checkpoint: AuditCheckpointRecord): Promise<void> {
+    await this.#db
+      .insertInto('audit_checkpoints')
+      .values({
+        station_id: checkpoint.stationId,
+        count: checkpoint.count,
+        head_hash: checkpoint.headHash,
+        previous_count: checkpoint.previousCount,
+        previous_hash: checkpoint.previousHash,
+        at: checkpoint.atMs,
+        signature: checkpoint.signature,
+        received_at: checkpoint.receivedAtMs,
+      })
+      .onConflict((oc) => oc.columns(['station_id', 'count']).doNothing())
+      .execute();
+  }
+
+  async latestAuditCheckpoint(stationId: string): Promise<AuditCheckpointRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('station_id', '=', stationId)
+      .orderBy('count', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return (
+      row && {
+        stationId: row.station_id,
+        count: num(row.count),
+        headHash: row.head_hash,
+        previousCount: num(row.previous_count),
+        previousHash: row.previous_hash,
+        atMs: num(row.at),
+        signature: row.signature,
+        receivedAtMs: num(row.received_at),
+      }
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.#db.destroy();
+  }
+}
+
+function toStation(row: HubDatabase['stations']): StationRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    enrolledAtMs: num(row.enrolled_at),
+    certNotAfterMs: num(row.cert_not_after),
+    lastSeenAtMs: numOrNull(row.last_seen_at),
+    connectedSinceMs: numOrNull(row.connected_since),
+    revokedAtMs: numOrNull(row.revoked_at),
+  };
+}
+
+function auditRow(entry: Omit<HubAuditEntry, 'seq'>) {
+  return {
+    at: entry.atMs,
+    actor: entry.actor,
+    action: entry.action,
+    station_id: entry.stationId,
+    detail: JSON.stringify(entry.detail),
+  };
+}
