@@ -13,10 +13,10 @@ import {
   type IncomingHttpHeaders,
 } from 'node:http2';
 import type { Command } from 'commander';
-import { formatDurationMs, parseDurationMs } from '../common/duration.js';
+import { formatDurationMs, parseDurationMs } from '../common/config/duration.js';
 import { LifelineError, isErrorCode } from '../common/errors.js';
-import { ensurePrivateDirectory, formatMode, writePrivateFile } from '../common/files.js';
-import { formatHostPort, isLoopbackHost, parseHostPort } from '../common/host-port.js';
+import { ensurePrivateDirectory, formatMode, writePrivateFile } from '../common/disk/files.js';
+import { formatHostPort, isLoopbackHost, parseHostPort } from '../common/net/host-port.js';
 import {
   header,
   http2SessionWindowBytes,

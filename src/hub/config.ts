@@ -3,13 +3,13 @@
 
 import { join } from 'node:path';
 import { z } from 'zod';
-import { loadConfigFile } from '../common/config-file.js';
+import { loadConfigFile } from '../common/config/config-file.js';
 import {
   tlsConnectionLimitsSchema,
   durationSchema as duration,
   hostPortSchema as hostPort,
   logSchema,
-} from '../common/config-schema.js';
+} from '../common/config/config-schema.js';
 import { retentionConfigSchema } from './retention/retention-config.js';
 import { loginConfigSchema } from './technicians/login-limiter.js';
 import { admissionConfigSchema } from './stations/admission-config.js';

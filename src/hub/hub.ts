@@ -2,7 +2,7 @@
 
 import type { TLSSocket } from 'node:tls';
 import { systemClock, type Clock } from '../common/clock.js';
-import { parseHostPort } from '../common/host-port.js';
+import { parseHostPort } from '../common/net/host-port.js';
 import type { Logger } from '../common/logger.js';
 import { TicketSigner } from '../pki/index.js';
 import { openSqliteHubStore } from './store/sqlite-hub-store.js';
@@ -28,11 +28,11 @@ import { UserWatch } from './technicians/user-watch.js';
 import { HubTrust } from './trust/trust-rotation.js';
 import { CaCrl, revokedStationSerials } from './trust/crl.js';
 import { ChangeFeed } from '../common/change-feed.js';
-import { connectionLimitsOf } from '../common/config-schema.js';
-import { ConnectionGuard } from '../common/connection-guard.js';
+import { connectionLimitsOf } from '../common/config/config-schema.js';
+import { ConnectionGuard } from '../common/net/connection-guard.js';
 import { ShareRefusals } from './console/shares.js';
 import { SessionRequestShares } from './sessions/session-request-shares.js';
-import { StoreSpace } from '../common/store-space.js';
+import { StoreSpace } from '../common/disk/store-space.js';
 
 export class Hub {
   readonly config: Readonly<HubConfig>;

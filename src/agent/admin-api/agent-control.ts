@@ -1,7 +1,7 @@
 // What the admin API may ask of the running agent, and the status it reports: the one surface
 // between the routes and the composition root.
 
-import type { StoreFullCondition } from '../../common/store-space.js';
+import type { StoreFullCondition } from '../../common/disk/store-space.js';
 import type { AccessLevel } from '../../policy/index.js';
 import type { AuditEntry } from '../../protocol/index.js';
 import type { AgentSessionRecord, ServiceRecord } from '../store/agent-store.js';

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LifelineError } from '../../common/errors.js';
-import { dataRequestIdSchema } from '../../protocol/data-requests.js';
+import { dataRequestIdSchema } from '../../protocol/callhome/data-requests.js';
 import type { DataRequestDesk } from '../data-requests/data-requests.js';
 
 export function registerDataRequestRoutes(

@@ -5,7 +5,7 @@
 import type { Counter } from 'prom-client';
 import type { Clock } from '../../common/clock.js';
 import { kindLabel, MetricsRegistry } from '../../common/metrics-registry.js';
-import type { ConnectionGuardStats } from '../../common/connection-guard.js';
+import type { ConnectionGuardStats } from '../../common/net/connection-guard.js';
 import type { GateLimit } from '../sessions/session-gate.js';
 
 export interface AgentMetricsSources {

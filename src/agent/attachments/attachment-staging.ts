@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { privateDirectoryMode, privateFileMode, syncDirectory } from '../../common/files.js';
+import { privateDirectoryMode, privateFileMode, syncDirectory } from '../../common/disk/files.js';
 import { attachmentNameSchema } from '../../protocol/index.js';
 import type { AttachmentRecord, AttachmentStore } from '../store/attachment-store.js';
 

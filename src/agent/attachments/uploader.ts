@@ -30,7 +30,7 @@ import type { OutboxStore } from '../store/outbox-store.js';
 import type { HubAnswer } from '../link/callhome-client.js';
 import { stageAttachment, stagedFilePath, sweepStagingDir } from './attachment-staging.js';
 import { UploadChannelUnavailable, type ChunkFrame, type ChunkSendOptions } from './upload-channel.js';
-import type { StoreRoom } from '../../common/store-space.js';
+import type { StoreRoom } from '../../common/disk/store-space.js';
 
 /** Sends exact bytes to the hub; resolves with any HTTP answer, rejects when none came. */
 export type SendBytes = (

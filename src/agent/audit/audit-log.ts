@@ -6,7 +6,7 @@
 
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { isStoreFailure } from '../../common/store-full.js';
+import { isStoreFailure } from '../../common/disk/store-full.js';
 import type { Logger } from '../../common/logger.js';
 import type { Kysely } from 'kysely';
 import type { OutboxOptions } from '../callhome/outbox.js';

@@ -11,7 +11,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { formatHostPort, parseHostPort } from '../../common/host-port.js';
+import { formatHostPort, parseHostPort } from '../../common/net/host-port.js';
 import { splitPemBundle } from '../../pki/index.js';
 import { alpnCallHome } from '../../protocol/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';

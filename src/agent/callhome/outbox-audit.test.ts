@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
-import type { ReportBatchAnswer, ReportEnvelope } from '../../protocol/reports.js';
+import type { ReportBatchAnswer, ReportEnvelope } from '../../protocol/callhome/reports.js';
 import { AgentStore } from '../store/agent-store.js';
 import { AuditLog, settlementRecorder } from '../audit/audit-log.js';
 import { Outbox, type Deliver } from './outbox.js';

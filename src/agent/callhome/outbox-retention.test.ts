@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import type { ReportEnvelope } from '../../protocol/reports.js';
+import type { ReportEnvelope } from '../../protocol/callhome/reports.js';
 import { AgentStore } from '../store/agent-store.js';
 import { SentReportPurger } from './outbox-retention.js';
 

@@ -17,7 +17,7 @@ import {
   reportBatchContentType,
   type ReportEnvelope,
   type ReportKind,
-} from '../../protocol/reports.js';
+} from '../../protocol/callhome/reports.js';
 import type {
   AlsoWrite,
   OutboxCounts,
@@ -27,7 +27,7 @@ import type {
   Settlement,
 } from '../store/outbox-store.js';
 import type { Kysely } from 'kysely';
-import { buildManifest, encodeManifest, manifestHeader } from '../../protocol/manifest.js';
+import { buildManifest, encodeManifest, manifestHeader } from '../../protocol/callhome/manifest.js';
 import type { HubAnswer } from '../link/callhome-client.js';
 import { describeBatch, describeItem, fitBatch, manifestOf, parseBatchAnswer } from './report-batch.js';
 

@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import type { ReportAnswer } from '../../protocol/reports.js';
+import type { ReportAnswer } from '../../protocol/callhome/reports.js';
 import type { LocalProblem, ProblemStore, ProblemTables } from '../store/problem-store.js';
 import type { OutboxState } from '../store/outbox-store.js';
 import type { OutboxTables } from '../store/outbox-store.js';

@@ -1,12 +1,12 @@
 // What the outbox puts on the wire besides the reports themselves: a report's manifest, which due
 // reports fit one batch, the batch's manifest texts, and reading the hub's answer to a batch.
 
-import { buildManifest, type Manifest } from '../../protocol/manifest.js';
+import { buildManifest, type Manifest } from '../../protocol/callhome/manifest.js';
 import {
   reportBatchAnswerSchema,
   type ReportBatchAnswer,
   type ReportEnvelope,
-} from '../../protocol/reports.js';
+} from '../../protocol/callhome/reports.js';
 import type { OutboxItem } from '../store/outbox-store.js';
 import { describeReport } from './report-contents.js';
 

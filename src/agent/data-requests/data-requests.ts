@@ -12,7 +12,7 @@ import {
   dataRequestAnswerResultSchema,
   dataRequestListSchema,
   type DataRequestAnswer,
-} from '../../protocol/data-requests.js';
+} from '../../protocol/callhome/data-requests.js';
 import type { AgentDataRequest, AgentDataRequestStore } from '../store/data-request-store.js';
 
 const refusedForGood = new Set(['API_NOT_FOUND', 'API_BAD_REQUEST']);

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LifelineError, isErrorCode } from '../../common/errors.js';
-import { privateDirectoryMode, privateFileMode } from '../../common/files.js';
+import { privateDirectoryMode, privateFileMode } from '../../common/disk/files.js';
 import { FixVerifier } from '../../pki/index.js';
 import {
   contentRangeStart,

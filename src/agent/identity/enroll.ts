@@ -18,8 +18,8 @@ import {
 import { connect as h2connect } from 'node:http2';
 import { stringify as toYaml } from 'yaml';
 import { LifelineError, isErrorCode } from '../../common/errors.js';
-import { ensurePrivateDirectory, writePrivateFile } from '../../common/files.js';
-import { parseHostPort } from '../../common/host-port.js';
+import { ensurePrivateDirectory, writePrivateFile } from '../../common/disk/files.js';
+import { parseHostPort } from '../../common/net/host-port.js';
 import { certSha256OfDer, createKeyAndCsr, derToPem } from '../../pki/index.js';
 import { alpnCallHome, decodeEnrollmentToken } from '../../protocol/index.js';
 import { AgentStore } from '../store/agent-store.js';

@@ -14,7 +14,7 @@ import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { parseHostPort, type HostPort } from '../../common/host-port.js';
+import { parseHostPort, type HostPort } from '../../common/net/host-port.js';
 import { alpnCallHome } from '../../protocol/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
 import { describeProxy, proxyFor, resolveProxy, type ProxySettings } from './proxy-config.js';

@@ -25,7 +25,7 @@ import type { AgentStore } from '../store/agent-store.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { LiveSession, type ActiveSession } from './live-session.js';
 import { RefusalAudit, type Timers } from './refusal-audit.js';
-import { formatDurationMs } from '../../common/duration.js';
+import { formatDurationMs } from '../../common/config/duration.js';
 
 export type { ActiveSession };
 

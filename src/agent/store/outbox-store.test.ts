@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LifelineError } from '../../common/errors.js';
-import type { ReportEnvelope } from '../../protocol/reports.js';
+import type { ReportEnvelope } from '../../protocol/callhome/reports.js';
 import { openSqlite } from '../../common/sqlite/open.js';
 import { OutboxStore, outboxMigrations, sha256Hex, type OutboxTables } from './outbox-store.js';
 

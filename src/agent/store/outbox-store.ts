@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { sql, type Generated, type Kysely, type Migration } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
-import type { ReportEnvelope, ReportKind } from '../../protocol/reports.js';
-import type { AttachmentStepKind } from '../../protocol/attachments.js';
-import type { Manifest } from '../../protocol/manifest.js';
+import type { ReportEnvelope, ReportKind } from '../../protocol/callhome/reports.js';
+import type { AttachmentStepKind } from '../../protocol/callhome/attachments.js';
+import type { Manifest } from '../../protocol/callhome/manifest.js';
 import { transactionFlushedAfter } from '../../common/sqlite/wal-flush.js';
 
 export const outboxStates = ['pending', 'held', 'sent', 'rejected'] as const;

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LifelineError } from '../../common/errors.js';
-import { privateDirectoryMode, privateFileMode } from '../../common/files.js';
+import { privateDirectoryMode, privateFileMode } from '../../common/disk/files.js';
 import type { HubAttachment } from '../store/attachments.js';
 import type { HubStore } from '../store/hub-store.js';
 

@@ -19,7 +19,7 @@ import { AttachmentWriters, ChunkOutOfTurn } from './attachment-writer.js';
 import type { ChunkBody } from './chunk-body.js';
 import type { HubAudit } from '../audit/hub-audit.js';
 import { LimitReached, shareKeys, type ShareRefusals } from '../console/shares.js';
-import type { StoreRoom } from '../../common/store-space.js';
+import type { StoreRoom } from '../../common/disk/store-space.js';
 import { formatBytes } from '../../common/bytes.js';
 
 /** How a chunk came: the upload channel, or a PUT on call home. */

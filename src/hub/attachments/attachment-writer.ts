@@ -10,7 +10,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { privateDirectoryMode, privateFileMode, syncDirectory } from '../../common/files.js';
+import { privateDirectoryMode, privateFileMode, syncDirectory } from '../../common/disk/files.js';
 import type { HubAttachment } from '../store/attachments.js';
 import type { HubStore } from '../store/hub-store.js';
 import { attachmentFilePath } from './attachment-files.js';

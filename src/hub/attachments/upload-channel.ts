@@ -6,8 +6,8 @@
 
 import type { TLSSocket } from 'node:tls';
 import { LifelineError, toLifelineError } from '../../common/errors.js';
-import { bodyTooSlowError } from '../../common/body-progress.js';
-import type { ConnectionGuard } from '../../common/connection-guard.js';
+import { bodyTooSlowError } from '../../common/net/body-progress.js';
+import type { ConnectionGuard } from '../../common/net/connection-guard.js';
 import type { Logger } from '../../common/logger.js';
 import {
   encodeUploadAnswer,

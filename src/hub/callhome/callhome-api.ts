@@ -9,9 +9,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { installApiConventions } from '../../common/http-api.js';
-import { installBodyProgress } from '../../common/body-progress.js';
-import type { ConnectionGuard } from '../../common/connection-guard.js';
+import { installApiConventions } from '../../common/net/http-api.js';
+import { installBodyProgress } from '../../common/net/body-progress.js';
+import type { ConnectionGuard } from '../../common/net/connection-guard.js';
 import type { Logger } from '../../common/logger.js';
 import { certNotAfterMs, signStationCsr, verifyCsr } from '../../pki/index.js';
 import {
@@ -37,7 +37,7 @@ import {
 } from '../attachments/attachment-receiver.js';
 import { serveUploadChannel } from '../attachments/upload-channel.js';
 import { attachmentsDirOf } from '../attachments/attachment-files.js';
-import type { StoreRoom } from '../../common/store-space.js';
+import type { StoreRoom } from '../../common/disk/store-space.js';
 
 export const enrollRequestSchema = z
   .object({

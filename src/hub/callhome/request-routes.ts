@@ -5,7 +5,7 @@ import type { FastifyInstance, RawServerBase } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
-import { dataRequestAnswerSchema, dataRequestIdSchema } from '../../protocol/data-requests.js';
+import { dataRequestAnswerSchema, dataRequestIdSchema } from '../../protocol/callhome/data-requests.js';
 import type { HubStore } from '../store/hub-store.js';
 import { callingStation } from './station-routes.js';
 

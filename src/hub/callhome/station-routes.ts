@@ -20,7 +20,7 @@ import { type HubStore } from '../store/hub-store.js';
 import type { HubAudit } from '../audit/hub-audit.js';
 import { peerStationId } from '../stations/station-listener.js';
 import { manifestProblem } from './report-manifest-check.js';
-import type { StoreRoom } from '../../common/store-space.js';
+import type { StoreRoom } from '../../common/disk/store-space.js';
 
 export const checkpointSchema = z
   .object({

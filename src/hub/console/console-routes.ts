@@ -9,7 +9,7 @@ import type { FastifyInstance, RawServerBase } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ChangeFeed } from '../../common/change-feed.js';
-import type { StoreFullCondition } from '../../common/store-space.js';
+import type { StoreFullCondition } from '../../common/disk/store-space.js';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { attachmentIdPattern } from '../../protocol/index.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { ManualClock } from '../../common/clock.js';
-import { installApiConventions } from '../../common/http-api.js';
+import { installApiConventions } from '../../common/net/http-api.js';
 import { createLogger } from '../../common/logger.js';
 import { LifelineError } from '../../common/errors.js';
 import { openSqliteHubStore } from '../store/sqlite-hub-store.js';

@@ -5,7 +5,10 @@
 
 import { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
-import { durationSchema as duration, wholeNumberSchema as wholeNumber } from '../../common/config-schema.js';
+import {
+  durationSchema as duration,
+  wholeNumberSchema as wholeNumber,
+} from '../../common/config/config-schema.js';
 import { LifelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 

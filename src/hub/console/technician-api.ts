@@ -8,9 +8,9 @@ import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { installApiConventions } from '../../common/http-api.js';
-import { installBodyProgress } from '../../common/body-progress.js';
-import type { ConnectionGuard } from '../../common/connection-guard.js';
+import { installApiConventions } from '../../common/net/http-api.js';
+import { installBodyProgress } from '../../common/net/body-progress.js';
+import type { ConnectionGuard } from '../../common/net/connection-guard.js';
 import type { Logger } from '../../common/logger.js';
 import {
   http2SessionWindowBytes,

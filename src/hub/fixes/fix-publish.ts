@@ -10,7 +10,7 @@ import type { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { formatBytes } from '../../common/bytes.js';
-import { StoreFullError, freeBytesOf, storeFullErrorOf } from '../../common/store-full.js';
+import { StoreFullError, freeBytesOf, storeFullErrorOf } from '../../common/disk/store-full.js';
 import type { FixSigner } from '../../pki/index.js';
 import {
   applianceModelSchema,

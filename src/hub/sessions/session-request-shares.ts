@@ -4,7 +4,7 @@
 // station, or the hub's audit log, with requests; other users are not slowed.
 
 import type { Clock } from '../../common/clock.js';
-import { formatDurationMs } from '../../common/duration.js';
+import { formatDurationMs } from '../../common/config/duration.js';
 import { LimitReached, seconds, shareKeys } from '../console/shares.js';
 
 export interface SessionRequestLimits {

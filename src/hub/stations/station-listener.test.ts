@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ManualClock } from '../../common/clock.js';
-import { connectionLimitsOf } from '../../common/config-schema.js';
-import { ConnectionGuard } from '../../common/connection-guard.js';
+import { connectionLimitsOf } from '../../common/config/config-schema.js';
+import { ConnectionGuard } from '../../common/net/connection-guard.js';
 import { createLogger } from '../../common/logger.js';
 import {
   createCa,

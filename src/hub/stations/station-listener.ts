@@ -8,9 +8,9 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { connect as h2connect, constants as h2 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../common/logger.js';
-import type { HostPort } from '../../common/host-port.js';
+import type { HostPort } from '../../common/net/host-port.js';
 import { alpnCallHome, alpnTunnel, alpnUpload, isStationId, stationPortTls } from '../../protocol/index.js';
-import type { ConnectionGuard } from '../../common/connection-guard.js';
+import type { ConnectionGuard } from '../../common/net/connection-guard.js';
 import type { HubStore } from '../store/hub-store.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
 import type { HubAudit } from '../audit/hub-audit.js';

@@ -5,7 +5,7 @@
 import type { Kysely, Migration } from 'kysely';
 import { sql } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
-import type { AttachmentStart } from '../../protocol/attachments.js';
+import type { AttachmentStart } from '../../protocol/callhome/attachments.js';
 import { transactionFlushedAfter } from '../../common/sqlite/wal-flush.js';
 
 export const hubAttachmentMigrations: Record<string, Migration> = {

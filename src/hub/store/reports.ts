@@ -3,7 +3,7 @@
 
 import { sql, type Kysely, type Migration } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
-import { isStoreFailure } from '../../common/store-full.js';
+import { isStoreFailure } from '../../common/disk/store-full.js';
 import type { ReportEnvelope } from '../../protocol/index.js';
 import { nextCounterValue } from './retention.js';
 import { recordHeartbeat, type HubStationHealthTables } from './station-health.js';

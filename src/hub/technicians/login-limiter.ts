@@ -12,8 +12,8 @@
 
 import { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
-import { durationSchema as duration, wholeNumberSchema } from '../../common/config-schema.js';
-import { sourceOf } from '../../common/source-address.js';
+import { durationSchema as duration, wholeNumberSchema } from '../../common/config/config-schema.js';
+import { sourceOf } from '../../common/net/source-address.js';
 
 const failureCount = (what: string) => wholeNumberSchema(`failed logins per ${what}`, 1, 10_000);
 
