@@ -10,15 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { agentPaths } from '../src/agent/config.js';
-import { CallHomeClient } from '../src/agent/link/callhome-client.js';
-import { HubDialer } from '../src/agent/link/hub-dialer.js';
-import { UploadChannel, UploadChannelUnavailable } from '../src/agent/attachments/upload-channel.js';
-import { Uploader } from '../src/agent/attachments/uploader.js';
-import { stagedFilePath } from '../src/agent/attachments/attachment-staging.js';
+import { agentPaths } from '../src/agent/index.js';
+import { CallHomeClient } from '../src/agent/link/index.js';
+import { HubDialer } from '../src/agent/link/index.js';
+import { UploadChannel, UploadChannelUnavailable } from '../src/agent/attachments/index.js';
+import { Uploader } from '../src/agent/attachments/index.js';
+import { stagedFilePath } from '../src/agent/attachments/index.js';
 import { systemClock } from '../src/common/clock.js';
-import { AgentStore } from '../src/agent/store/agent-store.js';
-import { enroll } from '../src/agent/identity/enroll.js';
+import { AgentStore } from '../src/agent/store/index.js';
+import { enroll } from '../src/agent/identity/index.js';
 import { silentLogger } from '../src/common/logger.js';
 import { certSha256 } from '../src/pki/index.js';
 import {
@@ -34,11 +34,11 @@ import {
   attachmentsDirOf,
   discardUnfinishedUploadsIdleSince,
   type RemovedFile,
-} from '../src/hub/attachments/attachment-files.js';
-import { enrollmentTokenId } from '../src/hub/callhome/callhome-api.js';
-import { hubPaths } from '../src/hub/config.js';
-import { Hub } from '../src/hub/hub.js';
-import { initHub } from '../src/hub/trust/init.js';
+} from '../src/hub/attachments/index.js';
+import { enrollmentTokenId } from '../src/hub/callhome/index.js';
+import { hubPaths } from '../src/hub/index.js';
+import { Hub } from '../src/hub/index.js';
+import { initHub } from '../src/hub/trust/index.js';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const chunkBytes = minChunkBytes;

@@ -8,7 +8,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { secretFromTotpUri, totpCode } from '../src/hub/technicians/totp.js';
+import { secretFromTotpUri, totpCode } from '../src/hub/technicians/index.js';
 import { CliProcess, Cluster, runCli, waitFor, type CliResult } from './harness/cluster.js';
 import { startEchoServer, type EchoServer } from './harness/echo-server.js';
 

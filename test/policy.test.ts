@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { verifyWebhookSignature } from '../src/agent/notify/webhook.js';
+import { verifyWebhookSignature } from '../src/agent/notify/index.js';
 import { CliProcess, Cluster, cliPath, runCli, waitFor, type CliResult } from './harness/cluster.js';
 import { startEchoServer, type EchoServer } from './harness/echo-server.js';
 import { sshClientArgs, startSshd, type Sshd } from './harness/sshd.js';

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { enrollmentTokenId, hubPaths, loadHubConfig } from '../../src/hub/index.js';
 import { certSha256 } from '../../src/pki/index.js';
 import { encodeEnrollmentToken } from '../../src/protocol/index.js';
-import { openSqliteHubStore } from '../../src/hub/store/sqlite-hub-store.js';
+import { openSqliteHubStore } from '../../src/hub/store/index.js';
 import { connectWorkers } from './idle-workers.js';
 import type { WorkerConfig } from './idle-station-worker.js';
 import { repoRoot, startHub } from './lifeline-setup.js';

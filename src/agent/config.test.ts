@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../common/config/config-file.js';
+import { parseConfig } from '../common/config/index.js';
 import { agentConfigSchema } from './config.js';
 
 const minimal = { hub: { endpoints: ['127.0.0.1:8443'] } };

@@ -3,7 +3,7 @@
 
 import { join } from 'node:path';
 import { z } from 'zod';
-import { loadConfigFile } from '../common/config/config-file.js';
+import { loadConfigFile } from '../common/config/index.js';
 import { redactConfigSchema } from './redaction/redact-config.js';
 import { proxyConfigSchema } from './link/proxy-config.js';
 import { managedSystemInventorySchema } from '../protocol/index.js';
@@ -14,7 +14,7 @@ import {
   hostPortSchema as hostPort,
   logSchema,
   wholeNumberSchema as wholeNumber,
-} from '../common/config/config-schema.js';
+} from '../common/config/index.js';
 
 export const agentConfigSchema = z
   .object({

@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Agent, agentPaths, enroll } from '../agent/index.js';
-import { writePrivateFile } from '../common/disk/files.js';
+import { writePrivateFile } from '../common/disk/index.js';
 import { createLogger } from '../common/logger.js';
 import { Hub, enrollmentTokenId, hashPassword, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
 import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
-import { AgentStore } from '../agent/store/agent-store.js';
-import { closeWithDeadline, waitForSignal } from './hub/hub.js';
+import { AgentStore } from '../agent/store/index.js';
+import { closeWithDeadline, waitForSignal } from './hub/index.js';
 import { printError, printLine, tty } from './io.js';
 
 async function freePort(): Promise<number> {

@@ -2,9 +2,9 @@
 
 import { Command, CommanderError } from 'commander';
 import { LifelineError } from '../common/errors.js';
-import { registerAgentCommands } from './agent/agent.js';
+import { registerAgentCommands } from './agent/index.js';
 import { registerDemoCommand } from './demo.js';
-import { registerHubCommands } from './hub/hub.js';
+import { registerHubCommands } from './hub/index.js';
 import { registerTechnicianCommands } from './technician.js';
 import { printError, tty } from './io.js';
 

@@ -13,10 +13,10 @@ import {
   type IncomingHttpHeaders,
 } from 'node:http2';
 import type { Command } from 'commander';
-import { formatDurationMs, parseDurationMs } from '../common/config/duration.js';
+import { formatDurationMs, parseDurationMs } from '../common/config/index.js';
 import { LifelineError, isErrorCode } from '../common/errors.js';
-import { ensurePrivateDirectory, formatMode, writePrivateFile } from '../common/disk/files.js';
-import { formatHostPort, isLoopbackHost, parseHostPort } from '../common/net/host-port.js';
+import { ensurePrivateDirectory, formatMode, writePrivateFile } from '../common/disk/index.js';
+import { formatHostPort, isLoopbackHost, parseHostPort } from '../common/net/index.js';
 import {
   header,
   http2SessionWindowBytes,

@@ -3,7 +3,7 @@
 // refusals counted from audit entries by what was refused and the error code.
 
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { guardCloseReasons, type ConnectionGuardStats } from './net/connection-guard.js';
+import { guardCloseReasons, type ConnectionGuardStats } from './net/index.js';
 
 /** Label values come from audit details and report kinds: keep them to a closed, short vocabulary. */
 const codePattern = /^[A-Z][A-Z0-9_]{0,63}$/;

@@ -3,17 +3,17 @@
 
 import { join } from 'node:path';
 import { z } from 'zod';
-import { loadConfigFile } from '../common/config/config-file.js';
+import { loadConfigFile } from '../common/config/index.js';
 import {
   tlsConnectionLimitsSchema,
   durationSchema as duration,
   hostPortSchema as hostPort,
   logSchema,
-} from '../common/config/config-schema.js';
+} from '../common/config/index.js';
 import { retentionConfigSchema } from './retention/retention-config.js';
-import { loginConfigSchema } from './technicians/login-limiter.js';
+import { loginConfigSchema } from './technicians/login-config.js';
 import { admissionConfigSchema } from './stations/admission-config.js';
-import { sharesConfigSchema } from './console/shares.js';
+import { sharesConfigSchema } from './console/shares-config.js';
 
 /** hub.yaml `connections:`, for each of the two ports on its own. */
 export const hubConnectionsSchema = tlsConnectionLimitsSchema({

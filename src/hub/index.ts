@@ -1,12 +1,12 @@
 // The vendor hub: station listener, call home, technician API, session broker.
 export { Hub } from './hub.js';
-export { initHub } from './trust/init.js';
+export { initHub } from './trust/index.js';
 export { hubPaths, loadHubConfig } from './config.js';
-export { hashPassword } from './technicians/passwords.js';
-export { newTotpSecret, secretFromTotpUri, totpCode, totpUri } from './technicians/totp.js';
-export { enrollmentTokenId } from './callhome/callhome-api.js';
-export { loginRequestSchema } from './console/technician-api.js';
-export { ensureFixKey } from './fixes/fix-key.js';
-export { publishFix } from './fixes/fix-publish.js';
-export { isSilent, silentAfterMs, SilenceMonitor } from './stations/station-silence.js';
-export { startCaRotation, startTicketKeyRotation, readRotationState } from './trust/trust-rotation.js';
+export { hashPassword } from './technicians/index.js';
+export { newTotpSecret, secretFromTotpUri, totpCode, totpUri } from './technicians/index.js';
+export { enrollmentTokenId } from './callhome/index.js';
+export { loginRequestSchema } from './console/index.js';
+export { ensureFixKey } from './fixes/index.js';
+export { publishFix } from './fixes/index.js';
+export { isSilent, silentAfterMs, SilenceMonitor } from './stations/index.js';
+export { startCaRotation, startTicketKeyRotation, readRotationState } from './trust/index.js';

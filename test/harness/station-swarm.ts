@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { systemClock } from '../../src/common/clock.js';
-import { HubDialer } from '../../src/agent/link/hub-dialer.js';
-import { TunnelClient, type TunnelClientOptions } from '../../src/agent/link/tunnel-client.js';
+import { HubDialer } from '../../src/agent/link/index.js';
+import { TunnelClient, type TunnelClientOptions } from '../../src/agent/link/index.js';
 
 export interface SwarmConfig {
   endpoint: string;

@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createKeyAndCsr, signStationCsr } from '../../src/pki/index.js';
 import { generateStationId } from '../../src/protocol/index.js';
-import { openSqliteHubStore } from '../../src/hub/store/sqlite-hub-store.js';
-import { hubPaths } from '../../src/hub/config.js';
+import { openSqliteHubStore } from '../../src/hub/store/index.js';
+import { hubPaths } from '../../src/hub/index.js';
 
 export interface StormStation {
   stationId: string;

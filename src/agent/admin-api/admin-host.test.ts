@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalAddress } from '../../common/net/source-address.js';
+import { canonicalAddress } from '../../common/net/index.js';
 import { isOwnHost } from './admin-host.js';
 
 const loopback = { localAddress: '127.0.0.1', localPort: 8080 };

@@ -10,7 +10,7 @@
 // - the names in admin.allowedHosts (an administrator opening the page by the appliance's name).
 // An IP address is compared in canonical form ([0:0::1] is ::1, ::ffff:127.0.0.1 is 127.0.0.1).
 
-import { canonicalAddress } from '../../common/net/source-address.js';
+import { canonicalAddress } from '../../common/net/index.js';
 
 export interface AdminHostRules {
   /** The host of admin.listen (or --admin-listen) as configured. */

@@ -1,23 +1,23 @@
 // What the admin API may ask of the running agent, and the status it reports: the one surface
 // between the routes and the composition root.
 
-import type { StoreFullCondition } from '../../common/disk/store-space.js';
+import type { StoreFullCondition } from '../../common/disk/index.js';
 import type { AccessLevel } from '../../policy/index.js';
 import type { AuditEntry } from '../../protocol/index.js';
-import type { AgentSessionRecord, ServiceRecord } from '../store/agent-store.js';
-import type { RefusalCount, StoredGrant } from '../store/policy-store.js';
-import type { AuditReport } from '../audit/audit-report.js';
-import type { CertificateStatus } from '../identity/cert-renewal.js';
+import type { AgentSessionRecord, ServiceRecord } from '../store/index.js';
+import type { RefusalCount, StoredGrant } from '../store/index.js';
+import type { AuditReport } from '../audit/index.js';
+import type { CertificateStatus } from '../identity/index.js';
 import type { CollectorControl } from './collector-routes.js';
-import type { DataRequestDesk } from '../data-requests/data-requests.js';
-import type { EndpointStatus, ProxyStatus } from '../link/hub-dialer.js';
+import type { DataRequestDesk } from '../data-requests/index.js';
+import type { EndpointStatus, ProxyStatus } from '../link/index.js';
 import type { FixControl } from './fix-routes.js';
-import type { Outbox } from '../callhome/outbox.js';
-import type { PolicyControl } from '../sessions/policy-control.js';
-import type { ProblemDesk } from '../callhome/problem-desk.js';
-import type { ActiveSession } from '../sessions/session-gate.js';
-import type { TunnelStatus } from '../link/tunnel-client.js';
-import type { Uploader } from '../attachments/uploader.js';
+import type { Outbox } from '../callhome/index.js';
+import type { PolicyControl } from '../sessions/index.js';
+import type { ProblemDesk } from '../callhome/index.js';
+import type { ActiveSession } from '../sessions/index.js';
+import type { TunnelStatus } from '../link/index.js';
+import type { Uploader } from '../attachments/index.js';
 
 export interface AgentStatus {
   stationId: string;

@@ -7,7 +7,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LifelineError } from '../../common/errors.js';
 import { attachmentIdPattern, maxAttachmentBytes, problemLocalIdPattern } from '../../protocol/index.js';
-import type { Uploader } from '../attachments/uploader.js';
+import type { Uploader } from '../attachments/index.js';
 
 export function registerAttachmentRoutes(
   app: FastifyInstance,

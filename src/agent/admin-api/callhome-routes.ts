@@ -12,8 +12,8 @@ import {
   reportKinds,
   severities,
 } from '../../protocol/index.js';
-import type { Outbox } from '../callhome/outbox.js';
-import type { ProblemDesk, ProblemInput } from '../callhome/problem-desk.js';
+import type { Outbox } from '../callhome/index.js';
+import type { ProblemDesk, ProblemInput } from '../callhome/index.js';
 
 export function registerCallHomeRoutes(
   app: FastifyInstance,

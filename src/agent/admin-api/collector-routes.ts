@@ -7,9 +7,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LifelineError } from '../../common/errors.js';
 import { performancePayloadSchema, systemStatuses } from '../../protocol/index.js';
-import type { CallHomeTestReport } from '../callhome/callhome-test.js';
-import type { Collectors } from '../collectors/collectors.js';
-import { systemsListSchema } from '../collectors/inventory.js';
+import type { CallHomeTestReport } from '../callhome/index.js';
+import type { Collectors } from '../collectors/index.js';
+import { systemsListSchema } from '../collectors/index.js';
 
 export interface CollectorControl {
   readonly collectors: Collectors | undefined;

@@ -5,8 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LifelineError } from '../../common/errors.js';
-import { dataRequestIdSchema } from '../../protocol/callhome/data-requests.js';
-import type { DataRequestDesk } from '../data-requests/data-requests.js';
+import { dataRequestIdSchema } from '../../protocol/index.js';
+import type { DataRequestDesk } from '../data-requests/index.js';
 
 export function registerDataRequestRoutes(
   app: FastifyInstance,

@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { fixEventSchema, type FixDownload, type FixEvent } from '../fixes/fix-records.js';
+import { fixEventSchema, type FixDownload, type FixEvent } from '../fixes/index.js';
 
 export interface FixControl {
   recordFixEvent(event: FixEvent, actor: string): Promise<void>;

@@ -5,8 +5,8 @@
 import type { Counter } from 'prom-client';
 import type { Clock } from '../../common/clock.js';
 import { kindLabel, MetricsRegistry } from '../../common/metrics-registry.js';
-import type { ConnectionGuardStats } from '../../common/net/connection-guard.js';
-import type { GateLimit } from '../sessions/session-gate.js';
+import type { ConnectionGuardStats } from '../../common/net/index.js';
+import type { GateLimit } from '../sessions/index.js';
 
 export interface AgentMetricsSources {
   clock: Clock;

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { LifelineError } from '../../common/errors.js';
-import type { ProblemDesk } from '../callhome/problem-desk.js';
+import type { ProblemDesk } from '../callhome/index.js';
 
 export function registerProblemRoutes(
   app: FastifyInstance,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { systemClock } from '../../common/clock.js';
-import { AgentStore } from '../store/agent-store.js';
+import { AgentStore } from '../store/index.js';
 import { ChunkHashes, stageAttachment, stagedFilePath } from './attachment-staging.js';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');

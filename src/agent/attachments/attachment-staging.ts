@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { privateDirectoryMode, privateFileMode, syncDirectory } from '../../common/disk/files.js';
+import { privateDirectoryMode, privateFileMode, syncDirectory } from '../../common/disk/index.js';
 import { attachmentNameSchema } from '../../protocol/index.js';
-import type { AttachmentRecord, AttachmentStore } from '../store/attachment-store.js';
+import type { AttachmentRecord, AttachmentStore } from '../store/index.js';
 
 export function stagedFilePath(dir: string, id: string): string {
   return join(dir, `${id}.data`);

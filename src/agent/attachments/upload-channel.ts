@@ -6,7 +6,7 @@
 // chunks over call home instead.
 
 import type { TLSSocket } from 'node:tls';
-import type { HubAnswer } from '../link/callhome-client.js';
+import type { HubAnswer } from '../link/index.js';
 import {
   encodeUploadFrameHead,
   uploadAnswerSchema,

@@ -25,12 +25,12 @@ import {
   type AttachmentStepKind,
   type Manifest,
 } from '../../protocol/index.js';
-import type { AttachmentRecord, AttachmentStore } from '../store/attachment-store.js';
-import type { OutboxStore } from '../store/outbox-store.js';
-import type { HubAnswer } from '../link/callhome-client.js';
+import type { AttachmentRecord, AttachmentStore } from '../store/index.js';
+import type { OutboxStore } from '../store/index.js';
+import type { HubAnswer } from '../link/index.js';
 import { stageAttachment, stagedFilePath, sweepStagingDir } from './attachment-staging.js';
 import { UploadChannelUnavailable, type ChunkFrame, type ChunkSendOptions } from './upload-channel.js';
-import type { StoreRoom } from '../../common/disk/store-space.js';
+import type { StoreRoom } from '../../common/disk/index.js';
 
 /** Sends exact bytes to the hub; resolves with any HTTP answer, rejects when none came. */
 export type SendBytes = (

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { systemClock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
-import { AgentStore } from '../store/agent-store.js';
+import { AgentStore } from '../store/index.js';
 import { AuditLog } from './audit-log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-audit-log-'));

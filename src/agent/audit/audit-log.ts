@@ -6,12 +6,12 @@
 
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { isStoreFailure } from '../../common/disk/store-full.js';
+import { isStoreFailure } from '../../common/disk/index.js';
 import type { Logger } from '../../common/logger.js';
 import type { Kysely } from 'kysely';
-import type { OutboxOptions } from '../callhome/outbox.js';
-import type { AgentStore, AuditWith } from '../store/agent-store.js';
-import type { OutboxTables } from '../store/outbox-store.js';
+import type { OutboxOptions } from '../callhome/index.js';
+import type { AgentStore, AuditWith } from '../store/index.js';
+import type { OutboxTables } from '../store/index.js';
 import type { AuditEntry } from '../../protocol/index.js';
 
 export class AuditLog {

@@ -1,7 +1,7 @@
 // One verification of the audit log, as the CLI prints it and the admin API returns it: the
 // local hash chain, then the hub's latest checkpoint of it (when the hub can be reached).
 
-import type { AgentStore } from '../store/agent-store.js';
+import type { AgentStore } from '../store/index.js';
 import { AuditChainVerifier, compareWithCheckpoint, type AuditFault } from './audit-verify.js';
 import type { AuditCheckpoint } from '../../protocol/index.js';
 

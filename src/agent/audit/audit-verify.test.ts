@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { AgentStore } from '../store/agent-store.js';
+import { AgentStore } from '../store/index.js';
 import {
   compareWithCheckpoint,
   formatAuditJsonLines,

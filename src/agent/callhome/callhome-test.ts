@@ -11,12 +11,12 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { formatHostPort, parseHostPort } from '../../common/net/host-port.js';
+import { formatHostPort, parseHostPort } from '../../common/net/index.js';
 import { splitPemBundle } from '../../pki/index.js';
 import { alpnCallHome } from '../../protocol/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
-import { describeProxy, proxyFor, resolveProxy, type ProxySettings } from '../link/proxy-config.js';
-import { connectThroughProxy } from '../link/proxy-connect.js';
+import { describeProxy, proxyFor, resolveProxy, type ProxySettings } from '../link/index.js';
+import { connectThroughProxy } from '../link/index.js';
 
 export const callHomeSteps = [
   'station-certificate',

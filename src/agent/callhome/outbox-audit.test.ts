@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
-import type { ReportBatchAnswer, ReportEnvelope } from '../../protocol/callhome/reports.js';
-import { AgentStore } from '../store/agent-store.js';
-import { AuditLog, settlementRecorder } from '../audit/audit-log.js';
+import type { ReportBatchAnswer, ReportEnvelope } from '../../protocol/index.js';
+import { AgentStore } from '../store/index.js';
+import { AuditLog, settlementRecorder } from '../audit/index.js';
 import { Outbox, type Deliver } from './outbox.js';
 import { auditEntryHash, genesisHash, type AuditEntry } from '../../protocol/index.js';
 

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { systemClock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
-import { decodeManifest, checkManifest } from '../../protocol/callhome/manifest.js';
-import type { ReportBatchAnswer, ReportEnvelope } from '../../protocol/callhome/reports.js';
-import { openSqlite } from '../../common/sqlite/open.js';
-import { OutboxStore, outboxMigrations, type OutboxTables } from '../store/outbox-store.js';
+import { decodeManifest, checkManifest } from '../../protocol/index.js';
+import type { ReportBatchAnswer, ReportEnvelope } from '../../protocol/index.js';
+import { openSqlite } from '../../common/sqlite/index.js';
+import { OutboxStore, outboxMigrations, type OutboxTables } from '../store/index.js';
 import { Outbox, type Deliver, type OutboxOptions } from './outbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-outbox-batch-'));

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import type { ReportEnvelope } from '../../protocol/callhome/reports.js';
-import { AgentStore } from '../store/agent-store.js';
+import type { ReportEnvelope } from '../../protocol/index.js';
+import { AgentStore } from '../store/index.js';
 import { SentReportPurger } from './outbox-retention.js';
 
 const day = 86_400_000;

@@ -5,7 +5,7 @@
 
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import type { OutboxStore } from '../store/outbox-store.js';
+import type { OutboxStore } from '../store/index.js';
 
 const hourMs = 3_600_000;
 const batch = 5000;

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { StoreFullError } from '../../common/disk/store-full.js';
+import { StoreFullError } from '../../common/disk/index.js';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../../common/logger.js';
-import type { ReportEnvelope } from '../../protocol/callhome/reports.js';
-import { openSqlite } from '../../common/sqlite/open.js';
-import { OutboxStore, outboxMigrations, type OutboxTables } from '../store/outbox-store.js';
+import type { ReportEnvelope } from '../../protocol/index.js';
+import { openSqlite } from '../../common/sqlite/index.js';
+import { OutboxStore, outboxMigrations, type OutboxTables } from '../store/index.js';
 import { Outbox, newReportId, type Deliver, type OutboxOptions, type OutboxStatus } from './outbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-outbox-'));

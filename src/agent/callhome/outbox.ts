@@ -17,7 +17,7 @@ import {
   reportBatchContentType,
   type ReportEnvelope,
   type ReportKind,
-} from '../../protocol/callhome/reports.js';
+} from '../../protocol/index.js';
 import type {
   AlsoWrite,
   OutboxCounts,
@@ -25,10 +25,10 @@ import type {
   OutboxStore,
   OutboxTables,
   Settlement,
-} from '../store/outbox-store.js';
+} from '../store/index.js';
 import type { Kysely } from 'kysely';
-import { buildManifest, encodeManifest, manifestHeader } from '../../protocol/callhome/manifest.js';
-import type { HubAnswer } from '../link/callhome-client.js';
+import { buildManifest, encodeManifest, manifestHeader } from '../../protocol/index.js';
+import type { HubAnswer } from '../link/index.js';
 import { describeBatch, describeItem, fitBatch, manifestOf, parseBatchAnswer } from './report-batch.js';
 
 /**

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { ManualClock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
-import { decodeManifest, checkManifest } from '../../protocol/callhome/manifest.js';
-import type { ReportEnvelope } from '../../protocol/callhome/reports.js';
-import { AgentStore } from '../store/agent-store.js';
+import { decodeManifest, checkManifest } from '../../protocol/index.js';
+import type { ReportEnvelope } from '../../protocol/index.js';
+import { AgentStore } from '../store/index.js';
 import { Outbox, type Deliver } from './outbox.js';
 import { ProblemDesk } from './problem-desk.js';
 

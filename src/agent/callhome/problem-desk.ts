@@ -8,10 +8,10 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import type { ReportAnswer } from '../../protocol/callhome/reports.js';
-import type { LocalProblem, ProblemStore, ProblemTables } from '../store/problem-store.js';
-import type { OutboxState } from '../store/outbox-store.js';
-import type { OutboxTables } from '../store/outbox-store.js';
+import type { ReportAnswer } from '../../protocol/index.js';
+import type { LocalProblem, ProblemStore, ProblemTables } from '../store/index.js';
+import type { OutboxState } from '../store/index.js';
+import type { OutboxTables } from '../store/index.js';
 import type { Outbox, OutboxEvent } from './outbox.js';
 
 const problemIdAlphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';

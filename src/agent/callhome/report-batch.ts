@@ -1,13 +1,13 @@
 // What the outbox puts on the wire besides the reports themselves: a report's manifest, which due
 // reports fit one batch, the batch's manifest texts, and reading the hub's answer to a batch.
 
-import { buildManifest, type Manifest } from '../../protocol/callhome/manifest.js';
+import { buildManifest, type Manifest } from '../../protocol/index.js';
 import {
   reportBatchAnswerSchema,
   type ReportBatchAnswer,
   type ReportEnvelope,
-} from '../../protocol/callhome/reports.js';
-import type { OutboxItem } from '../store/outbox-store.js';
+} from '../../protocol/index.js';
+import type { OutboxItem } from '../store/index.js';
 import { describeReport } from './report-contents.js';
 
 /** The manifest of a stored report: its exact bytes, their SHA-256, and what they hold. */

@@ -1,7 +1,7 @@
 // What a report holds, in one line for people: the `contains` of its manifest and of the agent's
 // transmission log ("problem.open PB-7KQ3AB: Fan 3 failed", "inventory: 3 systems").
 
-import type { ReportEnvelope } from '../../protocol/callhome/reports.js';
+import type { ReportEnvelope } from '../../protocol/index.js';
 
 const maxChars = 200;
 

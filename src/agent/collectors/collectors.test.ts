@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import { parseConfig } from '../../common/config/config-file.js';
+import { parseConfig } from '../../common/config/index.js';
 import { checkReportPayload, type ReportKind } from '../../protocol/index.js';
 import { agentConfigSchema } from '../config.js';
 import { Collectors, type AcceptReport, type CollectorSettings, type SettingStore } from './collectors.js';

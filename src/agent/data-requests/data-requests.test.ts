@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { ManualClock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { createLogger } from '../../common/logger.js';
-import { AgentStore } from '../store/agent-store.js';
-import { openSqliteHubStore } from '../../hub/store/sqlite-hub-store.js';
-import { type HubStore } from '../../hub/store/hub-store.js';
+import { AgentStore } from '../store/index.js';
+import { openSqliteHubStore } from '../../hub/store/index.js';
+import { type HubStore } from '../../hub/store/index.js';
 import { DataRequestDesk, type DataRequestChannel } from './data-requests.js';
 
 const t0 = Date.UTC(2026, 4, 1);

@@ -12,8 +12,8 @@ import {
   dataRequestAnswerResultSchema,
   dataRequestListSchema,
   type DataRequestAnswer,
-} from '../../protocol/callhome/data-requests.js';
-import type { AgentDataRequest, AgentDataRequestStore } from '../store/data-request-store.js';
+} from '../../protocol/index.js';
+import type { AgentDataRequest, AgentDataRequestStore } from '../store/index.js';
 
 const refusedForGood = new Set(['API_NOT_FOUND', 'API_BAD_REQUEST']);
 

@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { fixNameSchema, fixVersionSchema } from '../../protocol/index.js';
-import type { AgentStore } from '../store/agent-store.js';
+import type { AgentStore } from '../store/index.js';
 
 export const fixDownloadsSetting = 'fix_downloads';
 /** The list keeps the newest downloads; the audit log keeps them all. */

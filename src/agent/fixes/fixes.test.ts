@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { LifelineError } from '../../common/errors.js';
 import { createCa, createKeyAndCsr, issueServerCert, signStationCsr } from '../../pki/index.js';
 import { contentRange, parseByteRange, type FixStatement } from '../../protocol/index.js';
-import { CallHomeClient } from '../link/callhome-client.js';
-import { HubDialer } from '../link/hub-dialer.js';
+import { CallHomeClient } from '../link/index.js';
+import { HubDialer } from '../link/index.js';
 import { downloadFix } from './fixes.js';
 
 const day = 86_400_000;

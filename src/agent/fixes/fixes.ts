@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LifelineError, isErrorCode } from '../../common/errors.js';
-import { privateDirectoryMode, privateFileMode } from '../../common/disk/files.js';
+import { privateDirectoryMode, privateFileMode } from '../../common/disk/index.js';
 import { FixVerifier } from '../../pki/index.js';
 import {
   contentRangeStart,
@@ -25,8 +25,8 @@ import {
   fixCatalogSchema,
   type FixStatement,
 } from '../../protocol/index.js';
-import { CallHomeClient } from '../link/callhome-client.js';
-import { hubDialerFromDataDir } from '../link/hub-dialer.js';
+import { CallHomeClient } from '../link/index.js';
+import { hubDialerFromDataDir } from '../link/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
 
 export interface FixContext {

@@ -9,7 +9,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { Backoff } from '../../common/backoff.js';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { replaceFile } from '../../common/disk/files.js';
+import { replaceFile } from '../../common/disk/index.js';
 import type { Logger } from '../../common/logger.js';
 import { createKeyAndCsr } from '../../pki/index.js';
 import type { StationCredentials } from './station-credentials.js';

@@ -18,15 +18,15 @@ import {
 import { connect as h2connect } from 'node:http2';
 import { stringify as toYaml } from 'yaml';
 import { LifelineError, isErrorCode } from '../../common/errors.js';
-import { ensurePrivateDirectory, writePrivateFile } from '../../common/disk/files.js';
-import { parseHostPort } from '../../common/net/host-port.js';
+import { ensurePrivateDirectory, writePrivateFile } from '../../common/disk/index.js';
+import { parseHostPort } from '../../common/net/index.js';
 import { certSha256OfDer, createKeyAndCsr, derToPem } from '../../pki/index.js';
 import { alpnCallHome, decodeEnrollmentToken } from '../../protocol/index.js';
-import { AgentStore } from '../store/agent-store.js';
-import { settingKeys } from '../store/agent-store.js';
+import { AgentStore } from '../store/index.js';
+import { settingKeys } from '../store/index.js';
 import { agentPaths } from '../config.js';
-import { describeProxy, proxyFor, resolveProxy, type ProxyConfig } from '../link/proxy-config.js';
-import { connectThroughProxy } from '../link/proxy-connect.js';
+import { describeProxy, proxyFor, resolveProxy, type ProxyConfig } from '../link/index.js';
+import { connectThroughProxy } from '../link/index.js';
 
 export interface EnrollResult {
   stationId: string;

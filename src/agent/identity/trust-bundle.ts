@@ -7,7 +7,7 @@ import { X509Certificate, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LifelineError } from '../../common/errors.js';
-import { replaceFile } from '../../common/disk/files.js';
+import { replaceFile } from '../../common/disk/index.js';
 import type { Logger } from '../../common/logger.js';
 import { splitPemBundle, type TicketVerifier } from '../../pki/index.js';
 import type { StationCredentials } from './station-credentials.js';

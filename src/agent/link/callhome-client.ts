@@ -12,7 +12,7 @@ import {
   type IncomingHttpStatusHeader,
 } from 'node:http2';
 import { LifelineError, isErrorCode } from '../../common/errors.js';
-import { parseHostPort } from '../../common/net/host-port.js';
+import { parseHostPort } from '../../common/net/index.js';
 import { alpnCallHome } from '../../protocol/index.js';
 import type { HubDialer } from './hub-dialer.js';
 

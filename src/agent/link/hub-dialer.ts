@@ -14,12 +14,12 @@ import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { parseHostPort, type HostPort } from '../../common/net/host-port.js';
+import { parseHostPort, type HostPort } from '../../common/net/index.js';
 import { alpnCallHome } from '../../protocol/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
 import { describeProxy, proxyFor, resolveProxy, type ProxySettings } from './proxy-config.js';
 import { connectThroughProxy } from './proxy-connect.js';
-import type { TlsCredentials } from '../identity/station-credentials.js';
+import type { TlsCredentials } from '../identity/index.js';
 
 /**
  * in-use: the endpoint the channels use now; failed: its last attempt failed; untried: never dialled;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { LifelineError } from '../../common/errors.js';
-import { formatHostPort, type HostPort } from '../../common/net/host-port.js';
+import { formatHostPort, type HostPort } from '../../common/net/index.js';
 
 export const proxyConfigSchema = z
   .object({

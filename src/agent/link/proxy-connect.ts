@@ -6,7 +6,7 @@
 
 import { connect as netConnect, type Socket } from 'node:net';
 import { LifelineError } from '../../common/errors.js';
-import { formatHostPort, type HostPort } from '../../common/net/host-port.js';
+import { formatHostPort, type HostPort } from '../../common/net/index.js';
 import { currentProxyPassword, describeProxy, type ProxySettings } from './proxy-config.js';
 
 /** The proxy's answer must fit in this much; a proxy sending more is not speaking HTTP to us. */

@@ -13,7 +13,7 @@ import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import { alpnTunnel, http2SessionWindowBytes, http2Settings } from '../../protocol/index.js';
 import type { HubDialer } from './hub-dialer.js';
-import type { SessionGate } from '../sessions/session-gate.js';
+import type { SessionGate } from '../sessions/index.js';
 
 export type TunnelState = 'disabled' | 'connecting' | 'connected' | 'waiting';
 

@@ -3,8 +3,8 @@
 // and kept in agent.db (so a pseudonym stays the same across restarts, and differs between stations).
 
 import { randomBytes } from 'node:crypto';
-import type { ReportKind } from '../../protocol/callhome/reports.js';
-import type { AgentStore } from '../store/agent-store.js';
+import type { ReportKind } from '../../protocol/index.js';
+import type { AgentStore } from '../store/index.js';
 import type { RedactConfig } from './redact-config.js';
 import { localUserNames, ownHostNames } from './redact-sources.js';
 import { Redactor } from './redact.js';

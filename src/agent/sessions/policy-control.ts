@@ -12,9 +12,9 @@ import {
   type RequestStatus,
   type StoredGrant,
   type StoredRule,
-} from '../store/policy-store.js';
-import { type AgentStore } from '../store/agent-store.js';
-import type { AuditLog } from '../audit/audit-log.js';
+} from '../store/index.js';
+import { type AgentStore } from '../store/index.js';
+import type { AuditLog } from '../audit/index.js';
 import { mfaRequired, mfaSettingKey, type SessionGate } from './session-gate.js';
 
 export interface RuleView extends StoredRule {

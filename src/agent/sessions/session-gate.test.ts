@@ -22,9 +22,9 @@ import {
   tunnelSessionPath,
   type TicketClaims,
 } from '../../protocol/index.js';
-import { AgentStore } from '../store/agent-store.js';
-import { AuditLog } from '../audit/audit-log.js';
-import { verifyAuditChain } from '../audit/audit-verify.js';
+import { AgentStore } from '../store/index.js';
+import { AuditLog } from '../audit/index.js';
+import { verifyAuditChain } from '../audit/index.js';
 import type { Timers } from './refusal-audit.js';
 import { SessionGate, type GateLimit } from './session-gate.js';
 

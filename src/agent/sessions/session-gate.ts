@@ -21,11 +21,11 @@ import {
   type SessionEndReason,
   type TicketClaims,
 } from '../../protocol/index.js';
-import type { AgentStore } from '../store/agent-store.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AgentStore } from '../store/index.js';
+import type { AuditLog } from '../audit/index.js';
 import { LiveSession, type ActiveSession } from './live-session.js';
 import { RefusalAudit, type Timers } from './refusal-audit.js';
-import { formatDurationMs } from '../../common/config/duration.js';
+import { formatDurationMs } from '../../common/config/index.js';
 
 export type { ActiveSession };
 

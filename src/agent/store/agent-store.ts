@@ -4,8 +4,8 @@
 
 import type { Kysely } from 'kysely';
 import { agentMigrations } from './migrations.js';
-import { openSqlite, type SqliteOpenOptions } from '../../common/sqlite/open.js';
-import { transactionFlushedAfter } from '../../common/sqlite/wal-flush.js';
+import { openSqlite, type SqliteOpenOptions } from '../../common/sqlite/index.js';
+import { transactionFlushedAfter } from '../../common/sqlite/index.js';
 import { LifelineError } from '../../common/errors.js';
 import { auditEntryHash, genesisHash, type AuditEntry } from '../../protocol/index.js';
 import { PolicyStore, type PolicyTables } from './policy-store.js';

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ReportEnvelope } from '../../protocol/callhome/reports.js';
+import type { ReportEnvelope } from '../../protocol/index.js';
 import { AgentStore } from './agent-store.js';
 
 const t0 = 1_750_000_000_000;

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LifelineError } from '../../common/errors.js';
-import type { ReportEnvelope } from '../../protocol/callhome/reports.js';
-import { openSqlite } from '../../common/sqlite/open.js';
+import type { ReportEnvelope } from '../../protocol/index.js';
+import { openSqlite } from '../../common/sqlite/index.js';
 import { OutboxStore, outboxMigrations, sha256Hex, type OutboxTables } from './outbox-store.js';
 
 const t0 = 1_750_000_000_000;

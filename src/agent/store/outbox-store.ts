@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import { sql, type Generated, type Kysely, type Migration } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
-import type { ReportEnvelope, ReportKind } from '../../protocol/callhome/reports.js';
-import type { AttachmentStepKind } from '../../protocol/callhome/attachments.js';
-import type { Manifest } from '../../protocol/callhome/manifest.js';
-import { transactionFlushedAfter } from '../../common/sqlite/wal-flush.js';
+import type { ReportEnvelope, ReportKind } from '../../protocol/index.js';
+import type { AttachmentStepKind } from '../../protocol/index.js';
+import type { Manifest } from '../../protocol/index.js';
+import { transactionFlushedAfter } from '../../common/sqlite/index.js';
 
 export const outboxStates = ['pending', 'held', 'sent', 'rejected'] as const;
 export type OutboxState = (typeof outboxStates)[number];

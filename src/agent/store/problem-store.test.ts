@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { openSqlite } from '../../common/sqlite/open.js';
+import { openSqlite } from '../../common/sqlite/index.js';
 import { ProblemStore, problemMigrations, type ProblemTables } from './problem-store.js';
 
 const t0 = 1_750_000_000_000;

@@ -14,12 +14,12 @@ import {
 } from '../../agent/index.js';
 import { LifelineError, errorCodes, isErrorCode } from '../../common/errors.js';
 import { formatBytes } from '../../common/bytes.js';
-import { proxyConfigSchema, type ProxyConfig } from '../../agent/link/proxy-config.js';
-import { formatMode } from '../../common/disk/files.js';
+import { proxyConfigSchema, type ProxyConfig } from '../../agent/link/index.js';
+import { formatMode } from '../../common/disk/index.js';
 import { createLogger } from '../../common/logger.js';
 import { isServiceName } from '../../protocol/index.js';
-import { AgentStore, type AgentSessionRecord } from '../../agent/store/agent-store.js';
-import { type RefusalCount } from '../../agent/store/policy-store.js';
+import { AgentStore, type AgentSessionRecord } from '../../agent/store/index.js';
+import { type RefusalCount } from '../../agent/store/index.js';
 import { AdminClient } from '../admin-client.js';
 import { registerAgentPolicyCommands } from './policy.js';
 import { registerAgentAuditCommand } from './audit.js';
@@ -28,7 +28,7 @@ import { registerAgentDataRequestCommands } from './datarequests.js';
 import { registerAgentCollectCommands } from './collect.js';
 import { registerAgentProblemsCommand } from './problems.js';
 import { registerAgentFixCommands } from './fixes.js';
-import { closeWithDeadline, waitForSignal, warnOfLooseModes } from '../hub/hub.js';
+import { closeWithDeadline, waitForSignal, warnOfLooseModes } from '../hub/index.js';
 import { ago, printError, printJson, printLine, printTable, readStdin, tty } from '../io.js';
 
 /** Loopback or one of this machine's own addresses, in canonical form; anything else is refused. */

@@ -3,12 +3,12 @@
 
 import type { Command } from 'commander';
 import { agentPaths, loadAgentConfig } from '../../agent/index.js';
-import { formatAuditJsonLines } from '../../agent/audit/audit-verify.js';
-import { verifyAuditLog } from '../../agent/audit/audit-report.js';
-import { CallHomeClient } from '../../agent/link/callhome-client.js';
-import { hubDialerFromDataDir } from '../../agent/link/hub-dialer.js';
+import { formatAuditJsonLines } from '../../agent/audit/index.js';
+import { verifyAuditLog } from '../../agent/audit/index.js';
+import { CallHomeClient } from '../../agent/link/index.js';
+import { hubDialerFromDataDir } from '../../agent/link/index.js';
 import { LifelineError } from '../../common/errors.js';
-import { AgentStore } from '../../agent/store/agent-store.js';
+import { AgentStore } from '../../agent/store/index.js';
 import { printJson, printJsonText, printLine, tty } from '../io.js';
 import type { AuditCheckpoint, AuditEntry } from '../../protocol/index.js';
 

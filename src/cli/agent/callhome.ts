@@ -2,12 +2,12 @@
 // They talk to the running agent's admin API.
 
 import type { Command } from 'commander';
-import { parseDurationMs } from '../../common/config/duration.js';
+import { parseDurationMs } from '../../common/config/index.js';
 import { LifelineError } from '../../common/errors.js';
-import type { OutboxItem, Transmission } from '../../agent/store/outbox-store.js';
+import type { OutboxItem, Transmission } from '../../agent/store/index.js';
 import { AdminClient } from '../admin-client.js';
 import { ago, printExactBytes, printJson, printLine, printTable, tty } from '../io.js';
-import type { ProblemAccepted } from '../../agent/callhome/problem-desk.js';
+import type { ProblemAccepted } from '../../agent/callhome/index.js';
 import { printProblemOpened } from './problems.js';
 import { collectFiles, followUploads, registerAgentAttachmentsCommand, stageFiles } from './attach.js';
 

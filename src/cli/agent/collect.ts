@@ -9,10 +9,10 @@ import {
   testCallHomeFromDataDir,
   type CallHomeTestReport,
   type StepResult,
-} from '../../agent/callhome/callhome-test.js';
-import { submittedSystemsSchema } from '../../agent/collectors/inventory.js';
-import type { SystemView } from '../../agent/collectors/collectors.js';
-import { formatZodIssues } from '../../common/config/config-file.js';
+} from '../../agent/callhome/index.js';
+import { submittedSystemsSchema } from '../../agent/collectors/index.js';
+import type { SystemView } from '../../agent/collectors/index.js';
+import { formatZodIssues } from '../../common/config/index.js';
 import { LifelineError } from '../../common/errors.js';
 import { systemStatuses, type InventoryPayload, type ManagedSystemInventory } from '../../protocol/index.js';
 import { AdminClient } from '../admin-client.js';

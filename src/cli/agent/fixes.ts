@@ -18,7 +18,7 @@ import {
 } from '../../agent/index.js';
 import { LifelineError } from '../../common/errors.js';
 import type { FixStatement } from '../../protocol/index.js';
-import { AgentStore } from '../../agent/store/agent-store.js';
+import { AgentStore } from '../../agent/store/index.js';
 import { AdminClient } from '../admin-client.js';
 import { formatBytes } from '../../common/bytes.js';
 import { startByteProgress, type ByteProgress } from '../fix-progress.js';

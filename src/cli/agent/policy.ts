@@ -2,9 +2,9 @@
 // policy commands. They talk to the running agent's admin API.
 
 import type { Command } from 'commander';
-import { parseDurationMs } from '../../common/config/duration.js';
+import { parseDurationMs } from '../../common/config/index.js';
 import { LifelineError } from '../../common/errors.js';
-import type { AccessRequest, StoredGrant, StoredRule } from '../../agent/store/policy-store.js';
+import type { AccessRequest, StoredGrant, StoredRule } from '../../agent/store/index.js';
 import { AdminClient } from '../admin-client.js';
 import { ago, printJson, printLine, printTable, tty } from '../io.js';
 

@@ -2,7 +2,7 @@
 // report is accepted (the local id at once, the vendor's problem number if the hub answers soon).
 
 import type { Command } from 'commander';
-import type { ProblemAccepted, ProblemView } from '../../agent/callhome/problem-desk.js';
+import type { ProblemAccepted, ProblemView } from '../../agent/callhome/index.js';
 import { AdminClient } from '../admin-client.js';
 import { ago, printJson, printLine, printTable, tty } from '../io.js';
 

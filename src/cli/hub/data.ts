@@ -8,13 +8,13 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { LifelineError } from '../../common/errors.js';
-import { privateFileMode } from '../../common/disk/files.js';
+import { privateFileMode } from '../../common/disk/index.js';
 import {
   attachmentFilePath,
   attachmentsDirOf,
   deleteAttachment,
   readableAttachment,
-} from '../../hub/attachments/attachment-files.js';
+} from '../../hub/attachments/index.js';
 import { attachmentIdPattern } from '../../protocol/index.js';
 import { formatBytes } from '../../common/bytes.js';
 import { startByteProgress } from '../fix-progress.js';

@@ -1,7 +1,7 @@
 // `lifeline hub inventory|performance STATION`: what a station reported of itself and its systems.
 
 import type { Command } from 'commander';
-import { parseDurationMs } from '../../common/config/duration.js';
+import { parseDurationMs } from '../../common/config/index.js';
 import { LifelineError } from '../../common/errors.js';
 import { isStationId } from '../../protocol/index.js';
 import { withStore } from './hub.js';

@@ -3,9 +3,9 @@
 import type { Command } from 'commander';
 import { LifelineError } from '../../common/errors.js';
 import { withStore } from './hub.js';
-import type { HubAttachment } from '../../hub/store/attachments.js';
-import type { HubDataRequest } from '../../hub/store/data-requests.js';
-import type { ProblemRecord, StoredReport } from '../../hub/store/reports.js';
+import type { HubAttachment } from '../../hub/store/index.js';
+import type { HubDataRequest } from '../../hub/store/index.js';
+import type { ProblemRecord, StoredReport } from '../../hub/store/index.js';
 import { formatBytes } from '../../common/bytes.js';
 import { ago, printJson, printLine, printTable, tty } from '../io.js';
 

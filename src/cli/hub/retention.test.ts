@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RetentionRunSummary } from '../../hub/retention/retention.js';
+import type { RetentionRunSummary } from '../../hub/retention/index.js';
 import { describeRemoved, parseNowOption } from './retention.js';
 
 const real = Date.UTC(2026, 5, 1, 12);

@@ -3,10 +3,10 @@
 
 import type { Command } from 'commander';
 import { systemClock } from '../../common/clock.js';
-import { parseDurationMs } from '../../common/config/duration.js';
+import { parseDurationMs } from '../../common/config/index.js';
 import { LifelineError } from '../../common/errors.js';
-import { attachmentsDirOf } from '../../hub/attachments/attachment-files.js';
-import { loadHubConfig } from '../../hub/config.js';
+import { attachmentsDirOf } from '../../hub/attachments/index.js';
+import { loadHubConfig } from '../../hub/index.js';
 import {
   formatPeriod,
   problemDataPurger,
@@ -14,7 +14,7 @@ import {
   runRetention,
   type RetentionRule,
   type RetentionRunSummary,
-} from '../../hub/retention/retention.js';
+} from '../../hub/retention/index.js';
 import { withStore } from './hub.js';
 import { printJson, printLine, tty } from '../io.js';
 

@@ -2,7 +2,7 @@
 // pick the new one up over call home during the overlap; at its end the hub switches over.
 
 import type { Command } from 'commander';
-import { formatDurationMs, parseDurationMs } from '../../common/config/duration.js';
+import { formatDurationMs, parseDurationMs } from '../../common/config/index.js';
 import { hubPaths, loadHubConfig, startCaRotation, startTicketKeyRotation } from '../../hub/index.js';
 import { withStore } from './hub.js';
 import { printLine, tty } from '../io.js';

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { LifelineError } from '../../common/errors.js';
 import { isSilent } from '../../hub/index.js';
 import { parseStationId } from '../../protocol/index.js';
-import type { StationRecord } from '../../hub/store/hub-store.js';
+import type { StationRecord } from '../../hub/store/index.js';
 import { ago, printJson, printLine, printTable, tty } from '../io.js';
 import { withStore } from './hub.js';
 

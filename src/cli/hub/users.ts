@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { LifelineError } from '../../common/errors.js';
 import { hashPassword, newTotpSecret, totpUri } from '../../hub/index.js';
-import type { HubStore } from '../../hub/store/hub-store.js';
+import type { HubStore } from '../../hub/store/index.js';
 import { withStore } from './hub.js';
 import { printJson, printLine, printTable, readStdin, tty } from '../io.js';
 

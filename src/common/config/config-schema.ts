@@ -3,8 +3,8 @@
 
 import { z } from 'zod';
 import { formatDurationMs, parseDurationMs } from './duration.js';
-import { parseHostPort } from '../net/host-port.js';
-import type { ConnectionLimits } from '../net/connection-guard.js';
+import { parseHostPort } from '../net/index.js';
+import type { ConnectionLimits } from '../net/index.js';
 
 export const hostPortSchema = z.string().refine((v) => {
   try {

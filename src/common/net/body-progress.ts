@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { constants as h2 } from 'node:http2';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { FastifyInstance, FastifyRequest, RawServerBase } from 'fastify';
-import { formatDurationMs } from '../config/duration.js';
+import { formatDurationMs } from '../config/index.js';
 import { LifelineError } from '../errors.js';
 import type { BodyWatch, ConnectionGuard } from './connection-guard.js';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteDialect, Kysely, sql, type Migration } from 'kysely';
 import { LifelineError } from '../errors.js';
-import { StoreFullError } from '../disk/store-full.js';
+import { StoreFullError } from '../disk/index.js';
 import { openSqlite } from './open.js';
 import { transactionFlushedAfter } from './wal-flush.js';
 

@@ -17,7 +17,7 @@ import {
   type TransactionSettings,
 } from 'kysely';
 import { formatBytes } from '../bytes.js';
-import { StoreFullError, freeBytesOf, storeFullErrorOf } from '../disk/store-full.js';
+import { StoreFullError, freeBytesOf, storeFullErrorOf } from '../disk/index.js';
 
 export interface FullDiskOptions {
   /** The database file, named in STORE_FULL messages. */

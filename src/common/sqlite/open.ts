@@ -6,9 +6,9 @@
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, type Migration, type MigrationProvider } from 'kysely';
 import { LifelineError } from '../errors.js';
-import type { StoreFullError } from '../disk/store-full.js';
+import type { StoreFullError } from '../disk/index.js';
 import { GuardedSqliteDialect, translateSqliteError } from './guarded-driver.js';
-import { createPrivateFile } from '../disk/files.js';
+import { createPrivateFile } from '../disk/index.js';
 import { StatementCachingDatabase } from './statement-cache.js';
 import { registerWalFlusher, WalFlusher } from './wal-flush.js';
 

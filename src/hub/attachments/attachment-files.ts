@@ -8,9 +8,9 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LifelineError } from '../../common/errors.js';
-import { privateDirectoryMode, privateFileMode } from '../../common/disk/files.js';
-import type { HubAttachment } from '../store/attachments.js';
-import type { HubStore } from '../store/hub-store.js';
+import { privateDirectoryMode, privateFileMode } from '../../common/disk/index.js';
+import type { HubAttachment } from '../store/index.js';
+import type { HubStore } from '../store/index.js';
 
 export function attachmentsDirOf(hubDataDir: string): string {
   return join(hubDataDir, 'attachments');

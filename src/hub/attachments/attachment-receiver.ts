@@ -12,14 +12,14 @@ import {
   type AttachmentStart,
   type AttachmentState,
 } from '../../protocol/index.js';
-import type { HubAttachment } from '../store/attachments.js';
-import type { HubStore } from '../store/hub-store.js';
+import type { HubAttachment } from '../store/index.js';
+import type { HubStore } from '../store/index.js';
 import { attachmentFilePath, hashFile, settleFileLength } from './attachment-files.js';
 import { AttachmentWriters, ChunkOutOfTurn } from './attachment-writer.js';
 import type { ChunkBody } from './chunk-body.js';
-import type { HubAudit } from '../audit/hub-audit.js';
-import { LimitReached, shareKeys, type ShareRefusals } from '../console/shares.js';
-import type { StoreRoom } from '../../common/disk/store-space.js';
+import type { HubAudit } from '../audit/index.js';
+import { LimitReached, shareKeys, type ShareRefusals } from '../console/index.js';
+import type { StoreRoom } from '../../common/disk/index.js';
 import { formatBytes } from '../../common/bytes.js';
 
 /** How a chunk came: the upload channel, or a PUT on call home. */

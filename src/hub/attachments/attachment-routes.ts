@@ -14,10 +14,10 @@ import {
   manifestHeader,
   maxChunkBytes,
 } from '../../protocol/index.js';
-import type { HubStore } from '../store/hub-store.js';
+import type { HubStore } from '../store/index.js';
 import type { AttachmentReceiver } from './attachment-receiver.js';
 import { ChunkBody, receiveChunkBody } from './chunk-body.js';
-import { callingStation } from '../callhome/station-routes.js';
+import { callingStation } from '../callhome/index.js';
 
 export interface AttachmentRouteOptions {
   store: HubStore;

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { StoreFullError, storeFullErrorOf } from '../../common/disk/store-full.js';
+import { StoreFullError, storeFullErrorOf } from '../../common/disk/index.js';
 import { ChunkBody } from './chunk-body.js';
 import { ChunkWriterThread } from './chunk-writer-thread.js';
 

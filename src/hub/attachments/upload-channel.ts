@@ -6,8 +6,8 @@
 
 import type { TLSSocket } from 'node:tls';
 import { LifelineError, toLifelineError } from '../../common/errors.js';
-import { bodyTooSlowError } from '../../common/net/body-progress.js';
-import type { ConnectionGuard } from '../../common/net/connection-guard.js';
+import { bodyTooSlowError } from '../../common/net/index.js';
+import type { ConnectionGuard } from '../../common/net/index.js';
 import type { Logger } from '../../common/logger.js';
 import {
   encodeUploadAnswer,
@@ -15,10 +15,10 @@ import {
   uploadFrameHeadSchema,
   type UploadFrameHead,
 } from '../../protocol/index.js';
-import type { HubStore } from '../store/hub-store.js';
+import type { HubStore } from '../store/index.js';
 import type { AttachmentReceiver } from './attachment-receiver.js';
 import { ChunkBody, ownCopy } from './chunk-body.js';
-import { callingStation } from '../callhome/station-routes.js';
+import { callingStation } from '../callhome/index.js';
 
 export interface UploadChannelOptions {
   store: HubStore;

@@ -3,7 +3,7 @@
 
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import type { HubAuditEntry, HubStore } from '../store/hub-store.js';
+import type { HubAuditEntry, HubStore } from '../store/index.js';
 
 export type HubAuditObserver = (
   action: string,

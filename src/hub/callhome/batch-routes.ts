@@ -16,7 +16,7 @@ import {
   type Manifest,
   type ReportBatchAnswer,
 } from '../../protocol/index.js';
-import type { IngestItem } from '../store/reports.js';
+import type { IngestItem } from '../store/index.js';
 
 import { callingStation, type ReportRouteOptions } from './station-routes.js';
 

@@ -9,9 +9,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { installApiConventions } from '../../common/net/http-api.js';
-import { installBodyProgress } from '../../common/net/body-progress.js';
-import type { ConnectionGuard } from '../../common/net/connection-guard.js';
+import { installApiConventions } from '../../common/net/index.js';
+import { installBodyProgress } from '../../common/net/index.js';
+import type { ConnectionGuard } from '../../common/net/index.js';
 import type { Logger } from '../../common/logger.js';
 import { certNotAfterMs, signStationCsr, verifyCsr } from '../../pki/index.js';
 import {
@@ -20,24 +20,20 @@ import {
   http2Settings,
   type ReportKind,
 } from '../../protocol/index.js';
-import type { HubStore } from '../store/hub-store.js';
-import type { HubAudit } from '../audit/hub-audit.js';
+import type { HubStore } from '../store/index.js';
+import type { HubAudit } from '../audit/index.js';
 import { registerStationRoutes } from './station-routes.js';
 import { registerTrustRoutes } from './trust-routes.js';
-import { recordIssuedStationCert } from '../trust/crl.js';
-import type { HubTrustMaterial } from '../trust/trust-rotation.js';
+import { recordIssuedStationCert } from '../trust/index.js';
+import type { HubTrustMaterial } from '../trust/index.js';
 import { registerBatchRoutes } from './batch-routes.js';
 import { registerDataRequestRoutes } from './request-routes.js';
-import { registerFixRoutes } from '../fixes/fix-routes.js';
-import { registerAttachmentRoutes } from '../attachments/attachment-routes.js';
-import {
-  AttachmentReceiver,
-  type ChunkTransport,
-  type UploadShares,
-} from '../attachments/attachment-receiver.js';
-import { serveUploadChannel } from '../attachments/upload-channel.js';
-import { attachmentsDirOf } from '../attachments/attachment-files.js';
-import type { StoreRoom } from '../../common/disk/store-space.js';
+import { registerFixRoutes } from '../fixes/index.js';
+import { registerAttachmentRoutes } from '../attachments/index.js';
+import { AttachmentReceiver, type ChunkTransport, type UploadShares } from '../attachments/index.js';
+import { serveUploadChannel } from '../attachments/index.js';
+import { attachmentsDirOf } from '../attachments/index.js';
+import type { StoreRoom } from '../../common/disk/index.js';
 
 export const enrollRequestSchema = z
   .object({

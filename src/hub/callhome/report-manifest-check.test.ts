@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildManifest, encodeManifest } from '../../protocol/callhome/manifest.js';
+import { buildManifest, encodeManifest } from '../../protocol/index.js';
 import { manifestProblem } from './report-manifest-check.js';
 
 const envelope = { id: 'a'.repeat(32), kind: 'problem.open' };

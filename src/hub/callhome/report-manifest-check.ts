@@ -2,7 +2,7 @@
 // this very report, and match the exact bytes received (size and SHA-256). A report whose bytes
 // differ from what the appliance said it sent is refused, not stored.
 
-import { checkManifest, decodeManifest, manifestHeader } from '../../protocol/callhome/manifest.js';
+import { checkManifest, decodeManifest, manifestHeader } from '../../protocol/index.js';
 
 /** Returns why the report's manifest is refused, or undefined when it matches. */
 export function manifestProblem(

@@ -5,8 +5,8 @@ import type { FastifyInstance, RawServerBase } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
-import { dataRequestAnswerSchema, dataRequestIdSchema } from '../../protocol/callhome/data-requests.js';
-import type { HubStore } from '../store/hub-store.js';
+import { dataRequestAnswerSchema, dataRequestIdSchema } from '../../protocol/index.js';
+import type { HubStore } from '../store/index.js';
 import { callingStation } from './station-routes.js';
 
 export function registerDataRequestRoutes<S extends RawServerBase>(

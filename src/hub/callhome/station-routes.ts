@@ -16,11 +16,11 @@ import {
   genesisHash,
 } from '../../protocol/index.js';
 import { checkExpiredStationCert, derToPem } from '../../pki/index.js';
-import { type HubStore } from '../store/hub-store.js';
-import type { HubAudit } from '../audit/hub-audit.js';
-import { peerStationId } from '../stations/station-listener.js';
+import { type HubStore } from '../store/index.js';
+import type { HubAudit } from '../audit/index.js';
+import { peerStationId } from '../stations/index.js';
 import { manifestProblem } from './report-manifest-check.js';
-import type { StoreRoom } from '../../common/disk/store-space.js';
+import type { StoreRoom } from '../../common/disk/index.js';
 
 export const checkpointSchema = z
   .object({

@@ -8,12 +8,12 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
 import { certNotAfterMs, signStationCsr } from '../../pki/index.js';
-import type { HubStore } from '../store/hub-store.js';
-import type { HubAudit } from '../audit/hub-audit.js';
+import type { HubStore } from '../store/index.js';
+import type { HubAudit } from '../audit/index.js';
 import { callingStation } from './station-routes.js';
-import { recordIssuedStationCert } from '../trust/crl.js';
-import { peerStationId } from '../stations/station-listener.js';
-import type { HubTrustMaterial, TrustBundle } from '../trust/trust-rotation.js';
+import { recordIssuedStationCert } from '../trust/index.js';
+import { peerStationId } from '../stations/index.js';
+import type { HubTrustMaterial, TrustBundle } from '../trust/index.js';
 
 export const renewRequestSchema = z.object({ csr: z.string().min(100).max(8192) }).strict();
 

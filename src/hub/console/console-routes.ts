@@ -9,25 +9,26 @@ import type { FastifyInstance, RawServerBase } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ChangeFeed } from '../../common/change-feed.js';
-import type { StoreFullCondition } from '../../common/disk/store-space.js';
+import type { StoreFullCondition } from '../../common/disk/index.js';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { attachmentIdPattern } from '../../protocol/index.js';
-import type { HubStore } from '../store/hub-store.js';
+import type { HubStore } from '../store/index.js';
 import {
   attachmentFilePath,
   attachmentsDirOf,
   deleteAttachment,
   readableAttachment,
-} from '../attachments/attachment-files.js';
-import type { HubAudit } from '../audit/hub-audit.js';
-import type { RetentionConfig } from '../retention/retention-config.js';
-import { formatPeriod, retentionRules } from '../retention/retention.js';
-import { isSilent } from '../stations/station-silence.js';
-import type { SessionBroker } from '../sessions/session-broker.js';
-import type { TechnicianAuth } from '../technicians/technician-auth.js';
-import type { TunnelRegistry } from '../stations/tunnel-registry.js';
-import { LimitReached, seconds, shareKeys, type ShareRefusals, type SharesConfig } from './shares.js';
+} from '../attachments/index.js';
+import type { HubAudit } from '../audit/index.js';
+import type { RetentionConfig } from '../retention/index.js';
+import { formatPeriod, retentionRules } from '../retention/index.js';
+import { isSilent } from '../stations/index.js';
+import type { SessionBroker } from '../sessions/index.js';
+import type { TechnicianAuth } from '../technicians/index.js';
+import type { TunnelRegistry } from '../stations/index.js';
+import { LimitReached, seconds, shareKeys, type ShareRefusals } from './shares.js';
+import type { SharesConfig } from './shares-config.js';
 
 /** A download link works once, for this long: long enough to click, too short to pass around. */
 const downloadLinkMs = 60_000;

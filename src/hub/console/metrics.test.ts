@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { ManualClock } from '../../common/clock.js';
-import { installApiConventions } from '../../common/net/http-api.js';
+import { installApiConventions } from '../../common/net/index.js';
 import { createLogger } from '../../common/logger.js';
 import { LifelineError } from '../../common/errors.js';
-import { openSqliteHubStore } from '../store/sqlite-hub-store.js';
-import { type HubStore } from '../store/hub-store.js';
-import { HubAudit } from '../audit/hub-audit.js';
+import { openSqliteHubStore } from '../store/index.js';
+import { type HubStore } from '../store/index.js';
+import { HubAudit } from '../audit/index.js';
 import { ensureScrapeToken, HubMetrics, registerHubOpsRoutes, withinTimeout } from './metrics.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });

@@ -9,9 +9,9 @@ import type { FastifyInstance, RawServerBase } from 'fastify';
 import type { Counter } from 'prom-client';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { writePrivateFile } from '../../common/disk/files.js';
+import { writePrivateFile } from '../../common/disk/index.js';
 import { kindLabel, MetricsRegistry } from '../../common/metrics-registry.js';
-import type { ConnectionGuardStats } from '../../common/net/connection-guard.js';
+import type { ConnectionGuardStats } from '../../common/net/index.js';
 import { shareKeys, type ShareLimit } from './shares.js';
 
 /** The login's limits, by the scope its refusals are audited with (login-limiter.ts). */

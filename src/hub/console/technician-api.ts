@@ -8,9 +8,9 @@ import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { installApiConventions } from '../../common/net/http-api.js';
-import { installBodyProgress } from '../../common/net/body-progress.js';
-import type { ConnectionGuard } from '../../common/net/connection-guard.js';
+import { installApiConventions } from '../../common/net/index.js';
+import { installBodyProgress } from '../../common/net/index.js';
+import type { ConnectionGuard } from '../../common/net/index.js';
 import type { Logger } from '../../common/logger.js';
 import {
   http2SessionWindowBytes,
@@ -18,14 +18,14 @@ import {
   technicianApiSecurityHeaders,
   technicianApiTls,
 } from '../../protocol/index.js';
-import type { HubStore } from '../store/hub-store.js';
-import type { SessionBroker } from '../sessions/session-broker.js';
-import { LoginRateLimited, type TechnicianAuth } from '../technicians/technician-auth.js';
-import type { TunnelRegistry } from '../stations/tunnel-registry.js';
+import type { HubStore } from '../store/index.js';
+import type { SessionBroker } from '../sessions/index.js';
+import { LoginRateLimited, type TechnicianAuth } from '../technicians/index.js';
+import type { TunnelRegistry } from '../stations/index.js';
 import { registerHubOpsRoutes, type HubOpsRoutesOptions } from './metrics.js';
 import { registerConsoleRoutes, stationLister, type ConsoleRouteOptions } from './console-routes.js';
 import { registerWebPages } from '../../common/web-pages.js';
-import { registerCrlRoute, type CaCrl } from '../trust/crl.js';
+import { registerCrlRoute, type CaCrl } from '../trust/index.js';
 
 export interface TechnicianApiOptions {
   keyPem: string;

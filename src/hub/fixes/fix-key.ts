@@ -3,7 +3,7 @@
 
 import { linkSync, readFileSync, unlinkSync } from 'node:fs';
 import { createTicketKeyPair, FixSigner } from '../../pki/index.js';
-import { writePrivateFile } from '../../common/disk/files.js';
+import { writePrivateFile } from '../../common/disk/index.js';
 import type { HubPaths } from '../config.js';
 
 /**

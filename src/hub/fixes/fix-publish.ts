@@ -10,7 +10,7 @@ import type { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { formatBytes } from '../../common/bytes.js';
-import { StoreFullError, freeBytesOf, storeFullErrorOf } from '../../common/disk/store-full.js';
+import { StoreFullError, freeBytesOf, storeFullErrorOf } from '../../common/disk/index.js';
 import type { FixSigner } from '../../pki/index.js';
 import {
   applianceModelSchema,
@@ -19,8 +19,8 @@ import {
   fixVersionSchema,
   type FixStatement,
 } from '../../protocol/index.js';
-import type { FixRecord } from '../store/fixes.js';
-import type { HubStore } from '../store/hub-store.js';
+import type { FixRecord } from '../store/index.js';
+import type { HubStore } from '../store/index.js';
 
 export interface PublishFixOptions {
   dataDir: string;

@@ -15,9 +15,9 @@ import {
   fixVersionSchema,
   parseByteRange,
 } from '../../protocol/index.js';
-import type { HubStore } from '../store/hub-store.js';
-import type { HubAudit } from '../audit/hub-audit.js';
-import { callingStation } from '../callhome/station-routes.js';
+import type { HubStore } from '../store/index.js';
+import type { HubAudit } from '../audit/index.js';
+import { callingStation } from '../callhome/index.js';
 
 export function registerFixRoutes<S extends RawServerBase>(
   app: FastifyInstance<S>,

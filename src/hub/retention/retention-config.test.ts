@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../../common/config/config-file.js';
-import { agentConfigSchema } from '../../agent/config.js';
+import { parseConfig } from '../../common/config/index.js';
+import { agentConfigSchema } from '../../agent/index.js';
 import { hubConfigSchema } from '../config.js';
 
 const minimal = { stationAddress: 'hub.example.com:8443', apiUrl: 'https://hub.example.com:8444' };

@@ -3,7 +3,7 @@
 // from closure (problems); a year is 365 days.
 
 import { z } from 'zod';
-import { durationSchema as duration } from '../../common/config/config-schema.js';
+import { durationSchema as duration } from '../../common/config/index.js';
 
 const dayMs = 86_400_000;
 

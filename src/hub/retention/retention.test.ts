@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ManualClock } from '../../common/clock.js';
 import type { ReportEnvelope } from '../../protocol/index.js';
-import { openSqliteHubStore } from '../store/sqlite-hub-store.js';
-import { type HubStore } from '../store/hub-store.js';
+import { openSqliteHubStore } from '../store/index.js';
+import { type HubStore } from '../store/index.js';
 import { retentionDefaults } from './retention-config.js';
-import { attachmentFilePath } from '../attachments/attachment-files.js';
+import { attachmentFilePath } from '../attachments/index.js';
 import {
   formatPeriod,
   planRetention,

@@ -5,12 +5,12 @@
 
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import type { HubAuditEntry, HubStore } from '../store/hub-store.js';
+import type { HubAuditEntry, HubStore } from '../store/index.js';
 import {
   discardUnfinishedUploadsIdleSince,
   purgeAttachmentsReceivedBefore,
   type RemovedFile,
-} from '../attachments/attachment-files.js';
+} from '../attachments/index.js';
 import type { RetentionConfig } from './retention-config.js';
 
 export type RetentionRule = 'problemData' | 'closedProblems' | 'inventory' | 'performance' | 'heartbeats';

@@ -24,12 +24,12 @@ import {
   type ProbeKind,
   type TicketClaims,
 } from '../../protocol/index.js';
-import type { HubStore, UserRecord } from '../store/hub-store.js';
-import type { HubAudit } from '../audit/hub-audit.js';
-import type { TechnicianAuth } from '../technicians/technician-auth.js';
-import type { TunnelRegistry } from '../stations/tunnel-registry.js';
+import type { HubStore, UserRecord } from '../store/index.js';
+import type { HubAudit } from '../audit/index.js';
+import type { TechnicianAuth } from '../technicians/index.js';
+import type { TunnelRegistry } from '../stations/index.js';
 import type { SessionRequestShares } from './session-request-shares.js';
-import { LimitReached, type ShareRefusals } from '../console/shares.js';
+import { LimitReached, type ShareRefusals } from '../console/index.js';
 
 export interface SessionBrokerOptions {
   auth: TechnicianAuth;

@@ -4,8 +4,8 @@
 // station, or the hub's audit log, with requests; other users are not slowed.
 
 import type { Clock } from '../../common/clock.js';
-import { formatDurationMs } from '../../common/config/duration.js';
-import { LimitReached, seconds, shareKeys } from '../console/shares.js';
+import { formatDurationMs } from '../../common/config/index.js';
+import { LimitReached, seconds, shareKeys } from '../console/index.js';
 
 export interface SessionRequestLimits {
   /** Requests a user may make at once, and again per window. */

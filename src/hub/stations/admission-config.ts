@@ -2,7 +2,7 @@
 // stations redialling does not overwhelm it (see admission.ts).
 
 import { z } from 'zod';
-import { wholeNumberSchema } from '../../common/config/config-schema.js';
+import { wholeNumberSchema } from '../../common/config/index.js';
 
 export const admissionDefaults = { tunnelsPerSecond: 50 } as const;
 

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import { openSqliteHubStore } from '../store/sqlite-hub-store.js';
-import { type HubStore } from '../store/hub-store.js';
+import { openSqliteHubStore } from '../store/index.js';
+import { type HubStore } from '../store/index.js';
 import { RevocationWatch } from './revocation-watch.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });

@@ -4,7 +4,7 @@
 
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import type { HubStore } from '../store/hub-store.js';
+import type { HubStore } from '../store/index.js';
 
 export interface StationCloser {
   /** Closes the station's tunnel and call-home connections; how many were closed. */

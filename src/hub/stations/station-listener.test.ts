@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { ManualClock } from '../../common/clock.js';
-import { connectionLimitsOf } from '../../common/config/config-schema.js';
-import { ConnectionGuard } from '../../common/net/connection-guard.js';
+import { connectionLimitsOf } from '../../common/config/index.js';
+import { ConnectionGuard } from '../../common/net/index.js';
 import { createLogger } from '../../common/logger.js';
 import {
   createCa,
@@ -20,11 +20,11 @@ import {
   type KeyAndCert,
 } from '../../pki/index.js';
 import { alpnCallHome, alpnTunnel, alpnUpload, generateStationId } from '../../protocol/index.js';
-import { openSqliteHubStore } from '../store/sqlite-hub-store.js';
-import { type HubStore } from '../store/hub-store.js';
+import { openSqliteHubStore } from '../store/index.js';
+import { type HubStore } from '../store/index.js';
 import { TunnelAdmission, retryAfterMaxMs, retryAfterMinMs } from './admission.js';
 import { hubConnectionsSchema } from '../config.js';
-import { HubAudit } from '../audit/hub-audit.js';
+import { HubAudit } from '../audit/index.js';
 import { StationListener } from './station-listener.js';
 import { TunnelJournal } from './tunnel-journal.js';
 import { TunnelRegistry } from './tunnel-registry.js';

@@ -8,12 +8,12 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { connect as h2connect, constants as h2 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../common/logger.js';
-import type { HostPort } from '../../common/net/host-port.js';
+import type { HostPort } from '../../common/net/index.js';
 import { alpnCallHome, alpnTunnel, alpnUpload, isStationId, stationPortTls } from '../../protocol/index.js';
-import type { ConnectionGuard } from '../../common/net/connection-guard.js';
-import type { HubStore } from '../store/hub-store.js';
+import type { ConnectionGuard } from '../../common/net/index.js';
+import type { HubStore } from '../store/index.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
-import type { HubAudit } from '../audit/hub-audit.js';
+import type { HubAudit } from '../audit/index.js';
 import { retryLaterMessage, type TunnelAdmission } from './admission.js';
 
 /** The station port's certificate, chain and the CA bundle station certificates are checked against. */

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { ManualClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import { inventoryDigest, type ReportEnvelope, type ReportKind } from '../../protocol/index.js';
-import { openSqliteHubStore } from '../store/sqlite-hub-store.js';
-import { type HubStore } from '../store/hub-store.js';
-import { HubAudit } from '../audit/hub-audit.js';
+import { openSqliteHubStore } from '../store/index.js';
+import { type HubStore } from '../store/index.js';
+import { HubAudit } from '../audit/index.js';
 import { isSilent, silentAfterMs, SilenceMonitor } from './station-silence.js';
 
 const minute = 60_000;

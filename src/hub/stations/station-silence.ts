@@ -4,9 +4,9 @@
 
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import type { HubStore } from '../store/hub-store.js';
-import type { StationHealth } from '../store/station-health.js';
-import type { HubAudit } from '../audit/hub-audit.js';
+import type { HubStore } from '../store/index.js';
+import type { StationHealth } from '../store/index.js';
+import type { HubAudit } from '../audit/index.js';
 
 /** Two missed heartbeats, plus slack for a late delivery: up to 5 minutes, at most one interval. */
 export function silentAfterMs(heartbeatIntervalMs: number): number {

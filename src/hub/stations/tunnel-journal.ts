@@ -6,8 +6,8 @@
 
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import type { HubStore, TunnelChange } from '../store/hub-store.js';
-import type { HubAudit } from '../audit/hub-audit.js';
+import type { HubStore, TunnelChange } from '../store/index.js';
+import type { HubAudit } from '../audit/index.js';
 import type { TunnelEvents } from './tunnel-registry.js';
 
 export interface TunnelJournalOptions {

@@ -7,7 +7,7 @@ import {
   attachmentFilePath,
   deleteAttachment,
   purgeAttachmentsReceivedBefore,
-} from '../attachments/attachment-files.js';
+} from '../attachments/index.js';
 import type { AttachmentStart } from '../../protocol/index.js';
 import { openSqliteHubStore } from './sqlite-hub-store.js';
 import { type HubStore } from './hub-store.js';

@@ -5,8 +5,8 @@
 import type { Kysely, Migration } from 'kysely';
 import { sql } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
-import type { AttachmentStart } from '../../protocol/callhome/attachments.js';
-import { transactionFlushedAfter } from '../../common/sqlite/wal-flush.js';
+import type { AttachmentStart } from '../../protocol/index.js';
+import { transactionFlushedAfter } from '../../common/sqlite/index.js';
 
 export const hubAttachmentMigrations: Record<string, Migration> = {
   '1002-attachments': {

@@ -3,11 +3,11 @@
 
 import { sql, type Kysely, type Migration } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
-import { isStoreFailure } from '../../common/disk/store-full.js';
+import { isStoreFailure } from '../../common/disk/index.js';
 import type { ReportEnvelope } from '../../protocol/index.js';
 import { nextCounterValue } from './retention.js';
 import { recordHeartbeat, type HubStationHealthTables } from './station-health.js';
-import { transactionFlushedAfter } from '../../common/sqlite/wal-flush.js';
+import { transactionFlushedAfter } from '../../common/sqlite/index.js';
 
 export const hubReportMigrations: Record<string, Migration> = {
   '1001-reports': {

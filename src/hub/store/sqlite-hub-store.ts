@@ -12,7 +12,7 @@ import { hubStationHealthMigrations } from './station-health.js';
 import { hubTrustMigrations } from './trust.js';
 import { hubCertSerialMigrations } from './cert-serials.js';
 import { hubUserSecurityMigrations } from './user-security.js';
-import { openSqlite, type SqliteOpenOptions } from '../../common/sqlite/open.js';
+import { openSqlite, type SqliteOpenOptions } from '../../common/sqlite/index.js';
 
 export async function openSqliteHubStore(path: string, options: SqliteOpenOptions = {}): Promise<HubStore> {
   return new KyselyHubStore(

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../common/clock.js';
-import { LoginLimiter, loginConfigSchema } from './login-limiter.js';
+import { LoginLimiter } from './login-limiter.js';
+import { loginConfigSchema } from './login-config.js';
 
 const minute = 60_000;
 const limits = {

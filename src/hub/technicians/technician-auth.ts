@@ -5,9 +5,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import type { AuthMethod } from '../store/user-security.js';
-import type { HubStore, UserRecord } from '../store/hub-store.js';
-import type { HubAudit } from '../audit/hub-audit.js';
+import type { AuthMethod } from '../store/index.js';
+import type { HubStore, UserRecord } from '../store/index.js';
+import type { HubAudit } from '../audit/index.js';
 import type { LoginLimiter, LoginScope } from './login-limiter.js';
 import { burnPasswordCheck, verifyPassword } from './passwords.js';
 import { matchTotpStep } from './totp.js';

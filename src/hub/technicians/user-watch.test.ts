@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
-import { openSqliteHubStore } from '../store/sqlite-hub-store.js';
-import { type HubStore } from '../store/hub-store.js';
-import { HubAudit } from '../audit/hub-audit.js';
+import { openSqliteHubStore } from '../store/index.js';
+import { type HubStore } from '../store/index.js';
+import { HubAudit } from '../audit/index.js';
 import { UserWatch } from './user-watch.js';
 
 let root: string;

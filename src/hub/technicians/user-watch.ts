@@ -3,8 +3,8 @@
 // twice a second, forgets their checked logins and ends their live sessions.
 
 import type { Logger } from '../../common/logger.js';
-import type { HubStore } from '../store/hub-store.js';
-import type { HubAudit } from '../audit/hub-audit.js';
+import type { HubStore } from '../store/index.js';
+import type { HubAudit } from '../audit/index.js';
 
 export interface UserWatchOptions {
   store: HubStore;

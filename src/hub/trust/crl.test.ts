@@ -10,7 +10,7 @@ import * as x509 from '@peculiar/x509';
 import Fastify from 'fastify';
 import { ManualClock } from '../../common/clock.js';
 import { certSha256, createCa, createKeyAndCsr, issueServerCert, signStationCsr } from '../../pki/index.js';
-import { openSqliteHubStore } from '../store/sqlite-hub-store.js';
+import { openSqliteHubStore } from '../store/index.js';
 import {
   buildCaCrl,
   CaCrl,

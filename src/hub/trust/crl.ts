@@ -8,7 +8,7 @@ import * as x509 from '@peculiar/x509';
 import type { FastifyInstance, RawServerBase } from 'fastify';
 import type { Clock } from '../../common/clock.js';
 import { certNotAfterMs, certSerial, certSha256, type KeyAndCert } from '../../pki/index.js';
-import type { HubCertSerialStore } from '../store/cert-serials.js';
+import type { HubCertSerialStore } from '../store/index.js';
 
 export const crlPath = '/v1/ca.crl';
 const hourMs = 3600 * 1000;

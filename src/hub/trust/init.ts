@@ -6,14 +6,14 @@
 import { existsSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import { LifelineError } from '../../common/errors.js';
-import { ensurePrivateDirectory, writePrivateFile } from '../../common/disk/files.js';
-import { formatHostPort, parseHostPort } from '../../common/net/host-port.js';
+import { ensurePrivateDirectory, writePrivateFile } from '../../common/disk/index.js';
+import { formatHostPort, parseHostPort } from '../../common/net/index.js';
 import { createCa, createTicketKeyPair, issueServerCert } from '../../pki/index.js';
 import { hubConfigSchema, hubPaths } from '../config.js';
 import { crlUrlFor } from './crl.js';
-import { ensureFixKey } from '../fixes/fix-key.js';
-import { ensureScrapeToken } from '../console/metrics.js';
-import { parseConfig } from '../../common/config/config-file.js';
+import { ensureFixKey } from '../fixes/index.js';
+import { ensureScrapeToken } from '../console/index.js';
+import { parseConfig } from '../../common/config/index.js';
 
 const year = 365 * 24 * 3600 * 1000;
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { z } from 'zod';
 import { LifelineError } from '../../common/errors.js';
-import { replaceFile, writePrivateFile } from '../../common/disk/files.js';
+import { replaceFile, writePrivateFile } from '../../common/disk/index.js';
 import { createCa, createTicketKeyPair, issueServerCert, type KeyAndCert } from '../../pki/index.js';
 import type { HubPaths } from '../config.js';
 import { crlUrlFor } from './crl.js';

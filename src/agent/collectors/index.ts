@@ -1,0 +1,3 @@
+// The collectors: heartbeat, inventory and performance reports on their schedules.
+export { Collectors, type SystemView } from './collectors.js';
+export { collectAppliance, submittedSystemsSchema, systemsListSchema } from './inventory.js';

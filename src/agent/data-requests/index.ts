@@ -1,0 +1,3 @@
+// The vendor's requests for more error data, polled over call home and answered by the
+// administrator.
+export { DataRequestDesk } from './data-requests.js';

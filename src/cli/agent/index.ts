@@ -1,0 +1,2 @@
+// `lifeline agent ...`: the appliance administrator's commands.
+export { registerAgentCommands } from './agent.js';

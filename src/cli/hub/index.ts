@@ -1,0 +1,2 @@
+// `lifeline hub ...`: the hub operator's commands.
+export { closeWithDeadline, registerHubCommands, waitForSignal, warnOfLooseModes } from './hub.js';

@@ -1,0 +1,6 @@
+// Technician identity: passwords, TOTP, login limits and the watch on disabled users.
+export { LoginLimiter } from './login-limiter.js';
+export { hashPassword } from './passwords.js';
+export { LoginRateLimited, TechnicianAuth } from './technician-auth.js';
+export { newTotpSecret, secretFromTotpUri, totpCode, totpUri } from './totp.js';
+export { UserWatch } from './user-watch.js';

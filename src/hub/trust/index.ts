@@ -1,0 +1,12 @@
+// The hub's trust material: `hub init`, the CA's revocation list, and rotation of the CA and the
+// ticket key.
+export { CaCrl, recordIssuedStationCert, registerCrlRoute, revokedStationSerials } from './crl.js';
+export { initHub } from './init.js';
+export {
+  HubTrust,
+  readRotationState,
+  startCaRotation,
+  startTicketKeyRotation,
+  type HubTrustMaterial,
+  type TrustBundle,
+} from './trust-rotation.js';
