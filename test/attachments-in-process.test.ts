@@ -38,7 +38,7 @@ import {
 import { enrollmentTokenId } from '../src/hub/callhome/index.js';
 import { hubPaths } from '../src/hub/index.js';
 import { Hub } from '../src/hub/index.js';
-import { initHub } from '../src/hub/trust/index.js';
+import { initHub } from '../src/hub/setup/index.js';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const chunkBytes = minChunkBytes;

@@ -101,3 +101,21 @@ test('admin.connections: defaults beside admin.listen, and errors that name the 
     { code: 'CONFIG_INVALID', message: /admin\.connections\.handshakeTimeout: unknown key/ },
   );
 });
+
+test('callhome.keepSent 90d and pollInterval 5m by default, at least 1h and 1s', () => {
+  const hub = minimal.hub;
+  const day = 86_400_000;
+  const config = parseConfig(agentConfigSchema, { hub }, 'agent.yaml');
+  assert.equal(config.callhome.keepSent, 90 * day);
+  assert.equal(config.callhome.pollInterval, 300_000);
+  const short = parseConfig(
+    agentConfigSchema,
+    { hub, callhome: { pollInterval: '2s', keepSent: '30d' } },
+    'agent.yaml',
+  );
+  assert.equal(short.callhome.pollInterval, 2000);
+  assert.equal(short.callhome.keepSent, 30 * day);
+  assert.throws(() => parseConfig(agentConfigSchema, { hub, callhome: { keepSent: '10m' } }, 'agent.yaml'), {
+    message: /callhome\.keepSent: expected a duration .*at least 1h/,
+  });
+});

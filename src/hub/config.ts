@@ -13,7 +13,7 @@ import {
 import { retentionConfigSchema } from './retention/retention-config.js';
 import { loginConfigSchema } from './technicians/login-config.js';
 import { admissionConfigSchema } from './stations/admission-config.js';
-import { sharesConfigSchema } from './console/shares-config.js';
+import { sharesConfigSchema } from './shares/shares-config.js';
 
 /** hub.yaml `connections:`, for each of the two ports on its own. */
 export const hubConnectionsSchema = tlsConnectionLimitsSchema({

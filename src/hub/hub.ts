@@ -30,9 +30,9 @@ import { CaCrl, revokedStationSerials } from './trust/index.js';
 import { ChangeFeed } from '../common/change-feed.js';
 import { connectionLimitsOf } from '../common/config/index.js';
 import { ConnectionGuard } from '../common/net/index.js';
-import { ShareRefusals } from './console/index.js';
 import { SessionRequestShares } from './sessions/index.js';
 import { StoreSpace } from '../common/disk/index.js';
+import { ShareRefusals } from './shares/index.js';
 
 export class Hub {
   readonly config: Readonly<HubConfig>;

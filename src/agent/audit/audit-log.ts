@@ -9,7 +9,6 @@ import { LifelineError } from '../../common/errors.js';
 import { isStoreFailure } from '../../common/disk/index.js';
 import type { Logger } from '../../common/logger.js';
 import type { Kysely } from 'kysely';
-import type { OutboxOptions } from '../callhome/index.js';
 import type { AgentStore, AuditWith } from '../store/index.js';
 import type { OutboxTables } from '../store/index.js';
 import type { AuditEntry } from '../../protocol/index.js';
@@ -112,25 +111,4 @@ export class AuditLog {
     );
     for (const listener of this.#listeners) listener(entry);
   }
-}
-
-/**
- * The outbox's record of what each delivery settled: one entry per delivery and outcome (a batch
- * holds up to 50 reports) naming every report, written in the settlement's commit, so no report
- * is marked sent without its entry, nor the reverse.
- */
-export function settlementRecorder(audit: AuditLog): NonNullable<OutboxOptions['recordSettled']> {
-  return async (trx, settled) => {
-    const published: Array<() => void> = [];
-    for (const outcome of ['sent', 'rejected'] as const) {
-      const reports = settled[outcome];
-      if (reports.length > 0)
-        published.push(
-          await audit.recordIn(trx, 'agent', `callhome.${outcome}`, { count: reports.length, reports }),
-        );
-    }
-    return () => {
-      for (const publish of published) publish();
-    };
-  };
 }

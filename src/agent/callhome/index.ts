@@ -4,3 +4,4 @@ export { testCallHomeFromDataDir, type CallHomeTestReport, type StepResult } fro
 export { SentReportPurger } from './outbox-retention.js';
 export { Outbox, type OutboxOptions } from './outbox.js';
 export { ProblemDesk, type ProblemAccepted, type ProblemInput, type ProblemView } from './problem-desk.js';
+export { settlementRecorder } from './settlement-audit.js';

@@ -11,9 +11,10 @@ import { systemClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
 import type { ReportBatchAnswer, ReportEnvelope } from '../../protocol/index.js';
 import { AgentStore } from '../store/index.js';
-import { AuditLog, settlementRecorder } from '../audit/index.js';
+import { AuditLog } from '../audit/index.js';
 import { Outbox, type Deliver } from './outbox.js';
 import { auditEntryHash, genesisHash, type AuditEntry } from '../../protocol/index.js';
+import { settlementRecorder } from './settlement-audit.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-outbox-audit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,3 +1,4 @@
 // The vendor's requests for more error data, polled over call home and answered by the
 // administrator.
 export { DataRequestDesk } from './data-requests.js';
+export type { DataRequestChannel } from './data-requests.js';

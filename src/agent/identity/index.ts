@@ -2,5 +2,5 @@
 // bundle it pins.
 export { CertificateRenewal, type CertificateStatus, type RenewAnswer } from './cert-renewal.js';
 export { enroll } from './enroll.js';
-export { StationCredentials, type TlsCredentials } from './station-credentials.js';
+export { StationCredentials } from './station-credentials.js';
 export { TrustBundlePinner } from './trust-bundle.js';

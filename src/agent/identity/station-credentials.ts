@@ -7,13 +7,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import type { AgentPaths } from '../config.js';
-
-export interface TlsCredentials {
-  /** The pinned hub CA certificates (one, or two during a CA rotation's overlap). */
-  caPem: string;
-  certPem: string;
-  keyPem: string;
-}
+import type { TlsCredentials } from '../link/index.js';
 
 export class StationCredentials extends EventEmitter<{ changed: [TlsCredentials] }> {
   readonly #paths: Pick<AgentPaths, 'hubCa' | 'stationCert' | 'stationKey'>;

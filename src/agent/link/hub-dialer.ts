@@ -19,12 +19,19 @@ import { alpnCallHome } from '../../protocol/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
 import { describeProxy, proxyFor, resolveProxy, type ProxySettings } from './proxy-config.js';
 import { connectThroughProxy } from './proxy-connect.js';
-import type { TlsCredentials } from '../identity/index.js';
 
 /**
  * in-use: the endpoint the channels use now; failed: its last attempt failed; untried: never dialled;
  * standby: reachable at its last attempt, but another one is in use.
  */
+/** What the agent dials the hub with: the station's key and certificate, and the pinned hub CAs. */
+export interface TlsCredentials {
+  /** The pinned hub CA certificates (one, or two during a CA rotation's overlap). */
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
 export type EndpointState = 'in-use' | 'failed' | 'untried' | 'standby';
 
 export interface EndpointStatus {

@@ -1,7 +1,13 @@
 // The link to the hub: dialing endpoints directly or through the customer's proxy, the tunnel, and
 // the call-home HTTP/2 client.
 export { CallHomeClient, type HubAnswer } from './callhome-client.js';
-export { HubDialer, hubDialerFromDataDir, type EndpointStatus, type ProxyStatus } from './hub-dialer.js';
+export {
+  HubDialer,
+  hubDialerFromDataDir,
+  type EndpointStatus,
+  type ProxyStatus,
+  type TlsCredentials,
+} from './hub-dialer.js';
 export {
   describeProxy,
   proxyConfigSchema,

@@ -7,13 +7,18 @@
 
 import { EventEmitter } from 'node:events';
 import type { TLSSocket } from 'node:tls';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { constants as h2constants, performServerHandshake, type ServerHttp2Session } from 'node:http2';
 import { Backoff } from '../../common/backoff.js';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import { alpnTunnel, http2SessionWindowBytes, http2Settings } from '../../protocol/index.js';
+import {
+  alpnTunnel,
+  http2SessionWindowBytes,
+  http2Settings,
+  type SessionEndReason,
+} from '../../protocol/index.js';
 import type { HubDialer } from './hub-dialer.js';
-import type { SessionGate } from '../sessions/index.js';
 
 export type TunnelState = 'disabled' | 'connecting' | 'connected' | 'waiting';
 
@@ -33,11 +38,19 @@ export interface CredentialWatch {
   off(event: 'changed', listener: () => void): unknown;
 }
 
+/** What takes the streams the hub opens on the tunnel: the session gate. */
+export interface TunnelStreamHandler {
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void;
+  /** Ends every session; returns how many there were. */
+  stopAll(reason: SessionEndReason): number;
+  readonly activeCount: number;
+}
+
 export interface TunnelClientOptions {
   dialer: HubDialer;
   /** Absent: the certificate's expiry is not watched (tests with fixed credentials). */
   credentials?: CredentialWatch;
-  gate: Pick<SessionGate, 'handleStream' | 'stopAll' | 'activeCount'>;
+  gate: TunnelStreamHandler;
   clock: Clock;
   logger: Logger;
   pingIntervalMs: number;

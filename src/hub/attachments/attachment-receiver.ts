@@ -18,9 +18,9 @@ import { attachmentFilePath, hashFile, settleFileLength } from './attachment-fil
 import { AttachmentWriters, ChunkOutOfTurn } from './attachment-writer.js';
 import type { ChunkBody } from './chunk-body.js';
 import type { HubAudit } from '../audit/index.js';
-import { LimitReached, shareKeys, type ShareRefusals } from '../console/index.js';
 import type { StoreRoom } from '../../common/disk/index.js';
 import { formatBytes } from '../../common/bytes.js';
+import { LimitReached, shareKeys, type ShareRefusals } from '../shares/index.js';
 
 /** How a chunk came: the upload channel, or a PUT on call home. */
 export type ChunkTransport = 'channel' | 'call-home';

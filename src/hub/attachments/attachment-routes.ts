@@ -17,7 +17,7 @@ import {
 import type { HubStore } from '../store/index.js';
 import type { AttachmentReceiver } from './attachment-receiver.js';
 import { ChunkBody, receiveChunkBody } from './chunk-body.js';
-import { callingStation } from '../callhome/index.js';
+import { callingStation } from '../stations/index.js';
 
 export interface AttachmentRouteOptions {
   store: HubStore;

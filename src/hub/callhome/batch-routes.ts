@@ -18,7 +18,8 @@ import {
 } from '../../protocol/index.js';
 import type { IngestItem } from '../store/index.js';
 
-import { callingStation, type ReportRouteOptions } from './station-routes.js';
+import { type ReportRouteOptions } from './station-routes.js';
+import { callingStation } from '../stations/index.js';
 
 /** A batch is at most 50 reports of at most a few MiB together; this leaves room to spare. */
 const maxBatchBodyBytes = 32 * 1024 * 1024;

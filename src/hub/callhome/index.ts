@@ -1,4 +1,3 @@
 // The call-home channel: enrollment, reports (one or a batch), station routes, data requests and
 // the certificate lifecycle routes.
 export { buildCallHomeApi, enrollmentTokenId } from './callhome-api.js';
-export { callingStation } from './station-routes.js';

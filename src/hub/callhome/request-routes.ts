@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
 import { dataRequestAnswerSchema, dataRequestIdSchema } from '../../protocol/index.js';
 import type { HubStore } from '../store/index.js';
-import { callingStation } from './station-routes.js';
+import { callingStation } from '../stations/index.js';
 
 export function registerDataRequestRoutes<S extends RawServerBase>(
   app: FastifyInstance<S>,

@@ -10,9 +10,8 @@ import type { Clock } from '../../common/clock.js';
 import { certNotAfterMs, signStationCsr } from '../../pki/index.js';
 import type { HubStore } from '../store/index.js';
 import type { HubAudit } from '../audit/index.js';
-import { callingStation } from './station-routes.js';
 import { recordIssuedStationCert } from '../trust/index.js';
-import { peerStationId } from '../stations/index.js';
+import { peerStationId, callingStation } from '../stations/index.js';
 import type { HubTrustMaterial, TrustBundle } from '../trust/index.js';
 
 export const renewRequestSchema = z.object({ csr: z.string().min(100).max(8192) }).strict();

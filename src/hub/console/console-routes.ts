@@ -27,8 +27,8 @@ import { isSilent } from '../stations/index.js';
 import type { SessionBroker } from '../sessions/index.js';
 import type { TechnicianAuth } from '../technicians/index.js';
 import type { TunnelRegistry } from '../stations/index.js';
-import { LimitReached, seconds, shareKeys, type ShareRefusals } from './shares.js';
-import type { SharesConfig } from './shares-config.js';
+import { LimitReached, seconds, shareKeys, type ShareRefusals } from '../shares/index.js';
+import type { SharesConfig } from '../shares/index.js';
 
 /** A download link works once, for this long: long enough to click, too short to pass around. */
 const downloadLinkMs = 60_000;

@@ -12,7 +12,7 @@ import { LifelineError } from '../../common/errors.js';
 import { writePrivateFile } from '../../common/disk/index.js';
 import { kindLabel, MetricsRegistry } from '../../common/metrics-registry.js';
 import type { ConnectionGuardStats } from '../../common/net/index.js';
-import { shareKeys, type ShareLimit } from './shares.js';
+import { shareKeys, type ShareLimit } from '../shares/index.js';
 
 /** The login's limits, by the scope its refusals are audited with (login-limiter.ts). */
 const loginLimits: Readonly<Record<string, string>> = {

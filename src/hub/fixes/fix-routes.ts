@@ -17,7 +17,7 @@ import {
 } from '../../protocol/index.js';
 import type { HubStore } from '../store/index.js';
 import type { HubAudit } from '../audit/index.js';
-import { callingStation } from '../callhome/index.js';
+import { callingStation } from '../stations/index.js';
 
 export function registerFixRoutes<S extends RawServerBase>(
   app: FastifyInstance<S>,

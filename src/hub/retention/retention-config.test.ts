@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../common/config/index.js';
-import { agentConfigSchema } from '../../agent/index.js';
 import { hubConfigSchema } from '../config.js';
 
 const minimal = { stationAddress: 'hub.example.com:8443', apiUrl: 'https://hub.example.com:8444' };
@@ -40,21 +39,4 @@ test('a wrong retention value names the key and the expected form', () => {
       message: /retention.*closed.*unknown key|unknown key.*closed/,
     },
   );
-});
-
-test('agent: callhome.keepSent 90d and pollInterval 5m by default, at least 1h and 1s', () => {
-  const hub = { endpoints: ['hub.example.com:8443'] };
-  const config = parseConfig(agentConfigSchema, { hub }, 'agent.yaml');
-  assert.equal(config.callhome.keepSent, 90 * day);
-  assert.equal(config.callhome.pollInterval, 300_000);
-  const short = parseConfig(
-    agentConfigSchema,
-    { hub, callhome: { pollInterval: '2s', keepSent: '30d' } },
-    'agent.yaml',
-  );
-  assert.equal(short.callhome.pollInterval, 2000);
-  assert.equal(short.callhome.keepSent, 30 * day);
-  assert.throws(() => parseConfig(agentConfigSchema, { hub, callhome: { keepSent: '10m' } }, 'agent.yaml'), {
-    message: /callhome\.keepSent: expected a duration .*at least 1h/,
-  });
 });

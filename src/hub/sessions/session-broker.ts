@@ -29,7 +29,7 @@ import type { HubAudit } from '../audit/index.js';
 import type { TechnicianAuth } from '../technicians/index.js';
 import type { TunnelRegistry } from '../stations/index.js';
 import type { SessionRequestShares } from './session-request-shares.js';
-import { LimitReached, type ShareRefusals } from '../console/index.js';
+import { LimitReached, type ShareRefusals } from '../shares/index.js';
 
 export interface SessionBrokerOptions {
   auth: TechnicianAuth;

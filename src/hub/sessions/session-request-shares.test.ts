@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ManualClock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { SessionRequestShares } from './session-request-shares.js';
-import { LimitReached } from '../console/index.js';
+import { LimitReached } from '../shares/index.js';
 
 function refusal(run: () => unknown): LimitReached {
   try {

@@ -5,7 +5,7 @@
 
 import type { Clock } from '../../common/clock.js';
 import { formatDurationMs } from '../../common/config/index.js';
-import { LimitReached, seconds, shareKeys } from '../console/index.js';
+import { LimitReached, seconds, shareKeys } from '../shares/index.js';
 
 export interface SessionRequestLimits {
   /** Requests a user may make at once, and again per window. */

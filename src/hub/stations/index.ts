@@ -7,3 +7,4 @@ export { StationListener, peerStationId } from './station-listener.js';
 export { SilenceMonitor, isSilent, silentAfterMs } from './station-silence.js';
 export { TunnelJournal } from './tunnel-journal.js';
 export { TunnelRegistry } from './tunnel-registry.js';
+export { callingStation, type ExpiredCertAllowance } from './calling-station.js';

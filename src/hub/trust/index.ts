@@ -1,7 +1,6 @@
-// The hub's trust material: `hub init`, the CA's revocation list, and rotation of the CA and the
+// The hub's trust material: the CA's revocation list, and rotation of the CA and the
 // ticket key.
 export { CaCrl, recordIssuedStationCert, registerCrlRoute, revokedStationSerials } from './crl.js';
-export { initHub } from './init.js';
 export {
   HubTrust,
   readRotationState,
@@ -10,3 +9,4 @@ export {
   type HubTrustMaterial,
   type TrustBundle,
 } from './trust-rotation.js';
+export { crlUrlFor } from './crl.js';

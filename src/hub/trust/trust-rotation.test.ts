@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { hubPaths } from '../config.js';
-import { initHub } from './init.js';
+import { initHub } from '../setup/index.js';
 import {
   HubTrust,
   finishDueRotations,

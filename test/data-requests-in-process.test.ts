@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManualClock } from '../../common/clock.js';
-import { LifelineError } from '../../common/errors.js';
-import { createLogger } from '../../common/logger.js';
-import { AgentStore } from '../store/index.js';
-import { openSqliteHubStore } from '../../hub/store/index.js';
-import { type HubStore } from '../../hub/store/index.js';
-import { DataRequestDesk, type DataRequestChannel } from './data-requests.js';
+import { ManualClock } from '../src/common/clock.js';
+import { LifelineError } from '../src/common/errors.js';
+import { createLogger } from '../src/common/logger.js';
+import { AgentStore } from '../src/agent/store/index.js';
+import { openSqliteHubStore } from '../src/hub/store/index.js';
+import { type HubStore } from '../src/hub/store/index.js';
+import { DataRequestDesk, type DataRequestChannel } from '../src/agent/data-requests/index.js';
 
 const t0 = Date.UTC(2026, 4, 1);
 

@@ -10,7 +10,7 @@ import { ensurePrivateDirectory, writePrivateFile } from '../../common/disk/inde
 import { formatHostPort, parseHostPort } from '../../common/net/index.js';
 import { createCa, createTicketKeyPair, issueServerCert } from '../../pki/index.js';
 import { hubConfigSchema, hubPaths } from '../config.js';
-import { crlUrlFor } from './crl.js';
+import { crlUrlFor } from '../trust/index.js';
 import { ensureFixKey } from '../fixes/index.js';
 import { ensureScrapeToken } from '../console/index.js';
 import { parseConfig } from '../../common/config/index.js';
