@@ -2,7 +2,13 @@
 // station certificates from CSRs. Node can parse X.509 but not issue it.
 
 import 'reflect-metadata';
-import { webcrypto, X509Certificate as NodeX509, createHash, randomBytes } from 'node:crypto';
+import {
+  webcrypto,
+  X509Certificate as NodeX509,
+  createHash,
+  createPublicKey,
+  randomBytes,
+} from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 import { LifelineError } from '../common/errors.js';
@@ -129,11 +135,17 @@ export async function verifyCsr(csrPem: string): Promise<webcrypto.CryptoKey> {
   if (!(await csr.verify())) {
     throw new LifelineError('ENROLL_CSR_INVALID', 'the certificate request is not signed by its own key');
   }
-  const publicKey = (await csr.publicKey.export()) as unknown as webcrypto.CryptoKey;
-  if ((publicKey.algorithm as webcrypto.EcKeyAlgorithm).namedCurve !== 'P-256') {
+  // The key is read back through Node's own WebCrypto, whose CryptoKey type the rest of the hub uses.
+  const spki = csr.publicKey.rawData;
+  const details = createPublicKey({
+    key: Buffer.from(spki),
+    format: 'der',
+    type: 'spki',
+  }).asymmetricKeyDetails;
+  if (details?.namedCurve !== 'prime256v1') {
     throw new LifelineError('ENROLL_CSR_INVALID', 'the certificate request must use an ECDSA P-256 key');
   }
-  return publicKey;
+  return webcrypto.subtle.importKey('spki', spki, keyAlgorithm, true, ['verify']);
 }
 
 export async function signStationCsr(

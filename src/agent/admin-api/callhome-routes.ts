@@ -7,13 +7,14 @@ import { z } from 'zod';
 import { LifelineError } from '../../common/errors.js';
 import {
   checkReportPayload,
+  problemOpenSchema,
   genericPayloadSchema,
   managedSystemSchema,
   reportKinds,
   severities,
 } from '../../protocol/index.js';
 import type { Outbox } from '../callhome/index.js';
-import type { ProblemDesk, ProblemInput } from '../callhome/index.js';
+import type { ProblemDesk } from '../callhome/index.js';
 
 export function registerCallHomeRoutes(
   app: FastifyInstance,
@@ -57,7 +58,7 @@ export function registerCallHomeRoutes(
         const localId = String(payload.localId);
         const result =
           kind === 'problem.open'
-            ? await problems().open(payload as unknown as ProblemInput)
+            ? await problems().open(problemOpenSchema.parse(payload))
             : kind === 'problem.update'
               ? await problems().update(localId, String(payload.note))
               : await problems().close(localId, typeof payload.note === 'string' ? payload.note : undefined);

@@ -14,6 +14,7 @@ import {
   runRetention,
   type RetentionRule,
   type RetentionRunSummary,
+  retentionRunSummarySchema,
 } from '../../hub/retention/index.js';
 import { withStore } from './hub.js';
 import { printJson, printLine, tty } from '../io.js';
@@ -129,7 +130,8 @@ export function registerHubRetentionCommands(hub: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { data: string; json?: boolean }) => {
       const config = loadHubConfig(opts.data);
-      const lastRun = await withStore(opts.data, (store) => store.retention.lastRun());
+      const recorded = await withStore(opts.data, (store) => store.retention.lastRun());
+      const lastRun = recorded === undefined ? undefined : retentionRunSummarySchema.parse(recorded);
       const rules = Object.fromEntries(
         retentionRules.map((rule) => [rule, formatPeriod(config.retention[rule])]),
       ) as Record<RetentionRule, string>;
@@ -143,7 +145,7 @@ export function registerHubRetentionCommands(hub: Command): void {
       }
       if (lastRun) {
         printLine(tty`Last run:`);
-        printSummary(lastRun as unknown as RetentionRunSummary);
+        printSummary(lastRun);
       } else {
         printLine(tty`Last run: none yet`);
       }

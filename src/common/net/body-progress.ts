@@ -5,7 +5,7 @@
 // trickling a body a byte at a time holds nothing for long.
 
 import type { IncomingMessage } from 'node:http';
-import { constants as h2 } from 'node:http2';
+import { constants as h2, type Http2ServerRequest } from 'node:http2';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { FastifyInstance, FastifyRequest, RawServerBase } from 'fastify';
 import { formatDurationMs } from '../config/index.js';
@@ -52,19 +52,12 @@ class MeteredBody extends Transform {
   }
 }
 
-interface RawRequest {
-  httpVersionMajor: number;
-  complete?: boolean;
-  stream?: {
-    endAfterHeaders: boolean;
-    close(code?: number): void;
-    once(event: 'finish', f: () => void): void;
-  };
-}
-
 /** True when no body bytes are still to come, so there is nothing to watch. */
-function noBodyToCome(raw: RawRequest, headers: FastifyRequest['headers']): boolean {
-  if (raw.stream) return raw.stream.endAfterHeaders;
+function noBodyToCome(
+  raw: IncomingMessage | Http2ServerRequest,
+  headers: FastifyRequest['headers'],
+): boolean {
+  if ('stream' in raw) return raw.stream.endAfterHeaders;
   if (raw.complete) return true;
   return headers['content-length'] === undefined && headers['transfer-encoding'] === undefined;
 }
@@ -103,13 +96,13 @@ export function installBodyProgress<S extends RawServerBase>(
   const cut = new WeakSet<object>();
   // Callback hooks, not async ones: they run for every request, and a promise each costs.
   app.addHook('preParsing', (request, _reply, payload, done) => {
-    const raw = request.raw as unknown as RawRequest;
+    const raw: IncomingMessage | Http2ServerRequest = request.raw;
     if (noBodyToCome(raw, request.headers)) {
       done(null, payload);
       return;
     }
-    if (!raw.stream) {
-      watchHttp1Body(request.raw as unknown as IncomingMessage, guard);
+    if (!('stream' in raw)) {
+      watchHttp1Body(raw, guard);
       done(null, payload);
       return;
     }
@@ -132,7 +125,8 @@ export function installBodyProgress<S extends RawServerBase>(
   // A cut HTTP/2 body is not read any further: its stream is reset once the answer is out, or the
   // rest of its body would still be owed (and the stream never end).
   app.addHook('onSend', (request, _reply, payload, done) => {
-    const stream = (request.raw as unknown as RawRequest).stream;
+    const raw: IncomingMessage | Http2ServerRequest = request.raw;
+    const stream = 'stream' in raw ? raw.stream : undefined;
     if (stream && cut.has(request)) stream.once('finish', () => stream.close(h2.NGHTTP2_CANCEL));
     done(null, payload);
   });

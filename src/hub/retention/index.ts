@@ -5,6 +5,7 @@ export {
   formatPeriod,
   problemDataPurger,
   retentionRules,
+  retentionRunSummarySchema,
   runRetention,
   type RetentionRule,
   type RetentionRunSummary,

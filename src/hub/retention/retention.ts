@@ -3,6 +3,7 @@
 // schedule in the hub and on demand (`lifeline hub retention run --now TIME`). Open problems are
 // never touched, and each station's latest inventory is kept however old it is.
 
+import { z } from 'zod';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { HubAuditEntry, HubStore } from '../store/index.js';
@@ -14,13 +15,13 @@ import {
 import type { RetentionConfig } from './retention-config.js';
 
 export type RetentionRule = 'problemData' | 'closedProblems' | 'inventory' | 'performance' | 'heartbeats';
-export const retentionRules: readonly RetentionRule[] = [
+export const retentionRules = [
   'problemData',
   'closedProblems',
   'inventory',
   'performance',
   'heartbeats',
-];
+] as const satisfies readonly RetentionRule[];
 
 /** For each rule, data older than its cutoff (received, or closed, before it) goes. */
 export type RetentionPlan = { nowMs: number } & Record<RetentionRule, { keepMs: number; cutoffMs: number }>;
@@ -39,31 +40,37 @@ export type PurgeProblemData = (
   cutoffMs: number,
 ) => Promise<{ files: RemovedFile[]; unfinished: RemovedFile[] }>;
 
-export interface RetentionRunSummary {
+const count = z.number().int().nonnegative();
+const ids = z.array(z.string());
+
+/** One run of the rules, as the hub records it (hub_settings) and `hub retention show` reads it back. */
+export const retentionRunSummarySchema = z.object({
   /** When the run happened (the real time). */
-  ranAtMs: number;
+  ranAtMs: count,
   /** The time the rules were applied at: the real time, or `--now`. */
-  nowMs: number;
-  actor: string;
+  nowMs: count,
+  actor: z.string(),
   /** The periods in force, as people write them ("3d", "60d", "5y"). */
-  rules: Record<RetentionRule, string>;
-  removed: {
-    problemData: {
-      files: number;
-      bytes: number;
-      attachmentIds: string[];
-      problemNumbers: string[];
+  rules: z.record(z.enum(retentionRules), z.string()),
+  removed: z.object({
+    problemData: z.object({
+      files: count,
+      bytes: count,
+      attachmentIds: ids,
+      problemNumbers: ids,
       /** Uploads left unfinished whose partial files went (they resume from byte 0). */
-      unfinished: { uploads: number; bytes: number; attachmentIds: string[] };
-    };
-    closedProblems: { problems: number; reports: number; problemNumbers: string[] };
-    inventory: { reports: number };
-    performance: { reports: number };
-    heartbeats: { reports: number };
-  };
+      unfinished: z.object({ uploads: count, bytes: count, attachmentIds: ids }),
+    }),
+    closedProblems: z.object({ problems: count, reports: count, problemNumbers: ids }),
+    inventory: z.object({ reports: count }),
+    performance: z.object({ reports: count }),
+    heartbeats: z.object({ reports: count }),
+  }),
   /** False when problem data files could not be handled in this build (see problemDataPurger). */
-  problemDataHandled: boolean;
-}
+  problemDataHandled: z.boolean(),
+});
+
+export type RetentionRunSummary = z.infer<typeof retentionRunSummarySchema>;
 
 /** Rows per transaction: a long purge never holds the writer lock for long. */
 const problemBatch = 500;
