@@ -3,7 +3,15 @@
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { checkArchitecture, formatViolations, type Violation } from './harness/architecture.js';
@@ -112,4 +120,21 @@ forbiddenModules:
     });
     assert.deepEqual(kinds(violations), ['forbidden-module src/protocol/socket.ts:1']);
   });
+});
+
+test('every source path the README and docs name exists', () => {
+  const documents = [
+    'README.md',
+    ...readdirSync(join(repoRoot, 'docs'))
+      .filter((n) => n.endsWith('.md'))
+      .map((n) => `docs/${n}`),
+  ];
+  const missing: string[] = [];
+  for (const document of documents) {
+    const text = readFileSync(join(repoRoot, document), 'utf8');
+    for (const [path] of text.matchAll(/src\/[A-Za-z0-9_/.-]+\.tsx?/g)) {
+      if (!existsSync(join(repoRoot, path))) missing.push(`${document}: ${path}`);
+    }
+  }
+  assert.deepEqual(missing, []);
 });

@@ -1,6 +1,6 @@
 // One child process of the idle-stations benchmark: enrolls a batch of stations with the agent's
 // own enroll(), and on the parent's word emulates their agents holding idle tunnels to the hub as
-// src/agent/tunnel-client.ts does (TLS 1.3 with the station certificate, ALPN lifeline-tunnel/1,
+// src/agent/link/tunnel-client.ts does (TLS 1.3 with the station certificate, ALPN lifeline-tunnel/1,
 // HTTP/2 server on the socket, a ping every pingIntervalMs).
 // Started by idle-stations.ts with the path of a JSON config; talks to it over IPC.
 

@@ -1,5 +1,5 @@
 // The banner both pages show while their process's data directory has no room (the store-full
-// condition of src/common/store-space.ts): what is full, since when, what is refused, what to do.
+// condition of src/common/disk/store-space.ts): what is full, since when, what is refused, what to do.
 
 import type { JSX } from 'preact';
 import { When, formatBytes } from './ui.js';

@@ -1,6 +1,6 @@
 // What the hub keeps of extended error data: one row per uploaded file, linked to its problem, with
 // how many bytes arrived in order (the resume point) and whether the whole file was verified. The
-// files themselves live beside the database (src/hub/attachment-files.ts). Portable SQL.
+// files themselves live beside the database (src/hub/attachments/attachment-files.ts). Portable SQL.
 
 import type { Kysely, Migration } from 'kysely';
 import { sql } from 'kysely';
