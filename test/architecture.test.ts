@@ -43,10 +43,10 @@ forbiddenModules:
 `;
 
   /** A tree with the map above and these files (path -> text); returns its violations. */
-  function check(files: Record<string, string>): Violation[] {
+  function check(files: Record<string, string>, extraMap = ''): Violation[] {
     const root = mkdtempSync(join(tmpdir(), 'lifeline-architecture-'));
     roots.push(root);
-    writeFileSync(join(root, 'architecture.yaml'), map);
+    writeFileSync(join(root, 'architecture.yaml'), map + extraMap);
     const base: Record<string, string> = {
       'src/common/errors.ts': 'export const e = 1;\n',
       'src/protocol/index.ts': "export * from './wire.js';\n",
@@ -111,6 +111,15 @@ forbiddenModules:
       'too-long src/common/long.ts:11',
       'too-many-files src/common:0',
     ]);
+  });
+
+  test('a file listed in overLimit may be long, and fails once it is not', () => {
+    const long = 'export const a = 1;\n'.repeat(11);
+    const listed = '\noverLimit: [src/common/long.ts, src/common/short.ts]\n';
+    assert.deepEqual(
+      kinds(check({ 'src/common/long.ts': long, 'src/common/short.ts': 'export const s = 1;\n' }, listed)),
+      ['no-longer-over-limit src/common/short.ts:1'],
+    );
   });
 
   test('a forbidden module fails outside tests and passes in them', () => {
