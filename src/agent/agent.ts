@@ -14,7 +14,10 @@ import type { Logger } from '../common/logger.js';
 import { TicketVerifier } from '../pki/index.js';
 import { accessLevels, type AccessLevel, type PolicyState } from '../policy/index.js';
 import { AgentStore, settingKeys, type AgentSessionRecord, type ServiceRecord } from './store/index.js';
-import { type RefusalCount } from './store/index.js';
+import { PolicyStore, type RefusalCount } from './sessions/index.js';
+import { OutboxStore, ProblemStore } from './callhome/index.js';
+import { AttachmentStore } from './attachments/index.js';
+import { AgentDataRequestStore } from './data-requests/index.js';
 import { buildAdminApi } from './admin-api/index.js';
 import type { AgentControl, AgentStatus } from './admin-api/index.js';
 import { ChangeFeed } from '../common/change-feed.js';
@@ -179,10 +182,12 @@ export class Agent implements AgentControl {
     let countLimitRefusal: (limit: GateLimit) => void = () => undefined;
     // The pinned ticket keys: a ticket-key rotation's trust bundle replaces them (trust-bundle.ts).
     const ticketVerifier = new TicketVerifier(read(paths.hubTicketKey));
+    const policyStore = new PolicyStore(store.db);
     const gate = new SessionGate({
       stationId,
       verifier: ticketVerifier,
       store,
+      policyStore,
       audit,
       policy: () => holder.agent?.policy ?? { remoteEnabled: false, accessLevel: 'none' },
       clock,
@@ -209,6 +214,7 @@ export class Agent implements AgentControl {
     audit.onFailure = () => gate.stopAll('audit-failure');
     const policyControl = new PolicyControl({
       store,
+      policyStore,
       audit,
       gate,
       clock,
@@ -349,8 +355,9 @@ export class Agent implements AgentControl {
     agent.#renewal.start();
     trustPins.start();
     const redaction = await payloadRedaction(store, config.callhome.redact);
+    const outboxStore = new OutboxStore(store.db);
     agent.outbox = new Outbox({
-      store: store.outbox,
+      store: outboxStore,
       deliver: (body, signal, headers) => callHome.postRaw('/v1/reports', body, signal, headers),
       deliverBatch: (body, signal, headers) => callHome.postRaw('/v1/reports/batch', body, signal, headers),
       clock,
@@ -362,7 +369,7 @@ export class Agent implements AgentControl {
       ensureRoom: () => space.ensureRoom(),
     });
     agent.problems = new ProblemDesk({
-      store: store.problems,
+      store: new ProblemStore(store.db),
       outbox: agent.outbox,
       clock,
       logger,
@@ -375,7 +382,7 @@ export class Agent implements AgentControl {
     if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) outbox.pause(pausedUntil);
     outbox.start();
     agent.#sentPurger = new SentReportPurger({
-      store: store.outbox,
+      db: store.db,
       keepSentMs: config.callhome.keepSent,
       clock,
       logger,
@@ -383,7 +390,7 @@ export class Agent implements AgentControl {
     });
     agent.#sentPurger.start();
     agent.dataRequests = new DataRequestDesk({
-      store: store.dataRequests,
+      store: new AgentDataRequestStore(store.db),
       channel: callHome,
       clock,
       logger,
@@ -392,10 +399,10 @@ export class Agent implements AgentControl {
     });
     agent.dataRequests.start();
     const uploader = new Uploader({
-      store: store.attachments,
+      store: new AttachmentStore(store.db),
       transmissions: {
         recordUploadStep: async (step) => {
-          await store.outbox.recordUploadStep(step);
+          await outboxStore.recordUploadStep(step);
           if (step.status >= 200 && step.status < 300)
             agent.#lastCallHome = { atMs: step.atMs, kind: step.kind, status: step.status };
         },
@@ -561,7 +568,7 @@ export class Agent implements AgentControl {
   }
 
   refusals(): Promise<RefusalCount[]> {
-    return this.#store.policy.listRefusals();
+    return this.policyControl.refusals();
   }
 
   async setRemote(enabled: boolean, actor: string): Promise<void> {

@@ -5,7 +5,7 @@ import type { StoreFullCondition } from '../../common/disk/index.js';
 import type { AccessLevel } from '../../policy/index.js';
 import type { AuditEntry } from '../../protocol/index.js';
 import type { AgentSessionRecord, ServiceRecord } from '../store/index.js';
-import type { RefusalCount, StoredGrant } from '../store/index.js';
+import type { RefusalCount, StoredGrant } from '../sessions/index.js';
 import type { AuditReport } from '../audit/index.js';
 import type { CertificateStatus } from '../identity/index.js';
 import type { CollectorControl } from './collector-routes.js';

@@ -1,5 +1,6 @@
-// Extended error data on the appliance: files staged for a problem and their resumable upload to
-// the hub over the upload channel.
+// Extended error data on the appliance: files staged for a problem, their record in agent.db and
+// their resumable upload to the hub over the upload channel.
 export { stagedFilePath } from './attachment-staging.js';
+export { AttachmentStore, type AttachmentRecord } from './attachment-store.js';
 export { UploadChannel, UploadChannelUnavailable } from './upload-channel.js';
-export { Uploader } from './uploader.js';
+export { Uploader, type UploadStep } from './uploader.js';

@@ -25,8 +25,7 @@ import {
   type AttachmentStepKind,
   type Manifest,
 } from '../../protocol/index.js';
-import type { AttachmentRecord, AttachmentStore } from '../store/index.js';
-import type { OutboxStore } from '../store/index.js';
+import type { AttachmentRecord, AttachmentStore } from './attachment-store.js';
 import type { HubAnswer } from '../link/index.js';
 import { stageAttachment, stagedFilePath, sweepStagingDir } from './attachment-staging.js';
 import { UploadChannelUnavailable, type ChunkFrame, type ChunkSendOptions } from './upload-channel.js';
@@ -48,10 +47,23 @@ export type SendChunkFrame = (
   options: ChunkSendOptions,
 ) => Promise<HubAnswer>;
 
+/** One answered step of an upload (start, a chunk, complete), as the transmission log keeps it. */
+export interface UploadStep {
+  attachmentId: string;
+  atMs: number;
+  kind: AttachmentStepKind;
+  bytes: number;
+  sha256: string;
+  status: number;
+  answer: string;
+  /** The manifest the step carried (what, how many bytes, SHA-256). */
+  manifest?: Manifest;
+}
+
 export interface UploaderOptions {
   store: AttachmentStore;
-  /** The transmission log every answered step is written to. */
-  transmissions: Pick<OutboxStore, 'recordUploadStep'>;
+  /** The transmission log every answered step is written to (the outbox's, in agent.db). */
+  transmissions: { recordUploadStep(step: UploadStep): Promise<void> };
   send: SendBytes;
   /**
    * Chunks go here when given: a connection of their own, without HTTP/2's framing. When it cannot

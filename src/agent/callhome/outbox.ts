@@ -18,14 +18,8 @@ import {
   type ReportEnvelope,
   type ReportKind,
 } from '../../protocol/index.js';
-import type {
-  AlsoWrite,
-  OutboxCounts,
-  OutboxItem,
-  OutboxStore,
-  OutboxTables,
-  Settlement,
-} from '../store/index.js';
+import type { AlsoWrite, OutboxCounts, OutboxItem, OutboxStore, Settlement } from './outbox-store.js';
+import type { AgentDatabase } from '../store/index.js';
 import type { Kysely } from 'kysely';
 import { buildManifest, encodeManifest, manifestHeader } from '../../protocol/index.js';
 import type { HubAnswer } from '../link/index.js';
@@ -69,7 +63,7 @@ export interface OutboxOptions {
    * transaction so that neither commits without the other; the function it resolves with runs once
    * that transaction has committed.
    */
-  recordSettled?: (trx: Kysely<OutboxTables>, settled: OutboxSettled) => Promise<() => void>;
+  recordSettled?: (trx: Kysely<AgentDatabase>, settled: OutboxSettled) => Promise<() => void>;
   /**
    * Throws STORE_FULL when the disk has no room for a new report (StoreSpace.ensureRoom); asked
    * before each group of reports is stored. Deliveries and settlements are never refused this way.
@@ -203,7 +197,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       orderKey?: string;
       hold?: boolean;
       /** Written in the same commit as the report (see OutboxStore.accept). */
-      alsoWrite?: (trx: Kysely<OutboxTables>, reportId: string) => Promise<void>;
+      alsoWrite?: (trx: Kysely<AgentDatabase>, reportId: string) => Promise<void>;
     } = {},
   ): Promise<{ id: string; sha256: string; bytes: number; held: boolean }> {
     const nowMs = this.#clock.now();
@@ -237,7 +231,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       nowMs,
       maxPending: this.#maxPending,
       hold,
-      ...(alsoWrite ? { alsoWrite: (trx: Kysely<OutboxTables>) => alsoWrite(trx, id) } : {}),
+      ...(alsoWrite ? { alsoWrite: (trx: Kysely<AgentDatabase>) => alsoWrite(trx, id) } : {}),
     });
     this.#wake();
     return { id: item.id, sha256: item.sha256, bytes: item.bytes, held: item.state === 'held' };

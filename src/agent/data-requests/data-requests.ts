@@ -13,7 +13,7 @@ import {
   dataRequestListSchema,
   type DataRequestAnswer,
 } from '../../protocol/index.js';
-import type { AgentDataRequest, AgentDataRequestStore } from '../store/index.js';
+import type { AgentDataRequest, AgentDataRequestStore } from './data-request-store.js';
 
 const refusedForGood = new Set(['API_NOT_FOUND', 'API_BAD_REQUEST']);
 

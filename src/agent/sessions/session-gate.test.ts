@@ -23,6 +23,7 @@ import {
   type TicketClaims,
 } from '../../protocol/index.js';
 import { AgentStore } from '../store/index.js';
+import { PolicyStore } from './policy-store.js';
 import { AuditLog } from '../audit/index.js';
 import { verifyAuditChain } from '../audit/index.js';
 import type { Timers } from './refusal-audit.js';
@@ -69,6 +70,7 @@ interface Answer {
 describe('the session gate under a flood', () => {
   let dir: string;
   let store: AgentStore;
+  let policyStore: PolicyStore;
   let clock: ManualClock;
   let timers: ManualTimers;
   let gate: SessionGate;
@@ -79,10 +81,12 @@ describe('the session gate under a flood', () => {
   const openGate = async () => {
     store = await AgentStore.open(join(dir, 'agent.db'));
     await store.putService({ name: 'echo', host: '127.0.0.1', port: 9, createdAtMs: clock.now() });
+    policyStore = new PolicyStore(store.db);
     gate = new SessionGate({
       stationId,
       verifier: new TicketVerifier(keys.publicKeyPem),
       store,
+      policyStore,
       audit: new AuditLog(store, clock, silentLogger()),
       policy: () => ({ remoteEnabled: true, accessLevel: 'restricted' }),
       clock,
@@ -190,7 +194,7 @@ describe('the session gate under a flood', () => {
     );
     // Every refusal is still counted per technician.
     assert.deepEqual(
-      (await store.policy.listRefusals()).map((r) => [r.technician, r.count]),
+      (await policyStore.listRefusals()).map((r) => [r.technician, r.count]),
       [['ana', 12]],
     );
 
@@ -221,7 +225,7 @@ describe('the session gate under a flood', () => {
     assert.deepEqual([full.status, full.code], [429, 'API_LIMIT_REACHED']);
     assert.match(full.body.message ?? '', /2 pending access requests.*agent\.yaml requests\.maxPending/);
     assert.equal(limited.at(-1), 'access-requests');
-    assert.equal(await store.policy.countPending(clock.now()), 2);
+    assert.equal(await policyStore.countPending(clock.now()), 2);
     assert.equal((await ask(claims('bob'))).code, 'POLICY_PENDING_APPROVAL');
   });
 

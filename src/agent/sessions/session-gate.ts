@@ -22,6 +22,7 @@ import {
   type TicketClaims,
 } from '../../protocol/index.js';
 import type { AgentStore } from '../store/index.js';
+import type { PolicyStore } from './policy-store.js';
 import type { AuditLog } from '../audit/index.js';
 import { LiveSession, type ActiveSession } from './live-session.js';
 import { RefusalAudit, type Timers } from './refusal-audit.js';
@@ -49,6 +50,8 @@ export interface SessionGateOptions {
   stationId: string;
   verifier: TicketVerifier;
   store: AgentStore;
+  /** The ACL rules, access requests, one-time grant and refusal counts (the one instance: it caches). */
+  policyStore: PolicyStore;
   audit: AuditLog;
   policy: () => PolicyState;
   clock: Clock;
@@ -136,7 +139,7 @@ export class SessionGate {
   async reevaluate(): Promise<void> {
     if (this.#live.size === 0) return;
     const { clock, options } = { clock: this.#options.clock, options: this.#options };
-    const rules = await options.store.policy.listRules();
+    const rules = await options.policyStore.listRules();
     const requireMfa = await mfaRequired(options.store);
     const nowMs = clock.now();
     for (const session of this.#live.values()) {
@@ -245,7 +248,7 @@ export class SessionGate {
   }
 
   async #start(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
-    const { clock, store, logger, audit } = this.#options;
+    const { clock, store, policyStore, logger, audit } = this.#options;
     if (!audit.healthy) {
       // Fail closed: while the audit log cannot be written, no session starts. A write that works
       // again ends the outage (and is itself recorded).
@@ -294,7 +297,7 @@ export class SessionGate {
           return refuse('TICKET_REPLAYED', 'the service ticket was used before (replay refused)');
         this.#refusals.summarise(actor, code);
       }
-      await store.policy.countRefusal(claims.sub, code, clock.now());
+      await policyStore.countRefusal(claims.sub, code, clock.now());
       throw new Refusal(code, reason, requestId);
     };
     const { flood } = this.#options;
@@ -316,7 +319,7 @@ export class SessionGate {
     if (!claims.amr.includes('otp') && (await mfaRequired(store))) {
       return refuse('SESSION_MFA_REQUIRED', mfaRefusal);
     }
-    const [rules, grant] = await Promise.all([store.policy.listRules(), store.policy.currentGrant()]);
+    const [rules, grant] = await Promise.all([policyStore.listRules(), policyStore.currentGrant()]);
     let decision = decide({
       policy: this.#options.policy(),
       rules,
@@ -342,7 +345,7 @@ export class SessionGate {
 
     const probe = probeKindOf(headers[header.probe]);
     if (decision.kind === 'allow' && decision.via === 'one-time-grant' && !probe) {
-      if (!(await store.policy.useGrant(decision.grantId, claims.sid, clock.now()))) {
+      if (!(await policyStore.useGrant(decision.grantId, claims.sid, clock.now()))) {
         decision = { kind: 'request' };
       } else {
         await audit.record(actor, 'grant.used', { ...who, grantId: decision.grantId, service: requested });
@@ -426,7 +429,7 @@ export class SessionGate {
     const verdict = mayContinue(
       {
         policy: this.#options.policy(),
-        rules: await store.policy.listRules(),
+        rules: await policyStore.listRules(),
         attempt: { ...attempt, nowMs: clock.now() },
       },
       via,
@@ -451,8 +454,8 @@ export class SessionGate {
     polling: boolean,
     nonce: { jti: string; expiresAtMs: number },
   ): Promise<never> {
-    const { store, audit, clock, maxPendingRequests } = this.#options;
-    const recorded = await store.policy.recordRequestAttempt({
+    const { store, policyStore, audit, clock, maxPendingRequests } = this.#options;
+    const recorded = await policyStore.recordRequestAttempt({
       technician: claims.sub,
       technicianName: claims.name,
       groups: claims.groups,
