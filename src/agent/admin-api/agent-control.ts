@@ -49,10 +49,10 @@ export interface AgentStatus {
 /** What the admin API may do with the agent. */
 export interface AgentControl extends FixControl, CollectorControl {
   readonly policyControl: PolicyControl;
-  readonly outbox: Outbox | undefined;
-  readonly problems: ProblemDesk | undefined;
-  readonly uploader: Uploader | undefined;
-  readonly dataRequests: DataRequestDesk | undefined;
+  readonly outbox: Outbox;
+  readonly problems: ProblemDesk;
+  readonly uploader: Uploader;
+  readonly dataRequests: DataRequestDesk;
   status(): Promise<AgentStatus>;
   refusals(): Promise<RefusalCount[]>;
   setRemote(enabled: boolean, actor: string): Promise<void>;

@@ -2,5 +2,6 @@
 // their resumable upload to the hub over the upload channel.
 export { stagedFilePath } from './attachment-staging.js';
 export { AttachmentStore, type AttachmentRecord } from './attachment-store.js';
+export { startUploads, type Uploads } from './start-uploads.js';
 export { UploadChannel, UploadChannelUnavailable } from './upload-channel.js';
 export { Uploader, type UploadStep } from './uploader.js';

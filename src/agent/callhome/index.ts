@@ -13,3 +13,4 @@ export { Outbox, type OutboxOptions } from './outbox.js';
 export { ProblemDesk, type ProblemAccepted, type ProblemInput, type ProblemView } from './problem-desk.js';
 export { ProblemStore, type LocalProblem } from './problem-store.js';
 export { settlementRecorder } from './settlement-audit.js';
+export { LastAccepted, startCallHome, type CallHome } from './start-callhome.js';

@@ -11,4 +11,6 @@ export {
   type StoredGrant,
   type StoredRule,
 } from './policy-store.js';
+export { RemoteAccess, storedPolicy } from './remote-access.js';
 export { SessionGate, type ActiveSession, type GateLimit } from './session-gate.js';
+export { Sessions } from './sessions.js';

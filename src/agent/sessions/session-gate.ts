@@ -5,7 +5,6 @@
 // one summary entry: refusal-audit.ts). Running sessions are re-checked whenever policy changes
 // and once a second, for rule expiry and the duration and inactivity limits.
 
-import { connect as netConnect, type Socket } from 'node:net';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError, errorCodes, type ErrorCode } from '../../common/errors.js';
@@ -24,7 +23,7 @@ import {
 import type { AgentStore } from '../store/index.js';
 import type { PolicyStore } from './policy-store.js';
 import type { AuditLog } from '../audit/index.js';
-import { LiveSession, type ActiveSession } from './live-session.js';
+import { LiveSession, connectTarget, endReasonFor, type ActiveSession } from './live-session.js';
 import { RefusalAudit, type Timers } from './refusal-audit.js';
 import { formatDurationMs } from '../../common/config/index.js';
 
@@ -93,6 +92,9 @@ export class SessionGate {
   /** Counts stopAll calls, so a session whose start was being written when one came is ended too. */
   #stopGeneration = 0;
   #sweepTimer: NodeJS.Timeout | undefined;
+  /** Session starts under way and running sessions, each settled once its end is written. */
+  readonly #work = new Set<Promise<void>>();
+  #closing: Promise<void> | undefined;
   /** What a flood of attempts may cost: attempts refused at once past a bound, refusals summarised. */
   readonly #refusals: RefusalAudit;
 
@@ -184,14 +186,30 @@ export class SessionGate {
     this.#sweepTimer.unref();
   }
 
-  close(): void {
-    clearInterval(this.#sweepTimer);
-    this.#sweepTimer = undefined;
+  /**
+   * Shutdown: the re-check stops, every session ends now (`agent-shutdown`; one whose start is being
+   * written ends as soon as it has started), and this resolves once every session's end is written
+   * with its audit entry, and the refusal summaries under way too. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
   }
 
-  /** Writes the refusal summaries not written yet (shutdown: after the tunnel closed). */
-  flushRefusalSummaries(): Promise<void> {
-    return this.#refusals.flush();
+  async #close(): Promise<void> {
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    this.stopAll('agent-shutdown');
+    // A start under way may add a session (ended at once, see #start): wait for that one too.
+    while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
+    await this.#refusals.flush();
+  }
+
+  /** Keeps `work` in #work until it settles, so close() can wait for it. */
+  #track(work: Promise<void>): void {
+    this.#work.add(work);
+    const settled = (): void => void this.#work.delete(work);
+    work.then(settled, settled);
   }
 
   handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -199,7 +217,7 @@ export class SessionGate {
       // Stream errors surface through 'close'; the session end is recorded there.
     });
     this.#pendingStarts++;
-    this.#start(stream, headers)
+    const starting = this.#start(stream, headers)
       .catch((err: unknown) => {
         const error =
           err instanceof LifelineError
@@ -211,6 +229,7 @@ export class SessionGate {
       .finally(() => {
         this.#pendingStarts--;
       });
+    this.#track(starting);
   }
 
   async #verifyTicket(headers: IncomingHttpHeaders, requested: string): Promise<TicketClaims> {
@@ -376,7 +395,11 @@ export class SessionGate {
     }
     if (stream.destroyed) return;
 
-    const socket = await this.#connectTarget(service.host, service.port).catch((err: unknown) =>
+    const socket = await connectTarget(
+      service.host,
+      service.port,
+      this.#options.targetConnectTimeoutMs,
+    ).catch((err: unknown) =>
       refuse(
         'SESSION_TARGET_UNREACHABLE',
         `service ${service.name} is not reachable: ${(err as Error).message}`,
@@ -421,9 +444,13 @@ export class SessionGate {
     }
     this.#live.set(info.id, session);
     this.#amrOf.set(info.id, claims.amr);
-    session.start(
-      () => clock.now(),
-      () => void this.#finish(session),
+    this.#track(
+      new Promise((ended) => {
+        session.start(
+          () => clock.now(),
+          () => void this.#finish(session).finally(ended),
+        );
+      }),
     );
     // A stop or a policy change that landed while the start was being written still applies.
     const verdict = mayContinue(
@@ -436,6 +463,7 @@ export class SessionGate {
     );
     if (!verdict.ok) session.end(endReasonFor(verdict.code));
     else if (!claims.amr.includes('otp') && (await mfaRequired(store))) session.end('mfa-required');
+    else if (this.#closing) session.end('agent-shutdown');
     else if (stopGeneration !== this.#stopGeneration || stream.destroyed) session.end('stopped-by-admin');
     logger.info(
       { sessionId: info.id, technician: info.technician, service: info.service },
@@ -532,25 +560,6 @@ export class SessionGate {
     this.#options.onEvent?.({ type: 'session.ended', data: detail });
   }
 
-  #connectTarget(host: string, port: number): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const socket = netConnect({ host, port, noDelay: true });
-      const timer = setTimeout(
-        () => socket.destroy(new Error('connect timed out')),
-        this.#options.targetConnectTimeoutMs,
-      );
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeListener('error', reject);
-        resolve(socket);
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
-  }
-
   #refuse(stream: ServerHttp2Stream, code: ErrorCode, message: string, requestId: string | undefined): void {
     this.#options.logger.info({ code, reason: message, requestId }, 'session refused');
     if (stream.destroyed || stream.headersSent) return;
@@ -571,18 +580,5 @@ function viaDetail(via: AllowVia): Record<string, string> {
       return { via: via.via, ruleId: via.ruleId };
     case 'one-time-grant':
       return { via: via.via, grantId: via.grantId };
-  }
-}
-
-function endReasonFor(code: ErrorCode): SessionEndReason {
-  switch (code) {
-    case 'POLICY_REMOTE_OFF':
-      return 'remote-service-off';
-    case 'POLICY_ACCESS_NONE':
-      return 'access-none';
-    case 'POLICY_DENIED_BY_RULE':
-      return 'rule-denied';
-    default:
-      return 'rule-ended';
   }
 }
