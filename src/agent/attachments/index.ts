@@ -4,4 +4,5 @@ export { stagedFilePath } from './attachment-staging.js';
 export { AttachmentStore, type AttachmentRecord } from './attachment-store.js';
 export { startUploads, type Uploads } from './start-uploads.js';
 export { UploadChannel, UploadChannelUnavailable } from './upload-channel.js';
-export { Uploader, type UploadStep } from './uploader.js';
+export type { UploadStep } from './upload-exchange.js';
+export { Uploader } from './uploader.js';

@@ -10,7 +10,8 @@ import type { Logger } from '../../common/logger.js';
 import type { AgentDatabase } from '../store/index.js';
 import { AttachmentStore } from './attachment-store.js';
 import { UploadChannel } from './upload-channel.js';
-import { Uploader, type SendBytes, type UploaderOptions } from './uploader.js';
+import type { SendBytes } from './upload-exchange.js';
+import { Uploader, type UploaderOptions } from './uploader.js';
 
 export interface UploadsDeps {
   db: Kysely<AgentDatabase>;

@@ -14,7 +14,8 @@ import { silentLogger } from '../../common/logger.js';
 import type { ReportEnvelope } from '../../protocol/index.js';
 import { openAgentDatabase } from '../store/index.js';
 import { OutboxStore } from './outbox-store.js';
-import { Outbox, newReportId, type Deliver, type OutboxOptions, type OutboxStatus } from './outbox.js';
+import { Outbox, type Deliver, type OutboxOptions, type OutboxStatus } from './outbox.js';
+import { newReportId } from './outbox-intake.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-outbox-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
