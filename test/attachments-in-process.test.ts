@@ -18,6 +18,8 @@ import { Uploader } from '../src/agent/attachments/index.js';
 import { stagedFilePath } from '../src/agent/attachments/index.js';
 import { systemClock } from '../src/common/clock.js';
 import { AgentStore } from '../src/agent/store/index.js';
+import { AttachmentStore } from '../src/agent/attachments/index.js';
+import { OutboxStore } from '../src/agent/callhome/index.js';
 import { enroll } from '../src/agent/identity/index.js';
 import { silentLogger } from '../src/common/logger.js';
 import { certSha256 } from '../src/pki/index.js';
@@ -377,7 +379,11 @@ describe('attachment wire', () => {
       } = {},
     ) => {
       const agentDir = mkdtempSync(join(root, 'uploader-'));
-      const store = await AgentStore.open(join(agentDir, 'agent.db'));
+      const agentStore = await AgentStore.open(join(agentDir, 'agent.db'));
+      const store = {
+        attachments: new AttachmentStore(agentStore.db),
+        outbox: new OutboxStore(agentStore.db),
+      };
       const open = {
         id: randomBytes(16).toString('hex'),
         kind: 'problem.open' as const,
@@ -423,10 +429,10 @@ describe('attachment wire', () => {
         return { final, puts, steps, record };
       } finally {
         await uploader.close();
-        await store.close();
+        await agentStore.close();
       }
     };
-    const waitForState = async (store: AgentStore, id: string) => {
+    const waitForState = async (store: { attachments: AttachmentStore }, id: string) => {
       for (let tries = 0; tries < 500; tries += 1) {
         const record = await store.attachments.get(id);
         if (record?.state === 'uploaded' || record?.state === 'failed') return record;

@@ -7,6 +7,7 @@ import { ManualClock } from '../src/common/clock.js';
 import { LifelineError } from '../src/common/errors.js';
 import { createLogger } from '../src/common/logger.js';
 import { AgentStore } from '../src/agent/store/index.js';
+import { AgentDataRequestStore } from '../src/agent/data-requests/index.js';
 import { openSqliteHubStore } from '../src/hub/store/index.js';
 import { type HubStore } from '../src/hub/store/index.js';
 import { DataRequestDesk, type DataRequestChannel } from '../src/agent/data-requests/index.js';
@@ -35,7 +36,8 @@ function hubChannel(hub: HubStore, clock: ManualClock, state: { down: boolean })
 test('a request reaches the agent once, is declined while the hub is away, and the answer arrives later', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-datareq-'));
   const hub = await openSqliteHubStore(join(dir, 'hub.db'));
-  const agent = await AgentStore.open(join(dir, 'agent.db'));
+  const agentStore = await AgentStore.open(join(dir, 'agent.db'));
+  const agent = { dataRequests: new AgentDataRequestStore(agentStore.db) };
   try {
     const clock = new ManualClock(t0);
     const opened = await hub.reports.ingest(
@@ -109,7 +111,7 @@ test('a request reaches the agent once, is declined while the hub is away, and t
     assert.equal((await desk.pollOnce()).delivered, 0);
     await assert.rejects(desk.answer('DR-00000000', 'answered', null, 'admin'), { code: 'API_NOT_FOUND' });
   } finally {
-    await agent.close();
+    await agentStore.close();
     await hub.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -118,7 +120,8 @@ test('a request reaches the agent once, is declined while the hub is away, and t
 test('an answer the hub refuses for good (its request is gone) is settled and on record, not retried', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-datareq-'));
   const hub = await openSqliteHubStore(join(dir, 'hub.db'));
-  const agent = await AgentStore.open(join(dir, 'agent.db'));
+  const agentStore = await AgentStore.open(join(dir, 'agent.db'));
+  const agent = { dataRequests: new AgentDataRequestStore(agentStore.db) };
   try {
     const clock = new ManualClock(t0);
     await agent.dataRequests.addReceived(
@@ -139,7 +142,7 @@ test('an answer the hub refuses for good (its request is gone) is settled and on
     assert.deepEqual(audited, ['datarequest.answered', 'datarequest.answer.refused']);
     assert.deepEqual(await agent.dataRequests.undelivered(), []);
   } finally {
-    await agent.close();
+    await agentStore.close();
     await hub.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,54 +1,59 @@
-// The running agent: loads its identity and settings, serves the admin API, and keeps the tunnel
-// open while remote service is on. Remote service is off after enrollment.
+// The running agent, and the composition root: Agent.start opens agent.db and starts each feature in
+// turn, each through its own folder's start (what it opened comes back with a close()). Agent.close
+// closes them in the reverse order, each to its end; a step that fails at start-up closes every step
+// before it, so a failed start leaves nothing running. Remote service is off after enrollment.
+// Over 400 lines: the steps of start read in one place, in the order they run, beside the answers
+// the agent gives the admin API.
 
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
-import { systemClock, type Clock } from '../common/clock.js';
-import { LifelineError } from '../common/errors.js';
-import { StoreSpace } from '../common/disk/index.js';
-import { replaceFile } from '../common/disk/index.js';
-import { formatHostPort, parseHostPort } from '../common/net/index.js';
-import type { Logger } from '../common/logger.js';
-import { TicketVerifier } from '../pki/index.js';
-import { accessLevels, type AccessLevel, type PolicyState } from '../policy/index.js';
-import { AgentStore, settingKeys, type AgentSessionRecord, type ServiceRecord } from './store/index.js';
-import { type RefusalCount } from './store/index.js';
-import { buildAdminApi } from './admin-api/index.js';
-import type { AgentControl, AgentStatus } from './admin-api/index.js';
 import { ChangeFeed } from '../common/change-feed.js';
+import { systemClock, type Clock } from '../common/clock.js';
+import { CloseStack } from '../common/close-stack.js';
 import { connectionLimitsOf } from '../common/config/index.js';
-import { ConnectionGuard } from '../common/net/index.js';
-import { wirePageFeed } from './notify/index.js';
-import { AgentMetrics } from './admin-api/index.js';
-import { AuditLog } from './audit/index.js';
+import { StoreSpace, replaceFile } from '../common/disk/index.js';
+import { LifelineError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { ConnectionGuard, parseHostPort } from '../common/net/index.js';
+import { TicketVerifier } from '../pki/index.js';
+import type { AccessLevel, PolicyState } from '../policy/index.js';
+import { alpnUpload, type AuditCheckpoint, type AuditEntry } from '../protocol/index.js';
+import { AgentMetrics, startAdminApi, type AgentControl, type AgentStatus } from './admin-api/index.js';
+import { startUploads, type Uploader, type Uploads } from './attachments/index.js';
+import { AuditLog, startCheckpoints, verifyAuditLog, type AuditReport } from './audit/index.js';
+import {
+  startCallHome,
+  testCallHomeFromDataDir,
+  type LastAccepted,
+  type CallHomeTestReport,
+  type Outbox,
+  type ProblemDesk,
+} from './callhome/index.js';
+import { collectAppliance, startCollectors, type Collectors } from './collectors/index.js';
 import { agentPaths, loadAgentConfig } from './config.js';
-import { SessionGate, type ActiveSession, type GateLimit } from './sessions/index.js';
-import { TunnelClient } from './link/index.js';
-import { Notifications } from './notify/index.js';
-import { AuditCheckpointer } from './audit/index.js';
-import { verifyAuditLog, type AuditReport } from './audit/index.js';
-import { CallHomeClient } from './link/index.js';
-import { UploadChannel } from './attachments/index.js';
-import { alpnUpload, genesisHash, type AuditEntry, type AuditCheckpoint } from '../protocol/index.js';
-import { HubDialer } from './link/index.js';
-import { describeProxy, resolveProxy } from './link/index.js';
-import { StationCredentials } from './identity/index.js';
-import { CertificateRenewal, type RenewAnswer } from './identity/index.js';
-import { TrustBundlePinner } from './identity/index.js';
-import { Outbox, settlementRecorder } from './callhome/index.js';
-import { Uploader } from './attachments/index.js';
-import { ProblemDesk } from './callhome/index.js';
-import { payloadRedaction } from './redaction/index.js';
-import { SyslogSender, formatSyslog5424 } from './notify/index.js';
-import { PolicyControl } from './sessions/index.js';
-import { DataRequestDesk } from './data-requests/index.js';
-import { SentReportPurger } from './callhome/index.js';
-import { testCallHomeFromDataDir, type CallHomeTestReport } from './callhome/index.js';
-import { Collectors } from './collectors/index.js';
-import { collectAppliance } from './collectors/index.js';
+import { startDataRequests, type DataRequestDesk } from './data-requests/index.js';
 import { listFixDownloads, recordFixEvent, type FixDownload, type FixEvent } from './fixes/index.js';
+import { StationCredentials, startIdentity, type Identity } from './identity/index.js';
+import { startLink, type Link, type TunnelClient } from './link/index.js';
+import { startNotify, wirePageFeed } from './notify/index.js';
+import { payloadRedaction } from './redaction/index.js';
+import {
+  Sessions,
+  storedPolicy,
+  type ActiveSession,
+  type PolicyControl,
+  type RefusalCount,
+} from './sessions/index.js';
+import { AgentStore, settingKeys, type AgentSessionRecord, type ServiceRecord } from './store/index.js';
+
+export interface AgentStartOptions {
+  /** An enrolled data directory (lifeline agent enroll). */
+  dataDir: string;
+  /** HOST:PORT of the admin API; admin.listen in agent.yaml when absent. */
+  adminListen?: string;
+  logger: Logger;
+  clock?: Clock;
+}
 
 export interface RuntimeInfo {
   pid: number;
@@ -56,113 +61,122 @@ export interface RuntimeInfo {
   stationId: string;
 }
 
+/** What Agent.start made, for the agent to act on. */
+interface AgentParts {
+  opened: CloseStack;
+  store: AgentStore;
+  space: StoreSpace;
+  audit: AuditLog;
+  sessions: Sessions;
+  link: Link;
+  identity: Identity;
+  outbox: Outbox;
+  problems: ProblemDesk;
+  uploads: Uploads;
+  dataRequests: DataRequestDesk;
+  collectors: Collectors;
+  lastAccepted: LastAccepted;
+  logger: Logger;
+  stationId: string;
+  hub: string;
+  dataDir: string;
+}
+
 export class Agent implements AgentControl {
   readonly policyControl: PolicyControl;
-  readonly #notifications: Notifications;
-  #callHome: CallHomeClient | undefined;
-  #uploadChannel: UploadChannel | undefined;
-  #checkpointer: AuditCheckpointer | undefined;
-  #renewal: CertificateRenewal | undefined;
-  #trustPins: TrustBundlePinner | undefined;
-  #syslog: SyslogSender | undefined;
   /** Call-home reports: accepted durably, then delivered to the hub. */
-  outbox: Outbox | undefined;
+  readonly outbox: Outbox;
   /** The appliance's problems, each report of them going through the outbox. */
-  problems: ProblemDesk | undefined;
+  readonly problems: ProblemDesk;
   /** Extended error data: staged files, uploaded after their problem's reports. */
-  uploader: Uploader | undefined;
+  readonly uploader: Uploader;
   /** The vendor's requests for more error data, fetched on each call-home poll. */
-  dataRequests: DataRequestDesk | undefined;
-  #sentPurger: SentReportPurger | undefined;
-  /** The newest transmission the hub accepted; undefined until read from the log once. */
-  #lastCallHome: AgentStatus['lastCallHome'] | undefined;
+  readonly dataRequests: DataRequestDesk;
+  /** Heartbeat, inventory and performance reports. */
+  readonly collectors: Collectors;
+  readonly #opened: CloseStack;
   readonly #store: AgentStore;
   readonly #space: StoreSpace;
   readonly #audit: AuditLog;
-  readonly #gate: SessionGate;
-  readonly #tunnel: TunnelClient;
-  readonly #dialer: HubDialer;
+  readonly #sessions: Sessions;
+  readonly #link: Link;
+  readonly #identity: Identity;
+  readonly #lastAccepted: LastAccepted;
   readonly #logger: Logger;
   readonly #stationId: string;
   readonly #hub: string;
-  #policy: PolicyState;
-  #adminApi: Awaited<ReturnType<typeof buildAdminApi>> | undefined;
-  /** Live updates for the Diagnostics page. */
-  #feed: ChangeFeed | undefined;
+  readonly #dataDir: string;
   #adminUrl = '';
-  #adminGuard: ConnectionGuard | undefined;
-  #closed = false;
-  /** Heartbeat, inventory and performance reports. */
-  collectors: Collectors | undefined;
-  #dataDir = '';
+  #closing: Promise<void> | undefined;
 
-  private constructor(parts: {
-    store: AgentStore;
-    space: StoreSpace;
-    audit: AuditLog;
-    gate: SessionGate;
-    policyControl: PolicyControl;
-    notifications: Notifications;
-    tunnel: TunnelClient;
-    dialer: HubDialer;
-    logger: Logger;
-    stationId: string;
-    hub: string;
-    policy: PolicyState;
-    runtimePath: string;
-  }) {
-    this.policyControl = parts.policyControl;
-    this.#notifications = parts.notifications;
+  private constructor(parts: AgentParts) {
+    this.policyControl = parts.sessions.control;
+    this.outbox = parts.outbox;
+    this.problems = parts.problems;
+    this.uploader = parts.uploads.uploader;
+    this.dataRequests = parts.dataRequests;
+    this.collectors = parts.collectors;
+    this.#opened = parts.opened;
     this.#store = parts.store;
     this.#space = parts.space;
     this.#audit = parts.audit;
-    this.#gate = parts.gate;
-    this.#tunnel = parts.tunnel;
-    this.#dialer = parts.dialer;
+    this.#sessions = parts.sessions;
+    this.#link = parts.link;
+    this.#identity = parts.identity;
+    this.#lastAccepted = parts.lastAccepted;
     this.#logger = parts.logger;
     this.#stationId = parts.stationId;
     this.#hub = parts.hub;
-    this.#policy = parts.policy;
+    this.#dataDir = parts.dataDir;
   }
 
-  static async start(options: {
-    dataDir: string;
-    adminListen?: string;
-    logger: Logger;
-    clock?: Clock;
-  }): Promise<Agent> {
-    const clock = options.clock ?? systemClock;
-    const paths = agentPaths(options.dataDir);
-    const config = loadAgentConfig(options.dataDir);
-    // The "store full" condition: measured on the data directory, told of every write refused.
-    const space = new StoreSpace({
-      dir: options.dataDir,
-      minFreeBytes: config.store.minFreeMb * 1024 * 1024,
-      minFreeSetting: 'store.minFreeMb in agent.yaml',
-      clock,
-      logger: options.logger,
+  /**
+   * Starts the agent on an enrolled data directory. When a step fails (an admin address in use, a
+   * full disk), everything opened before it is closed again before the error is thrown.
+   */
+  static async start(options: AgentStartOptions): Promise<Agent> {
+    const opened = new CloseStack({
+      onError: (err, name) => options.logger.error({ err }, `closing ${name} failed`),
     });
-    const store = await AgentStore.open(paths.database, {
-      maxBytes: config.store.maxSizeMb * 1024 * 1024,
-      maxBytesSetting: 'store.maxSizeMb in agent.yaml',
-      onStoreFull: (error) => space.noteFull(error),
-    });
-    const stationId = await store.getSetting(settingKeys.stationId);
-    if (typeof stationId !== 'string') {
-      space.close();
-      await store.close();
-      throw new LifelineError(
-        'ENROLL_NOT_ENROLLED',
-        `${options.dataDir} holds no enrolled station: run lifeline agent enroll first`,
-      );
+    try {
+      return await Agent.#open(options, opened);
+    } catch (err) {
+      await opened.close();
+      throw err;
     }
+  }
+
+  /** The steps of start, in order; each registers in `opened` what it must close. */
+  static async #open(options: AgentStartOptions, opened: CloseStack): Promise<Agent> {
+    const { dataDir } = options;
+    const clock = options.clock ?? systemClock;
+    const paths = agentPaths(dataDir);
+    const config = loadAgentConfig(dataDir);
+    const read = (path: string) => readFileSync(path, 'utf8');
+
+    // agent.db, and the "store full" condition: measured on the data directory, told of every
+    // write refused.
+    const space = opened.use(
+      'disk space',
+      new StoreSpace({
+        dir: dataDir,
+        minFreeBytes: config.store.minFreeMb * 1024 * 1024,
+        minFreeSetting: 'store.minFreeMb in agent.yaml',
+        clock,
+        logger: options.logger,
+      }),
+    );
+    const store = opened.use(
+      'agent.db',
+      await AgentStore.open(paths.database, {
+        maxBytes: config.store.maxSizeMb * 1024 * 1024,
+        maxBytesSetting: 'store.maxSizeMb in agent.yaml',
+        onStoreFull: (error) => space.noteFull(error),
+      }),
+    );
+    const stationId = await enrolledStationId(store, dataDir);
     const logger = options.logger.child({ stationId });
-    const level = await store.getSetting(settingKeys.accessLevel);
-    const policy: PolicyState = {
-      remoteEnabled: (await store.getSetting(settingKeys.remoteEnabled)) === true,
-      // Restricted is the recommended level: it holds until the administrator chooses another.
-      accessLevel: accessLevels.includes(level as AccessLevel) ? (level as AccessLevel) : 'restricted',
-    };
+    const policy = await storedPolicy(store);
     const audit = new AuditLog(store, clock, logger);
     const dangling = await store.closeDanglingSessions(clock.now());
     if (dangling > 0)
@@ -171,246 +185,145 @@ export class Agent implements AgentControl {
         endReason: 'agent-shutdown',
       });
 
-    const read = (path: string) => readFileSync(path, 'utf8');
-    const notifications = new Notifications({ stationId, clock, logger, config, dataDir: options.dataDir });
-    // The gate asks the agent for the policy in force; the agent is made after the gate.
-    const holder: { agent?: Agent } = {};
-    // Refusals by the gate's bounds feed /metrics, which is made further down.
-    let countLimitRefusal: (limit: GateLimit) => void = () => undefined;
-    // The pinned ticket keys: a ticket-key rotation's trust bundle replaces them (trust-bundle.ts).
-    const ticketVerifier = new TicketVerifier(read(paths.hubTicketKey));
-    const gate = new SessionGate({
-      stationId,
-      verifier: ticketVerifier,
-      store,
-      audit,
-      policy: () => holder.agent?.policy ?? { remoteEnabled: false, accessLevel: 'none' },
-      clock,
-      logger,
-      maxConcurrent: config.sessions.maxConcurrent,
-      targetConnectTimeoutMs: config.sessions.targetConnectTimeout,
-      maxDurationMs: config.sessions.maxDuration,
-      idleTimeoutMs: config.sessions.idleTimeout,
-      requestTtlMs: config.requests.pendingTtl,
-      flood: {
-        intervalMs: config.sessions.attemptInterval,
-        maxAttemptsPerTechnician: config.sessions.maxAttemptsPerTechnician,
-        refusalsAuditedPerTechnician: config.sessions.refusalsAuditedPerTechnician,
-      },
-      maxPendingRequests: config.requests.maxPending,
-      onLimitRefused: (limit) => countLimitRefusal(limit),
-      onEvent: (event) => {
-        notifications.notify(event.type, event.data);
-        // The last session's end may free the tunnel to move back to the preferred hub endpoint.
-        if (event.type === 'session.ended') holder.agent?.tunnel.sessionEnded();
-      },
-    });
-    // Fail closed: an audit entry that cannot be written ends every session.
-    audit.onFailure = () => gate.stopAll('audit-failure');
-    const policyControl = new PolicyControl({
-      store,
-      audit,
-      gate,
-      clock,
-      rejectionHoldMs: config.requests.rejectionHold,
-      notify: (type, data) => notifications.notify(type, data),
-    });
-    // One set of credentials for every channel: renewal replaces the files and calls reload().
-    const credentials = new StationCredentials(paths);
-    const proxy = resolveProxy(config.proxy, options.dataDir);
-    if (proxy)
-      logger.info(
-        { proxy: describeProxy(proxy), source: proxy.source, username: proxy.username ?? null },
-        'the hub is reached through an HTTP proxy',
-      );
-    const dialer = new HubDialer({
-      endpoints: config.hub.endpoints,
-      serverName: config.hub.serverName,
-      credentials: () => credentials.current(),
-      proxy,
-      connectTimeoutMs: config.tunnel.connectTimeout,
-      failoverAfterMs: config.hub.failoverAfter,
-      failbackIntervalMs: config.hub.failbackInterval,
-      clock,
-    });
-    dialer.on('failback', (to) =>
-      logger.info({ endpoint: to.endpoint }, 'the preferred hub endpoint is back'),
+    // Where events go besides the audit log: the webhook, and syslog (until the last entry).
+    const notify = opened.use(
+      'notifications',
+      startNotify({ stationId, config, dataDir, onAuditEntry: (l) => audit.onEntry(l), clock, logger }),
     );
-    const tunnel = new TunnelClient({
-      dialer,
-      credentials,
-      gate,
+
+    // Sessions: made now, for the tunnel to hand its streams to; they may run only at the end.
+    // The pinned ticket keys: a ticket-key rotation's trust bundle replaces them (identity).
+    const verifier = new TicketVerifier(read(paths.hubTicketKey));
+    const sessions = new Sessions({
+      stationId,
+      verifier,
+      store,
+      audit,
+      policy,
+      config,
       clock,
       logger,
-      pingIntervalMs: config.tunnel.pingInterval,
-      pingTimeoutMs: config.tunnel.pingTimeout,
-      reconnectMinMs: config.tunnel.reconnectMin,
-      reconnectMaxMs: config.tunnel.reconnectMax,
+      notify: (type, data) => notify.notify(type, data),
+      onSessionEnded: () => link.tunnel.sessionEnded(),
+      onLimitRefused: (limit) => metrics.observeLimitRefusal(limit),
     });
-    let lastLoggedState = '';
-    tunnel.on('state', (status) => {
-      if (status.state === lastLoggedState) return;
-      lastLoggedState = status.state;
-      logger.info(
-        { tunnel: status.state, endpoint: status.endpoint, lastError: status.lastError },
-        `tunnel ${status.state}`,
-      );
+
+    // The link to the hub: one set of credentials for every channel (renewal reloads them).
+    const credentials = new StationCredentials(paths);
+    const link = opened.use(
+      'link',
+      startLink({ config, dataDir, credentials, gate: sessions.gate, clock, logger }),
+    );
+    const { callHome, dialer } = link;
+    opened.use(
+      'audit checkpoints',
+      await startCheckpoints({
+        stationId,
+        keyPem: () => credentials.current().keyPem,
+        hub: callHome,
+        store,
+        audit,
+        everyEntries: config.audit.checkpointEntries,
+        everyMs: config.audit.checkpointInterval,
+        clock,
+        logger,
+      }),
+    );
+    // The agent's last entry, once everything that writes entries has stopped: checkpoints and
+    // syslog, closed after it, still carry it.
+    let startRecorded = false;
+    opened.defer('agent.stop', async () => {
+      if (startRecorded) await audit.record('agent', 'agent.stop', {}).catch(() => undefined);
     });
-    const agent = new Agent({
-      store,
-      space,
-      audit,
-      gate,
-      policyControl,
-      notifications,
-      tunnel,
-      dialer,
-      logger,
-      stationId,
-      hub: config.hub.endpoints[0] ?? '',
-      policy,
-      runtimePath: paths.runtime,
-    });
-    holder.agent = agent;
-    // Deadlines and caps of the admin API's connections (it listens further down).
+
+    // Call home: the outbox, problems, requests for data and uploads.
+    const redaction = await payloadRedaction(store, config.callhome.redact);
+    const callhome = opened.use(
+      'call home',
+      await startCallHome({
+        db: store.db,
+        store,
+        hub: callHome,
+        audit,
+        settings: config.callhome,
+        ...(redaction ? { transformPayload: redaction } : {}),
+        ensureRoom: () => space.ensureRoom(),
+        clock,
+        logger,
+      }),
+    );
+    const { outbox } = callhome;
+    const dataRequests = opened.use(
+      'data requests',
+      startDataRequests({
+        db: store.db,
+        channel: callHome,
+        clock,
+        logger,
+        record: (actor, action, detail) => audit.record(actor, action, detail),
+        pollIntervalMs: config.callhome.pollInterval,
+      }),
+    );
+    const uploads = opened.use(
+      'uploads',
+      startUploads({
+        db: store.db,
+        connect: async (signal) => (await dialer.connectInUse(alpnUpload, signal)).socket,
+        send: (method, path, body, headers, sendOptions) =>
+          callHome.sendBytes(method, path, body, headers, sendOptions),
+        transmissions: {
+          recordUploadStep: async (step) => {
+            await outbox.store.recordUploadStep(step);
+            if (step.status >= 200 && step.status < 300)
+              callhome.lastAccepted.note({ atMs: step.atMs, kind: step.kind, status: step.status });
+          },
+        },
+        dir: join(dataDir, 'attachments'),
+        audit: (action, detail, actor = 'agent') => audit.record(actor, action, detail),
+        room: space,
+        pausedUntilMs: callhome.pausedUntilMs,
+        clock,
+        logger,
+      }),
+    );
+    const { uploader } = uploads;
+    // Failback moves call home to the preferred endpoint: chunks follow it.
+    dialer.on('failback', () => uploads.channel.retire());
+
+    // The station's certificate renewed in time, and the hub's trust bundle pinned.
+    const identity = opened.use(
+      'identity',
+      startIdentity({
+        stationId,
+        paths,
+        credentials,
+        verifier,
+        hub: callHome,
+        onRenewed: () => uploads.channel.retire(),
+        record: async (action, detail) => {
+          await audit.record('agent', action, detail);
+        },
+        clock,
+        logger,
+      }),
+    );
+
+    // Deadlines and caps of the admin API's connections (the API takes them over below).
     const adminGuard = new ConnectionGuard({
       limits: connectionLimitsOf(config.admin.connections),
       listener: 'admin API',
       configKey: 'agent.yaml admin.connections',
       logger,
     });
-    agent.#adminGuard = adminGuard;
     const metrics = new AgentMetrics({
       clock,
-      tunnelState: () => tunnel.status.state,
-      activeSessions: () => gate.activeCount,
-      outboxCounts: async () => agent.outbox?.store.counts(),
+      tunnelState: () => link.tunnel.status.state,
+      activeSessions: () => sessions.gate.activeCount,
+      outboxCounts: () => outbox.store.counts(),
       connectionStats: () => adminGuard.stats(),
       storeFull: () => space.condition !== null,
     });
     audit.onEntry((entry) => metrics.observeAudit(entry));
-    countLimitRefusal = (limit) => metrics.observeLimitRefusal(limit);
-    agent.#callHome = new CallHomeClient({ dialer });
-    const callHome = agent.#callHome;
-    agent.#uploadChannel = new UploadChannel({
-      connect: async (signal) => (await dialer.connectInUse(alpnUpload, signal)).socket,
-    });
-    const uploadChannel = agent.#uploadChannel;
-    // Failback moves call home to the preferred endpoint: chunks follow it.
-    dialer.on('failback', () => uploadChannel.retire());
-    agent.#checkpointer = new AuditCheckpointer({
-      stationId,
-      // The hub checks a checkpoint against the certificate of the connection it came on.
-      keyPem: () => credentials.current().keyPem,
-      clock,
-      logger,
-      everyEntries: config.audit.checkpointEntries,
-      everyMs: config.audit.checkpointInterval,
-      send: async (checkpoint) => {
-        await callHome.request('POST', '/v1/audit/checkpoints', checkpoint);
-      },
-      fetchLatest: async () =>
-        (
-          await callHome.request<{ checkpoint: { count: number } | null }>(
-            'GET',
-            '/v1/audit/checkpoints/latest',
-          )
-        ).checkpoint,
-      hashAt: async (seq) => (seq === 0 ? genesisHash : (await store.auditEntry(seq))?.hash),
-    });
-    const checkpointer = agent.#checkpointer;
-    const recordAgent = async (action: string, detail: Record<string, unknown>) => {
-      await audit.record('agent', action, detail);
-    };
-    const trustPins = new TrustBundlePinner({
-      paths,
-      credentials,
-      verifier: ticketVerifier,
-      fetch: () => callHome.request('GET', '/v1/trust'),
-      record: recordAgent,
-      logger,
-    });
-    agent.#trustPins = trustPins;
-    agent.#renewal = new CertificateRenewal({
-      stationId,
-      credentials,
-      paths,
-      renew: (csr) => callHome.request<RenewAnswer>('POST', '/v1/certificate/renew', { csr }),
-      renewed: async (answer) => {
-        // The next request dials with the new certificate, which the hub checks checkpoints against.
-        callHome.reconnect();
-        uploadChannel.retire();
-        await trustPins.pin(answer.trust);
-      },
-      record: recordAgent,
-      clock,
-      logger,
-    });
-    agent.#renewal.start();
-    trustPins.start();
-    const redaction = await payloadRedaction(store, config.callhome.redact);
-    agent.outbox = new Outbox({
-      store: store.outbox,
-      deliver: (body, signal, headers) => callHome.postRaw('/v1/reports', body, signal, headers),
-      deliverBatch: (body, signal, headers) => callHome.postRaw('/v1/reports/batch', body, signal, headers),
-      clock,
-      logger,
-      maxPending: config.callhome.maxPending,
-      review: config.callhome.review,
-      ...(redaction ? { transformPayload: redaction } : {}),
-      recordSettled: settlementRecorder(audit),
-      ensureRoom: () => space.ensureRoom(),
-    });
-    agent.problems = new ProblemDesk({
-      store: store.problems,
-      outbox: agent.outbox,
-      clock,
-      logger,
-      stormWindowMs: config.callhome.stormWindow,
-    });
-    agent.problems.watch(agent.outbox);
-    await agent.problems.recoverNumbers();
-    const pausedUntil = await store.getSetting(settingKeys.callHomePausedUntil);
-    const outbox = agent.outbox;
-    if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) outbox.pause(pausedUntil);
-    outbox.start();
-    agent.#sentPurger = new SentReportPurger({
-      store: store.outbox,
-      keepSentMs: config.callhome.keepSent,
-      clock,
-      logger,
-      record: (action, detail) => audit.record('agent', action, detail),
-    });
-    agent.#sentPurger.start();
-    agent.dataRequests = new DataRequestDesk({
-      store: store.dataRequests,
-      channel: callHome,
-      clock,
-      logger,
-      record: (actor, action, detail) => audit.record(actor, action, detail),
-      pollIntervalMs: config.callhome.pollInterval,
-    });
-    agent.dataRequests.start();
-    const uploader = new Uploader({
-      store: store.attachments,
-      transmissions: {
-        recordUploadStep: async (step) => {
-          await store.outbox.recordUploadStep(step);
-          if (step.status >= 200 && step.status < 300)
-            agent.#lastCallHome = { atMs: step.atMs, kind: step.kind, status: step.status };
-        },
-      },
-      send: (method, path, body, headers, sendOptions) =>
-        callHome.sendBytes(method, path, body, headers, sendOptions),
-      sendChunkFrame: (chunk, body, sendOptions) => uploadChannel.send(chunk, body, sendOptions),
-      prepareChunkChannel: (signal) => uploadChannel.prepare(signal),
-      dir: join(options.dataDir, 'attachments'),
-      clock,
-      logger,
-      audit: (action, detail, actor = 'agent') => audit.record(actor, action, detail),
-      room: space,
-    });
-    agent.uploader = uploader;
     // Room again: what backed off because the store could not be written goes on at once.
     space.on('change', (condition) => {
       if (condition !== null) return;
@@ -420,55 +333,60 @@ export class Agent implements AgentControl {
       // again without waiting for the next session request to try it.
       if (!audit.healthy) void audit.record('agent', 'audit.resumed', {}).catch(() => undefined);
     });
-    agent.outbox.on('attempt', (event) => {
+    outbox.on('attempt', (event) => {
       metrics.observeDelivery(event);
       if (event.type === 'failed') return;
       // An attachment waits for its problem's reports: each delivery may unblock one.
       uploader.wake();
-      if (event.type === 'sent')
-        agent.#lastCallHome = { atMs: clock.now(), kind: event.kind, status: event.status };
     });
-    if (typeof pausedUntil === 'number' && pausedUntil > clock.now()) uploader.pause(pausedUntil);
-    uploader.start();
-    agent.#dataDir = options.dataDir;
     const applianceModel = config.appliance;
-    agent.collectors = new Collectors({
-      settings: config.callhome,
-      clock,
-      logger,
-      store,
-      accept: (kind, payload, accept) => outbox.accept(kind, payload, accept),
-      // What agent.yaml says of this appliance wins over what DMI tells.
-      appliance: () => ({
-        ...collectAppliance(),
-        ...(applianceModel?.model ? { model: applianceModel.model } : {}),
-        ...(applianceModel?.serial ? { serial: applianceModel.serial } : {}),
+    const collectors = opened.use(
+      'collectors',
+      startCollectors({
+        settings: config.callhome,
+        clock,
+        logger,
+        store,
+        accept: (kind, payload, accept) => outbox.accept(kind, payload, accept),
+        // What agent.yaml says of this appliance wins over what DMI tells.
+        appliance: () => ({
+          ...collectAppliance(),
+          ...(applianceModel?.model ? { model: applianceModel.model } : {}),
+          ...(applianceModel?.serial ? { serial: applianceModel.serial } : {}),
+        }),
       }),
+    );
+    const agent = new Agent({
+      opened,
+      store,
+      space,
+      audit,
+      sessions,
+      link,
+      identity,
+      outbox,
+      problems: callhome.problems,
+      uploads,
+      dataRequests,
+      collectors,
+      lastAccepted: callhome.lastAccepted,
+      logger,
+      stationId,
+      hub: config.hub.endpoints[0] ?? '',
+      dataDir,
     });
-    agent.collectors.start();
-    const head = await store.lastAuditEntry();
-    if (head) checkpointer.observe(head);
-    audit.onEntry((entry) => checkpointer.observe(entry));
-    const syslog = config.audit.syslog;
-    if (syslog) {
-      const { host, port } = parseHostPort(syslog.address, 'audit.syslog.address');
-      const sender = new SyslogSender({ transport: syslog.transport, host, port, logger, clock });
-      agent.#syslog = sender;
-      const format = { hostname: hostname(), stationId };
-      audit.onEntry((entry) => sender.send(formatSyslog5424(entry, format)));
-    }
     await audit.record('agent', 'agent.start', {
       remoteEnabled: policy.remoteEnabled,
       accessLevel: policy.accessLevel,
     });
+    startRecorded = true;
 
-    const adminToken = read(paths.adminToken).trim();
+    // The admin API, and the file through which the CLI finds it.
     const listen = parseHostPort(options.adminListen ?? config.admin.listen, 'admin listen address');
     const feed = new ChangeFeed();
-    agent.#feed = feed;
     wirePageFeed(feed, {
       onAudit: (listener) => audit.onEntry((entry) => listener(entry.action)),
-      onTunnelState: (listener) => tunnel.on('state', () => listener()),
+      onTunnelState: (listener) => link.tunnel.on('state', () => listener()),
       onHealth: (listener) => {
         space.on('change', () => listener());
         audit.onHealthChange(() => listener());
@@ -478,40 +396,48 @@ export class Agent implements AgentControl {
         outbox.on('settled', () => listener());
       },
     });
-    const api = await buildAdminApi(agent, adminToken, logger, {
-      metrics,
-      feed,
-      guard: adminGuard,
-      hosts: { listenHost: listen.host, allowedHosts: config.admin.allowedHosts },
-      // The store answers and the audit log can be written: sessions may run.
-      healthy: async () => {
-        await store.getSetting(settingKeys.stationId);
-        return audit.healthy;
-      },
-      storeFull: () => space.condition !== null,
-    });
-    await api.listen({ host: listen.host, port: listen.port });
-    const address = api.server.address() as AddressInfo;
-    agent.#adminApi = api;
-    // Bound to every address, the CLI and the printed link use loopback (0.0.0.0 is no place to go).
-    const urlHost =
-      address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '::1' : address.address;
-    agent.#adminUrl = `http://${formatHostPort({ host: urlHost, port: address.port })}`;
-    const runtime: RuntimeInfo = { pid: process.pid, adminUrl: agent.#adminUrl, stationId };
+    const admin = opened.use(
+      'admin API',
+      await startAdminApi({
+        control: agent,
+        token: read(paths.adminToken).trim(),
+        listen,
+        logger,
+        metrics,
+        feed,
+        guard: adminGuard,
+        hosts: { listenHost: listen.host, allowedHosts: config.admin.allowedHosts },
+        // The store answers and the audit log can be written: sessions may run.
+        healthy: async () => {
+          await store.getSetting(settingKeys.stationId);
+          return audit.healthy;
+        },
+        storeFull: () => space.condition !== null,
+      }),
+    );
+    agent.#adminUrl = admin.url;
+    const runtime: RuntimeInfo = { pid: process.pid, adminUrl: admin.url, stationId };
     try {
       replaceFile(paths.runtime, JSON.stringify(runtime, null, 2) + '\n');
     } catch (err) {
       // The CLI finds the agent through this file: without it the agent cannot be reached.
       throw await space.failed(err, paths.runtime);
     }
-    logger.info({ adminUrl: agent.#adminUrl }, 'admin API listening');
-    if (policy.remoteEnabled) tunnel.enable();
-    gate.startSweeping();
+    logger.info({ adminUrl: admin.url }, 'admin API listening');
+
+    // Last, sessions may run; at close they end first, each end written before anything closes.
+    sessions.start();
+    opened.defer('sessions', async () => {
+      const ended = sessions.close();
+      link.tunnel.close();
+      await ended;
+    });
+    if (sessions.access.policy.remoteEnabled) link.tunnel.enable();
     return agent;
   }
 
   get policy(): PolicyState {
-    return this.#policy;
+    return this.#sessions.access.policy;
   }
 
   get adminUrl(): string {
@@ -523,23 +449,23 @@ export class Agent implements AgentControl {
   }
 
   get tunnel(): TunnelClient {
-    return this.#tunnel;
+    return this.#link.tunnel;
   }
 
   async status(): Promise<AgentStatus> {
     return {
       stationId: this.#stationId,
       // The endpoint in use now; the first one until any was dialled.
-      hub: this.#tunnel.status.endpoint ?? this.#dialer.current.endpoint ?? this.#hub,
-      remoteEnabled: this.#policy.remoteEnabled,
-      accessLevel: this.#policy.accessLevel,
+      hub: this.#link.tunnel.status.endpoint ?? this.#link.dialer.current.endpoint ?? this.#hub,
+      remoteEnabled: this.policy.remoteEnabled,
+      accessLevel: this.policy.accessLevel,
       mfa: (await this.policyControl.mfaRequired()) ? 'required' : 'optional',
-      tunnel: this.#tunnel.status,
-      certificate: this.#renewal?.status() ?? null,
-      hubEndpoints: this.#dialer.status(),
-      proxy: this.#dialer.proxyStatus(),
-      lastCallHome: await this.#lastAcceptedCallHome(),
-      activeSessions: this.#gate.activeCount,
+      tunnel: this.#link.tunnel.status,
+      certificate: this.#identity.renewal.status(),
+      hubEndpoints: this.#link.dialer.status(),
+      proxy: this.#link.dialer.proxyStatus(),
+      lastCallHome: await this.#lastAccepted.get(),
+      activeSessions: this.#sessions.gate.activeCount,
       pendingRequests: await this.policyControl.countPending(),
       auditHealthy: this.#audit.healthy,
       storeFull: this.#space.condition,
@@ -547,79 +473,32 @@ export class Agent implements AgentControl {
     };
   }
 
-  /** Kept up to date by the outbox and the uploader; the transmission log is read only at first. */
-  async #lastAcceptedCallHome(): Promise<AgentStatus['lastCallHome']> {
-    if (this.#lastCallHome !== undefined) return this.#lastCallHome;
-    // The newest transmissions are few to scan: a failed one is followed by a retry soon enough.
-    const recent = (await this.outbox?.store.listTransmissions({ newestFirst: true, limit: 50 })) ?? [];
-    const accepted = recent.find((t) => t.status >= 200 && t.status < 300);
-    // An event may have set it while the log was read: the event is newer.
-    this.#lastCallHome ??= accepted
-      ? { atMs: accepted.atMs, kind: accepted.kind, status: accepted.status }
-      : null;
-    return this.#lastCallHome;
-  }
-
   refusals(): Promise<RefusalCount[]> {
-    return this.#store.policy.listRefusals();
+    return this.policyControl.refusals();
   }
 
-  async setRemote(enabled: boolean, actor: string): Promise<void> {
-    const before = this.#policy.remoteEnabled;
-    // Audit first: a change that cannot be recorded does not happen.
-    await this.#audit.record(actor, 'setting.remote', { from: before, to: enabled });
-    await this.#store.setSetting(settingKeys.remoteEnabled, enabled);
-    this.#policy = { ...this.#policy, remoteEnabled: enabled };
-    if (enabled) {
-      this.#tunnel.enable();
-    } else {
-      const ended = this.#gate.stopAll('remote-service-off');
-      this.#tunnel.disable();
-      if (ended > 0)
-        await this.#audit.record(actor, 'session.stop-all', {
-          sessions: ended,
-          endReason: 'remote-service-off',
-        });
-    }
+  setRemote(enabled: boolean, actor: string): Promise<void> {
+    return this.#sessions.access.setRemote(enabled, actor, this.#link.tunnel);
   }
 
-  async setAccessLevel(level: AccessLevel, actor: string): Promise<void> {
-    await this.#audit.record(actor, 'setting.access', { from: this.#policy.accessLevel, to: level });
-    await this.#store.setSetting(settingKeys.accessLevel, level);
-    this.#policy = { ...this.#policy, accessLevel: level };
-    if (level === 'none') {
-      const ended = this.#gate.stopAll('access-none');
-      if (ended > 0)
-        await this.#audit.record(actor, 'session.stop-all', { sessions: ended, endReason: 'access-none' });
-    } else {
-      // Full to restricted: sessions no rule allows end now.
-      await this.#gate.reevaluate();
-    }
+  setAccessLevel(level: AccessLevel, actor: string): Promise<void> {
+    return this.#sessions.access.setAccessLevel(level, actor);
   }
 
   sessions(): ActiveSession[] {
-    return this.#gate.list();
+    return this.#sessions.gate.list();
   }
 
   recentSessions(): Promise<AgentSessionRecord[]> {
     return this.#store.listSessions(50);
   }
 
-  async stopSession(id: string, actor: string): Promise<void> {
-    const session = this.#gate.list().find((s) => s.id === id);
-    if (!session) throw new LifelineError('SESSION_NOT_FOUND', `no active session ${id}`);
-    await this.#audit.record(actor, 'session.stop', {
-      sessionId: id,
-      technician: session.technician,
-      service: session.service,
-    });
-    this.#gate.stop(id, 'stopped-by-admin');
+  stopSession(id: string, actor: string): Promise<void> {
+    return this.#sessions.access.stopSession(id, actor);
   }
 
-  async stopAll(actor: string): Promise<number> {
-    const count = this.#gate.activeCount;
-    await this.#audit.record(actor, 'session.stop-all', { sessions: count, endReason: 'stopped-by-admin' });
-    return this.#gate.stopAll('stopped-by-admin');
+  stopAll(actor: string): Promise<number> {
+    return this.#sessions.access.stopAll(actor);
   }
 
   services(): Promise<ServiceRecord[]> {
@@ -639,10 +518,13 @@ export class Agent implements AgentControl {
       until: untilMs === null ? null : new Date(untilMs).toISOString(),
     });
     await this.#store.setSetting(settingKeys.callHomePausedUntil, untilMs);
-    if (untilMs === null) this.outbox?.resume();
-    else this.outbox?.pause(untilMs);
-    if (untilMs === null) this.uploader?.resume();
-    else this.uploader?.pause(untilMs);
+    if (untilMs === null) {
+      this.outbox.resume();
+      this.uploader.resume();
+    } else {
+      this.outbox.pause(untilMs);
+      this.uploader.pause(untilMs);
+    }
   }
 
   /** `agent callhome test` from the admin API: the same checks, run by the agent process. */
@@ -660,9 +542,8 @@ export class Agent implements AgentControl {
   }
 
   verifyAudit(): Promise<AuditReport> {
-    const callHome = this.#callHome;
+    const callHome = this.#link.callHome;
     return verifyAuditLog(this.#store, async () => {
-      if (!callHome) return null;
       const answer = await callHome.request<{ checkpoint: AuditCheckpoint | null }>(
         'GET',
         '/v1/audit/checkpoints/latest',
@@ -671,40 +552,24 @@ export class Agent implements AgentControl {
     });
   }
 
-  /** Drains: ends sessions, closes the tunnel and the API, then the store. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#gate.close();
-    this.#gate.stopAll('agent-shutdown');
-    this.#tunnel.close();
-    this.#dialer.close();
-    // Open event streams would hold the admin API open.
-    this.#feed?.close();
-    await this.#adminApi?.close();
-    this.#adminGuard?.close();
-    await this.#notifications.close();
-    this.#checkpointer?.close();
-    await this.#renewal?.close();
-    this.#trustPins?.close();
-    // The collectors queue their last samples into the outbox before it closes.
-    await this.collectors?.close();
-    // A chunk in flight is abandoned, not awaited: the hub's count says where to resume.
-    await this.uploader?.close();
-    await this.outbox?.close();
-    await this.dataRequests?.close();
-    await this.#sentPurger?.close();
-    // Let session ends reach the store before it closes.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    // Refusals counted into a summary since its interval began are written now, not lost.
-    await this.#gate.flushRefusalSummaries();
-    await this.#audit.record('agent', 'agent.stop', {}).catch(() => undefined);
-    await this.#checkpointer?.flush();
-    this.#callHome?.close();
-    this.#uploadChannel?.close();
-    await this.#syslog?.close();
-    this.#space.close();
-    await this.#store.close();
-    this.#logger.info('agent stopped');
+  /**
+   * Drains, closing what start opened in the reverse order, each to its end: sessions end and are
+   * written, the admin API closes, the features stop (deliveries in flight commit), the last audit
+   * entry goes to the hub and syslog, and agent.db closes. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#opened.close().then(() => this.#logger.info('agent stopped'));
+    return this.#closing;
   }
+}
+
+/** The Station ID enrollment wrote, or ENROLL_NOT_ENROLLED. */
+async function enrolledStationId(store: AgentStore, dataDir: string): Promise<string> {
+  const stationId = await store.getSetting(settingKeys.stationId);
+  if (typeof stationId !== 'string')
+    throw new LifelineError(
+      'ENROLL_NOT_ENROLLED',
+      `${dataDir} holds no enrolled station: run lifeline agent enroll first`,
+    );
+  return stationId;
 }

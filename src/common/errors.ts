@@ -68,6 +68,8 @@ export const errorCodes = {
   // Fair shares: a per-user, per-station or per-technician bound is used up.
   API_LIMIT_REACHED: 429,
   API_MISDIRECTED: 421,
+  // A listener cannot bind its address at start-up (in use, not permitted, not on this machine).
+  API_LISTEN_FAILED: 500,
   // Agent connectivity: the customer's HTTP proxy and the hub's endpoints.
   PROXY_UNREACHABLE: 502,
   PROXY_AUTH_REQUIRED: 407,

@@ -176,16 +176,16 @@ export async function buildAdminApi(
   registerPolicyRoutes(app, control, actor);
   registerCallHomeRoutes(
     app,
-    () => control.outbox,
+    control.outbox,
     (untilMs, who) => control.pauseCallHome(untilMs, who),
     actor,
-    () => control.problems,
+    control.problems,
   );
-  registerProblemRoutes(app, () => control.problems);
-  registerAttachmentRoutes(app, () => control.uploader, actor);
+  registerProblemRoutes(app, control.problems);
+  registerAttachmentRoutes(app, control.uploader, actor);
   registerFixRoutes(app, control, actor);
   registerCollectorRoutes(app, control);
-  registerDataRequestRoutes(app, () => control.dataRequests, actor);
+  registerDataRequestRoutes(app, control.dataRequests, actor);
 
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

@@ -5,7 +5,7 @@ import type { StoreFullCondition } from '../../common/disk/index.js';
 import type { AccessLevel } from '../../policy/index.js';
 import type { AuditEntry } from '../../protocol/index.js';
 import type { AgentSessionRecord, ServiceRecord } from '../store/index.js';
-import type { RefusalCount, StoredGrant } from '../store/index.js';
+import type { RefusalCount, StoredGrant } from '../sessions/index.js';
 import type { AuditReport } from '../audit/index.js';
 import type { CertificateStatus } from '../identity/index.js';
 import type { CollectorControl } from './collector-routes.js';
@@ -49,10 +49,10 @@ export interface AgentStatus {
 /** What the admin API may do with the agent. */
 export interface AgentControl extends FixControl, CollectorControl {
   readonly policyControl: PolicyControl;
-  readonly outbox: Outbox | undefined;
-  readonly problems: ProblemDesk | undefined;
-  readonly uploader: Uploader | undefined;
-  readonly dataRequests: DataRequestDesk | undefined;
+  readonly outbox: Outbox;
+  readonly problems: ProblemDesk;
+  readonly uploader: Uploader;
+  readonly dataRequests: DataRequestDesk;
   status(): Promise<AgentStatus>;
   refusals(): Promise<RefusalCount[]>;
   setRemote(enabled: boolean, actor: string): Promise<void>;

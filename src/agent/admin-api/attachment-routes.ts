@@ -11,15 +11,9 @@ import type { Uploader } from '../attachments/index.js';
 
 export function registerAttachmentRoutes(
   app: FastifyInstance,
-  getUploader: () => Uploader | undefined,
+  uploader: Uploader,
   actor: (ip: string) => string,
 ): void {
-  const uploader = (): Uploader => {
-    const found = getUploader();
-    if (!found) throw new LifelineError('API_UNREACHABLE', 'call home is not running');
-    return found;
-  };
-
   void app.register(async (child) => {
     // The body stays a stream: the route writes it to disk as it arrives (files of several GiB).
     child.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
@@ -43,7 +37,7 @@ export function registerAttachmentRoutes(
         if (!body || typeof (body as { pipe?: unknown }).pipe !== 'function') {
           throw new LifelineError('API_BAD_REQUEST', 'send the file as application/octet-stream');
         }
-        const record = await uploader().stage(request.params.localId, request.query.name, body, {
+        const record = await uploader.stage(request.params.localId, request.query.name, body, {
           expectedBytes: request.query.bytes,
           actor: actor(request.ip),
         });
@@ -53,7 +47,7 @@ export function registerAttachmentRoutes(
   });
 
   const api = app.withTypeProvider<ZodTypeProvider>();
-  api.get('/v1/attachments', async () => ({ attachments: await uploader().store.list() }));
+  api.get('/v1/attachments', async () => ({ attachments: await uploader.store.list() }));
   api.get(
     '/v1/attachments/:id',
     {
@@ -62,7 +56,7 @@ export function registerAttachmentRoutes(
       },
     },
     async (request) => {
-      const found = await uploader().store.get(request.params.id);
+      const found = await uploader.store.get(request.params.id);
       if (!found)
         throw new LifelineError('CALLHOME_ATTACHMENT_NOT_FOUND', `no attachment ${request.params.id}`);
       return found;

@@ -18,22 +18,12 @@ import type { ProblemDesk } from '../callhome/index.js';
 
 export function registerCallHomeRoutes(
   app: FastifyInstance,
-  getOutbox: () => Outbox | undefined,
+  outbox: Outbox,
   pause: (untilMs: number | null, actor: string) => Promise<void>,
   actor: (ip: string) => string,
-  getProblems: () => ProblemDesk | undefined = () => undefined,
+  problems: ProblemDesk,
 ): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const outbox = (): Outbox => {
-    const found = getOutbox();
-    if (!found) throw new LifelineError('API_UNREACHABLE', 'call home is not running');
-    return found;
-  };
-  const problems = (): ProblemDesk => {
-    const found = getProblems();
-    if (!found) throw new LifelineError('API_UNREACHABLE', 'call home is not running');
-    return found;
-  };
 
   api.post(
     '/v1/reports',
@@ -58,13 +48,13 @@ export function registerCallHomeRoutes(
         const localId = String(payload.localId);
         const result =
           kind === 'problem.open'
-            ? await problems().open(problemOpenSchema.parse(payload))
+            ? await problems.open(problemOpenSchema.parse(payload))
             : kind === 'problem.update'
-              ? await problems().update(localId, String(payload.note))
-              : await problems().close(localId, typeof payload.note === 'string' ? payload.note : undefined);
+              ? await problems.update(localId, String(payload.note))
+              : await problems.close(localId, typeof payload.note === 'string' ? payload.note : undefined);
         return reply.code(202).send({ ...result.report, problem: result });
       }
-      const accepted = await outbox().accept(kind, payload, {
+      const accepted = await outbox.accept(kind, payload, {
         ...(orderKey ? { orderKey } : {}),
         ...(hold ? { hold } : {}),
       });
@@ -103,7 +93,7 @@ export function registerCallHomeRoutes(
     async (request, reply) => {
       const settled = await Promise.allSettled(
         request.body.reports.map(({ kind, payload, orderKey, hold }) =>
-          outbox().accept(kind, payload, {
+          outbox.accept(kind, payload, {
             ...(orderKey ? { orderKey } : {}),
             ...(hold ? { hold } : {}),
           }),
@@ -139,7 +129,7 @@ export function registerCallHomeRoutes(
     },
     async (request, reply) => {
       // Every report of one problem shares its order key: an update never overtakes its open.
-      const result = await problems().open(request.body);
+      const result = await problems.open(request.body);
       return reply.code(202).send(result);
     },
   );
@@ -164,8 +154,8 @@ export function registerCallHomeRoutes(
         throw new LifelineError('API_BAD_REQUEST', 'an update needs a note');
       const result =
         action === 'update'
-          ? await problems().update(localId, request.body.note ?? '')
-          : await problems().close(localId, request.body.note);
+          ? await problems.update(localId, request.body.note ?? '')
+          : await problems.close(localId, request.body.note);
       return reply.code(202).send(result);
     },
   );
@@ -188,17 +178,17 @@ export function registerCallHomeRoutes(
     async (request) => {
       const untilMs = Date.now() + request.body.forMs;
       await pause(untilMs, actor(request.ip));
-      return outbox().status();
+      return outbox.status();
     },
   );
 
   api.delete('/v1/callhome/pause', async (request) => {
     await pause(null, actor(request.ip));
-    return outbox().status();
+    return outbox.status();
   });
 
   api.get('/v1/outbox', async () => {
-    const box = outbox();
+    const box = outbox;
     const store = box.store;
     return {
       status: await box.status(),
@@ -217,7 +207,7 @@ export function registerCallHomeRoutes(
         body: z.object({ id: z.union([z.string().regex(/^[0-9a-f]{32}$/), z.literal('all')]) }).strict(),
       },
     },
-    async (request) => ({ released: await outbox().release(request.body.id) }),
+    async (request) => ({ released: await outbox.release(request.body.id) }),
   );
 
   api.get(
@@ -238,7 +228,7 @@ export function registerCallHomeRoutes(
     async (request) => {
       const { after, report } = request.query;
       // Without `after`: the newest first, as a person reading the log wants them.
-      const transmissions = await outbox().store.listTransmissions({
+      const transmissions = await outbox.store.listTransmissions({
         ...(after !== undefined ? { afterSeq: after } : { newestFirst: true }),
         ...(report !== undefined ? { reportId: report } : {}),
       });
@@ -250,7 +240,7 @@ export function registerCallHomeRoutes(
     '/v1/sent/:reportId',
     { schema: { params: z.object({ reportId: z.string().regex(/^[0-9a-f]{32}$/) }) } },
     async (request, reply) => {
-      const item = await outbox().store.get(request.params.reportId);
+      const item = await outbox.store.get(request.params.reportId);
       if (!item) throw new LifelineError('API_NOT_FOUND', `no report ${request.params.reportId}`);
       // The exact bytes that left (or will leave) the appliance.
       return reply.type('application/json').send(item.body);

@@ -5,14 +5,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { LifelineError } from '../../common/errors.js';
 import { performancePayloadSchema, systemStatuses } from '../../protocol/index.js';
 import type { CallHomeTestReport } from '../callhome/index.js';
 import type { Collectors } from '../collectors/index.js';
 import { systemsListSchema } from '../collectors/index.js';
 
 export interface CollectorControl {
-  readonly collectors: Collectors | undefined;
+  readonly collectors: Collectors;
   testCallHome(): Promise<CallHomeTestReport>;
 }
 
@@ -20,13 +19,9 @@ const serialParams = z.object({ serial: z.string().min(1).max(64) });
 
 export function registerCollectorRoutes(app: FastifyInstance, control: CollectorControl): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const collectors = (): Collectors => {
-    const found = control.collectors;
-    if (!found) throw new LifelineError('API_UNREACHABLE', 'call home is not running');
-    return found;
-  };
+  const { collectors } = control;
 
-  api.get('/v1/systems', async () => ({ systems: await collectors().systems() }));
+  api.get('/v1/systems', async () => ({ systems: await collectors.systems() }));
 
   api.put(
     '/v1/systems/:serial/status',
@@ -37,7 +32,7 @@ export function registerCollectorRoutes(app: FastifyInstance, control: Collector
       },
     },
     async (request) => ({
-      system: await collectors().setSystemStatus(
+      system: await collectors.setSystemStatus(
         request.params.serial,
         request.body.status,
         request.body.detail,
@@ -45,7 +40,7 @@ export function registerCollectorRoutes(app: FastifyInstance, control: Collector
     }),
   );
 
-  api.get('/v1/inventory', async () => ({ inventory: await collectors().inventory() }));
+  api.get('/v1/inventory', async () => ({ inventory: await collectors.inventory() }));
 
   // The appliance software's inventory of its systems; queued now if it changed (or with send).
   api.post(
@@ -61,7 +56,7 @@ export function registerCollectorRoutes(app: FastifyInstance, control: Collector
       },
     },
     async (request, reply) => {
-      const result = await collectors().submitInventory(request.body.systems, {
+      const result = await collectors.submitInventory(request.body.systems, {
         send: request.body.send === true,
       });
       return reply.code(202).send(inventoryAnswer(result));
@@ -69,19 +64,19 @@ export function registerCollectorRoutes(app: FastifyInstance, control: Collector
   );
 
   api.post('/v1/inventory/send', async (_request, reply) =>
-    reply.code(202).send(inventoryAnswer(await collectors().sendInventory())),
+    reply.code(202).send(inventoryAnswer(await collectors.sendInventory())),
   );
 
   api.post('/v1/heartbeat/send', async (_request, reply) => {
-    const { report, payload } = await collectors().sendHeartbeat();
+    const { report, payload } = await collectors.sendHeartbeat();
     return reply.code(202).send({ queued: true, report, heartbeat: payload });
   });
 
   api.post('/v1/performance', { schema: { body: performancePayloadSchema } }, async (request, reply) =>
-    reply.code(202).send({ report: await collectors().submitPerformance(request.body) }),
+    reply.code(202).send({ report: await collectors.submitPerformance(request.body) }),
   );
 
-  api.get('/v1/performance/samples', async () => ({ samples: collectors().recentSamples() }));
+  api.get('/v1/performance/samples', async () => ({ samples: collectors.recentSamples() }));
 
   api.post('/v1/callhome/test', async () => control.testCallHome());
 }

@@ -4,23 +4,17 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { LifelineError } from '../../common/errors.js';
 import { dataRequestIdSchema } from '../../protocol/index.js';
 import type { DataRequestDesk } from '../data-requests/index.js';
 
 export function registerDataRequestRoutes(
   app: FastifyInstance,
-  getDesk: () => DataRequestDesk | undefined,
+  desk: DataRequestDesk,
   actor: (ip: string) => string,
 ): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const desk = (): DataRequestDesk => {
-    const found = getDesk();
-    if (!found) throw new LifelineError('API_UNREACHABLE', 'call home is not running');
-    return found;
-  };
 
-  api.get('/v1/data-requests', async () => ({ requests: await desk().list() }));
+  api.get('/v1/data-requests', async () => ({ requests: await desk.list() }));
 
   api.post(
     '/v1/data-requests/:id/:action',
@@ -35,7 +29,7 @@ export function registerDataRequestRoutes(
     },
     async (request) => {
       const { id, action } = request.params;
-      const answered = await desk().answer(
+      const answered = await desk.answer(
         id,
         action === 'answer' ? 'answered' : 'declined',
         request.body.note ?? null,

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { serviceNameSchema } from '../../protocol/index.js';
-import { requestStatuses } from '../store/index.js';
+import { requestStatuses } from '../sessions/index.js';
 import type { AgentControl } from './agent-control.js';
 
 const identity = z.string().regex(/^[A-Za-z0-9._@-]{1,128}$/, 'letters, digits, . _ @ or - (at most 128)');

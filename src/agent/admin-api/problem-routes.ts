@@ -4,21 +4,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { LifelineError } from '../../common/errors.js';
 import type { ProblemDesk } from '../callhome/index.js';
 
-export function registerProblemRoutes(
-  app: FastifyInstance,
-  getProblems: () => ProblemDesk | undefined,
-): void {
+export function registerProblemRoutes(app: FastifyInstance, problems: ProblemDesk): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
-  const problems = (): ProblemDesk => {
-    const found = getProblems();
-    if (!found) throw new LifelineError('API_UNREACHABLE', 'call home is not running');
-    return found;
-  };
 
-  api.get('/v1/problems', async () => ({ problems: await problems().list() }));
+  api.get('/v1/problems', async () => ({ problems: await problems.list() }));
 
   api.get(
     '/v1/problems/:localId',
@@ -27,6 +18,6 @@ export function registerProblemRoutes(
         params: z.object({ localId: z.string().regex(/^PB-[0-9A-Z]{6}$/, 'a problem id: PB-XXXXXX') }),
       },
     },
-    async (request) => ({ problem: await problems().get(request.params.localId) }),
+    async (request) => ({ problem: await problems.get(request.params.localId) }),
   );
 }

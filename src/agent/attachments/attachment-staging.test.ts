@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { systemClock } from '../../common/clock.js';
 import { AgentStore } from '../store/index.js';
+import { OutboxStore } from '../callhome/index.js';
+import { AttachmentStore } from './attachment-store.js';
 import { ChunkHashes, stageAttachment, stagedFilePath } from './attachment-staging.js';
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -25,6 +27,16 @@ function blocks(bytes: Buffer, sizes: number[]): Buffer[] {
     at += size;
   }
   return out;
+}
+
+/** agent.db with the two stores these tests use: attachments, and the outbox they wait on. */
+async function openStores(path: string) {
+  const agentStore = await AgentStore.open(path);
+  return {
+    attachments: new AttachmentStore(agentStore.db),
+    outbox: new OutboxStore(agentStore.db),
+    close: () => agentStore.close(),
+  };
 }
 
 describe('attachment staging', () => {
@@ -44,7 +56,7 @@ describe('attachment staging', () => {
   });
 
   test('a staged file is recorded with its SHA-256 and the SHA-256 of each chunk', async () => {
-    const store = await AgentStore.open(join(dir, 'agent.db'));
+    const store = await openStores(join(dir, 'agent.db'));
     try {
       const localId = 'PB-STAGE1';
       await store.outbox.accept(

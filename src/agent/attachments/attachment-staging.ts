@@ -10,7 +10,7 @@ import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { privateDirectoryMode, privateFileMode, syncDirectory } from '../../common/disk/index.js';
 import { attachmentNameSchema } from '../../protocol/index.js';
-import type { AttachmentRecord, AttachmentStore } from '../store/index.js';
+import type { AttachmentRecord, AttachmentStore } from './attachment-store.js';
 
 export function stagedFilePath(dir: string, id: string): string {
   return join(dir, `${id}.data`);

@@ -3,7 +3,9 @@
 // or a lost answer the upload goes on from the last chunk the hub synced, never from zero. Chunks
 // are large, read ahead while the previous one is on the wire (their SHA-256 known from staging),
 // and go over the upload channel, or over call home when there is none; start and complete go over
-// call home. Failures back off with full jitter; maintenance mode holds uploads.
+// call home. Failures back off with full jitter; maintenance mode holds uploads. Over 400 lines:
+// the chunk pipeline keeps its read-ahead, answers and resyncs in one place; how one step travels
+// and what its answer means is upload-exchange.ts.
 
 import { Wakeup } from '../../common/wakeup.js';
 import { createHash } from 'node:crypto';
@@ -14,44 +16,31 @@ import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import {
-  buildManifest,
   chunkContains,
   chunkCount,
   chunkRange,
   defaultChunkBytes,
-  encodeManifest,
-  manifestHeader,
   maxAttachmentBytes,
-  type AttachmentStepKind,
-  type Manifest,
 } from '../../protocol/index.js';
-import type { AttachmentRecord, AttachmentStore } from '../store/index.js';
-import type { OutboxStore } from '../store/index.js';
-import type { HubAnswer } from '../link/index.js';
+import type { AttachmentRecord, AttachmentStore } from './attachment-store.js';
 import { stageAttachment, stagedFilePath, sweepStagingDir } from './attachment-staging.js';
-import { UploadChannelUnavailable, type ChunkFrame, type ChunkSendOptions } from './upload-channel.js';
+import {
+  GiveUp,
+  RetryLater,
+  UploadExchange,
+  refused,
+  resumePoint,
+  type Answer,
+  type SendBytes,
+  type SendChunkFrame,
+  type UploadExchangeOptions,
+} from './upload-exchange.js';
 import type { StoreRoom } from '../../common/disk/index.js';
-
-/** Sends exact bytes to the hub; resolves with any HTTP answer, rejects when none came. */
-export type SendBytes = (
-  method: string,
-  path: string,
-  body: Uint8Array | undefined,
-  headers: Record<string, string>,
-  options: { signal?: AbortSignal; idleTimeoutMs?: number; onBodySent?: () => void },
-) => Promise<HubAnswer>;
-
-/** Sends one chunk over the upload channel (upload-channel.ts); same answers as the chunk's PUT. */
-export type SendChunkFrame = (
-  chunk: ChunkFrame,
-  body: Uint8Array,
-  options: ChunkSendOptions,
-) => Promise<HubAnswer>;
 
 export interface UploaderOptions {
   store: AttachmentStore;
-  /** The transmission log every answered step is written to. */
-  transmissions: Pick<OutboxStore, 'recordUploadStep'>;
+  /** The transmission log every answered step is written to (the outbox's, in agent.db). */
+  transmissions: UploadExchangeOptions['transmissions'];
   send: SendBytes;
   /**
    * Chunks go here when given: a connection of their own, without HTTP/2's framing. When it cannot
@@ -85,16 +74,6 @@ const chunksReadAhead = 2;
 /** How often the progress shown to the administrator is saved while chunks are answered. */
 const progressSaveIntervalMs = 500;
 
-/** Worth trying again later (network, hub busy or not ready): the upload stays staged. */
-class RetryLater extends Error {}
-/** Sending again cannot help: the upload is marked failed and shown. */
-class GiveUp extends Error {}
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-}
-
 interface ReadChunk {
   index: number;
   start: number;
@@ -113,13 +92,21 @@ export class Uploader {
   readonly #wakeup = new Wakeup();
   #holdOffUntilMs = 0;
   #pausedUntilMs: number | null = null;
-  /** The upload channel could not be opened in this attempt: its chunks go over call home. */
-  #channelUnavailable = false;
+  /** How each step goes to the hub and what its answer says. */
+  readonly #exchange: UploadExchange;
 
   constructor(options: UploaderOptions) {
     this.#options = options;
     this.#store = options.store;
     this.#chunkBytes = options.chunkBytes ?? defaultChunkBytes;
+    this.#exchange = new UploadExchange({
+      send: options.send,
+      sendChunkFrame: options.sendChunkFrame,
+      transmissions: options.transmissions,
+      clock: options.clock,
+      logger: options.logger,
+      signal: this.#abort.signal,
+    });
     this.#backoff = new Backoff({
       minMs: options.minRetryMs ?? 1000,
       maxMs: options.maxRetryMs ?? 300_000,
@@ -292,10 +279,10 @@ export class Uploader {
 
   async #upload(attachment: AttachmentRecord): Promise<void> {
     const { id, bytes } = attachment;
-    this.#channelUnavailable = false;
+    this.#exchange.newAttempt();
     // The channel's handshake overlaps the start's round trip; most starts are followed by chunks.
     if (attachment.ackedBytes < bytes) this.#options.prepareChunkChannel?.(this.#abort.signal);
-    const started = await this.#exchange(attachment, 'attachment.start', 'POST', '/v1/attachments', {
+    const started = await this.#exchange.exchange(attachment, 'attachment.start', 'POST', '/v1/attachments', {
       body: Buffer.from(
         JSON.stringify({
           id,
@@ -309,9 +296,9 @@ export class Uploader {
       contentType: 'application/json',
       contains: `start of ${attachment.name} (${bytes} bytes) for ${attachment.problemLocalId}`,
     });
-    if (started.status !== 200 && started.status !== 201) this.#refused(started, 'start');
+    if (started.status !== 200 && started.status !== 201) refused(started, 'start');
     // The hub's figure wins: it counts only what it synced to disk.
-    let offset = this.#resumePoint(attachment, started.body);
+    let offset = resumePoint(attachment, started.body);
     if (started.body.complete !== true) {
       await this.#store.setProgress(id, offset, this.#options.clock.now());
       if (offset < bytes) {
@@ -319,7 +306,7 @@ export class Uploader {
         if (!done) return;
         offset = bytes;
       }
-      const completed = await this.#exchange(
+      const completed = await this.#exchange.exchange(
         attachment,
         'attachment.complete',
         'POST',
@@ -332,7 +319,7 @@ export class Uploader {
         },
       );
       if (completed.status === 422) await this.#checkStagedFile(attachment);
-      if (completed.status !== 200) this.#refused(completed, 'complete');
+      if (completed.status !== 200) refused(completed, 'complete');
     }
     await this.#finish(attachment);
   }
@@ -402,18 +389,18 @@ export class Uploader {
         if (answer.status === 409 && answer.body.code === 'CALLHOME_ATTACHMENT_OUT_OF_ORDER' && resyncs < 3) {
           resyncs += 1;
           await drain();
-          nextIndex = Math.ceil(this.#resumePoint(attachment, answer.body) / chunkBytes);
+          nextIndex = Math.ceil(resumePoint(attachment, answer.body) / chunkBytes);
           continue;
         }
         if (answer.status !== 200) {
           // A chunk unlike its manifest: when the staged copy changed on disk, resending cannot help.
           if (answer.status === 400 && answer.body.code === 'CALLHOME_ATTACHMENT_INVALID')
             await this.#checkStagedFile(attachment);
-          this.#refused(answer, `chunk ${head.index}`);
+          refused(answer, `chunk ${head.index}`);
         }
         if (answer.body.complete === true) return true;
         resyncs = 0;
-        const received = this.#resumePoint(attachment, answer.body);
+        const received = resumePoint(attachment, answer.body);
         // Shown to the administrator; the resume point itself is the hub's, so a few writes a
         // second are enough.
         const nowMs = this.#options.clock.now();
@@ -436,7 +423,7 @@ export class Uploader {
 
   #sendChunk(attachment: AttachmentRecord, chunk: ReadChunk, onBodySent: () => void): Promise<Answer> {
     const end = chunk.start + chunk.bytes.byteLength;
-    return this.#exchange(
+    return this.#exchange.exchange(
       attachment,
       'attachment.chunk',
       'PUT',
@@ -494,120 +481,6 @@ export class Uploader {
     });
     // The hub holds a verified copy: the staged one is no longer needed (the row stays).
     await rm(stagedFilePath(this.#options.dir, attachment.id), { force: true });
-  }
-
-  #resumePoint(attachment: AttachmentRecord, body: Record<string, unknown>): number {
-    const received = body.receivedBytes;
-    if (
-      typeof received !== 'number' ||
-      !Number.isInteger(received) ||
-      received < 0 ||
-      received > attachment.bytes ||
-      (received % attachment.chunkBytes !== 0 && received !== attachment.bytes)
-    ) {
-      throw new RetryLater(`the hub answered an unusable receivedBytes: ${JSON.stringify(received)}`);
-    }
-    return received;
-  }
-
-  /** Classifies a refusal: some are worth retrying, some are final. Never returns. */
-  #refused(answer: Answer, step: string): never {
-    const code = typeof answer.body.code === 'string' ? answer.body.code : `HTTP ${answer.status}`;
-    const message = `${step}: ${typeof answer.body.message === 'string' ? answer.body.message : code} (${code})`;
-    const final =
-      answer.status === 400 ||
-      answer.status === 410 ||
-      answer.status === 413 ||
-      (answer.status === 409 && code === 'CALLHOME_ATTACHMENT_CONFLICT');
-    throw final ? new GiveUp(message) : new RetryLater(message);
-  }
-
-  /** A chunk over the upload channel; undefined when there is none (it then goes over call home). */
-  async #sendOverChannel(
-    attachment: AttachmentRecord,
-    step: { body?: Buffer; chunkIndex?: number; onBodySent?: () => void },
-    manifest: string,
-  ): Promise<HubAnswer | undefined> {
-    const sendFrame = this.#options.sendChunkFrame;
-    if (!sendFrame || step.chunkIndex === undefined || !step.body || this.#channelUnavailable)
-      return undefined;
-    try {
-      return await sendFrame({ id: attachment.id, index: step.chunkIndex, manifest }, step.body, {
-        signal: this.#abort.signal,
-        ...(step.onBodySent ? { onBodySent: step.onBodySent } : {}),
-      });
-    } catch (err) {
-      if (!(err instanceof UploadChannelUnavailable)) throw err;
-      if (!this.#channelUnavailable) {
-        this.#channelUnavailable = true;
-        this.#options.logger.info(
-          { error: err.message },
-          'attachments: the upload channel is not available; chunks go over call home',
-        );
-      }
-      return undefined;
-    }
-  }
-
-  /** One step with its manifest, logged as a transmission once answered. */
-  async #exchange(
-    attachment: AttachmentRecord,
-    kind: AttachmentStepKind,
-    method: string,
-    path: string,
-    step: {
-      body?: Buffer;
-      contentType?: string;
-      contains: string;
-      parts?: Manifest['parts'];
-      /** The body's SHA-256, when hashed already. */
-      sha256?: string;
-      idleTimeoutMs?: number;
-      onBodySent?: () => void;
-      /** A chunk: it may go over the upload channel. */
-      chunkIndex?: number;
-    },
-  ): Promise<Answer> {
-    const manifest = buildManifest(step.body ?? new Uint8Array(0), {
-      kind,
-      id: attachment.id,
-      contains: step.contains,
-      ...(step.parts ? { parts: step.parts } : {}),
-      ...(step.sha256 ? { sha256: step.sha256 } : {}),
-    });
-    const manifestText = encodeManifest(manifest);
-    const headers: Record<string, string> = { [manifestHeader]: manifestText };
-    if (step.contentType) headers['content-type'] = step.contentType;
-    let result: HubAnswer;
-    try {
-      result =
-        (await this.#sendOverChannel(attachment, step, manifestText)) ??
-        (await this.#options.send(method, path, step.body, headers, {
-          signal: this.#abort.signal,
-          ...(step.idleTimeoutMs ? { idleTimeoutMs: step.idleTimeoutMs } : {}),
-          ...(step.onBodySent ? { onBodySent: step.onBodySent } : {}),
-        }));
-    } catch (err) {
-      throw new RetryLater(`the hub did not answer: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    await this.#options.transmissions.recordUploadStep({
-      attachmentId: attachment.id,
-      atMs: this.#options.clock.now(),
-      kind,
-      bytes: manifest.bytes,
-      sha256: manifest.sha256,
-      status: result.status,
-      answer: result.answer,
-      manifest,
-    });
-    let body: Record<string, unknown> = {};
-    try {
-      const parsed: unknown = JSON.parse(result.answer || '{}');
-      if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
-    } catch {
-      // Not JSON: classified by its status.
-    }
-    return { status: result.status, body };
   }
 }
 

@@ -7,7 +7,9 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import { signCheckpoint, type AuditCheckpoint, type AuditEntry } from '../../protocol/index.js';
+import { genesisHash, signCheckpoint, type AuditCheckpoint, type AuditEntry } from '../../protocol/index.js';
+import type { AgentStore } from '../store/index.js';
+import type { AuditLog } from './audit-log.js';
 
 export class AuditCheckpointer {
   readonly #send: (checkpoint: AuditCheckpoint) => Promise<void>;
@@ -98,4 +100,53 @@ export class AuditCheckpointer {
   close(): void {
     clearInterval(this.#timer);
   }
+}
+
+/** The call-home requests checkpoints need (CallHomeClient.request). */
+export interface CheckpointChannel {
+  request<T>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+/**
+ * Checkpoints for the running agent: every entry the log writes is observed, and a checkpoint goes
+ * to the hub every `everyEntries` entries or `everyMs`. close() sends the head the hub lacks (the
+ * agent's last entries), then stops.
+ */
+export async function startCheckpoints(deps: {
+  stationId: string;
+  keyPem: () => string;
+  hub: CheckpointChannel;
+  store: Pick<AgentStore, 'auditEntry' | 'lastAuditEntry'>;
+  audit: Pick<AuditLog, 'onEntry'>;
+  everyEntries: number;
+  everyMs: number;
+  clock: Clock;
+  logger: Logger;
+}): Promise<{ close(): Promise<void> }> {
+  const { hub, store } = deps;
+  const head = await store.lastAuditEntry();
+  const checkpointer = new AuditCheckpointer({
+    stationId: deps.stationId,
+    // The hub checks a checkpoint against the certificate of the connection it came on.
+    keyPem: deps.keyPem,
+    clock: deps.clock,
+    logger: deps.logger,
+    everyEntries: deps.everyEntries,
+    everyMs: deps.everyMs,
+    send: async (checkpoint) => {
+      await hub.request('POST', '/v1/audit/checkpoints', checkpoint);
+    },
+    fetchLatest: async () =>
+      (await hub.request<{ checkpoint: { count: number } | null }>('GET', '/v1/audit/checkpoints/latest'))
+        .checkpoint,
+    hashAt: async (seq) => (seq === 0 ? genesisHash : (await store.auditEntry(seq))?.hash),
+  });
+  if (head) checkpointer.observe(head);
+  deps.audit.onEntry((entry) => checkpointer.observe(entry));
+  return {
+    async close() {
+      await checkpointer.flush();
+      checkpointer.close();
+    },
+  };
 }

@@ -9,8 +9,7 @@ import { LifelineError } from '../../common/errors.js';
 import { isStoreFailure } from '../../common/disk/index.js';
 import type { Logger } from '../../common/logger.js';
 import type { Kysely } from 'kysely';
-import type { AgentStore, AuditWith } from '../store/index.js';
-import type { OutboxTables } from '../store/index.js';
+import type { AgentDatabase, AgentStore, AuditWith } from '../store/index.js';
 import type { AuditEntry } from '../../protocol/index.js';
 
 export class AuditLog {
@@ -61,7 +60,7 @@ export class AuditLog {
    * then does the entry reach the process log and the listeners.
    */
   async recordIn(
-    trx: Kysely<OutboxTables>,
+    trx: Kysely<AgentDatabase>,
     actor: string,
     action: string,
     detail: Record<string, unknown> = {},

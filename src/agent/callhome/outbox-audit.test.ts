@@ -11,6 +11,7 @@ import { systemClock } from '../../common/clock.js';
 import { silentLogger } from '../../common/logger.js';
 import type { ReportBatchAnswer, ReportEnvelope } from '../../protocol/index.js';
 import { AgentStore } from '../store/index.js';
+import { OutboxStore } from './outbox-store.js';
 import { AuditLog } from '../audit/index.js';
 import { Outbox, type Deliver } from './outbox.js';
 import { auditEntryHash, genesisHash, type AuditEntry } from '../../protocol/index.js';
@@ -45,7 +46,7 @@ describe('outbox settlements and the audit log', () => {
     failures = [];
     audit.onFailure = (err) => failures.push(err);
     outbox = new Outbox({
-      store: store.outbox,
+      store: new OutboxStore(store.db),
       deliver: () => Promise.reject(new Error('single delivery is not used with batches')),
       deliverBatch: hub,
       clock: systemClock,
@@ -122,12 +123,12 @@ describe('outbox settlements and the audit log', () => {
     outbox.start();
     await until(() => Promise.resolve(failures.length > 0), 'the audit failure');
     assert.equal(audit.healthy, false);
-    assert.equal((await store.outbox.counts()).sent, 0, 'no report marked sent without its entry');
-    assert.equal((await store.outbox.listTransmissions({ limit: 10 })).length, 0);
+    assert.equal((await outbox.store.counts()).sent, 0, 'no report marked sent without its entry');
+    assert.equal((await outbox.store.listTransmissions({ limit: 10 })).length, 0);
 
     other.exec('drop trigger audit_refused');
     other.close();
-    await until(async () => (await store.outbox.counts()).sent === 3, 'the reports sent again');
+    await until(async () => (await outbox.store.counts()).sent === 3, 'the reports sent again');
     const entries = (await store.listAudit()).filter((entry) => entry.action === 'callhome.sent');
     assert.deepEqual(
       entries.flatMap((entry) => (entry.detail.reports as Array<{ id: string }>).map((r) => r.id)).sort(),

@@ -11,13 +11,19 @@ import { LifelineError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
 import { decodeManifest, checkManifest } from '../../protocol/index.js';
 import type { ReportBatchAnswer, ReportEnvelope } from '../../protocol/index.js';
-import { openSqlite } from '../../common/sqlite/index.js';
-import { OutboxStore, outboxMigrations, type OutboxTables } from '../store/index.js';
+import { openAgentDatabase } from '../store/index.js';
+import { OutboxStore } from './outbox-store.js';
 import { Outbox, type Deliver, type OutboxOptions } from './outbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-outbox-batch-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
+
+/** An outbox store on an agent.db of its own; closing it closes the database. */
+async function openOutboxStore(path: string): Promise<OutboxStore & { close(): Promise<void> }> {
+  const db = await openAgentDatabase(path);
+  return Object.assign(new OutboxStore(db), { close: () => db.destroy() });
+}
 
 /** A stand-in hub for batches: checks the manifest, stores each id once, refuses `bad` payloads. */
 class BatchHub {
@@ -47,7 +53,7 @@ class BatchHub {
 }
 
 describe('Outbox batches and group commit', () => {
-  let store: OutboxStore;
+  let store: Awaited<ReturnType<typeof openOutboxStore>>;
   let hub: BatchHub;
   const outboxes: Outbox[] = [];
 
@@ -76,7 +82,7 @@ describe('Outbox batches and group commit', () => {
   }
 
   beforeEach(async () => {
-    store = new OutboxStore(await openSqlite<OutboxTables>(join(dir, `o-${++files}.db`), outboxMigrations));
+    store = await openOutboxStore(join(dir, `o-${++files}.db`));
     hub = new BatchHub();
   });
   afterEach(async () => {

@@ -8,7 +8,8 @@ import { ManualClock } from '../../common/clock.js';
 import { createLogger } from '../../common/logger.js';
 import type { ReportEnvelope } from '../../protocol/index.js';
 import { AgentStore } from '../store/index.js';
-import { SentReportPurger } from './outbox-retention.js';
+import { OutboxStore } from './outbox-store.js';
+import { SentReportPurger, purgeSettledBefore } from './outbox-retention.js';
 
 const day = 86_400_000;
 const t0 = Date.UTC(2026, 0, 1);
@@ -27,7 +28,7 @@ test('sent and rejected reports go with their transmissions keepSent after they 
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-outbox-retention-'));
   const store = await AgentStore.open(join(dir, 'agent.db'));
   try {
-    const outbox = store.outbox;
+    const outbox = new OutboxStore(store.db);
     const clock = new ManualClock(t0);
     const accept = (hold = false) => outbox.accept(envelope(), { nowMs: t0, maxPending: 100, hold });
     const sentEarly = await accept();
@@ -43,7 +44,7 @@ test('sent and rejected reports go with their transmissions keepSent after they 
 
     const audited: { action: string; detail: Record<string, unknown> }[] = [];
     const purger = new SentReportPurger({
-      store: outbox,
+      db: store.db,
       keepSentMs: 90 * day,
       clock,
       logger: createLogger({ name: 'test', level: 'silent' }),
@@ -94,12 +95,13 @@ test('transmissions of no report in the outbox (upload steps) go keepSent after 
       status: 200,
       answer: '{}',
     };
-    await store.outbox.recordUploadStep({ attachmentId: 'c'.repeat(32), atMs: t0, ...step });
-    await store.outbox.recordUploadStep({ attachmentId: 'd'.repeat(32), atMs: t0 + 5 * day, ...step });
-    const removed = await store.outbox.purgeSettledBefore(t0 + day);
+    const outbox = new OutboxStore(store.db);
+    await outbox.recordUploadStep({ attachmentId: 'c'.repeat(32), atMs: t0, ...step });
+    await outbox.recordUploadStep({ attachmentId: 'd'.repeat(32), atMs: t0 + 5 * day, ...step });
+    const removed = await purgeSettledBefore(store.db, t0 + day);
     assert.deepEqual(removed, { reports: 0, transmissions: 1 });
     assert.deepEqual(
-      (await store.outbox.listTransmissions()).map((t) => t.reportId),
+      (await outbox.listTransmissions()).map((t) => t.reportId),
       ['d'.repeat(32)],
     );
   } finally {

@@ -3,9 +3,10 @@
 // reports are never deleted. Each purge that removed something is in the audit log
 // (`callhome.purged` with counts).
 
+import { sql, type Kysely } from 'kysely';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
-import type { OutboxStore } from '../store/index.js';
+import type { AgentDatabase } from '../store/index.js';
 
 const hourMs = 3_600_000;
 const batch = 5000;
@@ -17,7 +18,7 @@ export interface SentPurgeResult {
 }
 
 export class SentReportPurger {
-  readonly #store: OutboxStore;
+  readonly #db: Kysely<AgentDatabase>;
   readonly #keepSentMs: number;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -28,7 +29,7 @@ export class SentReportPurger {
   #closed = false;
 
   constructor(options: {
-    store: OutboxStore;
+    db: Kysely<AgentDatabase>;
     keepSentMs: number;
     clock: Clock;
     logger: Logger;
@@ -36,7 +37,7 @@ export class SentReportPurger {
     record: (action: string, detail: Record<string, unknown>) => Promise<unknown>;
     intervalMs?: number;
   }) {
-    this.#store = options.store;
+    this.#db = options.db;
     this.#keepSentMs = options.keepSentMs;
     this.#clock = options.clock;
     this.#logger = options.logger;
@@ -49,7 +50,7 @@ export class SentReportPurger {
     const cutoffMs = this.#clock.now() - this.#keepSentMs;
     const total = { reports: 0, transmissions: 0, cutoffMs };
     for (;;) {
-      const removed = await this.#store.purgeSettledBefore(cutoffMs, batch);
+      const removed = await purgeSettledBefore(this.#db, cutoffMs, batch);
       total.reports += removed.reports;
       total.transmissions += removed.transmissions;
       if (removed.reports < batch && removed.transmissions < batch) break;
@@ -88,4 +89,50 @@ export class SentReportPurger {
     clearTimeout(this.#timer);
     await this.#running;
   }
+}
+
+/**
+ * Retention (callhome.keepSent): deletes up to `limit` sent and rejected reports settled before
+ * cutoffMs with their transmissions, and transmissions before cutoffMs of no report in the outbox
+ * (upload steps), in one transaction. Pending and held reports are never touched.
+ */
+export async function purgeSettledBefore(
+  db: Kysely<AgentDatabase>,
+  cutoffMs: number,
+  limit = 5000,
+): Promise<{ reports: number; transmissions: number }> {
+  return db.transaction().execute(async (trx) => {
+    // A rejected report has no sent_at: it settled at its last transmission.
+    const settledAt = sql<number>`coalesce(o.sent_at, (select max(t.at) from transmissions t where t.report_id = o.id), o.created_at)`;
+    const ids = (
+      await trx
+        .selectFrom('outbox as o')
+        .select('o.id')
+        .where('o.state', 'in', ['sent', 'rejected'])
+        .where(settledAt, '<', cutoffMs)
+        .limit(limit)
+        .execute()
+    ).map((r) => r.id);
+    let transmissions = 0;
+    if (ids.length > 0) {
+      const logged = await trx.deleteFrom('transmissions').where('report_id', 'in', ids).executeTakeFirst();
+      transmissions += Number(logged.numDeletedRows);
+      await trx.deleteFrom('outbox').where('id', 'in', ids).execute();
+    }
+    const orphans = await trx
+      .deleteFrom('transmissions')
+      .where('seq', 'in', (eb) =>
+        eb
+          .selectFrom('transmissions as t')
+          .select('t.seq')
+          .where('t.at', '<', cutoffMs)
+          .where((w) =>
+            w.not(w.exists(w.selectFrom('outbox as o').select('o.id').whereRef('o.id', '=', 't.report_id'))),
+          )
+          .limit(limit),
+      )
+      .executeTakeFirst();
+    transmissions += Number(orphans.numDeletedRows);
+    return { reports: ids.length, transmissions };
+  });
 }

@@ -12,13 +12,20 @@ import { StoreFullError } from '../../common/disk/index.js';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../../common/logger.js';
 import type { ReportEnvelope } from '../../protocol/index.js';
-import { openSqlite } from '../../common/sqlite/index.js';
-import { OutboxStore, outboxMigrations, type OutboxTables } from '../store/index.js';
-import { Outbox, newReportId, type Deliver, type OutboxOptions, type OutboxStatus } from './outbox.js';
+import { openAgentDatabase } from '../store/index.js';
+import { OutboxStore } from './outbox-store.js';
+import { Outbox, type Deliver, type OutboxOptions, type OutboxStatus } from './outbox.js';
+import { newReportId } from './outbox-intake.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-outbox-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
+
+/** An outbox store on an agent.db of its own; closing it closes the database. */
+async function openOutboxStore(path: string): Promise<OutboxStore & { close(): Promise<void> }> {
+  const db = await openAgentDatabase(path);
+  return Object.assign(new OutboxStore(db), { close: () => db.destroy() });
+}
 
 interface Received {
   id: string;
@@ -127,13 +134,12 @@ function waitUntil(outbox: Outbox, check: (s: OutboxStatus) => boolean, timeoutM
 
 describe('Outbox', () => {
   let path: string;
-  let store: OutboxStore;
+  let store: Awaited<ReturnType<typeof openOutboxStore>>;
   let hub: TestHub;
   let url: string;
   const outboxes: Outbox[] = [];
 
-  const openStore = async (): Promise<OutboxStore> =>
-    new OutboxStore(await openSqlite<OutboxTables>(path, outboxMigrations));
+  const openStore = () => openOutboxStore(path);
   function newOutbox(options: Partial<OutboxOptions> = {}): Outbox {
     const outbox = new Outbox({
       store,

@@ -2,34 +2,28 @@
 // batches (or one at a time without a batch sender), in order per order key, retrying with
 // full-jitter backoff. Delivery is at least once; the envelope id is the idempotency key the hub
 // dedupes on, so a report resent after a crash is stored once. Over 400 lines: accepting and
-// sending share the state that keeps them apart (wake-ups, pauses, reports in flight).
+// sending share the state that keeps them apart (wake-ups, pauses, reports in flight); ids,
+// envelope checks and the group commit itself are outbox-intake.ts.
 
 import { Wakeup } from '../../common/wakeup.js';
-import { randomBytes, randomFillSync } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import {
-  checkReportPayload,
-  reportEnvelopeSchema,
   maxReportsPerBatch,
   reportBatchContentType,
   type ReportEnvelope,
   type ReportKind,
 } from '../../protocol/index.js';
-import type {
-  AlsoWrite,
-  OutboxCounts,
-  OutboxItem,
-  OutboxStore,
-  OutboxTables,
-  Settlement,
-} from '../store/index.js';
+import type { AlsoWrite, OutboxCounts, OutboxItem, OutboxStore, Settlement } from './outbox-store.js';
+import type { AgentDatabase } from '../store/index.js';
 import type { Kysely } from 'kysely';
 import { buildManifest, encodeManifest, manifestHeader } from '../../protocol/index.js';
 import type { HubAnswer } from '../link/index.js';
 import { describeBatch, describeItem, fitBatch, manifestOf, parseBatchAnswer } from './report-batch.js';
+import { GroupCommit, envelopeProblem, newReportId } from './outbox-intake.js';
 
 /**
  * Sends the exact body to the hub, with the given headers (the manifest); resolves with any HTTP
@@ -69,7 +63,7 @@ export interface OutboxOptions {
    * transaction so that neither commits without the other; the function it resolves with runs once
    * that transaction has committed.
    */
-  recordSettled?: (trx: Kysely<OutboxTables>, settled: OutboxSettled) => Promise<() => void>;
+  recordSettled?: (trx: Kysely<AgentDatabase>, settled: OutboxSettled) => Promise<() => void>;
   /**
    * Throws STORE_FULL when the disk has no room for a new report (StoreSpace.ensureRoom); asked
    * before each group of reports is stored. Deliveries and settlements are never refused this way.
@@ -90,34 +84,8 @@ export type OutboxEvent =
   | { type: 'rejected'; id: string; kind: ReportKind; status: number }
   | { type: 'failed'; id: string; error: string; nextAttemptAtMs: number };
 
-/**
- * A report id: 32 hex digits, the first 12 the acceptance time in milliseconds and the other 20
- * random (80 bits). Ids that grow with time are appended to the id indexes of the outbox and of
- * the hub's reports where random ones would rewrite a page of each index per report.
- */
-export function newReportId(nowMs: number): string {
-  const time = Math.max(0, Math.min(Math.floor(nowMs), 0xffff_ffff_ffff));
-  return time.toString(16).padStart(12, '0') + randomHex(10);
-}
-
-/** Random bytes drawn 4 KiB at a time: one call into the generator per 409 ids, not one per id. */
-const randomPool = Buffer.alloc(4096);
-let randomPoolUsed = randomPool.length;
-
-function randomHex(bytes: number): string {
-  if (randomPoolUsed + bytes > randomPool.length) {
-    randomFillSync(randomPool);
-    randomPoolUsed = 0;
-  }
-  randomPoolUsed += bytes;
-  return randomPool.toString('hex', randomPoolUsed - bytes, randomPoolUsed);
-}
-
 /** Batches sent before the first is answered. */
 const maxBatchesInFlight = 4;
-
-/** Reports stored by one group commit at most. */
-const maxAcceptGroup = 500;
 
 /** 400 and 422 mean the report itself is invalid: sending it again cannot help. */
 const rejectedStatuses = new Set([400, 422]);
@@ -154,13 +122,8 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
   readonly #inFlight = new Set<Promise<void>>();
   readonly #inFlightIds = new Set<string>();
   readonly #review: boolean;
-  readonly #acceptQueue: Array<{
-    envelope: ReportEnvelope;
-    hold: boolean;
-    resolve: (item: OutboxItem) => void;
-    reject: (err: unknown) => void;
-  }> = [];
-  #acceptFlushing = false;
+  /** Reports accepted at about the same moment, committed together. */
+  readonly #intake: GroupCommit;
   readonly #transformPayload: OutboxOptions['transformPayload'];
   readonly #recordSettled: OutboxOptions['recordSettled'];
   readonly #ensureRoom: OutboxOptions['ensureRoom'];
@@ -185,6 +148,13 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     if (!(this.#minRetryMs > 0 && this.#maxRetryMs >= this.#minRetryMs)) {
       throw new RangeError('the outbox needs 0 < minRetryMs <= maxRetryMs');
     }
+    this.#intake = new GroupCommit({
+      store: this.#store,
+      clock: this.#clock,
+      maxPending: this.#maxPending,
+      ensureRoom: this.#ensureRoom,
+      committed: () => this.#wake(),
+    });
   }
 
   /** The store behind the outbox, for listing what waits and what was sent. */
@@ -203,7 +173,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       orderKey?: string;
       hold?: boolean;
       /** Written in the same commit as the report (see OutboxStore.accept). */
-      alsoWrite?: (trx: Kysely<OutboxTables>, reportId: string) => Promise<void>;
+      alsoWrite?: (trx: Kysely<AgentDatabase>, reportId: string) => Promise<void>;
     } = {},
   ): Promise<{ id: string; sha256: string; bytes: number; held: boolean }> {
     const nowMs = this.#clock.now();
@@ -229,7 +199,7 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     const alsoWrite = options.alsoWrite;
     const hold = this.#review || (options.hold ?? false);
     if (!alsoWrite) {
-      const item = await this.#acceptGrouped(envelope, hold);
+      const item = await this.#intake.accept(envelope, hold);
       return { id: item.id, sha256: item.sha256, bytes: item.bytes, held: item.state === 'held' };
     }
     await this.#ensureRoom?.();
@@ -237,54 +207,10 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
       nowMs,
       maxPending: this.#maxPending,
       hold,
-      ...(alsoWrite ? { alsoWrite: (trx: Kysely<OutboxTables>) => alsoWrite(trx, id) } : {}),
+      ...(alsoWrite ? { alsoWrite: (trx: Kysely<AgentDatabase>) => alsoWrite(trx, id) } : {}),
     });
     this.#wake();
     return { id: item.id, sha256: item.sha256, bytes: item.bytes, held: item.state === 'held' };
-  }
-
-  /**
-   * Group commit: reports accepted while a commit is in flight wait for the next one, which stores
-   * them all at once, so many concurrent submitters share one disk flush. Each still resolves only
-   * after its report is committed.
-   */
-  #acceptGrouped(envelope: ReportEnvelope, hold: boolean): Promise<OutboxItem> {
-    return new Promise((resolve, reject) => {
-      this.#acceptQueue.push({ envelope, hold, resolve, reject });
-      // The first report of a group waits one turn of the event loop, so that every request
-      // already read from the sockets joins the same commit.
-      if (!this.#acceptFlushing) {
-        this.#acceptFlushing = true;
-        setImmediate(() => void this.#flushAccepts());
-      }
-    });
-  }
-
-  async #flushAccepts(): Promise<void> {
-    this.#acceptFlushing = true;
-    try {
-      while (this.#acceptQueue.length > 0) {
-        const group = this.#acceptQueue.splice(0, maxAcceptGroup);
-        try {
-          await this.#ensureRoom?.();
-          const results = await this.#store.acceptMany(group, {
-            nowMs: this.#clock.now(),
-            maxPending: this.#maxPending,
-          });
-          group.forEach((waiter, index) => {
-            const result = results[index];
-            if (result === undefined || result instanceof LifelineError)
-              waiter.reject(result ?? new LifelineError('STORE_FAILED', 'the report was not stored'));
-            else waiter.resolve(result);
-          });
-        } catch (err) {
-          for (const waiter of group) waiter.reject(err);
-        }
-        this.#wake();
-      }
-    } finally {
-      this.#acceptFlushing = false;
-    }
   }
 
   /**
@@ -621,10 +547,4 @@ export class Outbox extends EventEmitter<{ attempt: [OutboxEvent]; settled: [Out
     const ceilingMs = Math.min(this.#maxRetryMs, this.#minRetryMs * 2 ** Math.min(attempts, 52));
     return Math.floor(this.#random() * ceilingMs);
   }
-}
-
-function envelopeProblem(envelope: ReportEnvelope): string | undefined {
-  const parsed = reportEnvelopeSchema.safeParse(envelope);
-  if (!parsed.success) return parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-  return checkReportPayload(envelope.kind, envelope.payload);
 }

@@ -9,8 +9,10 @@ import { silentLogger } from '../../common/logger.js';
 import { decodeManifest, checkManifest } from '../../protocol/index.js';
 import type { ReportEnvelope } from '../../protocol/index.js';
 import { AgentStore } from '../store/index.js';
+import { OutboxStore } from './outbox-store.js';
 import { Outbox, type Deliver } from './outbox.js';
 import { ProblemDesk } from './problem-desk.js';
+import { ProblemStore } from './problem-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-problem-desk-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,14 +45,14 @@ describe('ProblemDesk', () => {
 
   const make = (options: { maxPending?: number; review?: boolean } = {}): void => {
     outbox = new Outbox({
-      store: store.outbox,
+      store: new OutboxStore(store.db),
       deliver: hub.deliver,
       clock,
       logger: silentLogger(),
       ...options,
     });
     desk = new ProblemDesk({
-      store: store.problems,
+      store: new ProblemStore(store.db),
       outbox,
       clock,
       logger: silentLogger(),
@@ -92,7 +94,7 @@ describe('ProblemDesk', () => {
     assert.equal(problem?.vendorNumber, null);
     assert.equal(problem?.openReportState, 'pending');
     assert.deepEqual(problem?.system, { serial: 'SN-1', type: null, model: null });
-    const item = await store.outbox.get(opened.report.id);
+    const item = await outbox.store.get(opened.report.id);
     assert.equal(item?.kind, 'problem.open');
     assert.equal(item?.orderKey, opened.localId);
 
@@ -111,7 +113,7 @@ describe('ProblemDesk', () => {
     assert.equal(checkManifest(manifest, sent.body), undefined);
     assert.equal(manifest.contains, `problem.open ${opened.localId}: Fan 3 failed`);
     assert.equal(manifest.id, opened.report.id);
-    const [transmission] = await store.outbox.listTransmissions();
+    const [transmission] = await outbox.store.listTransmissions();
     assert.deepEqual(transmission?.manifest, manifest);
   });
 
@@ -128,7 +130,7 @@ describe('ProblemDesk', () => {
     const problems = await desk.list();
     assert.equal(problems.length, 1);
     assert.equal(problems[0]?.occurrences, 3);
-    const update = JSON.parse((await store.outbox.get(second.report.id))?.body ?? '') as ReportEnvelope;
+    const update = JSON.parse((await outbox.store.get(second.report.id))?.body ?? '') as ReportEnvelope;
     assert.equal(update.kind, 'problem.update');
     assert.equal(update.orderKey, first.localId);
     assert.deepEqual(update.payload, {
@@ -181,7 +183,7 @@ describe('ProblemDesk', () => {
       return true;
     });
     await assert.rejects(desk.close(opened.localId), { code: 'CALLHOME_PROBLEM_CLOSED' });
-    assert.equal((await store.outbox.list()).length, 3);
+    assert.equal((await outbox.store.list()).length, 3);
   });
 
   test('a full outbox refuses the report and no problem is written', async () => {

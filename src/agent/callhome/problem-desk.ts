@@ -4,14 +4,12 @@
 // the open problem instead of opening another. The vendor's number is recorded from the hub's answer.
 
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { ReportAnswer } from '../../protocol/index.js';
-import type { LocalProblem, ProblemStore, ProblemTables } from '../store/index.js';
-import type { OutboxState } from '../store/index.js';
-import type { OutboxTables } from '../store/index.js';
+import type { LocalProblem, ProblemStore } from './problem-store.js';
+import type { OutboxState } from './outbox-store.js';
 import type { Outbox, OutboxEvent } from './outbox.js';
 
 const problemIdAlphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -107,7 +105,7 @@ export class ProblemDesk {
               openReportId: reportId,
               nowMs,
             },
-            asProblemDb(trx),
+            trx,
           ),
       });
       return { localId, report, reportedAgain: false, occurrences: 1, vendorNumber: null };
@@ -124,7 +122,7 @@ export class ProblemDesk {
       {
         orderKey: problem.localId,
         alsoWrite: async (trx) => {
-          occurrences = await this.#store.recordOccurrence(problem.localId, nowMs, asProblemDb(trx));
+          occurrences = await this.#store.recordOccurrence(problem.localId, nowMs, trx);
         },
       },
     );
@@ -145,7 +143,7 @@ export class ProblemDesk {
       const report = await this.#outbox.accept(
         'problem.update',
         { localId, note },
-        { orderKey: localId, alsoWrite: (trx) => this.#store.touch(localId, nowMs, asProblemDb(trx)) },
+        { orderKey: localId, alsoWrite: (trx) => this.#store.touch(localId, nowMs, trx) },
       );
       return this.#accepted(problem, report);
     });
@@ -158,7 +156,7 @@ export class ProblemDesk {
       const report = await this.#outbox.accept(
         'problem.close',
         { localId, ...(note !== undefined ? { note } : {}) },
-        { orderKey: localId, alsoWrite: (trx) => this.#store.close(localId, nowMs, asProblemDb(trx)) },
+        { orderKey: localId, alsoWrite: (trx) => this.#store.close(localId, nowMs, trx) },
       );
       return this.#accepted(problem, report);
     });
@@ -239,9 +237,4 @@ export class ProblemDesk {
     this.#queue = run.catch(() => undefined);
     return run;
   }
-}
-
-/** The outbox's transaction is on the same agent.db: the problem rows are written inside it. */
-function asProblemDb(trx: Kysely<OutboxTables>): Kysely<ProblemTables> {
-  return trx as unknown as Kysely<ProblemTables>;
 }

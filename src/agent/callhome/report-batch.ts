@@ -7,7 +7,7 @@ import {
   type ReportBatchAnswer,
   type ReportEnvelope,
 } from '../../protocol/index.js';
-import type { OutboxItem } from '../store/index.js';
+import type { OutboxItem } from './outbox-store.js';
 import { describeReport } from './report-contents.js';
 
 /** The manifest of a stored report: its exact bytes, their SHA-256, and what they hold. */

@@ -287,3 +287,10 @@ export class Collectors {
     return this.#accept(kind, payload as Record<string, unknown>, orderKey ? { orderKey } : {});
   }
 }
+
+/** The collectors on the running agent: heartbeat and inventory now, the rest on their schedules. */
+export function startCollectors(options: ConstructorParameters<typeof Collectors>[0]): Collectors {
+  const collectors = new Collectors(options);
+  collectors.start();
+  return collectors;
+}

@@ -1,3 +1,3 @@
 // The collectors: heartbeat, inventory and performance reports on their schedules.
-export { Collectors, type SystemView } from './collectors.js';
+export { Collectors, startCollectors, type SystemView } from './collectors.js';
 export { collectAppliance, submittedSystemsSchema, systemsListSchema } from './inventory.js';

@@ -13,7 +13,9 @@ import {
   dataRequestListSchema,
   type DataRequestAnswer,
 } from '../../protocol/index.js';
-import type { AgentDataRequest, AgentDataRequestStore } from '../store/index.js';
+import type { Kysely } from 'kysely';
+import type { AgentDatabase } from '../store/index.js';
+import { AgentDataRequestStore, type AgentDataRequest } from './data-request-store.js';
 
 const refusedForGood = new Set(['API_NOT_FOUND', 'API_BAD_REQUEST']);
 
@@ -192,4 +194,14 @@ export class DataRequestDesk {
     clearTimeout(this.#timer);
     await this.#running;
   }
+}
+
+/** The desk on the running agent: its store on agent.db, polling the hub from now on. */
+export function startDataRequests(
+  deps: Omit<DataRequestDeskOptions, 'store'> & { db: Kysely<AgentDatabase> },
+): DataRequestDesk {
+  const { db, ...options } = deps;
+  const desk = new DataRequestDesk({ ...options, store: new AgentDataRequestStore(db) });
+  desk.start();
+  return desk;
 }

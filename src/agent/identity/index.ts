@@ -2,5 +2,6 @@
 // bundle it pins.
 export { CertificateRenewal, type CertificateStatus, type RenewAnswer } from './cert-renewal.js';
 export { enroll } from './enroll.js';
+export { startIdentity, type Identity } from './start-identity.js';
 export { StationCredentials } from './station-credentials.js';
 export { TrustBundlePinner } from './trust-bundle.js';

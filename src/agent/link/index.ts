@@ -17,4 +17,5 @@ export {
   type ProxySettings,
 } from './proxy-config.js';
 export { connectThroughProxy } from './proxy-connect.js';
+export { startLink, type Link } from './start-link.js';
 export { TunnelClient, type TunnelClientOptions, type TunnelStatus } from './tunnel-client.js';

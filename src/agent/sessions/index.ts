@@ -1,4 +1,16 @@
 // Service sessions: the gate that checks tickets and the access policy for every session, running
-// sessions, bounded refusal auditing, and the administrator's policy changes.
+// sessions, bounded refusal auditing, the administrator's policy changes, and the policy's store.
 export { PolicyControl } from './policy-control.js';
+export {
+  PolicyStore,
+  newPolicyId,
+  requestStatuses,
+  type AccessRequest,
+  type RefusalCount,
+  type RequestStatus,
+  type StoredGrant,
+  type StoredRule,
+} from './policy-store.js';
+export { RemoteAccess, storedPolicy } from './remote-access.js';
 export { SessionGate, type ActiveSession, type GateLimit } from './session-gate.js';
+export { Sessions } from './sessions.js';

@@ -1,7 +1,9 @@
-// One running service session: the tunnel stream, the socket to the appliance service, byte
-// counts, activity, and how it ends (the end reason reaches the technician in trailers).
+// One running service session: the tunnel stream, the socket to the appliance service (and how it
+// is connected), byte counts, activity, and how it ends (the end reason reaches the technician in
+// trailers).
 
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import type { ErrorCode } from '../../common/errors.js';
 import { constants as h2, type ServerHttp2Stream } from 'node:http2';
 import type { AllowVia } from '../../policy/index.js';
 import { header, sessionEndMessages, type SessionEndReason } from '../../protocol/index.js';
@@ -80,5 +82,36 @@ export class LiveSession {
     setTimeout(() => {
       if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
     }, 250).unref();
+  }
+}
+
+/** A TCP connection to the appliance service a session reaches, within `timeoutMs`. */
+export function connectTarget(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, noDelay: true });
+    const timer = setTimeout(() => socket.destroy(new Error('connect timed out')), timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeListener('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** Why a running session ends when the policy no longer lets it continue (mayContinue's code). */
+export function endReasonFor(code: ErrorCode): SessionEndReason {
+  switch (code) {
+    case 'POLICY_REMOTE_OFF':
+      return 'remote-service-off';
+    case 'POLICY_ACCESS_NONE':
+      return 'access-none';
+    case 'POLICY_DENIED_BY_RULE':
+      return 'rule-denied';
+    default:
+      return 'rule-ended';
   }
 }

@@ -9,10 +9,12 @@ import { isServiceName } from '../../protocol/index.js';
 import {
   newPolicyId,
   type AccessRequest,
+  type PolicyStore,
+  type RefusalCount,
   type RequestStatus,
   type StoredGrant,
   type StoredRule,
-} from '../store/index.js';
+} from './policy-store.js';
 import { type AgentStore } from '../store/index.js';
 import type { AuditLog } from '../audit/index.js';
 import { mfaRequired, mfaSettingKey, type SessionGate } from './session-gate.js';
@@ -38,6 +40,7 @@ export type PolicyNotice = (
 
 export class PolicyControl {
   readonly #store: AgentStore;
+  readonly #policyStore: PolicyStore;
   readonly #audit: AuditLog;
   readonly #gate: SessionGate;
   readonly #clock: Clock;
@@ -46,6 +49,7 @@ export class PolicyControl {
 
   constructor(options: {
     store: AgentStore;
+    policyStore: PolicyStore;
     audit: AuditLog;
     gate: SessionGate;
     clock: Clock;
@@ -53,6 +57,7 @@ export class PolicyControl {
     notify: PolicyNotice;
   }) {
     this.#store = options.store;
+    this.#policyStore = options.policyStore;
     this.#audit = options.audit;
     this.#gate = options.gate;
     this.#clock = options.clock;
@@ -60,9 +65,14 @@ export class PolicyControl {
     this.#notify = options.notify;
   }
 
+  /** Refused session attempts, counted per technician. */
+  refusals(): Promise<RefusalCount[]> {
+    return this.#policyStore.listRefusals();
+  }
+
   async listRules(): Promise<RuleView[]> {
     const nowMs = this.#clock.now();
-    return (await this.#store.policy.listRules()).map((rule) => ({
+    return (await this.#policyStore.listRules()).map((rule) => ({
       ...rule,
       active: ruleIsActive(rule, nowMs),
     }));
@@ -71,26 +81,26 @@ export class PolicyControl {
   async addRule(input: NewRule, actor: string, fromRequest: string | null = null): Promise<StoredRule> {
     const rule = this.#makeRule(input, actor, fromRequest);
     await this.#audit.record(actor, 'acl.add', ruleDetail(rule));
-    await this.#store.policy.addRule(rule);
+    await this.#policyStore.addRule(rule);
     await this.#gate.reevaluate();
     return rule;
   }
 
   async removeRule(id: string, actor: string): Promise<StoredRule> {
-    const rule = await this.#store.policy.getRule(id);
+    const rule = await this.#policyStore.getRule(id);
     if (!rule) throw new LifelineError('API_NOT_FOUND', `no ACL rule ${id}`);
     await this.#audit.record(actor, 'acl.remove', ruleDetail(rule));
-    await this.#store.policy.removeRule(id);
+    await this.#policyStore.removeRule(id);
     await this.#gate.reevaluate();
     return rule;
   }
 
   listRequests(status?: RequestStatus): Promise<AccessRequest[]> {
-    return this.#store.policy.listRequests(this.#clock.now(), status);
+    return this.#policyStore.listRequests(this.#clock.now(), status);
   }
 
   countPending(): Promise<number> {
-    return this.#store.policy.countPending(this.#clock.now());
+    return this.#policyStore.countPending(this.#clock.now());
   }
 
   /** Accepts a pending request: an allow rule for that technician (by default for the service asked). */
@@ -117,7 +127,7 @@ export class PolicyControl {
       service: request.service,
       ...ruleDetail(rule),
     });
-    if (!(await this.#store.policy.acceptRequest(request.id, rule, actor, nowMs))) {
+    if (!(await this.#policyStore.acceptRequest(request.id, rule, actor, nowMs))) {
       throw new LifelineError('API_BAD_REQUEST', `access request ${id} was decided meanwhile`);
     }
     this.#notify('access-request.accepted', {
@@ -140,7 +150,7 @@ export class PolicyControl {
       note: note ?? null,
     });
     if (
-      !(await this.#store.policy.rejectRequest(
+      !(await this.#policyStore.rejectRequest(
         request.id,
         actor,
         note ?? null,
@@ -182,7 +192,7 @@ export class PolicyControl {
       services: grant.services,
       notAfter: new Date(grant.notAfterMs).toISOString(),
     });
-    await this.#store.policy.setGrant(grant);
+    await this.#policyStore.setGrant(grant);
     return grant;
   }
 
@@ -203,11 +213,11 @@ export class PolicyControl {
   }
 
   async currentGrant(): Promise<StoredGrant | null> {
-    return (await this.#store.policy.currentGrant()) ?? null;
+    return (await this.#policyStore.currentGrant()) ?? null;
   }
 
   async #pending(id: string, nowMs: number): Promise<AccessRequest> {
-    const request = await this.#store.policy.getRequest(id, nowMs);
+    const request = await this.#policyStore.getRequest(id, nowMs);
     if (!request) throw new LifelineError('API_NOT_FOUND', `no access request ${id}`);
     if (request.status !== 'pending') {
       throw new LifelineError('API_BAD_REQUEST', `access request ${id} is ${request.status}, not pending`);

@@ -23,6 +23,7 @@ import {
   type TicketClaims,
 } from '../../protocol/index.js';
 import { AgentStore } from '../store/index.js';
+import { PolicyStore } from './policy-store.js';
 import { AuditLog } from '../audit/index.js';
 import { verifyAuditChain } from '../audit/index.js';
 import type { Timers } from './refusal-audit.js';
@@ -69,6 +70,7 @@ interface Answer {
 describe('the session gate under a flood', () => {
   let dir: string;
   let store: AgentStore;
+  let policyStore: PolicyStore;
   let clock: ManualClock;
   let timers: ManualTimers;
   let gate: SessionGate;
@@ -79,10 +81,12 @@ describe('the session gate under a flood', () => {
   const openGate = async () => {
     store = await AgentStore.open(join(dir, 'agent.db'));
     await store.putService({ name: 'echo', host: '127.0.0.1', port: 9, createdAtMs: clock.now() });
+    policyStore = new PolicyStore(store.db);
     gate = new SessionGate({
       stationId,
       verifier: new TicketVerifier(keys.publicKeyPem),
       store,
+      policyStore,
       audit: new AuditLog(store, clock, silentLogger()),
       policy: () => ({ remoteEnabled: true, accessLevel: 'restricted' }),
       clock,
@@ -157,6 +161,7 @@ describe('the session gate under a flood', () => {
 
   after(async () => {
     client?.close();
+    await gate?.close();
     await new Promise((resolve) => server?.close(resolve));
     await store?.close();
     rmSync(dir, { recursive: true, force: true });
@@ -190,7 +195,7 @@ describe('the session gate under a flood', () => {
     );
     // Every refusal is still counted per technician.
     assert.deepEqual(
-      (await store.policy.listRefusals()).map((r) => [r.technician, r.count]),
+      (await policyStore.listRefusals()).map((r) => [r.technician, r.count]),
       [['ana', 12]],
     );
 
@@ -221,7 +226,7 @@ describe('the session gate under a flood', () => {
     assert.deepEqual([full.status, full.code], [429, 'API_LIMIT_REACHED']);
     assert.match(full.body.message ?? '', /2 pending access requests.*agent\.yaml requests\.maxPending/);
     assert.equal(limited.at(-1), 'access-requests');
-    assert.equal(await store.policy.countPending(clock.now()), 2);
+    assert.equal(await policyStore.countPending(clock.now()), 2);
     assert.equal((await ask(claims('bob'))).code, 'POLICY_PENDING_APPROVAL');
   });
 
@@ -229,14 +234,13 @@ describe('the session gate under a flood', () => {
     const tickets = Array.from({ length: 6 }, () => claims('dora'));
     for (const ticket of tickets) await ask(ticket);
     const before = (await entries()).filter((e) => e.action === 'session.refused-summary').length;
-    await gate.flushRefusalSummaries();
+    await gate.close();
     const summaries = (await entries()).filter((e) => e.action === 'session.refused-summary');
     assert.equal(summaries.length, before + 1);
     // Dora finds no room for an access request either: 3 refusals audited, 3 in the summary.
     assert.deepEqual(summaries.at(-1)?.detail.codes, { API_LIMIT_REACHED: 3 });
     assert.equal(summaries.at(-1)?.actor, 'technician:dora');
 
-    gate.close();
     await store.close();
     await openGate();
     for (const ticket of tickets) {

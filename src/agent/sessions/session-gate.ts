@@ -5,7 +5,6 @@
 // one summary entry: refusal-audit.ts). Running sessions are re-checked whenever policy changes
 // and once a second, for rule expiry and the duration and inactivity limits.
 
-import { connect as netConnect, type Socket } from 'node:net';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError, errorCodes, type ErrorCode } from '../../common/errors.js';
@@ -22,8 +21,9 @@ import {
   type TicketClaims,
 } from '../../protocol/index.js';
 import type { AgentStore } from '../store/index.js';
+import type { PolicyStore } from './policy-store.js';
 import type { AuditLog } from '../audit/index.js';
-import { LiveSession, type ActiveSession } from './live-session.js';
+import { LiveSession, connectTarget, endReasonFor, type ActiveSession } from './live-session.js';
 import { RefusalAudit, type Timers } from './refusal-audit.js';
 import { formatDurationMs } from '../../common/config/index.js';
 
@@ -49,6 +49,8 @@ export interface SessionGateOptions {
   stationId: string;
   verifier: TicketVerifier;
   store: AgentStore;
+  /** The ACL rules, access requests, one-time grant and refusal counts (the one instance: it caches). */
+  policyStore: PolicyStore;
   audit: AuditLog;
   policy: () => PolicyState;
   clock: Clock;
@@ -90,6 +92,9 @@ export class SessionGate {
   /** Counts stopAll calls, so a session whose start was being written when one came is ended too. */
   #stopGeneration = 0;
   #sweepTimer: NodeJS.Timeout | undefined;
+  /** Session starts under way and running sessions, each settled once its end is written. */
+  readonly #work = new Set<Promise<void>>();
+  #closing: Promise<void> | undefined;
   /** What a flood of attempts may cost: attempts refused at once past a bound, refusals summarised. */
   readonly #refusals: RefusalAudit;
 
@@ -136,7 +141,7 @@ export class SessionGate {
   async reevaluate(): Promise<void> {
     if (this.#live.size === 0) return;
     const { clock, options } = { clock: this.#options.clock, options: this.#options };
-    const rules = await options.store.policy.listRules();
+    const rules = await options.policyStore.listRules();
     const requireMfa = await mfaRequired(options.store);
     const nowMs = clock.now();
     for (const session of this.#live.values()) {
@@ -181,14 +186,30 @@ export class SessionGate {
     this.#sweepTimer.unref();
   }
 
-  close(): void {
-    clearInterval(this.#sweepTimer);
-    this.#sweepTimer = undefined;
+  /**
+   * Shutdown: the re-check stops, every session ends now (`agent-shutdown`; one whose start is being
+   * written ends as soon as it has started), and this resolves once every session's end is written
+   * with its audit entry, and the refusal summaries under way too. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
   }
 
-  /** Writes the refusal summaries not written yet (shutdown: after the tunnel closed). */
-  flushRefusalSummaries(): Promise<void> {
-    return this.#refusals.flush();
+  async #close(): Promise<void> {
+    clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    this.stopAll('agent-shutdown');
+    // A start under way may add a session (ended at once, see #start): wait for that one too.
+    while (this.#work.size > 0) await Promise.allSettled([...this.#work]);
+    await this.#refusals.flush();
+  }
+
+  /** Keeps `work` in #work until it settles, so close() can wait for it. */
+  #track(work: Promise<void>): void {
+    this.#work.add(work);
+    const settled = (): void => void this.#work.delete(work);
+    work.then(settled, settled);
   }
 
   handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -196,7 +217,7 @@ export class SessionGate {
       // Stream errors surface through 'close'; the session end is recorded there.
     });
     this.#pendingStarts++;
-    this.#start(stream, headers)
+    const starting = this.#start(stream, headers)
       .catch((err: unknown) => {
         const error =
           err instanceof LifelineError
@@ -208,6 +229,7 @@ export class SessionGate {
       .finally(() => {
         this.#pendingStarts--;
       });
+    this.#track(starting);
   }
 
   async #verifyTicket(headers: IncomingHttpHeaders, requested: string): Promise<TicketClaims> {
@@ -245,7 +267,7 @@ export class SessionGate {
   }
 
   async #start(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
-    const { clock, store, logger, audit } = this.#options;
+    const { clock, store, policyStore, logger, audit } = this.#options;
     if (!audit.healthy) {
       // Fail closed: while the audit log cannot be written, no session starts. A write that works
       // again ends the outage (and is itself recorded).
@@ -294,7 +316,7 @@ export class SessionGate {
           return refuse('TICKET_REPLAYED', 'the service ticket was used before (replay refused)');
         this.#refusals.summarise(actor, code);
       }
-      await store.policy.countRefusal(claims.sub, code, clock.now());
+      await policyStore.countRefusal(claims.sub, code, clock.now());
       throw new Refusal(code, reason, requestId);
     };
     const { flood } = this.#options;
@@ -316,7 +338,7 @@ export class SessionGate {
     if (!claims.amr.includes('otp') && (await mfaRequired(store))) {
       return refuse('SESSION_MFA_REQUIRED', mfaRefusal);
     }
-    const [rules, grant] = await Promise.all([store.policy.listRules(), store.policy.currentGrant()]);
+    const [rules, grant] = await Promise.all([policyStore.listRules(), policyStore.currentGrant()]);
     let decision = decide({
       policy: this.#options.policy(),
       rules,
@@ -342,7 +364,7 @@ export class SessionGate {
 
     const probe = probeKindOf(headers[header.probe]);
     if (decision.kind === 'allow' && decision.via === 'one-time-grant' && !probe) {
-      if (!(await store.policy.useGrant(decision.grantId, claims.sid, clock.now()))) {
+      if (!(await policyStore.useGrant(decision.grantId, claims.sid, clock.now()))) {
         decision = { kind: 'request' };
       } else {
         await audit.record(actor, 'grant.used', { ...who, grantId: decision.grantId, service: requested });
@@ -373,7 +395,11 @@ export class SessionGate {
     }
     if (stream.destroyed) return;
 
-    const socket = await this.#connectTarget(service.host, service.port).catch((err: unknown) =>
+    const socket = await connectTarget(
+      service.host,
+      service.port,
+      this.#options.targetConnectTimeoutMs,
+    ).catch((err: unknown) =>
       refuse(
         'SESSION_TARGET_UNREACHABLE',
         `service ${service.name} is not reachable: ${(err as Error).message}`,
@@ -418,21 +444,26 @@ export class SessionGate {
     }
     this.#live.set(info.id, session);
     this.#amrOf.set(info.id, claims.amr);
-    session.start(
-      () => clock.now(),
-      () => void this.#finish(session),
+    this.#track(
+      new Promise((ended) => {
+        session.start(
+          () => clock.now(),
+          () => void this.#finish(session).finally(ended),
+        );
+      }),
     );
     // A stop or a policy change that landed while the start was being written still applies.
     const verdict = mayContinue(
       {
         policy: this.#options.policy(),
-        rules: await store.policy.listRules(),
+        rules: await policyStore.listRules(),
         attempt: { ...attempt, nowMs: clock.now() },
       },
       via,
     );
     if (!verdict.ok) session.end(endReasonFor(verdict.code));
     else if (!claims.amr.includes('otp') && (await mfaRequired(store))) session.end('mfa-required');
+    else if (this.#closing) session.end('agent-shutdown');
     else if (stopGeneration !== this.#stopGeneration || stream.destroyed) session.end('stopped-by-admin');
     logger.info(
       { sessionId: info.id, technician: info.technician, service: info.service },
@@ -451,8 +482,8 @@ export class SessionGate {
     polling: boolean,
     nonce: { jti: string; expiresAtMs: number },
   ): Promise<never> {
-    const { store, audit, clock, maxPendingRequests } = this.#options;
-    const recorded = await store.policy.recordRequestAttempt({
+    const { store, policyStore, audit, clock, maxPendingRequests } = this.#options;
+    const recorded = await policyStore.recordRequestAttempt({
       technician: claims.sub,
       technicianName: claims.name,
       groups: claims.groups,
@@ -529,25 +560,6 @@ export class SessionGate {
     this.#options.onEvent?.({ type: 'session.ended', data: detail });
   }
 
-  #connectTarget(host: string, port: number): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const socket = netConnect({ host, port, noDelay: true });
-      const timer = setTimeout(
-        () => socket.destroy(new Error('connect timed out')),
-        this.#options.targetConnectTimeoutMs,
-      );
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeListener('error', reject);
-        resolve(socket);
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
-  }
-
   #refuse(stream: ServerHttp2Stream, code: ErrorCode, message: string, requestId: string | undefined): void {
     this.#options.logger.info({ code, reason: message, requestId }, 'session refused');
     if (stream.destroyed || stream.headersSent) return;
@@ -568,18 +580,5 @@ function viaDetail(via: AllowVia): Record<string, string> {
       return { via: via.via, ruleId: via.ruleId };
     case 'one-time-grant':
       return { via: via.via, grantId: via.grantId };
-  }
-}
-
-function endReasonFor(code: ErrorCode): SessionEndReason {
-  switch (code) {
-    case 'POLICY_REMOTE_OFF':
-      return 'remote-service-off';
-    case 'POLICY_ACCESS_NONE':
-      return 'access-none';
-    case 'POLICY_DENIED_BY_RULE':
-      return 'rule-denied';
-    default:
-      return 'rule-ended';
   }
 }

@@ -3,47 +3,12 @@
 // deletion or reordering breaks the chain.
 
 import type { Kysely } from 'kysely';
-import { agentMigrations } from './migrations.js';
+import { agentMigrations, migrationsByName } from './migrations.js';
 import { openSqlite, type SqliteOpenOptions } from '../../common/sqlite/index.js';
 import { transactionFlushedAfter } from '../../common/sqlite/index.js';
 import { LifelineError } from '../../common/errors.js';
 import { auditEntryHash, genesisHash, type AuditEntry } from '../../protocol/index.js';
-import { PolicyStore, type PolicyTables } from './policy-store.js';
-import { OutboxStore, outboxMigrations, type OutboxTables } from './outbox-store.js';
-import {
-  AgentDataRequestStore,
-  agentDataRequestMigrations,
-  type AgentDataRequestTables,
-} from './data-request-store.js';
-import { AttachmentStore, attachmentMigrations, type AttachmentDatabase } from './attachment-store.js';
-import { ProblemStore, problemMigrations, type ProblemTables } from './problem-store.js';
-
-interface AgentDatabase extends PolicyTables {
-  settings: { key: string; value: string };
-  services: { name: string; host: string; port: number; created_at: number };
-  ticket_nonces: { jti: string; expires_at: number };
-  audit: {
-    seq: number;
-    at: number;
-    actor: string;
-    action: string;
-    detail: string;
-    prev_hash: string;
-    hash: string;
-  };
-  sessions: {
-    id: string;
-    technician: string;
-    technician_name: string;
-    service: string;
-    reason: string | null;
-    started_at: number;
-    ended_at: number | null;
-    end_reason: string | null;
-    bytes_in: number;
-    bytes_out: number;
-  };
-}
+import type { AgentDatabase } from './database.js';
 
 export interface ServiceRecord {
   name: string;
@@ -83,47 +48,23 @@ export const settingKeys = {
 } as const;
 
 export class AgentStore {
-  readonly #db: Kysely<AgentDatabase>;
+  /**
+   * agent.db itself, for the features' stores (the outbox, the access policy, problems,
+   * attachments, data requests): each keeps its own tables' invariants.
+   */
+  readonly db: Kysely<AgentDatabase>;
 
-  /** ACL rules, access requests, one-time grants, refusal counts. */
-  readonly policy: PolicyStore;
-  /** Call-home reports waiting to be sent, and every transmission. */
-  readonly outbox: OutboxStore;
-  /** The vendor's requests for more error data, and the administrator's answers. */
-  readonly dataRequests: AgentDataRequestStore;
-  /** Files attached to problems, and how far their uploads got. */
-  readonly attachments: AttachmentStore;
-  /** The appliance's problems: open or closed, occurrences, the vendor's problem numbers. */
-  readonly problems: ProblemStore;
-
-  private constructor(db: Kysely<AgentDatabase>) {
-    this.#db = db;
-    // The policy tables are part of this database; the policy store sees only its own tables.
-    this.policy = new PolicyStore(db as unknown as Kysely<PolicyTables>);
-    this.outbox = new OutboxStore(db as unknown as Kysely<OutboxTables>);
-    this.dataRequests = new AgentDataRequestStore(db as unknown as Kysely<AgentDataRequestTables>);
-    this.attachments = new AttachmentStore(db as unknown as Kysely<AttachmentDatabase>);
-    this.problems = new ProblemStore(db as unknown as Kysely<ProblemTables>);
+  constructor(db: Kysely<AgentDatabase>) {
+    this.db = db;
   }
 
+  /** Opens agent.db (made if missing) and brings its schema up to date. */
   static async open(path: string, options: SqliteOpenOptions = {}): Promise<AgentStore> {
-    return new AgentStore(
-      await openSqlite<AgentDatabase>(
-        path,
-        {
-          ...agentMigrations,
-          ...outboxMigrations,
-          ...agentDataRequestMigrations,
-          ...attachmentMigrations,
-          ...problemMigrations,
-        },
-        options,
-      ),
-    );
+    return new AgentStore(await openAgentDatabase(path, options));
   }
 
   async getSetting(key: string): Promise<unknown> {
-    const row = await this.#db
+    const row = await this.db
       .selectFrom('settings')
       .select('value')
       .where('key', '=', key)
@@ -133,7 +74,7 @@ export class AgentStore {
 
   async setSetting(key: string, value: unknown): Promise<void> {
     const text = JSON.stringify(value);
-    await this.#db
+    await this.db
       .insertInto('settings')
       .values({ key, value: text })
       .onConflict((oc) => oc.column('key').doUpdateSet({ value: text }))
@@ -147,7 +88,7 @@ export class AgentStore {
       port: service.port,
       created_at: service.createdAtMs,
     };
-    await this.#db
+    await this.db
       .insertInto('services')
       .values(values)
       .onConflict((oc) => oc.column('name').doUpdateSet({ host: values.host, port: values.port }))
@@ -155,17 +96,17 @@ export class AgentStore {
   }
 
   async removeService(name: string): Promise<boolean> {
-    const result = await this.#db.deleteFrom('services').where('name', '=', name).executeTakeFirst();
+    const result = await this.db.deleteFrom('services').where('name', '=', name).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
   }
 
   async getService(name: string): Promise<ServiceRecord | undefined> {
-    const row = await this.#db.selectFrom('services').selectAll().where('name', '=', name).executeTakeFirst();
+    const row = await this.db.selectFrom('services').selectAll().where('name', '=', name).executeTakeFirst();
     return row && { name: row.name, host: row.host, port: row.port, createdAtMs: Number(row.created_at) };
   }
 
   async listServices(): Promise<ServiceRecord[]> {
-    const rows = await this.#db.selectFrom('services').selectAll().orderBy('name').execute();
+    const rows = await this.db.selectFrom('services').selectAll().orderBy('name').execute();
     return rows.map((row) => ({
       name: row.name,
       host: row.host,
@@ -180,7 +121,7 @@ export class AgentStore {
    * their ticket can no longer be accepted; purgeTicketNonces forgets them after that.
    */
   async useTicketNonce(jti: string, expiresAtMs: number): Promise<boolean> {
-    const result = await this.#db
+    const result = await this.db
       .insertInto('ticket_nonces')
       .values({ jti, expires_at: expiresAtMs })
       .onConflict((oc) => oc.column('jti').doNothing())
@@ -189,7 +130,7 @@ export class AgentStore {
   }
 
   async isTicketNonceUsed(jti: string): Promise<boolean> {
-    const row = await this.#db
+    const row = await this.db
       .selectFrom('ticket_nonces')
       .select('jti')
       .where('jti', '=', jti)
@@ -199,7 +140,7 @@ export class AgentStore {
 
   /** Forgets nonces whose tickets can no longer be accepted anyway. */
   async purgeTicketNonces(nowMs: number): Promise<void> {
-    await this.#db.deleteFrom('ticket_nonces').where('expires_at', '<', nowMs).execute();
+    await this.db.deleteFrom('ticket_nonces').where('expires_at', '<', nowMs).execute();
   }
 
   /**
@@ -211,7 +152,7 @@ export class AgentStore {
     entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
     with_: AuditWith = {},
   ): Promise<AuditEntry> {
-    return transactionFlushedAfter(this.#db, async (trx) => {
+    return transactionFlushedAfter(this.db, async (trx) => {
       if (with_.nonce) {
         const inserted = await trx
           .insertInto('ticket_nonces')
@@ -242,21 +183,20 @@ export class AgentStore {
   }
 
   /**
-   * Appends one audit entry inside a transaction of another store on this database (an outbox
+   * Appends one audit entry inside a transaction of a feature's store on this database (an outbox
    * settlement), so the entry commits with the change it records or not at all.
    */
   appendAuditIn(
-    trx: Kysely<OutboxTables>,
+    trx: Kysely<AgentDatabase>,
     entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
   ): Promise<AuditEntry> {
-    // The same database: the outbox's transaction is this store's too.
-    return appendChained(trx as unknown as Kysely<AgentDatabase>, entry);
+    return appendChained(trx, entry);
   }
 
   async listAudit(
     options: { sinceMs?: number; afterSeq?: number; limit?: number } = {},
   ): Promise<AuditEntry[]> {
-    let query = this.#db.selectFrom('audit').selectAll().orderBy('seq');
+    let query = this.db.selectFrom('audit').selectAll().orderBy('seq');
     if (options.sinceMs !== undefined) query = query.where('at', '>=', options.sinceMs);
     if (options.afterSeq !== undefined) query = query.where('seq', '>', options.afterSeq);
     if (options.limit !== undefined) query = query.limit(options.limit);
@@ -265,13 +205,13 @@ export class AgentStore {
   }
 
   async auditEntry(seq: number): Promise<AuditEntry | undefined> {
-    const row = await this.#db.selectFrom('audit').selectAll().where('seq', '=', seq).executeTakeFirst();
+    const row = await this.db.selectFrom('audit').selectAll().where('seq', '=', seq).executeTakeFirst();
     return row && toAuditEntry(row);
   }
 
   /** The newest entry: the head of the chain. */
   async lastAuditEntry(): Promise<AuditEntry | undefined> {
-    const row = await this.#db
+    const row = await this.db
       .selectFrom('audit')
       .selectAll()
       .orderBy('seq', 'desc')
@@ -294,7 +234,7 @@ export class AgentStore {
 
   /** Sessions left open by a crash are closed at start-up with reason agent-shutdown. */
   async closeDanglingSessions(nowMs: number): Promise<number> {
-    const result = await this.#db
+    const result = await this.db
       .updateTable('sessions')
       .set({ ended_at: nowMs, end_reason: 'agent-shutdown' })
       .where('ended_at', 'is', null)
@@ -303,7 +243,7 @@ export class AgentStore {
   }
 
   async listSessions(limit = 100): Promise<AgentSessionRecord[]> {
-    const rows = await this.#db
+    const rows = await this.db
       .selectFrom('sessions')
       .selectAll()
       .orderBy('started_at', 'desc')
@@ -323,9 +263,18 @@ export class AgentStore {
     }));
   }
 
+  /** Closes agent.db; the features' stores on it are closed with it. */
   async close(): Promise<void> {
-    await this.#db.destroy();
+    await this.db.destroy();
   }
+}
+
+/** Opens agent.db with every migration (migrations.ts), as AgentStore.open does. */
+export function openAgentDatabase(
+  path: string,
+  options: SqliteOpenOptions = {},
+): Promise<Kysely<AgentDatabase>> {
+  return openSqlite<AgentDatabase>(path, migrationsByName(agentMigrations), options);
 }
 
 function sessionRow(session: AgentSessionRecord): AgentDatabase['sessions'] {

@@ -1,32 +1,22 @@
-// agent.db: settings, services, ticket nonces, sessions, audit entries, the access policy, the
-// outbox, problems, attachments and data requests (SQLite, on the appliance).
+// agent.db (SQLite, on the appliance): opening it, its one schema and migration list, and the
+// database's own core (settings, services, ticket nonces, sessions, the audit chain). The
+// features keep their tables' invariants in their own stores on the same Kysely<AgentDatabase>.
 export {
   AgentStore,
+  openAgentDatabase,
   settingKeys,
   type AgentSessionRecord,
   type AuditWith,
   type ServiceRecord,
 } from './agent-store.js';
-export type { AttachmentRecord, AttachmentStore } from './attachment-store.js';
-export type { AgentDataRequest, AgentDataRequestStore } from './data-request-store.js';
 export {
-  OutboxStore,
-  outboxMigrations,
-  type AlsoWrite,
-  type OutboxCounts,
-  type OutboxItem,
+  attachmentStates,
+  outboxStates,
+  problemStates,
+  type AgentDatabase,
+  type AttachmentUploadState,
+  type DataRequestState,
   type OutboxState,
-  type OutboxTables,
-  type Settlement,
-  type Transmission,
-} from './outbox-store.js';
-export {
-  newPolicyId,
-  requestStatuses,
-  type AccessRequest,
-  type RefusalCount,
-  type RequestStatus,
-  type StoredGrant,
-  type StoredRule,
-} from './policy-store.js';
-export type { LocalProblem, ProblemStore, ProblemTables } from './problem-store.js';
+  type ProblemState,
+  type TransmissionKind,
+} from './database.js';

@@ -19,7 +19,7 @@ import { formatMode } from '../../common/disk/index.js';
 import { createLogger } from '../../common/logger.js';
 import { isServiceName } from '../../protocol/index.js';
 import { AgentStore, type AgentSessionRecord } from '../../agent/store/index.js';
-import { type RefusalCount } from '../../agent/store/index.js';
+import { type RefusalCount } from '../../agent/sessions/index.js';
 import { AdminClient } from '../admin-client.js';
 import { registerAgentPolicyCommands } from './policy.js';
 import { registerAgentAuditCommand } from './audit.js';

@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { Command } from 'commander';
 import { LifelineError } from '../../common/errors.js';
-import type { AttachmentRecord } from '../../agent/store/index.js';
+import type { AttachmentRecord } from '../../agent/attachments/index.js';
 import { formatBytes } from '../../common/bytes.js';
 import { startByteProgress } from '../fix-progress.js';
 import { AdminClient } from '../admin-client.js';

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { parseDurationMs } from '../../common/config/index.js';
 import { LifelineError } from '../../common/errors.js';
-import type { OutboxItem, Transmission } from '../../agent/store/index.js';
+import type { OutboxItem, Transmission } from '../../agent/callhome/index.js';
 import { AdminClient } from '../admin-client.js';
 import { ago, printExactBytes, printJson, printLine, printTable, tty } from '../io.js';
 import type { ProblemAccepted } from '../../agent/callhome/index.js';

@@ -3,7 +3,7 @@
 // running agent's admin API.
 
 import type { Command } from 'commander';
-import type { AgentDataRequest } from '../../agent/store/index.js';
+import type { AgentDataRequest } from '../../agent/data-requests/index.js';
 import { AdminClient } from '../admin-client.js';
 import { ago, printJson, printLine, printTable, tty } from '../io.js';
 

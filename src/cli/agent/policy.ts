@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { parseDurationMs } from '../../common/config/index.js';
 import { LifelineError } from '../../common/errors.js';
-import type { AccessRequest, StoredGrant, StoredRule } from '../../agent/store/index.js';
+import type { AccessRequest, StoredGrant, StoredRule } from '../../agent/sessions/index.js';
 import { AdminClient } from '../admin-client.js';
 import { ago, printJson, printLine, printTable, tty } from '../io.js';
 

@@ -1,5 +1,5 @@
-// Network listeners: connection guards, request-body progress, source addresses, host:port, and
-// the HTTP API conventions.
+// Network listeners: connection guards, request-body progress, source addresses, host:port, the
+// HTTP API conventions, and what a listener that cannot bind says.
 export { bodyTooSlowError, installBodyProgress } from './body-progress.js';
 export {
   ConnectionGuard,
@@ -9,4 +9,5 @@ export {
 } from './connection-guard.js';
 export { formatHostPort, isLoopbackHost, parseHostPort, type HostPort } from './host-port.js';
 export { installApiConventions } from './http-api.js';
+export { listenError } from './listen-error.js';
 export { canonicalAddress, sourceOf } from './source-address.js';

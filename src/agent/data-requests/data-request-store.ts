@@ -2,51 +2,11 @@
 // and the administrator's answer to each (sent or declined, with a note), kept until the hub has
 // acknowledged it: an answer given while the hub is unreachable is delivered later, never lost.
 
-import type { Kysely, Migration } from 'kysely';
-import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
+import type { AgentDatabase, DataRequestState } from '../store/index.js';
 
-export const agentDataRequestMigrations: Record<string, Migration> = {
-  '1005-data-requests': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('data_requests')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('problem_number', 'text', (c) => c.notNull())
-        .addColumn('local_id', 'text', (c) => c.notNull())
-        .addColumn('note', 'text', (c) => c.notNull())
-        .addColumn('requested_at', 'bigint', (c) => c.notNull())
-        .addColumn('received_at', 'bigint', (c) => c.notNull())
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('answer_note', 'text')
-        .addColumn('answered_by', 'text')
-        .addColumn('answered_at', 'bigint')
-        .addColumn('answer_delivered_at', 'bigint')
-        .execute();
-      await sql`create index data_requests_undelivered on data_requests (state, answer_delivered_at)`.execute(
-        db,
-      );
-    },
-  },
-};
-
-export type AgentDataRequestState = 'open' | 'answered' | 'declined';
-
-export interface AgentDataRequestTables {
-  data_requests: {
-    id: string;
-    problem_number: string;
-    local_id: string;
-    note: string;
-    requested_at: number;
-    received_at: number;
-    state: AgentDataRequestState;
-    answer_note: string | null;
-    answered_by: string | null;
-    answered_at: number | null;
-    answer_delivered_at: number | null;
-  };
-}
+export type AgentDataRequestState = DataRequestState;
 
 export interface AgentDataRequest {
   id: string;
@@ -65,7 +25,7 @@ export interface AgentDataRequest {
   answerDeliveredAtMs: number | null;
 }
 
-function toRequest(row: AgentDataRequestTables['data_requests']): AgentDataRequest {
+function toRequest(row: AgentDatabase['data_requests']): AgentDataRequest {
   const num = (v: number | null) => (v === null ? null : Number(v));
   return {
     id: row.id,
@@ -83,9 +43,9 @@ function toRequest(row: AgentDataRequestTables['data_requests']): AgentDataReque
 }
 
 export class AgentDataRequestStore {
-  readonly #db: Kysely<AgentDataRequestTables>;
+  readonly #db: Kysely<AgentDatabase>;
 
-  constructor(db: Kysely<AgentDataRequestTables>) {
+  constructor(db: Kysely<AgentDatabase>) {
     this.#db = db;
   }
 

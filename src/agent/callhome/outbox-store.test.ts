@@ -6,13 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LifelineError } from '../../common/errors.js';
 import type { ReportEnvelope } from '../../protocol/index.js';
-import { openSqlite } from '../../common/sqlite/index.js';
-import { OutboxStore, outboxMigrations, sha256Hex, type OutboxTables } from './outbox-store.js';
+import { openAgentDatabase } from '../store/index.js';
+import { OutboxStore, sha256Hex } from './outbox-store.js';
 
 const t0 = 1_750_000_000_000;
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-outbox-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
+
+/** An outbox store on an agent.db of its own; closing it closes the database. */
+async function openOutboxStore(path: string): Promise<OutboxStore & { close(): Promise<void> }> {
+  const db = await openAgentDatabase(path);
+  return Object.assign(new OutboxStore(db), { close: () => db.destroy() });
+}
 
 function envelope(orderKey: string | null = null, payload: Record<string, unknown> = {}): ReportEnvelope {
   return { id: randomBytes(16).toString('hex'), kind: 'generic', createdAtMs: t0, orderKey, payload };
@@ -20,9 +26,8 @@ function envelope(orderKey: string | null = null, payload: Record<string, unknow
 
 describe('OutboxStore', () => {
   let path: string;
-  let store: OutboxStore;
-  const open = async (): Promise<OutboxStore> =>
-    new OutboxStore(await openSqlite<OutboxTables>(path, outboxMigrations));
+  let store: Awaited<ReturnType<typeof openOutboxStore>>;
+  const open = () => openOutboxStore(path);
   const options = { nowMs: t0, maxPending: 100 };
 
   beforeEach(async () => {
@@ -149,9 +154,7 @@ describe('OutboxStore', () => {
     // The same six reports in two stores: one settled report by report, one as a batch.
     const reports = Array.from({ length: 6 }, (_, n) => envelope(null, { n }));
     const alone = store;
-    const batched = new OutboxStore(
-      await openSqlite<OutboxTables>(join(dir, `outbox-${++files}.db`), outboxMigrations),
-    );
+    const batched = await openOutboxStore(join(dir, `outbox-${++files}.db`));
     try {
       for (const s of [alone, batched]) for (const report of reports) await s.accept(report, options);
       const [a, b, c, d, e, f] = reports.map((r) => r.id) as [string, string, string, string, string, string];

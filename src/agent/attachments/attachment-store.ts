@@ -2,68 +2,11 @@
 // got (the bytes the hub acknowledged) and its state. The bytes themselves are files in the data
 // directory; a row is written only once its file is synced, and is kept after the upload.
 
-import type { Kysely, Migration } from 'kysely';
+import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
-import type { OutboxTables } from './outbox-store.js';
+import type { AgentDatabase, AttachmentUploadState } from '../store/index.js';
 
-export const attachmentStates = ['staged', 'uploading', 'uploaded', 'failed'] as const;
-export type AttachmentUploadState = (typeof attachmentStates)[number];
-
-export const attachmentMigrations: Record<string, Migration> = {
-  '1002-attachments': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('attachments')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('problem_local_id', 'text', (c) => c.notNull())
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('bytes', 'integer', (c) => c.notNull())
-        .addColumn('sha256', 'text', (c) => c.notNull())
-        .addColumn('chunk_bytes', 'integer', (c) => c.notNull())
-        .addColumn('acked_bytes', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .addColumn('uploaded_at', 'bigint')
-        .addColumn('last_error', 'text')
-        .execute();
-      await sql`create index attachments_state on attachments (state, created_at)`.execute(db);
-    },
-  },
-  // The SHA-256 of each chunk, computed while the file is staged, so an upload (and every resume
-  // of it) sends chunks without hashing them again. Files staged before have none: hashed as sent.
-  '1003-attachment-chunk-hashes': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('attachment_chunk_hashes')
-        .addColumn('attachment_id', 'text', (c) => c.primaryKey())
-        .addColumn('sha256s', 'text', (c) => c.notNull())
-        .execute();
-    },
-  },
-};
-
-export interface AttachmentTables {
-  attachments: {
-    id: string;
-    problem_local_id: string;
-    name: string;
-    bytes: number;
-    sha256: string;
-    chunk_bytes: number;
-    acked_bytes: number;
-    state: AttachmentUploadState;
-    created_at: number;
-    updated_at: number;
-    uploaded_at: number | null;
-    last_error: string | null;
-  };
-  attachment_chunk_hashes: {
-    attachment_id: string;
-    /** Each chunk's SHA-256 in hex, in order, run together (64 characters each). */
-    sha256s: string;
-  };
-}
+export type { AttachmentUploadState };
 
 export interface AttachmentRecord {
   id: string;
@@ -81,7 +24,7 @@ export interface AttachmentRecord {
   lastError: string | null;
 }
 
-function toRecord(row: AttachmentTables['attachments']): AttachmentRecord {
+function toRecord(row: AgentDatabase['attachments']): AttachmentRecord {
   return {
     id: row.id,
     problemLocalId: row.problem_local_id,
@@ -101,9 +44,7 @@ function toRecord(row: AttachmentTables['attachments']): AttachmentRecord {
 /** Where a problem's reports stand in the outbox: attachments follow their problem's reports. */
 export type ProblemDelivery = 'unknown' | 'waiting' | 'delivered' | 'rejected';
 
-/** The attachment table, and the outbox read to see whether a problem's reports went out. */
-export type AttachmentDatabase = AttachmentTables & Pick<OutboxTables, 'outbox'>;
-type Db = Kysely<AttachmentDatabase>;
+type Db = Kysely<AgentDatabase>;
 
 export class AttachmentStore {
   readonly #db: Db;
@@ -120,7 +61,7 @@ export class AttachmentStore {
     record: Omit<AttachmentRecord, 'ackedBytes' | 'state' | 'updatedAtMs' | 'uploadedAtMs' | 'lastError'>,
     chunkSha256s?: readonly string[],
   ): Promise<AttachmentRecord> {
-    const row: AttachmentTables['attachments'] = {
+    const row: AgentDatabase['attachments'] = {
       id: record.id,
       problem_local_id: record.problemLocalId,
       name: record.name,

@@ -5,14 +5,26 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReportEnvelope } from '../../protocol/index.js';
-import { AgentStore } from './agent-store.js';
+import { AgentStore } from '../store/index.js';
+import { OutboxStore } from '../callhome/index.js';
+import { AttachmentStore } from './attachment-store.js';
 
 const t0 = 1_750_000_000_000;
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-attachment-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 
-const openStore = () => AgentStore.open(join(dir, `agent-${++files}.db`));
+/** agent.db with the two stores these tests use: attachments, and the outbox they wait on. */
+async function openStores(path: string) {
+  const agentStore = await AgentStore.open(path);
+  return {
+    attachments: new AttachmentStore(agentStore.db),
+    outbox: new OutboxStore(agentStore.db),
+    close: () => agentStore.close(),
+  };
+}
+
+const openStore = () => openStores(join(dir, `agent-${++files}.db`));
 
 function report(kind: ReportEnvelope['kind'], localId: string): ReportEnvelope {
   return {
@@ -62,7 +74,7 @@ test('an attachment waits for its problem: unknown, waiting while a report is pe
 
 test('progress, upload and failure are recorded, survive reopening, and uploads are logged as transmissions', async () => {
   const path = join(dir, `agent-${++files}.db`);
-  let store = await AgentStore.open(path);
+  let store = await openStores(path);
   const a = 'a'.repeat(32);
   const b = 'b'.repeat(32);
   const c = 'c'.repeat(32);
@@ -83,7 +95,7 @@ test('progress, upload and failure are recorded, survive reopening, and uploads 
   });
   await store.close();
 
-  store = await AgentStore.open(path);
+  store = await openStores(path);
   try {
     assert.deepEqual(
       (await store.attachments.listToUpload()).map((r) => [r.id, r.state, r.ackedBytes, r.lastError]),

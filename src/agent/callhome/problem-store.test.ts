@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
-import { openSqlite } from '../../common/sqlite/index.js';
-import { ProblemStore, problemMigrations, type ProblemTables } from './problem-store.js';
+import { openAgentDatabase, type AgentDatabase } from '../store/index.js';
+import { ProblemStore } from './problem-store.js';
 
 const t0 = 1_750_000_000_000;
 const dir = mkdtempSync(join(tmpdir(), 'lifeline-problem-store-'));
@@ -13,12 +13,12 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 
 describe('ProblemStore', () => {
-  let db: Kysely<ProblemTables>;
+  let db: Kysely<AgentDatabase>;
   let store: ProblemStore;
   const base = { summary: 'Fan 3 failed', severity: 'major', openReportId: 'r1', nowMs: t0 };
 
   beforeEach(async () => {
-    db = await openSqlite<ProblemTables>(join(dir, `p-${++files}.db`), problemMigrations);
+    db = await openAgentDatabase(join(dir, `p-${++files}.db`));
     store = new ProblemStore(db);
   });
   afterEach(async () => {

@@ -2,59 +2,10 @@
 // open, how often it recurred (storm control), and the vendor's problem number once the hub gave it.
 // The rows are written in the same transaction as the report that opens, updates or closes them.
 
-import type { Kysely, Migration } from 'kysely';
-import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+import type { AgentDatabase, ProblemState } from '../store/index.js';
 
-export const problemStates = ['open', 'closed'] as const;
-export type ProblemState = (typeof problemStates)[number];
-
-export interface ProblemTables {
-  problems: {
-    local_id: string;
-    summary: string;
-    severity: string;
-    reference_code: string | null;
-    system_serial: string | null;
-    system_type: string | null;
-    system_model: string | null;
-    state: ProblemState;
-    opened_at: number;
-    updated_at: number;
-    closed_at: number | null;
-    /** The last time the problem was reported (opened or reported again): the storm window's start. */
-    last_reported_at: number;
-    occurrences: number;
-    vendor_number: string | null;
-    /** The outbox report that opened it: its answer carries the vendor number. */
-    open_report_id: string;
-  };
-}
-
-export const problemMigrations: Record<string, Migration> = {
-  '1003-problems': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('problems')
-        .addColumn('local_id', 'text', (c) => c.primaryKey())
-        .addColumn('summary', 'text', (c) => c.notNull())
-        .addColumn('severity', 'text', (c) => c.notNull())
-        .addColumn('reference_code', 'text')
-        .addColumn('system_serial', 'text')
-        .addColumn('system_type', 'text')
-        .addColumn('system_model', 'text')
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('opened_at', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .addColumn('closed_at', 'bigint')
-        .addColumn('last_reported_at', 'bigint', (c) => c.notNull())
-        .addColumn('occurrences', 'integer', (c) => c.notNull().defaultTo(1))
-        .addColumn('vendor_number', 'text')
-        .addColumn('open_report_id', 'text', (c) => c.notNull())
-        .execute();
-      await sql`create index problems_storm on problems (reference_code, system_serial, state)`.execute(db);
-    },
-  },
-};
+export type { ProblemState };
 
 export interface LocalProblem {
   localId: string;
@@ -83,7 +34,7 @@ export interface NewProblem {
   nowMs: number;
 }
 
-type Db = Kysely<ProblemTables>;
+type Db = Kysely<AgentDatabase>;
 
 export class ProblemStore {
   readonly #db: Db;
@@ -200,7 +151,7 @@ export class ProblemStore {
   }
 }
 
-function toProblem(row: ProblemTables['problems']): LocalProblem {
+function toProblem(row: AgentDatabase['problems']): LocalProblem {
   return {
     localId: row.local_id,
     summary: row.summary,

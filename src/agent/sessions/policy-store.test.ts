@@ -3,16 +3,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentStore } from './agent-store.js';
-import { newPolicyId, type StoredGrant, type StoredRule } from './policy-store.js';
+import { AgentStore } from '../store/index.js';
+import { PolicyStore, newPolicyId, type StoredGrant, type StoredRule } from './policy-store.js';
 
 const t0 = Date.UTC(2026, 10, 25, 12);
 
-async function withStore(work: (store: AgentStore) => Promise<void>): Promise<void> {
+async function withStore(work: (store: { policy: PolicyStore }) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-policy-store-'));
   const store = await AgentStore.open(join(dir, 'agent.db'));
   try {
-    await work(store);
+    await work({ policy: new PolicyStore(store.db) });
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

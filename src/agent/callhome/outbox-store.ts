@@ -1,100 +1,18 @@
 // The agent's durable call-home outbox: every accepted report with the exact bytes that will be sent,
 // its delivery state, and the log of transmissions (what left the appliance, when, and its SHA-256).
-// Over 400 lines: the tables, their migrations and every state change live together so that each
-// change keeps the outbox bound's count in step (see #waiting).
+// Over 400 lines: every change of a report's state lives here, so that each keeps the outbox
+// bound's count in step (see #waiting). Retention's purge of settled reports is outbox-retention.ts.
 
 import { createHash } from 'node:crypto';
-import { sql, type Generated, type Kysely, type Migration } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { LifelineError } from '../../common/errors.js';
 import type { ReportEnvelope, ReportKind } from '../../protocol/index.js';
 import type { AttachmentStepKind } from '../../protocol/index.js';
 import type { Manifest } from '../../protocol/index.js';
 import { transactionFlushedAfter } from '../../common/sqlite/index.js';
+import type { AgentDatabase, OutboxState, TransmissionKind } from '../store/index.js';
 
-export const outboxStates = ['pending', 'held', 'sent', 'rejected'] as const;
-export type OutboxState = (typeof outboxStates)[number];
-
-export interface OutboxTables {
-  outbox: {
-    id: string;
-    /** Acceptance order; an explicit column because a plain rowid may change on VACUUM. */
-    accept_seq: number;
-    kind: ReportKind;
-    order_key: string | null;
-    created_at: number;
-    body: string;
-    bytes: number;
-    sha256: string;
-    state: OutboxState;
-    attempts: number;
-    next_attempt_at: number;
-    last_error: string | null;
-    sent_at: number | null;
-    answer: string | null;
-  };
-  transmissions: {
-    seq: Generated<number>;
-    report_id: string;
-    at: number;
-    kind: TransmissionKind;
-    bytes: number;
-    sha256: string;
-    status: number;
-    answer: string;
-    /** The manifest the transmission carried, as JSON; null for rows logged without one. */
-    manifest: string | null;
-  };
-}
-
-export const outboxMigrations: Record<string, Migration> = {
-  '1001-outbox': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('outbox')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('accept_seq', 'integer', (c) => c.notNull().unique())
-        .addColumn('kind', 'text', (c) => c.notNull())
-        .addColumn('order_key', 'text')
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('body', 'text', (c) => c.notNull())
-        .addColumn('bytes', 'integer', (c) => c.notNull())
-        .addColumn('sha256', 'text', (c) => c.notNull())
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
-        .addColumn('last_error', 'text')
-        .addColumn('sent_at', 'bigint')
-        .addColumn('answer', 'text')
-        .execute();
-      await sql`create index outbox_due on outbox (state, next_attempt_at)`.execute(db);
-      await sql`create index outbox_order on outbox (order_key, accept_seq)`.execute(db);
-      await db.schema
-        .createTable('transmissions')
-        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
-        .addColumn('report_id', 'text', (c) => c.notNull())
-        .addColumn('at', 'bigint', (c) => c.notNull())
-        .addColumn('kind', 'text', (c) => c.notNull())
-        .addColumn('bytes', 'integer', (c) => c.notNull())
-        .addColumn('sha256', 'text', (c) => c.notNull())
-        .addColumn('status', 'integer', (c) => c.notNull())
-        .addColumn('answer', 'text', (c) => c.notNull())
-        .execute();
-      await sql`create index transmissions_report on transmissions (report_id)`.execute(db);
-    },
-  },
-  '1004-transmission-manifests': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema.alterTable('transmissions').addColumn('manifest', 'text').execute();
-    },
-  },
-  // The sender reads pending reports in acceptance order, a batch at a time: with this index it
-  // reads just the batch, not every pending report sorted (see nextDue).
-  '1006-outbox-pending-order': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await sql`create index outbox_pending_order on outbox (state, accept_seq)`.execute(db);
-    },
-  },
-};
+export type { OutboxState, TransmissionKind };
 
 export interface OutboxItem {
   id: string;
@@ -112,9 +30,6 @@ export interface OutboxItem {
   sentAtMs: number | null;
   answer: string | null;
 }
-
-/** A report, or one step of an attachment upload (then `reportId` is the attachment id). */
-export type TransmissionKind = ReportKind | AttachmentStepKind;
 
 export interface Transmission {
   seq: number;
@@ -145,10 +60,10 @@ export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-type Db = Kysely<OutboxTables>;
+type Db = Kysely<AgentDatabase>;
 
 /** Written in the same commit as a settlement (the audit entry that records it). */
-export type AlsoWrite = (trx: Kysely<OutboxTables>) => Promise<void>;
+export type AlsoWrite = (trx: Kysely<AgentDatabase>) => Promise<void>;
 
 export class OutboxStore {
   readonly #db: Db;
@@ -174,7 +89,7 @@ export class OutboxStore {
       maxPending: number;
       hold?: boolean;
       /** Written in the same commit as the report (a problem's row), so neither exists alone. */
-      alsoWrite?: (trx: Kysely<OutboxTables>) => Promise<void>;
+      alsoWrite?: (trx: Kysely<AgentDatabase>) => Promise<void>;
     },
   ): Promise<OutboxItem> {
     return this.#db.transaction().execute(async (trx) => {
@@ -238,7 +153,7 @@ export class OutboxStore {
       let seq = Number(last?.seq ?? 0);
       // Ids are fresh random 128-bit values (Outbox.accept): a clash fails the group, never merges.
       const results: Array<OutboxItem | LifelineError> = [];
-      const rows: OutboxTables['outbox'][] = [];
+      const rows: AgentDatabase['outbox'][] = [];
       for (const { envelope, hold } of requests) {
         if (waitingCount + 1 > options.maxPending) {
           results.push(
@@ -266,7 +181,7 @@ export class OutboxStore {
   }
 
   /** A transaction that keeps #waiting only if it commits. */
-  async #guardWaiting<T>(work: (trx: Kysely<OutboxTables>) => Promise<T>): Promise<T> {
+  async #guardWaiting<T>(work: (trx: Kysely<AgentDatabase>) => Promise<T>): Promise<T> {
     try {
       return await transactionFlushedAfter(this.#db, work);
     } catch (err) {
@@ -376,7 +291,7 @@ export class OutboxStore {
     id: string,
     nowMs: number,
     set: Partial<
-      Pick<OutboxTables['outbox'], 'state' | 'sent_at' | 'last_error' | 'answer' | 'next_attempt_at'>
+      Pick<AgentDatabase['outbox'], 'state' | 'sent_at' | 'last_error' | 'answer' | 'next_attempt_at'>
     >,
     answered: DeliveryAnswer | undefined,
     alsoWrite?: AlsoWrite,
@@ -407,7 +322,7 @@ export class OutboxStore {
         )
         .execute();
       const byId = new Map(rows.map((row) => [row.id, row]));
-      const logged: Array<Omit<OutboxTables['transmissions'], 'seq'>> = [];
+      const logged: Array<Omit<AgentDatabase['transmissions'], 'seq'>> = [];
       const sent: Array<{ id: string; answer: string }> = [];
       for (const s of settlements) {
         const row = byId.get(s.id);
@@ -544,53 +459,6 @@ export class OutboxStore {
     }));
   }
 
-  /**
-   * Retention (callhome.keepSent): deletes up to `limit` sent and rejected reports settled before
-   * cutoffMs with their transmissions, and transmissions before cutoffMs of no report in the outbox
-   * (upload steps), in one transaction. Pending and held reports are never touched.
-   */
-  async purgeSettledBefore(
-    cutoffMs: number,
-    limit = 5000,
-  ): Promise<{ reports: number; transmissions: number }> {
-    return this.#db.transaction().execute(async (trx) => {
-      // A rejected report has no sent_at: it settled at its last transmission.
-      const settledAt = sql<number>`coalesce(o.sent_at, (select max(t.at) from transmissions t where t.report_id = o.id), o.created_at)`;
-      const ids = (
-        await trx
-          .selectFrom('outbox as o')
-          .select('o.id')
-          .where('o.state', 'in', ['sent', 'rejected'])
-          .where(settledAt, '<', cutoffMs)
-          .limit(limit)
-          .execute()
-      ).map((r) => r.id);
-      let transmissions = 0;
-      if (ids.length > 0) {
-        const logged = await trx.deleteFrom('transmissions').where('report_id', 'in', ids).executeTakeFirst();
-        transmissions += Number(logged.numDeletedRows);
-        await trx.deleteFrom('outbox').where('id', 'in', ids).execute();
-      }
-      const orphans = await trx
-        .deleteFrom('transmissions')
-        .where('seq', 'in', (eb) =>
-          eb
-            .selectFrom('transmissions as t')
-            .select('t.seq')
-            .where('t.at', '<', cutoffMs)
-            .where((w) =>
-              w.not(
-                w.exists(w.selectFrom('outbox as o').select('o.id').whereRef('o.id', '=', 't.report_id')),
-              ),
-            )
-            .limit(limit),
-        )
-        .executeTakeFirst();
-      transmissions += Number(orphans.numDeletedRows);
-      return { reports: ids.length, transmissions };
-    });
-  }
-
   async counts(): Promise<OutboxCounts> {
     const rows = await this.#db
       .selectFrom('outbox')
@@ -600,10 +468,6 @@ export class OutboxStore {
     const counts: OutboxCounts = { pending: 0, held: 0, sent: 0, rejected: 0 };
     for (const row of rows) counts[row.state] = Number(row.n);
     return counts;
-  }
-
-  async close(): Promise<void> {
-    await this.#db.destroy();
   }
 }
 
@@ -617,7 +481,7 @@ function parseManifest(json: string | null | undefined): Manifest | null {
 }
 
 type SettleSet = Partial<
-  Pick<OutboxTables['outbox'], 'state' | 'sent_at' | 'last_error' | 'answer' | 'next_attempt_at'>
+  Pick<AgentDatabase['outbox'], 'state' | 'sent_at' | 'last_error' | 'answer' | 'next_attempt_at'>
 >;
 
 /** One report's outcome in a batch transmission (see OutboxStore.settleMany). */
@@ -626,7 +490,7 @@ export type Settlement =
   | { id: string; outcome: 'failed'; error: string; nextAttemptAtMs: number; answered?: DeliveryAnswer };
 
 async function settleIn(
-  trx: Kysely<OutboxTables>,
+  trx: Kysely<AgentDatabase>,
   id: string,
   nowMs: number,
   set: SettleSet,
@@ -663,7 +527,7 @@ function newRow(
   acceptSeq: number,
   nowMs: number,
   hold: boolean,
-): OutboxTables['outbox'] {
+): AgentDatabase['outbox'] {
   const body = JSON.stringify(envelope);
   return {
     id: envelope.id,
@@ -683,7 +547,7 @@ function newRow(
   };
 }
 
-function toItem(row: OutboxTables['outbox']): OutboxItem {
+function toItem(row: AgentDatabase['outbox']): OutboxItem {
   return {
     id: row.id,
     kind: row.kind,

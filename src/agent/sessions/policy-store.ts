@@ -1,55 +1,11 @@
 // The agent's access-policy state: ACL rules, access requests, one-time grants and refusal
-// counts, on the agent's SQLite database (shares AgentStore's connection). Over 400 lines because
+// counts, on agent.db (the tables of 0002-access-policy). Over 400 lines because
 // the four tables, their row mapping and the cache of rules and grant belong together.
 
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { AclRule, OneTimeGrant } from '../../policy/index.js';
-
-export interface PolicyTables {
-  acl_rules: {
-    id: string;
-    effect: string;
-    technician: string | null;
-    group_name: string | null;
-    services: string | null;
-    not_before: number | null;
-    not_after: number | null;
-    note: string | null;
-    created_by: string;
-    created_at: number;
-    from_request: string | null;
-  };
-  access_requests: {
-    id: string;
-    technician: string;
-    technician_name: string;
-    groups: string;
-    service: string;
-    reason: string | null;
-    first_at: number;
-    last_at: number;
-    attempts: number;
-    status: string;
-    expires_at: number;
-    decided_by: string | null;
-    decided_at: number | null;
-    note: string | null;
-    rule_id: string | null;
-  };
-  one_time_grants: {
-    id: string;
-    technician: string | null;
-    services: string | null;
-    not_after: number;
-    created_by: string;
-    created_at: number;
-    used_at: number | null;
-    used_by_session: string | null;
-    revoked_at: number | null;
-  };
-  refusal_counts: { technician: string; count: number; last_at: number; last_code: string };
-}
+import type { AgentDatabase } from '../store/index.js';
 
 export interface StoredRule extends AclRule {
   note: string | null;
@@ -104,7 +60,7 @@ const list = (text: string | null): string[] | null =>
   text === null ? null : (JSON.parse(text) as string[]);
 const num = (v: number | null): number | null => (v === null ? null : Number(v));
 
-function toRule(row: PolicyTables['acl_rules']): StoredRule {
+function toRule(row: AgentDatabase['acl_rules']): StoredRule {
   return {
     id: row.id,
     effect: row.effect === 'deny' ? 'deny' : 'allow',
@@ -120,7 +76,7 @@ function toRule(row: PolicyTables['acl_rules']): StoredRule {
   };
 }
 
-function toRequest(row: PolicyTables['access_requests']): AccessRequest {
+function toRequest(row: AgentDatabase['access_requests']): AccessRequest {
   return {
     id: row.id,
     technician: row.technician,
@@ -142,7 +98,7 @@ function toRequest(row: PolicyTables['access_requests']): AccessRequest {
   };
 }
 
-function toGrant(row: PolicyTables['one_time_grants']): StoredGrant {
+function toGrant(row: AgentDatabase['one_time_grants']): StoredGrant {
   return {
     id: row.id,
     technician: row.technician,
@@ -174,13 +130,13 @@ export interface RecordedAttempt {
 }
 
 export class PolicyStore {
-  readonly #db: Kysely<PolicyTables>;
+  readonly #db: Kysely<AgentDatabase>;
   #rules: StoredRule[] | undefined;
   #grant: { value: StoredGrant | undefined } | undefined;
   /** Bumped before and after every write, so a read that overlapped a write is not cached. */
   #generation = 0;
 
-  constructor(db: Kysely<PolicyTables>) {
+  constructor(db: Kysely<AgentDatabase>) {
     this.#db = db;
   }
 
@@ -198,11 +154,11 @@ export class PolicyStore {
     }
   }
 
-  async addRule(rule: StoredRule, trx?: Transaction<PolicyTables>): Promise<void> {
+  async addRule(rule: StoredRule, trx?: Transaction<AgentDatabase>): Promise<void> {
     await this.#changing(() => this.#insertRule(rule, trx));
   }
 
-  async #insertRule(rule: StoredRule, trx?: Transaction<PolicyTables>): Promise<void> {
+  async #insertRule(rule: StoredRule, trx?: Transaction<AgentDatabase>): Promise<void> {
     await (trx ?? this.#db)
       .insertInto('acl_rules')
       .values({
@@ -296,7 +252,7 @@ export class PolicyStore {
         const count = Number(pending?.n ?? 0);
         if (count >= attempt.maxPending) return { request: undefined, pending: count };
       }
-      const row: PolicyTables['access_requests'] = {
+      const row: AgentDatabase['access_requests'] = {
         id: newPolicyId('AR'),
         technician: attempt.technician,
         technician_name: attempt.technicianName,
@@ -480,7 +436,7 @@ function asOf(request: AccessRequest, nowMs: number): AccessRequest {
     : request;
 }
 
-async function expireRequests(db: Kysely<PolicyTables>, nowMs: number): Promise<void> {
+async function expireRequests(db: Kysely<AgentDatabase>, nowMs: number): Promise<void> {
   await db
     .updateTable('access_requests')
     .set({ status: 'expired' })
