@@ -5,6 +5,7 @@ export {
   settingKeys,
   type AgentSessionRecord,
   type AuditWith,
+  type SettingWrite,
   type ServiceRecord,
 } from './agent-store.js';
 export type { AttachmentRecord, AttachmentStore } from './attachment-store.js';
