@@ -43,6 +43,7 @@ import { ProblemDesk } from './callhome/index.js';
 import { payloadRedaction } from './redaction/index.js';
 import { SyslogSender, formatSyslog5424 } from './notify/index.js';
 import { PolicyControl } from './sessions/index.js';
+import { deleteService, putService, type ServiceTarget } from './sessions/index.js';
 import { DataRequestDesk } from './data-requests/index.js';
 import { SentReportPurger } from './callhome/index.js';
 import { testCallHomeFromDataDir, type CallHomeTestReport } from './callhome/index.js';
@@ -624,6 +625,15 @@ export class Agent implements AgentControl {
 
   services(): Promise<ServiceRecord[]> {
     return this.#store.listServices();
+  }
+
+  /** `lifeline agent service add` while the agent runs: the service and its entry in one write. */
+  addService(service: ServiceTarget, actor: string): Promise<ServiceTarget> {
+    return putService(this.#audit, service, actor);
+  }
+
+  removeService(name: string, actor: string): Promise<void> {
+    return deleteService(this.#audit, name, actor);
   }
 
   audit(options: { sinceMs?: number | undefined; limit?: number | undefined }): Promise<AuditEntry[]> {
