@@ -662,7 +662,7 @@ export class Agent implements AgentControl {
 
   /** A fix downloaded or refused by `lifeline agent fix download`, in the audit log. */
   recordFixEvent(event: FixEvent, actor: string): Promise<void> {
-    return recordFixEvent(this.#store, (action, detail) => this.#audit.record(actor, action, detail), event);
+    return recordFixEvent((action, detail, with_) => this.#audit.record(actor, action, detail, with_), event);
   }
 
   fixDownloads(): Promise<FixDownload[]> {
