@@ -142,15 +142,6 @@ export class AgentStore {
     await writeSetting(this.#db, key, value);
   }
 
-  async putService(service: ServiceRecord): Promise<void> {
-    await writeService(this.#db, service);
-  }
-
-  async removeService(name: string): Promise<boolean> {
-    const result = await this.#db.deleteFrom('services').where('name', '=', name).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
-  }
-
   async getService(name: string): Promise<ServiceRecord | undefined> {
     const row = await this.#db.selectFrom('services').selectAll().where('name', '=', name).executeTakeFirst();
     return row && { name: row.name, host: row.host, port: row.port, createdAtMs: Number(row.created_at) };
