@@ -1,5 +1,6 @@
 // Fixes end to end: the hub publishes signed fixes, the agent lists those for its model, downloads
-// one (resuming a .part with a range request), and refuses a file changed on the hub's disk.
+// one (resuming a .part with a range request), and refuses a file changed on the hub's disk; with
+// the agent stopped, the CLI audits a download in agent.db itself.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +28,7 @@ interface HubFixJson {
 }
 
 interface AuditJson {
+  actor: string;
   action: string;
   detail: Record<string, unknown>;
 }
@@ -140,6 +142,8 @@ describe('fixes', () => {
     assert.deepEqual(readdirSync(out), ['bmc-fw-2.1.0.bin']);
     const entry = (await agentAudit()).find((e) => e.action === 'fix.downloaded');
     assert.equal(entry?.detail.sha256, sha256(expected));
+    // Recorded by the running agent, which names the admin API's client.
+    assert.equal(entry?.actor, 'admin@127.0.0.1');
     const [listed] = await agentFixes();
     assert.equal(listed?.downloaded, true);
     assert.equal(listed?.downloadedTo, join(out, 'bmc-fw-2.1.0.bin'));
@@ -209,5 +213,27 @@ describe('fixes', () => {
     } finally {
       renameSync(`${keyPath}.away`, keyPath);
     }
+  });
+
+  test('with the agent stopped, the CLI audits a download in the chain itself and agent fixes lists it', async () => {
+    await cluster.stopAgent();
+    const data = await publish('nic-fw', '1.0.0', 'X100', 100_000);
+    const out = join(cluster.root, 'out-offline');
+    const result = await download('nic-fw', out);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^Downloaded fix nic-fw 1\.0\.0 to /);
+    assert.equal(sha256(readFileSync(join(out, 'nic-fw-1.0.0.bin'))), sha256(data));
+    const audit = JSON.parse(
+      (await cluster.cli(['agent', 'audit', '--json', '--data', cluster.agentDir])).stdout,
+    ) as AuditJson[];
+    const entry = audit.at(-1);
+    assert.equal(entry?.action, 'fix.downloaded');
+    assert.equal(entry.actor, 'admin@cli');
+    assert.equal(entry.detail.name, 'nic-fw');
+    const listed = (await agentFixes()).find((f) => f.name === 'nic-fw');
+    assert.equal(listed?.downloadedTo, join(out, 'nic-fw-1.0.0.bin'));
+    const verify = await runCli(['agent', 'audit', '--verify', '--data', cluster.agentDir]);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, /Audit log chain verified/);
   });
 });

@@ -39,7 +39,10 @@ import { startNotify, wirePageFeed } from './notify/index.js';
 import { payloadRedaction } from './redaction/index.js';
 import {
   Sessions,
+  deleteService,
+  putService,
   storedPolicy,
+  type ServiceTarget,
   type ActiveSession,
   type PolicyControl,
   type RefusalCount,
@@ -505,6 +508,15 @@ export class Agent implements AgentControl {
     return this.#store.listServices();
   }
 
+  /** `lifeline agent service add` while the agent runs: the service and its entry in one write. */
+  addService(service: ServiceTarget, actor: string): Promise<ServiceTarget> {
+    return putService(this.#audit, service, actor);
+  }
+
+  removeService(name: string, actor: string): Promise<void> {
+    return deleteService(this.#audit, name, actor);
+  }
+
   audit(options: { sinceMs?: number | undefined; limit?: number | undefined }): Promise<AuditEntry[]> {
     return this.#store.listAudit({
       ...(options.sinceMs !== undefined ? { sinceMs: options.sinceMs } : {}),
@@ -534,7 +546,7 @@ export class Agent implements AgentControl {
 
   /** A fix downloaded or refused by `lifeline agent fix download`, in the audit log. */
   recordFixEvent(event: FixEvent, actor: string): Promise<void> {
-    return recordFixEvent(this.#store, (action, detail) => this.#audit.record(actor, action, detail), event);
+    return recordFixEvent((action, detail, with_) => this.#audit.record(actor, action, detail, with_), event);
   }
 
   fixDownloads(): Promise<FixDownload[]> {

@@ -7,6 +7,8 @@ import { agentPaths, type RuntimeInfo } from '../agent/index.js';
 export class AdminClient {
   readonly #baseUrl: string;
   readonly #token: string;
+  /** The process that wrote the run file: the agent, if it still runs. */
+  readonly pid: number;
 
   constructor(dataDir: string) {
     const paths = agentPaths(dataDir);
@@ -21,6 +23,7 @@ export class AdminClient {
       );
     }
     this.#baseUrl = runtime.adminUrl;
+    this.pid = runtime.pid;
   }
 
   /**

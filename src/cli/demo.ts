@@ -10,11 +10,14 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { Agent, agentPaths, enroll } from '../agent/index.js';
 import { writePrivateFile } from '../common/disk/index.js';
-import { createLogger } from '../common/logger.js';
+import { systemClock } from '../common/clock.js';
+import { createLogger, silentLogger } from '../common/logger.js';
 import { Hub, enrollmentTokenId, hashPassword, hubPaths, initHub, loadHubConfig } from '../hub/index.js';
 import { certSha256 } from '../pki/index.js';
 import { encodeEnrollmentToken } from '../protocol/index.js';
 import { AgentStore } from '../agent/store/index.js';
+import { AuditLog } from '../agent/audit/index.js';
+import { putService } from '../agent/sessions/index.js';
 import { closeWithDeadline, waitForSignal } from './hub/index.js';
 import { printError, printLine, tty } from './io.js';
 
@@ -105,9 +108,11 @@ export function registerDemoCommand(program: Command): void {
       const echo = createServer((socket) => socket.pipe(socket));
       const webPort = await listen(web);
       const echoPort = await listen(echo);
+      // Declared as `lifeline agent service add` does before the agent's first start.
       const store = await AgentStore.open(agentPaths(agentDir).database);
-      await store.putService({ name: 'console', host: '127.0.0.1', port: webPort, createdAtMs: Date.now() });
-      await store.putService({ name: 'echo', host: '127.0.0.1', port: echoPort, createdAtMs: Date.now() });
+      const serviceAudit = new AuditLog(store, systemClock, silentLogger());
+      await putService(serviceAudit, { name: 'console', host: '127.0.0.1', port: webPort }, 'admin@demo');
+      await putService(serviceAudit, { name: 'echo', host: '127.0.0.1', port: echoPort }, 'admin@demo');
       await store.close();
 
       status('starting the agent and turning remote service on');

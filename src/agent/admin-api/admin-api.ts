@@ -17,6 +17,7 @@ import type { AgentControl } from './agent-control.js';
 import { registerPolicyRoutes } from './policy-routes.js';
 import { registerCallHomeRoutes } from './callhome-routes.js';
 import { registerFixRoutes } from './fix-routes.js';
+import { registerServiceRoutes } from './service-routes.js';
 import { registerProblemRoutes } from './problem-routes.js';
 import { registerAttachmentRoutes } from './attachment-routes.js';
 import { registerCollectorRoutes } from './collector-routes.js';
@@ -169,10 +170,9 @@ export async function buildAdminApi(
     stopped: await control.stopAll(actor(request.ip)),
   }));
 
-  api.get('/v1/services', async () => ({ services: await control.services() }));
-
   api.get('/v1/audit/verify', async () => control.verifyAudit());
 
+  registerServiceRoutes(app, control, actor);
   registerPolicyRoutes(app, control, actor);
   registerCallHomeRoutes(
     app,

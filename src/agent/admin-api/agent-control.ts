@@ -4,7 +4,7 @@
 import type { StoreFullCondition } from '../../common/disk/index.js';
 import type { AccessLevel } from '../../policy/index.js';
 import type { AuditEntry } from '../../protocol/index.js';
-import type { AgentSessionRecord, ServiceRecord } from '../store/index.js';
+import type { AgentSessionRecord } from '../store/index.js';
 import type { RefusalCount, StoredGrant } from '../sessions/index.js';
 import type { AuditReport } from '../audit/index.js';
 import type { CertificateStatus } from '../identity/index.js';
@@ -12,6 +12,7 @@ import type { CollectorControl } from './collector-routes.js';
 import type { DataRequestDesk } from '../data-requests/index.js';
 import type { EndpointStatus, ProxyStatus } from '../link/index.js';
 import type { FixControl } from './fix-routes.js';
+import type { ServiceControl } from './service-routes.js';
 import type { Outbox } from '../callhome/index.js';
 import type { PolicyControl } from '../sessions/index.js';
 import type { ProblemDesk } from '../callhome/index.js';
@@ -47,7 +48,7 @@ export interface AgentStatus {
 }
 
 /** What the admin API may do with the agent. */
-export interface AgentControl extends FixControl, CollectorControl {
+export interface AgentControl extends FixControl, CollectorControl, ServiceControl {
   readonly policyControl: PolicyControl;
   readonly outbox: Outbox;
   readonly problems: ProblemDesk;
@@ -61,7 +62,6 @@ export interface AgentControl extends FixControl, CollectorControl {
   recentSessions(): Promise<AgentSessionRecord[]>;
   stopSession(id: string, actor: string): Promise<void>;
   stopAll(actor: string): Promise<number>;
-  services(): Promise<ServiceRecord[]>;
   audit(options: { sinceMs?: number | undefined; limit?: number | undefined }): Promise<AuditEntry[]>;
   verifyAudit(): Promise<AuditReport>;
   pauseCallHome(untilMs: number | null, actor: string): Promise<void>;

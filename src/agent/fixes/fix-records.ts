@@ -3,7 +3,7 @@
 
 import { z } from 'zod';
 import { fixNameSchema, fixVersionSchema } from '../../protocol/index.js';
-import type { AgentStore } from '../store/index.js';
+import type { AgentStore, AuditWith } from '../store/index.js';
 
 export const fixDownloadsSetting = 'fix_downloads';
 /** The list keeps the newest downloads; the audit log keeps them all. */
@@ -42,29 +42,41 @@ export interface FixDownload {
   atMs: number;
 }
 
-/** Writes the audit entry first: a download that cannot be recorded is not remembered either. */
+/**
+ * Writes the event's audit entry through `record` (the AuditLog of the running agent, or the one
+ * the CLI opens when none runs); a download is remembered in the same transaction as its entry.
+ */
 export async function recordFixEvent(
-  store: Pick<AgentStore, 'getSetting' | 'setSetting'>,
-  audit: (action: string, detail: Record<string, unknown>) => Promise<{ atMs: number }>,
+  record: (action: string, detail: Record<string, unknown>, with_: AuditWith) => Promise<unknown>,
   event: FixEvent,
 ): Promise<void> {
-  const { event: kind, ...detail } = event;
-  const entry = await audit(kind === 'downloaded' ? 'fix.downloaded' : 'fix.refused', detail);
-  if (event.event !== 'downloaded') return;
-  const kept = (await listFixDownloads(store)).filter(
+  const { event: _kind, ...detail } = event;
+  if (event.event !== 'downloaded') {
+    await record('fix.refused', detail, {});
+    return;
+  }
+  await record('fix.downloaded', detail, {
+    settings: [{ key: fixDownloadsSetting, update: (current, atMs) => remembered(current, event, atMs) }],
+  });
+}
+
+/** The list of downloads with this one first (replacing the same fix kept at the same path). */
+function remembered(
+  current: unknown,
+  event: Extract<FixEvent, { event: 'downloaded' }>,
+  atMs: number,
+): FixDownload[] {
+  const kept = downloadsOf(current).filter(
     (d) => !(d.name === event.name && d.version === event.version && d.path === event.path),
   );
-  kept.unshift({
-    name: event.name,
-    version: event.version,
-    sha256: event.sha256,
-    path: event.path,
-    atMs: entry.atMs,
-  });
-  await store.setSetting(fixDownloadsSetting, kept.slice(0, maxRemembered));
+  kept.unshift({ name: event.name, version: event.version, sha256: event.sha256, path: event.path, atMs });
+  return kept.slice(0, maxRemembered);
+}
+
+function downloadsOf(value: unknown): FixDownload[] {
+  return Array.isArray(value) ? (value as FixDownload[]) : [];
 }
 
 export async function listFixDownloads(store: Pick<AgentStore, 'getSetting'>): Promise<FixDownload[]> {
-  const value = await store.getSetting(fixDownloadsSetting);
-  return Array.isArray(value) ? (value as FixDownload[]) : [];
+  return downloadsOf(await store.getSetting(fixDownloadsSetting));
 }

@@ -17,11 +17,14 @@ import {
 } from 'node:tls';
 import { connect as h2connect } from 'node:http2';
 import { stringify as toYaml } from 'yaml';
+import { systemClock } from '../../common/clock.js';
 import { LifelineError, isErrorCode } from '../../common/errors.js';
+import { silentLogger } from '../../common/logger.js';
 import { ensurePrivateDirectory, writePrivateFile } from '../../common/disk/index.js';
 import { parseHostPort } from '../../common/net/index.js';
 import { certSha256OfDer, createKeyAndCsr, derToPem } from '../../pki/index.js';
 import { alpnCallHome, decodeEnrollmentToken } from '../../protocol/index.js';
+import { AuditLog } from '../audit/index.js';
 import { AgentStore } from '../store/index.js';
 import { settingKeys } from '../store/index.js';
 import { agentPaths } from '../config.js';
@@ -100,14 +103,18 @@ export async function enroll(options: {
   );
   const store = await AgentStore.open(paths.database);
   try {
-    await store.setSetting(settingKeys.stationId, stationId);
-    await store.setSetting(settingKeys.remoteEnabled, false);
-    await store.appendAudit({
-      atMs: Date.now(),
-      actor: 'admin@cli',
-      action: 'enroll',
-      detail: { stationId, hub: token.hub, ...(proxy ? { proxy: describeProxy(proxy) } : {}) },
-    });
+    // The station's identity and its audit entry, in one transaction.
+    await new AuditLog(store, systemClock, silentLogger()).record(
+      'admin@cli',
+      'enroll',
+      { stationId, hub: token.hub, ...(proxy ? { proxy: describeProxy(proxy) } : {}) },
+      {
+        settings: [
+          { key: settingKeys.stationId, value: stationId },
+          { key: settingKeys.remoteEnabled, value: false },
+        ],
+      },
+    );
   } finally {
     await store.close();
   }

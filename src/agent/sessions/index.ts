@@ -1,5 +1,6 @@
 // Service sessions: the gate that checks tickets and the access policy for every session, running
-// sessions, bounded refusal auditing, the administrator's policy changes, and the policy's store.
+// sessions, bounded refusal auditing, the administrator's policy changes, the policy's store and
+// the services sessions reach.
 export { PolicyControl } from './policy-control.js';
 export {
   PolicyStore,
@@ -14,3 +15,4 @@ export {
 export { RemoteAccess, storedPolicy } from './remote-access.js';
 export { SessionGate, type ActiveSession, type GateLimit } from './session-gate.js';
 export { Sessions } from './sessions.js';
+export { checkServiceHost, deleteService, putService, type ServiceTarget } from './services.js';

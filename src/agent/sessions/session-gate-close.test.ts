@@ -44,12 +44,10 @@ describe('the session gate at shutdown', () => {
     echo.listen(0, '127.0.0.1');
     await once(echo, 'listening');
     store = await AgentStore.open(join(dir, 'agent.db'));
-    await store.putService({
-      name: 'echo',
-      host: '127.0.0.1',
-      port: (echo.address() as AddressInfo).port,
-      createdAtMs: Date.now(),
-    });
+    await store.appendAudit(
+      { atMs: Date.now(), actor: 'admin@cli', action: 'service.add', detail: { service: 'echo' } },
+      { putService: { name: 'echo', host: '127.0.0.1', port: (echo.address() as AddressInfo).port } },
+    );
     gate = new SessionGate({
       stationId,
       verifier: new TicketVerifier(keys.publicKeyPem),

@@ -80,7 +80,10 @@ describe('the session gate under a flood', () => {
 
   const openGate = async () => {
     store = await AgentStore.open(join(dir, 'agent.db'));
-    await store.putService({ name: 'echo', host: '127.0.0.1', port: 9, createdAtMs: clock.now() });
+    await store.appendAudit(
+      { atMs: clock.now(), actor: 'admin@cli', action: 'service.add', detail: { service: 'echo' } },
+      { putService: { name: 'echo', host: '127.0.0.1', port: 9 } },
+    );
     policyStore = new PolicyStore(store.db);
     gate = new SessionGate({
       stationId,

@@ -73,32 +73,111 @@ describe('AgentStore', () => {
   });
 
   describe('services', () => {
-    const ssh = { name: 'ssh', host: '127.0.0.1', port: 22, createdAtMs: t0 };
-    const web = { name: 'web', host: 'localhost', port: 443, createdAtMs: t0 + 1 };
+    const add = (atMs: number, service: { name: string; host: string; port: number }) =>
+      store.appendAudit(
+        { atMs, actor: 'admin@cli', action: 'service.add', detail: { service: service.name } },
+        { putService: service },
+      );
+    const remove = (atMs: number, name: string) =>
+      store.appendAudit(
+        { atMs, actor: 'admin@cli', action: 'service.remove', detail: { service: name } },
+        { removeService: name },
+      );
 
-    test('services are put, read, listed by name and removed', async () => {
+    test('services are put, read, listed by name and removed, each with its audit entry', async () => {
       assert.deepEqual(await store.listServices(), []);
-      await store.putService(web);
-      await store.putService(ssh);
+      await add(t0 + 1, { name: 'web', host: 'localhost', port: 443 });
+      await add(t0, { name: 'ssh', host: '127.0.0.1', port: 22 });
+      const ssh = { name: 'ssh', host: '127.0.0.1', port: 22, createdAtMs: t0 };
+      const web = { name: 'web', host: 'localhost', port: 443, createdAtMs: t0 + 1 };
       assert.deepEqual(await store.getService('ssh'), ssh);
       assert.equal(await store.getService('ftp'), undefined);
       assert.deepEqual(await store.listServices(), [ssh, web]);
 
-      assert.equal(await store.removeService('ssh'), true);
-      assert.equal(await store.removeService('ssh'), false);
+      await remove(t0 + 2, 'ssh');
       assert.equal(await store.getService('ssh'), undefined);
       assert.deepEqual(await store.listServices(), [web]);
+      assert.deepEqual(
+        (await store.listAudit()).map((e) => [e.action, e.detail.service]),
+        [
+          ['service.add', 'web'],
+          ['service.add', 'ssh'],
+          ['service.remove', 'ssh'],
+        ],
+      );
+    });
+
+    test('removing a service that does not exist writes nothing: no entry, POLICY_SERVICE_UNKNOWN', async () => {
+      await assert.rejects(remove(t0, 'ssh'), {
+        code: 'POLICY_SERVICE_UNKNOWN',
+        message: 'no service named ssh',
+      });
+      assert.deepEqual(await store.listAudit(), []);
     });
 
     test('putting a service again changes its target and keeps its creation time', async () => {
-      await store.putService(ssh);
-      await store.putService({ name: 'ssh', host: '10.0.0.2', port: 2222, createdAtMs: t0 + 99 });
+      await add(t0, { name: 'ssh', host: '127.0.0.1', port: 22 });
+      await add(t0 + 99, { name: 'ssh', host: '10.0.0.2', port: 2222 });
       assert.deepEqual(await store.getService('ssh'), {
         name: 'ssh',
         host: '10.0.0.2',
         port: 2222,
         createdAtMs: t0,
       });
+    });
+
+    test('a change whose audit entry cannot be written does not happen', async () => {
+      await add(t0, { name: 'ssh', host: '127.0.0.1', port: 22 });
+      const db = new Database(path);
+      db.exec("create trigger refuse_audit before insert on audit begin select raise(abort, 'refused'); end");
+      db.close();
+      await assert.rejects(add(t0 + 1, { name: 'web', host: '127.0.0.1', port: 443 }), /refused/);
+      await assert.rejects(remove(t0 + 2, 'ssh'), /refused/);
+      await assert.rejects(
+        store.appendAudit(
+          { atMs: t0 + 3, actor: 'agent', action: 'x', detail: {} },
+          { settings: [{ key: 'k', value: 1 }] },
+        ),
+        /refused/,
+      );
+      assert.deepEqual(
+        (await store.listServices()).map((s) => s.name),
+        ['ssh'],
+      );
+      assert.equal(await store.getSetting('k'), undefined);
+      assert.equal((await store.listAudit()).length, 1);
+    });
+  });
+
+  describe('settings written with an audit entry', () => {
+    test('a value, or an update of the stored value given the entry time, in the same transaction', async () => {
+      await store.setSetting('list', ['a']);
+      const entry = await store.appendAudit(
+        { atMs: t0, actor: 'agent', action: 'x', detail: {} },
+        {
+          settings: [
+            { key: 'flag', value: true },
+            { key: 'list', update: (current, atMs) => [...(current as string[]), `b@${atMs}`] },
+            { key: 'fresh', update: (current) => ({ was: current ?? null }) },
+          ],
+        },
+      );
+      assert.equal(entry.seq, 1);
+      assert.equal(await store.getSetting('flag'), true);
+      assert.deepEqual(await store.getSetting('list'), ['a', `b@${t0}`]);
+      assert.deepEqual(await store.getSetting('fresh'), { was: null });
+    });
+
+    test('concurrent updates of one setting are all kept', async () => {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          store.appendAudit(
+            { atMs: t0 + i, actor: 'agent', action: 'x', detail: { i } },
+            { settings: [{ key: 'n', update: (current) => ((current as number | undefined) ?? 0) + 1 }] },
+          ),
+        ),
+      );
+      assert.equal(await store.getSetting('n'), 10);
     });
   });
 

@@ -37,7 +37,19 @@ export interface AuditWith {
   sessionStart?: AgentSessionRecord;
   sessionEnd?: { id: string; endedAtMs: number; endReason: string; bytesIn: number; bytesOut: number };
   nonce?: { jti: string; expiresAtMs: number };
+  /** A service added, or changed if it exists; a new one is created at the entry's time. */
+  putService?: Omit<ServiceRecord, 'createdAtMs'>;
+  /** A service removed: POLICY_SERVICE_UNKNOWN, and nothing written, when there is none. */
+  removeService?: string;
+  /**
+   * Settings written with the entry: a value, or an update of the value stored (undefined when
+   * there is none) read in the same transaction, so no concurrent change is lost.
+   */
+  settings?: SettingWrite[];
 }
+
+export type SettingWrite =
+  { key: string; value: unknown } | { key: string; update: (current: unknown, atMs: number) => unknown };
 
 /** The names under which agent.db's settings table keeps the agent's own state. */
 export const settingKeys = {
@@ -63,41 +75,12 @@ export class AgentStore {
     return new AgentStore(await openAgentDatabase(path, options));
   }
 
-  async getSetting(key: string): Promise<unknown> {
-    const row = await this.db
-      .selectFrom('settings')
-      .select('value')
-      .where('key', '=', key)
-      .executeTakeFirst();
-    return row === undefined ? undefined : (JSON.parse(row.value) as unknown);
+  getSetting(key: string): Promise<unknown> {
+    return readSetting(this.db, key);
   }
 
   async setSetting(key: string, value: unknown): Promise<void> {
-    const text = JSON.stringify(value);
-    await this.db
-      .insertInto('settings')
-      .values({ key, value: text })
-      .onConflict((oc) => oc.column('key').doUpdateSet({ value: text }))
-      .execute();
-  }
-
-  async putService(service: ServiceRecord): Promise<void> {
-    const values = {
-      name: service.name,
-      host: service.host,
-      port: service.port,
-      created_at: service.createdAtMs,
-    };
-    await this.db
-      .insertInto('services')
-      .values(values)
-      .onConflict((oc) => oc.column('name').doUpdateSet({ host: values.host, port: values.port }))
-      .execute();
-  }
-
-  async removeService(name: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('services').where('name', '=', name).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    await writeSetting(this.db, key, value);
   }
 
   async getService(name: string): Promise<ServiceRecord | undefined> {
@@ -145,8 +128,9 @@ export class AgentStore {
 
   /**
    * Appends one audit entry, and in the same transaction (one commit, so a session start costs
-   * one disk flush): the session's start or end row, and the ticket nonce the entry used up. With
-   * a nonce already used, nothing is written and TICKET_REPLAYED is thrown.
+   * one disk flush): the session's start or end row, the ticket nonce the entry used up, the
+   * service or settings it records. So a change is stored with its entry or not at all. With a
+   * nonce already used, nothing is written and TICKET_REPLAYED is thrown.
    */
   async appendAudit(
     entry: { atMs: number; actor: string; action: string; detail: Record<string, unknown> },
@@ -165,6 +149,20 @@ export class AgentStore {
       }
       if (with_.sessionStart)
         await trx.insertInto('sessions').values(sessionRow(with_.sessionStart)).execute();
+      if (with_.putService) await writeService(trx, { ...with_.putService, createdAtMs: entry.atMs });
+      if (with_.removeService !== undefined) {
+        const name = with_.removeService;
+        const removed = await trx.deleteFrom('services').where('name', '=', name).executeTakeFirst();
+        if (Number(removed.numDeletedRows) === 0)
+          throw new LifelineError('POLICY_SERVICE_UNKNOWN', `no service named ${name}`);
+      }
+      for (const setting of with_.settings ?? []) {
+        const value =
+          'update' in setting
+            ? setting.update(await readSetting(trx, setting.key), entry.atMs)
+            : setting.value;
+        await writeSetting(trx, setting.key, value);
+      }
       if (with_.sessionEnd) {
         const end = with_.sessionEnd;
         await trx
@@ -275,6 +273,34 @@ export function openAgentDatabase(
   options: SqliteOpenOptions = {},
 ): Promise<Kysely<AgentDatabase>> {
   return openSqlite<AgentDatabase>(path, migrationsByName(agentMigrations), options);
+}
+
+async function readSetting(db: Kysely<AgentDatabase>, key: string): Promise<unknown> {
+  const row = await db.selectFrom('settings').select('value').where('key', '=', key).executeTakeFirst();
+  return row === undefined ? undefined : (JSON.parse(row.value) as unknown);
+}
+
+async function writeSetting(db: Kysely<AgentDatabase>, key: string, value: unknown): Promise<void> {
+  const text = JSON.stringify(value);
+  await db
+    .insertInto('settings')
+    .values({ key, value: text })
+    .onConflict((oc) => oc.column('key').doUpdateSet({ value: text }))
+    .execute();
+}
+
+async function writeService(db: Kysely<AgentDatabase>, service: ServiceRecord): Promise<void> {
+  const values = {
+    name: service.name,
+    host: service.host,
+    port: service.port,
+    created_at: service.createdAtMs,
+  };
+  await db
+    .insertInto('services')
+    .values(values)
+    .onConflict((oc) => oc.column('name').doUpdateSet({ host: values.host, port: values.port }))
+    .execute();
 }
 
 function sessionRow(session: AgentSessionRecord): AgentDatabase['sessions'] {

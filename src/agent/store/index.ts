@@ -7,6 +7,7 @@ export {
   settingKeys,
   type AgentSessionRecord,
   type AuditWith,
+  type SettingWrite,
   type ServiceRecord,
 } from './agent-store.js';
 export {

@@ -1,8 +1,6 @@
 // `lifeline agent ...`: enroll the appliance, declare its services, run the agent and control it.
 
 import { readFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
-import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import {
   Agent,
@@ -21,6 +19,8 @@ import { isServiceName } from '../../protocol/index.js';
 import { AgentStore, type AgentSessionRecord } from '../../agent/store/index.js';
 import { type RefusalCount } from '../../agent/sessions/index.js';
 import { AdminClient } from '../admin-client.js';
+import { checkServiceHost, deleteService, putService } from '../../agent/sessions/index.js';
+import { offlineActor, viaAgentOrOffline } from './agent-writes.js';
 import { registerAgentPolicyCommands } from './policy.js';
 import { registerAgentAuditCommand } from './audit.js';
 import { registerAgentCallHomeCommands } from './callhome.js';
@@ -30,28 +30,6 @@ import { registerAgentProblemsCommand } from './problems.js';
 import { registerAgentFixCommands } from './fixes.js';
 import { closeWithDeadline, waitForSignal, warnOfLooseModes } from '../hub/index.js';
 import { ago, printError, printJson, printLine, printTable, readStdin, tty } from '../io.js';
-
-/** Loopback or one of this machine's own addresses, in canonical form; anything else is refused. */
-export function checkServiceHost(host: string): string {
-  const candidate = host === 'localhost' ? '127.0.0.1' : host;
-  const family = isIP(candidate);
-  if (family === 0) {
-    throw new LifelineError(
-      'POLICY_TARGET_INVALID',
-      `--host: expected an IP address of this appliance (such as 127.0.0.1), got ${JSON.stringify(host)}`,
-    );
-  }
-  if (family === 4 && candidate.startsWith('127.')) return candidate;
-  if (candidate === '::1') return candidate;
-  const own = Object.values(networkInterfaces())
-    .flat()
-    .map((i) => i?.address);
-  if (own.includes(candidate)) return candidate;
-  throw new LifelineError(
-    'POLICY_TARGET_INVALID',
-    `--host: ${host} is not loopback nor an address of this appliance`,
-  );
-}
 
 export function registerAgentCommands(program: Command): void {
   const agent = program
@@ -121,32 +99,27 @@ export function registerAgentCommands(program: Command): void {
           `--port: expected a TCP port 1-65535, got ${JSON.stringify(opts.port)}`,
         );
       }
-      const host = checkServiceHost(opts.host);
-      await withAgentStore(opts.data, async (store) => {
-        await store.putService({ name, host, port, createdAtMs: Date.now() });
-        await store.appendAudit({
-          atMs: Date.now(),
-          actor: 'admin@cli',
-          action: 'service.add',
-          detail: { service: name, host, port },
-        });
-      });
+      const host = checkServiceHost(opts.host, '--host');
+      loadAgentConfig(opts.data);
+      await viaAgentOrOffline(
+        opts.data,
+        (client) => client.request('PUT', `/v1/services/${encodeURIComponent(name)}`, { host, port }),
+        ({ audit }) => putService(audit, { name, host, port }, offlineActor),
+      );
       printLine(tty`Service ${name} -> ${host}:${port}`);
     });
   service
     .command('remove <name>')
     .requiredOption(...dataOption)
     .action(async (name: string, opts: { data: string }) => {
-      await withAgentStore(opts.data, async (store) => {
-        if (!(await store.removeService(name)))
-          throw new LifelineError('POLICY_SERVICE_UNKNOWN', `no service named ${name}`);
-        await store.appendAudit({
-          atMs: Date.now(),
-          actor: 'admin@cli',
-          action: 'service.remove',
-          detail: { service: name },
-        });
-      });
+      loadAgentConfig(opts.data);
+      // No service can have such a name: add refuses it.
+      if (!isServiceName(name)) throw new LifelineError('POLICY_SERVICE_UNKNOWN', `no service named ${name}`);
+      await viaAgentOrOffline(
+        opts.data,
+        (client) => client.request('DELETE', `/v1/services/${encodeURIComponent(name)}`),
+        ({ audit }) => deleteService(audit, name, offlineActor),
+      );
       printLine(tty`Service ${name} removed`);
     });
   service

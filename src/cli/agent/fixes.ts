@@ -1,11 +1,10 @@
 // `lifeline agent fixes` and `lifeline agent fix download`: run in the CLI process with the data
 // directory's station identity and pinned keys, so a download needs no running agent. What was
-// downloaded or refused goes to the agent's audit log: through the running agent's admin API, or
-// straight into agent.db when the agent is not running (it is then the only writer).
+// downloaded or refused goes to the agent's audit log: through the running agent's admin API, or,
+// when no agent runs, through the agent's audit component on agent.db (see agent-writes.ts).
 
 import type { Command } from 'commander';
 import {
-  agentPaths,
   chooseFix,
   downloadFix,
   fetchCatalog,
@@ -18,53 +17,28 @@ import {
 } from '../../agent/index.js';
 import { LifelineError } from '../../common/errors.js';
 import type { FixStatement } from '../../protocol/index.js';
-import { AgentStore } from '../../agent/store/index.js';
-import { AdminClient } from '../admin-client.js';
 import { formatBytes } from '../../common/bytes.js';
 import { startByteProgress, type ByteProgress } from '../fix-progress.js';
 import { printError, printJson, printLine, printTable, tty } from '../io.js';
-
-const actor = 'admin@cli';
-
-async function viaAgentOrStore<T>(
-  dataDir: string,
-  viaAgent: (client: AdminClient) => Promise<T>,
-  viaStore: (store: AgentStore) => Promise<T>,
-): Promise<T> {
-  try {
-    return await viaAgent(new AdminClient(dataDir));
-  } catch (err) {
-    if (!(err instanceof LifelineError && err.code === 'API_UNREACHABLE')) throw err;
-  }
-  const store = await AgentStore.open(agentPaths(dataDir).database);
-  try {
-    return await viaStore(store);
-  } finally {
-    await store.close();
-  }
-}
+import { offlineActor, viaAgentOrOffline } from './agent-writes.js';
 
 function recordEvent(dataDir: string, event: FixEvent): Promise<void> {
-  return viaAgentOrStore(
+  return viaAgentOrOffline(
     dataDir,
     async (client) => {
       await client.request('POST', '/v1/fixes/events', event);
     },
-    (store) =>
-      recordFixEvent(
-        store,
-        (action, detail) => store.appendAudit({ atMs: Date.now(), actor, action, detail }),
-        event,
-      ),
+    ({ audit }) =>
+      recordFixEvent((action, detail, with_) => audit.record(offlineActor, action, detail, with_), event),
   );
 }
 
 function downloads(dataDir: string): Promise<FixDownload[]> {
-  return viaAgentOrStore(
+  return viaAgentOrOffline(
     dataDir,
     async (client) =>
       (await client.request<{ downloads: FixDownload[] }>('GET', '/v1/fixes/downloads')).downloads,
-    (store) => listFixDownloads(store),
+    ({ store }) => listFixDownloads(store),
   );
 }
 
