@@ -508,7 +508,7 @@ export class Agent implements AgentControl {
     return this.#store.listServices();
   }
 
-  /** `lifeline agent service add` while the agent runs: the service and its entry in one write. */
+  /** `lifeline agent service add` while the agent runs: the service and its entry, one transaction. */
   addService(service: ServiceTarget, actor: string): Promise<ServiceTarget> {
     return putService(this.#audit, service, actor);
   }
