@@ -16,7 +16,7 @@ import { splitPemBundle } from '../../pki/index.js';
 import { alpnCallHome } from '../../protocol/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
 import { describeProxy, proxyFor, resolveProxy, type ProxySettings } from '../link/index.js';
-import { connectThroughProxy } from '../link/index.js';
+import { connectThroughProxy, isUnknownHubIssuer } from '../link/index.js';
 
 export const callHomeSteps = [
   'station-certificate',
@@ -338,15 +338,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, why: string): Promise<T
   ]).finally(() => clearTimeout(timer));
 }
 
-const tlsTrustCodes = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_SIGNATURE_FAILURE',
-]);
-
 /** Turns a socket or TLS error into a sentence that says what to look at. */
 export function describeError(step: CallHomeStep, err: unknown): string {
   if (err instanceof StepFailure) return err.message;
@@ -368,7 +359,7 @@ export function describeError(step: CallHomeStep, err: unknown): string {
   };
   const known =
     reasons[code] ??
-    (tlsTrustCodes.has(code)
+    (isUnknownHubIssuer(err)
       ? "the hub's certificate does not chain to the pinned hub CA (hub-ca.pem)"
       : undefined);
   const message = known ?? `${step}: ${error.message || String(err)}`;

@@ -17,4 +17,11 @@ export {
   type ProxySettings,
 } from './proxy-config.js';
 export { connectThroughProxy } from './proxy-connect.js';
+export {
+  isLinkFailure,
+  isUnknownHubIssuer,
+  linkCodeOf,
+  toLinkError,
+  type LinkErrorCode,
+} from './link-errors.js';
 export { TunnelClient, type TunnelClientOptions, type TunnelStatus } from './tunnel-client.js';
