@@ -343,6 +343,20 @@ test('a hub certificate for another name is LINK_TLS_UNTRUSTED: it does not name
   assert.equal(err.code, 'LINK_TLS_UNTRUSTED');
   assert.equal(causeCode(err), 'ERR_TLS_CERT_ALTNAME_INVALID');
   assert.equal(err.message, `the hub certificate at 127.0.0.1:${port} does not name this hub address`);
+  // With hub.serverName naming the certificate's host, the endpoint's address is still what is
+  // dialled (the name need not resolve), and the certificate verifies.
+  const dialer = new HubDialer({
+    endpoints: [`127.0.0.1:${port}`],
+    serverName: 'hub.example',
+    credentials: () => credentials,
+  });
+  try {
+    const dialed = await dialer.dial(alpnCallHome);
+    assert.ok(dialed.socket.authorized);
+    dialed.socket.destroy();
+  } finally {
+    dialer.close();
+  }
 });
 
 test('an expired hub certificate is LINK_TLS_UNTRUSTED: it has expired', async () => {

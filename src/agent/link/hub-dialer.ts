@@ -342,9 +342,10 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
         }
         raw = socket;
         tls = tlsConnect({
-          ...(socket ? { socket } : { host, port }),
-          // With a socket given, `host` is only the name checked in the hub's certificate.
-          host: options.serverName ?? host,
+          // Directly, the endpoint's address is dialled; through the proxy's tunnel, `host` is only
+          // the name checked in the hub's certificate. `servername` (hub.serverName, else a host
+          // name) is sent as SNI and is the name checked when given.
+          ...(socket ? { socket, host: options.serverName ?? host } : { host, port }),
           ...(servername ? { servername } : {}),
           ca: credentials.caPem,
           cert: credentials.certPem,
