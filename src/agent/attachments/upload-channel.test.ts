@@ -1,7 +1,8 @@
 // The agent's end of the upload channel against real TLS "hubs" on loopback, dialled through the
 // HubDialer as the agent does: a hub without the channel (another ALPN) or not listening makes the
 // channel unavailable with the dial's LINK_* code, so chunks go over call home; a hub that goes
-// silent or hangs up fails the chunks in flight with LINK_TIMEOUT or LINK_RESET.
+// silent or hangs up fails the chunks in flight with LINK_TIMEOUT or LINK_RESET; one that refuses
+// the station answers the chunks in flight with its refusal.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -127,6 +128,19 @@ test('a hub that hangs up with a chunk in flight fails it with LINK_RESET', asyn
       code: 'LINK_RESET',
       message: 'the hub closed the upload connection',
     });
+  } finally {
+    channel.close();
+  }
+});
+
+test('a hub that refuses the station answers every chunk in flight with its refusal', async () => {
+  const refusal = JSON.stringify({ code: 'STATION_REVOKED', message: 'this station is revoked' });
+  const port = await hub([alpnUpload], (socket) =>
+    socket.once('data', () => socket.end(`${JSON.stringify({ seq: 0, status: 403, answer: refusal })}\n`)),
+  );
+  const channel = channelTo(port);
+  try {
+    assert.deepEqual(await channel.send(chunk, Buffer.alloc(1)), { seq: 0, status: 403, answer: refusal });
   } finally {
     channel.close();
   }

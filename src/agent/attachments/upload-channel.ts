@@ -6,6 +6,7 @@
 // chunks over call home instead.
 
 import type { TLSSocket } from 'node:tls';
+import { answerError } from '../../common/api-answer.js';
 import { LifelineError } from '../../common/errors.js';
 import { toLinkError, type HubAnswer } from '../link/index.js';
 import {
@@ -224,8 +225,11 @@ class ChannelConnection {
         // About the connection itself (the station was refused): every chunk on it gets that answer.
         for (const pending of this.#pending.values()) pending.resolve(answer);
         this.#pending.clear();
+        const refusal = answerError(answer.status, answer.answer, 'the hub');
         this.#fail(
-          new Error(`the hub refused the upload connection (HTTP ${answer.status}): ${answer.answer}`),
+          new LifelineError(refusal.code, `the hub refused the upload connection: ${refusal.message}`, {
+            cause: refusal,
+          }),
         );
         continue;
       }

@@ -11,6 +11,7 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Backoff } from '../../common/backoff.js';
 import type { Clock } from '../../common/clock.js';
+import { answerError, parseAnswerBody, type AnswerBody } from '../../common/api-answer.js';
 import { LifelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import {
@@ -92,7 +93,9 @@ class GiveUp extends Error {}
 
 interface Answer {
   status: number;
-  body: Record<string, unknown>;
+  /** The answer's JSON object; {} when it was not one. */
+  body: AnswerBody;
+  text: string;
 }
 
 interface ReadChunk {
@@ -512,14 +515,14 @@ export class Uploader {
 
   /** Classifies a refusal: some are worth retrying, some are final. Never returns. */
   #refused(answer: Answer, step: string): never {
-    const code = typeof answer.body.code === 'string' ? answer.body.code : `HTTP ${answer.status}`;
-    const message = `${step}: ${typeof answer.body.message === 'string' ? answer.body.message : code} (${code})`;
+    const refusal = answerError(answer.status, answer.text, 'the hub');
+    const message = `${step}: ${refusal.message} (${refusal.code})`;
     const final =
       answer.status === 400 ||
       answer.status === 410 ||
       answer.status === 413 ||
-      (answer.status === 409 && code === 'CALLHOME_ATTACHMENT_CONFLICT');
-    throw final ? new GiveUp(message) : new RetryLater(message);
+      (answer.status === 409 && refusal.code === 'CALLHOME_ATTACHMENT_CONFLICT');
+    throw final ? new GiveUp(message, { cause: refusal }) : new RetryLater(message, { cause: refusal });
   }
 
   /** A chunk over the upload channel; undefined when there is none (it then goes over call home). */
@@ -600,14 +603,7 @@ export class Uploader {
       answer: result.answer,
       manifest,
     });
-    let body: Record<string, unknown> = {};
-    try {
-      const parsed: unknown = JSON.parse(result.answer || '{}');
-      if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
-    } catch {
-      // Not JSON: classified by its status.
-    }
-    return { status: result.status, body };
+    return { status: result.status, body: parseAnswerBody(result.answer) ?? {}, text: result.answer };
   }
 }
 

@@ -10,6 +10,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { systemClock, type Clock } from '../../common/clock.js';
+import { answerError, parseAnswerBody } from '../../common/api-answer.js';
 import { LifelineError } from '../../common/errors.js';
 import { formatHostPort, parseHostPort } from '../../common/net/index.js';
 import { splitPemBundle } from '../../pki/index.js';
@@ -291,17 +292,11 @@ async function roundTrip(
       `the hub did not answer within ${timeoutMs} ms`,
     );
     const receivedMs = clock.now();
-    let body: { code?: unknown; message?: unknown; timeMs?: unknown } = {};
-    try {
-      body = JSON.parse(answer.body) as typeof body;
-    } catch {
-      // Described by the status below.
-    }
     if (answer.status !== 200) {
-      const why =
-        typeof body.message === 'string' ? `${body.message} (${String(body.code)})` : `HTTP ${answer.status}`;
-      throw new StepFailure(`the hub refused the request: ${why}`);
+      const refusal = answerError(answer.status, answer.body, 'the hub');
+      throw new StepFailure(`the hub refused the request: ${refusal.message} (${refusal.code})`);
     }
+    const body = parseAnswerBody(answer.body) ?? {};
     if (typeof body.timeMs !== 'number') return `the hub answered in ${receivedMs - sentMs} ms`;
     // The hub read its clock about halfway through the round trip.
     const skewMs = body.timeMs - (sentMs + receivedMs) / 2;

@@ -16,7 +16,8 @@ import {
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { LifelineError, isErrorCode } from '../../common/errors.js';
+import { answerError } from '../../common/api-answer.js';
+import { LifelineError } from '../../common/errors.js';
 import { privateDirectoryMode, privateFileMode } from '../../common/disk/index.js';
 import { FixVerifier } from '../../pki/index.js';
 import {
@@ -139,16 +140,7 @@ async function hubError(status: number, body: AsyncIterable<unknown>): Promise<L
     text += String(chunk);
     if (text.length > 4096) break;
   }
-  let payload: Record<string, unknown> = {};
-  try {
-    payload = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // Described by the status below.
-  }
-  return new LifelineError(
-    isErrorCode(payload.code) ? payload.code : 'INTERNAL',
-    typeof payload.message === 'string' ? payload.message : `the hub answered HTTP ${status}`,
-  );
+  return answerError(status, text, 'the hub');
 }
 
 /**

@@ -17,7 +17,8 @@ import {
 } from 'node:tls';
 import { connect as h2connect } from 'node:http2';
 import { stringify as toYaml } from 'yaml';
-import { LifelineError, isErrorCode } from '../../common/errors.js';
+import { readAnswer } from '../../common/api-answer.js';
+import { LifelineError, toLifelineError } from '../../common/errors.js';
 import { ensurePrivateDirectory, writePrivateFile } from '../../common/disk/index.js';
 import { parseHostPort } from '../../common/net/index.js';
 import { certSha256OfDer, createKeyAndCsr, derToPem } from '../../pki/index.js';
@@ -130,7 +131,9 @@ function fetchPinnedCa(
       ALPNProtocols: [alpnCallHome],
       minVersion: 'TLSv1.3',
     });
-    tls.setTimeout(10_000, () => tls.destroy(new Error('timed out')));
+    tls.setTimeout(10_000, () =>
+      tls.destroy(new LifelineError('LINK_TIMEOUT', 'no TLS connection within 10 s (timed out)')),
+    );
     tls.once('secureConnect', () => {
       let cert: PeerCertificate | DetailedPeerCertificate | undefined = tls.getPeerCertificate(true);
       const seen = new Set<string>();
@@ -199,22 +202,12 @@ function postJson(
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       session.close();
-      let parsed: Record<string, unknown>;
       try {
-        parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-      } catch {
-        reject(new LifelineError('INTERNAL', `the hub answered ${status} with no JSON`));
-        return;
-      }
-      if (status === 200) resolve(parsed);
-      else {
-        const code = isErrorCode(parsed.code) ? parsed.code : 'INTERNAL';
-        reject(
-          new LifelineError(
-            code,
-            typeof parsed.message === 'string' ? parsed.message : `the hub answered ${status}`,
-          ),
+        resolve(
+          readAnswer<Record<string, unknown>>(status, Buffer.concat(chunks).toString('utf8'), 'the hub'),
         );
+      } catch (err) {
+        reject(toLifelineError(err));
       }
     });
     request.on('error', reject);

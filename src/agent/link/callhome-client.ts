@@ -11,7 +11,8 @@ import {
   type IncomingHttpHeaders,
   type IncomingHttpStatusHeader,
 } from 'node:http2';
-import { LifelineError, isErrorCode } from '../../common/errors.js';
+import { readAnswer } from '../../common/api-answer.js';
+import { LifelineError } from '../../common/errors.js';
 import { parseHostPort } from '../../common/net/index.js';
 import { alpnCallHome } from '../../protocol/index.js';
 import type { HubDialer } from './hub-dialer.js';
@@ -91,18 +92,7 @@ export class CallHomeClient {
         { cause: err },
       );
     }
-    let payload: Record<string, unknown> = {};
-    try {
-      payload = JSON.parse(answer.answer || '{}') as Record<string, unknown>;
-    } catch {
-      // A non-JSON answer is reported by its status below.
-    }
-    if (answer.status >= 200 && answer.status < 300) return payload as T;
-    const code = isErrorCode(payload.code) ? payload.code : 'INTERNAL';
-    throw new LifelineError(
-      code,
-      typeof payload.message === 'string' ? payload.message : `the hub answered HTTP ${answer.status}`,
-    );
+    return readAnswer<T>(answer.status, answer.answer, 'the hub');
   }
 
   /** POSTs exact bytes; resolves with whatever HTTP answer came, rejects when none came. */
