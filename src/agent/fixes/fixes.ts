@@ -27,7 +27,7 @@ import {
   type FixStatement,
 } from '../../protocol/index.js';
 import { CallHomeClient } from '../link/index.js';
-import { hubDialerFromDataDir } from '../link/index.js';
+import { hubDialerFromDataDir, isLinkFailure } from '../link/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
 
 export interface FixContext {
@@ -182,7 +182,7 @@ export async function downloadFix(options: {
       answer = await client.getStream(path, offset > 0 ? { range: `bytes=${offset}-` } : {});
     } catch (err) {
       throw new LifelineError(
-        'API_UNREACHABLE',
+        isLinkFailure(err) ? err.code : 'API_UNREACHABLE',
         `cannot reach the hub for the fix: ${(err as Error).message}`,
         { cause: err },
       );

@@ -186,13 +186,13 @@ function postJson(
       // Through a proxy, TLS runs on the CONNECT tunnel; `host` is then the name checked.
       ...(socket ? { createConnection: () => tlsConnect({ ...tlsOptions, socket, host }) } : {}),
     });
-    session.once('error', (err: Error) =>
+    const unreachable = (err: Error) =>
       reject(
         new LifelineError('API_UNREACHABLE', `cannot reach the hub at ${host}:${port}: ${err.message}`, {
           cause: err,
         }),
-      ),
-    );
+      );
+    session.once('error', unreachable);
     const request = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json' });
     const chunks: Buffer[] = [];
     let status = 0;
@@ -210,7 +210,7 @@ function postJson(
         reject(toLifelineError(err));
       }
     });
-    request.on('error', reject);
+    request.on('error', unreachable);
     request.end(JSON.stringify(body));
   });
 }

@@ -19,7 +19,7 @@ import { alpnCallHome } from '../../protocol/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
 import { describeProxy, proxyFor, resolveProxy, type ProxySettings } from './proxy-config.js';
 import { connectThroughProxy } from './proxy-connect.js';
-import { isUnknownHubIssuer, linkCodeOf, toLinkError } from './link-errors.js';
+import { isUnknownHubIssuer, linkCodeOf } from './link-errors.js';
 
 /**
  * in-use: the endpoint the channels use now; failed: its last attempt failed; untried: never dialled;
@@ -278,7 +278,14 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
     } catch (err) {
       // Dropped because another endpoint connected first (or the caller gave up): no verdict on it.
       if (signal?.aborted) throw err;
-      this.#record(record, toLinkError(err));
+      // Every failure of the way to the hub is coded; anything else (station files that cannot be
+      // read) is shown with its own words.
+      this.#record(
+        record,
+        err instanceof LifelineError
+          ? err
+          : new LifelineError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err }),
+      );
       // A CONNECT refused for one endpoint (the proxy cannot reach it) while the proxy carries the
       // endpoint in use is that endpoint's problem, shown with it, not the proxy's.
       const inUse = this.#endpoints[this.#current];
