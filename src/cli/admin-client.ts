@@ -1,7 +1,8 @@
 // Talks to the running agent's admin API, found through its data directory.
 
 import { readFileSync } from 'node:fs';
-import { LifelineError, isErrorCode } from '../common/errors.js';
+import { answerError, readAnswer } from '../common/api-answer.js';
+import { LifelineError } from '../common/errors.js';
 import { agentPaths, type RuntimeInfo } from '../agent/index.js';
 
 export class AdminClient {
@@ -38,7 +39,7 @@ export class AdminClient {
   async requestText(method: string, path: string): Promise<string> {
     const response = await this.#fetch(method, path);
     const text = await response.text();
-    if (!response.ok) throw errorOf(response.status, text);
+    if (!response.ok) throw answerError(response.status, text, 'the agent');
     return text;
   }
 
@@ -76,30 +77,11 @@ export class AdminClient {
         { cause: err },
       );
     }
-    const text = await response.text();
-    if (!response.ok) throw errorOf(response.status, text);
-    return JSON.parse(text) as T;
+    return readAnswer<T>(response.status, await response.text(), 'the agent');
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await this.#fetch(method, path, body);
-    const text = await response.text();
-    if (!response.ok) throw errorOf(response.status, text);
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new LifelineError('INTERNAL', `the agent answered HTTP ${response.status} with no JSON`);
-    }
+    return readAnswer<T>(response.status, await response.text(), 'the agent');
   }
-}
-
-function errorOf(status: number, text: string): LifelineError {
-  let payload: Record<string, unknown> = {};
-  try {
-    payload = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // Not JSON: described by its status below.
-  }
-  const code = isErrorCode(payload.code) ? payload.code : 'INTERNAL';
-  return new LifelineError(code, typeof payload.message === 'string' ? payload.message : `HTTP ${status}`);
 }

@@ -14,7 +14,8 @@ import {
 } from 'node:http2';
 import type { Command } from 'commander';
 import { formatDurationMs, parseDurationMs } from '../common/config/index.js';
-import { LifelineError, isErrorCode } from '../common/errors.js';
+import { answerError, readAnswer } from '../common/api-answer.js';
+import { LifelineError, toLifelineError } from '../common/errors.js';
 import { ensurePrivateDirectory, formatMode, writePrivateFile } from '../common/disk/index.js';
 import { formatHostPort, isLoopbackHost, parseHostPort } from '../common/net/index.js';
 import {
@@ -111,28 +112,14 @@ async function requestJson<T>(
     stream.on('error', onError);
     stream.on('end', () => {
       session.removeListener('error', onError);
-      const payload = (safeJson(Buffer.concat(chunks).toString('utf8')) ?? {}) as Record<string, unknown>;
-      if (status >= 200 && status < 300) resolve(payload as T);
-      else reject(errorFrom(status, payload));
+      try {
+        resolve(readAnswer<T>(status, Buffer.concat(chunks).toString('utf8'), 'the hub'));
+      } catch (err) {
+        reject(toLifelineError(err));
+      }
     });
     stream.end(body === undefined ? undefined : JSON.stringify(body));
   });
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function errorFrom(status: number, payload: Record<string, unknown>): LifelineError {
-  const code = isErrorCode(payload.code) ? payload.code : 'INTERNAL';
-  return new LifelineError(
-    code,
-    typeof payload.message === 'string' ? payload.message : `the hub answered HTTP ${status}`,
-  );
 }
 
 /** Opens one session stream; resolves when the agent accepted, rejects with the agent's reason. */
@@ -169,12 +156,7 @@ function openSession(
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.once('end', () =>
-        reject(
-          errorFrom(
-            status,
-            (safeJson(Buffer.concat(chunks).toString('utf8')) ?? {}) as Record<string, unknown>,
-          ),
-        ),
+        reject(answerError(status, Buffer.concat(chunks).toString('utf8'), 'the hub')),
       );
     });
   });

@@ -70,6 +70,15 @@ export const errorCodes = {
   API_MISDIRECTED: 421,
   // A listener cannot bind its address at start-up (in use, not permitted, not on this machine).
   API_LISTEN_FAILED: 500,
+  // The agent's link to the hub (tunnel, call home, upload channel): socket, TLS and timeout
+  // failures, each with Node's original error as `cause`.
+  LINK_REFUSED: 502,
+  LINK_UNREACHABLE: 502,
+  LINK_TIMEOUT: 504,
+  LINK_RESET: 502,
+  LINK_TLS_UNTRUSTED: 502,
+  LINK_TLS_FAILED: 502,
+  LINK_ALPN: 502,
   // Agent connectivity: the customer's HTTP proxy and the hub's endpoints.
   PROXY_UNREACHABLE: 502,
   PROXY_AUTH_REQUIRED: 407,

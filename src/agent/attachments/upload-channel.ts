@@ -6,7 +6,9 @@
 // chunks over call home instead.
 
 import type { TLSSocket } from 'node:tls';
-import type { HubAnswer } from '../link/index.js';
+import { answerError } from '../../common/api-answer.js';
+import { LifelineError } from '../../common/errors.js';
+import { toLinkError, type HubAnswer } from '../link/index.js';
 import {
   encodeUploadFrameHead,
   uploadAnswerSchema,
@@ -14,8 +16,16 @@ import {
   type UploadFrameHead,
 } from '../../protocol/index.js';
 
-/** The channel could not be opened: the chunk was not sent, call home can carry it. */
-export class UploadChannelUnavailable extends Error {}
+/**
+ * The channel could not be opened: the chunk was not sent, call home can carry it. Its code is the
+ * dial's (LINK_ALPN for a hub without the channel, LINK_REFUSED ...), the dial's error its cause.
+ */
+export class UploadChannelUnavailable extends LifelineError {
+  constructor(cause: unknown) {
+    const failure = toLinkError(cause);
+    super(failure.code, `the upload channel could not be opened: ${failure.message}`, { cause });
+  }
+}
 
 export interface UploadChannelOptions {
   /** A TLS connection with the channel's ALPN to the hub endpoint in use. */
@@ -78,13 +88,13 @@ export class UploadChannel {
 
   close(): void {
     this.#closed = true;
-    this.#connection?.destroy(new Error('the upload channel was closed'));
+    this.#connection?.destroy(closedError());
     this.#connection = undefined;
     this.#opening = undefined;
   }
 
   #open(signal?: AbortSignal): Promise<ChannelConnection> {
-    if (this.#closed) return Promise.reject(new Error('the upload channel was closed'));
+    if (this.#closed) return Promise.reject(closedError());
     if (this.#connection?.usable) return Promise.resolve(this.#connection);
     if (!this.#opening) {
       const opening = this.#options.connect(signal).then(
@@ -100,10 +110,7 @@ export class UploadChannel {
         },
         (err: unknown) => {
           if (this.#opening === opening) this.#opening = undefined;
-          throw new UploadChannelUnavailable(
-            `the upload channel could not be opened: ${err instanceof Error ? err.message : String(err)}`,
-            { cause: err },
-          );
+          throw new UploadChannelUnavailable(err);
         },
       );
       this.#opening = opening;
@@ -137,8 +144,12 @@ class ChannelConnection {
     socket.setNoDelay(true);
     socket.setEncoding('utf8');
     socket.on('data', (text: string) => this.#received(text));
-    socket.on('error', (err: Error) => this.#fail(new Error(`the upload connection failed: ${err.message}`)));
-    socket.once('close', () => this.#fail(new Error('the hub closed the upload connection')));
+    socket.on('error', (err: Error) =>
+      this.#fail(toLinkError(err, `the upload connection failed: ${err.message}`, 'LINK_RESET')),
+    );
+    socket.once('close', () =>
+      this.#fail(new LifelineError('LINK_RESET', 'the hub closed the upload connection')),
+    );
     this.#startLinger();
   }
 
@@ -156,7 +167,7 @@ class ChannelConnection {
     if (signal) {
       // A frame cannot be taken back half-sent: stopping ends the connection (the hub's resume
       // point tells the next attempt what arrived).
-      const onAbort = (): void => this.destroy(new Error('the upload was stopped'));
+      const onAbort = (): void => this.destroy(new DOMException('the upload was stopped', 'AbortError'));
       if (signal.aborted) onAbort();
       else {
         signal.addEventListener('abort', onAbort, { once: true });
@@ -197,7 +208,7 @@ class ChannelConnection {
     const lines = (this.#partialLine + text).split('\n');
     this.#partialLine = lines.pop() ?? '';
     if (this.#partialLine.length > 64 * 1024) {
-      this.destroy(new Error('the hub sent an answer line longer than 64 KiB'));
+      this.destroy(new LifelineError('INTERNAL', 'the hub sent an answer line longer than 64 KiB'));
       return;
     }
     for (const line of lines) {
@@ -205,15 +216,20 @@ class ChannelConnection {
       try {
         answer = uploadAnswerSchema.parse(JSON.parse(line));
       } catch {
-        this.destroy(new Error(`the hub sent an unreadable answer: ${line.slice(0, 200)}`));
+        this.destroy(
+          new LifelineError('INTERNAL', `the hub sent an unreadable answer: ${line.slice(0, 200)}`),
+        );
         return;
       }
       if (answer.seq === 0) {
         // About the connection itself (the station was refused): every chunk on it gets that answer.
         for (const pending of this.#pending.values()) pending.resolve(answer);
         this.#pending.clear();
+        const refusal = answerError(answer.status, answer.answer, 'the hub');
         this.#fail(
-          new Error(`the hub refused the upload connection (HTTP ${answer.status}): ${answer.answer}`),
+          new LifelineError(refusal.code, `the hub refused the upload connection: ${refusal.message}`, {
+            cause: refusal,
+          }),
         );
         continue;
       }
@@ -243,7 +259,12 @@ class ChannelConnection {
   #checkSilence(): void {
     const silentMs = Date.now() - this.#lastActivityMs;
     if (this.#pending.size > 0 && silentMs > this.#options.idleTimeoutMs) {
-      this.destroy(new Error(`the hub did not answer on the upload connection for ${silentMs} ms`));
+      this.destroy(
+        new LifelineError(
+          'LINK_TIMEOUT',
+          `the hub did not answer on the upload connection for ${silentMs} ms`,
+        ),
+      );
     }
   }
 
@@ -256,4 +277,9 @@ class ChannelConnection {
     this.#pending.clear();
     this.#onGone();
   }
+}
+
+function closedError(): LifelineError {
+  // The agent is stopping: what was not sent stays staged for the next start.
+  return new LifelineError('API_UNREACHABLE', 'the upload channel was closed');
 }

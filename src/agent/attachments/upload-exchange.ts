@@ -3,6 +3,7 @@
 // leaves in the transmission log, and how the hub's answer is read: a resume point, or a refusal
 // worth retrying later (RetryLater) or final (GiveUp).
 
+import { answerError, parseAnswerBody, type AnswerBody } from '../../common/api-answer.js';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import {
@@ -53,7 +54,9 @@ export class GiveUp extends Error {}
 /** The hub's answer to a step: its status, and its JSON body ({} when it had none). */
 export interface Answer {
   status: number;
-  body: Record<string, unknown>;
+  /** The answer's JSON object; {} when it was not one. */
+  body: AnswerBody;
+  text: string;
 }
 
 /** What one step sends, beyond where it goes. */
@@ -137,14 +140,7 @@ export class UploadExchange {
       answer: result.answer,
       manifest,
     });
-    let body: Record<string, unknown> = {};
-    try {
-      const parsed: unknown = JSON.parse(result.answer || '{}');
-      if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
-    } catch {
-      // Not JSON: classified by its status.
-    }
-    return { status: result.status, body };
+    return { status: result.status, body: parseAnswerBody(result.answer) ?? {}, text: result.answer };
   }
 
   /** A chunk over the upload channel; undefined when there is none (it then goes over call home). */
@@ -192,12 +188,12 @@ export function resumePoint(attachment: AttachmentRecord, body: Record<string, u
 
 /** Classifies a refusal: some are worth retrying, some are final. Never returns. */
 export function refused(answer: Answer, step: string): never {
-  const code = typeof answer.body.code === 'string' ? answer.body.code : `HTTP ${answer.status}`;
-  const message = `${step}: ${typeof answer.body.message === 'string' ? answer.body.message : code} (${code})`;
+  const refusal = answerError(answer.status, answer.text, 'the hub');
+  const message = `${step}: ${refusal.message} (${refusal.code})`;
   const final =
     answer.status === 400 ||
     answer.status === 410 ||
     answer.status === 413 ||
-    (answer.status === 409 && code === 'CALLHOME_ATTACHMENT_CONFLICT');
-  throw final ? new GiveUp(message) : new RetryLater(message);
+    (answer.status === 409 && refusal.code === 'CALLHOME_ATTACHMENT_CONFLICT');
+  throw final ? new GiveUp(message, { cause: refusal }) : new RetryLater(message, { cause: refusal });
 }

@@ -10,13 +10,14 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { systemClock, type Clock } from '../../common/clock.js';
+import { answerError, parseAnswerBody } from '../../common/api-answer.js';
 import { LifelineError } from '../../common/errors.js';
 import { formatHostPort, parseHostPort } from '../../common/net/index.js';
 import { splitPemBundle } from '../../pki/index.js';
 import { alpnCallHome } from '../../protocol/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
 import { describeProxy, proxyFor, resolveProxy, type ProxySettings } from '../link/index.js';
-import { connectThroughProxy } from '../link/index.js';
+import { connectThroughProxy, isUnknownHubIssuer } from '../link/index.js';
 
 export const callHomeSteps = [
   'station-certificate',
@@ -291,17 +292,11 @@ async function roundTrip(
       `the hub did not answer within ${timeoutMs} ms`,
     );
     const receivedMs = clock.now();
-    let body: { code?: unknown; message?: unknown; timeMs?: unknown } = {};
-    try {
-      body = JSON.parse(answer.body) as typeof body;
-    } catch {
-      // Described by the status below.
-    }
     if (answer.status !== 200) {
-      const why =
-        typeof body.message === 'string' ? `${body.message} (${String(body.code)})` : `HTTP ${answer.status}`;
-      throw new StepFailure(`the hub refused the request: ${why}`);
+      const refusal = answerError(answer.status, answer.body, 'the hub');
+      throw new StepFailure(`the hub refused the request: ${refusal.message} (${refusal.code})`);
     }
+    const body = parseAnswerBody(answer.body) ?? {};
     if (typeof body.timeMs !== 'number') return `the hub answered in ${receivedMs - sentMs} ms`;
     // The hub read its clock about halfway through the round trip.
     const skewMs = body.timeMs - (sentMs + receivedMs) / 2;
@@ -338,15 +333,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, why: string): Promise<T
   ]).finally(() => clearTimeout(timer));
 }
 
-const tlsTrustCodes = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_SIGNATURE_FAILURE',
-]);
-
 /** Turns a socket or TLS error into a sentence that says what to look at. */
 export function describeError(step: CallHomeStep, err: unknown): string {
   if (err instanceof StepFailure) return err.message;
@@ -368,7 +354,7 @@ export function describeError(step: CallHomeStep, err: unknown): string {
   };
   const known =
     reasons[code] ??
-    (tlsTrustCodes.has(code)
+    (isUnknownHubIssuer(err)
       ? "the hub's certificate does not chain to the pinned hub CA (hub-ca.pem)"
       : undefined);
   const message = known ?? `${step}: ${error.message || String(err)}`;

@@ -1,18 +1,19 @@
 // downloadFix against a real HTTP/2 server over mutual TLS whose answers the tests script: a cut
-// transfer, a server that ignores ranges, a file of the wrong size, one whose bytes differ.
+// transfer, a server that ignores ranges, a file of the wrong size, one whose bytes differ, a
+// refusal; and a hub that is not there.
 
 import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createSecureServer, constants, type Http2SecureServer } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LifelineError } from '../../common/errors.js';
 import { createCa, createKeyAndCsr, issueServerCert, signStationCsr } from '../../pki/index.js';
 import { contentRange, parseByteRange, type FixStatement } from '../../protocol/index.js';
-import { CallHomeClient } from '../link/index.js';
+import { CallHomeClient, type TlsCredentials } from '../link/index.js';
 import { HubDialer } from '../link/index.js';
 import { downloadFix } from './fixes.js';
 
@@ -29,11 +30,12 @@ const fix: FixStatement = {
 };
 
 /** What the server does with the next request. */
-let mode: 'normal' | 'ignore-range' | 'cut' = 'normal';
+let mode: 'normal' | 'ignore-range' | 'cut' | 'not-found' | 'proxy-page' = 'normal';
 let served: Buffer = data;
 const ranges: (string | null)[] = [];
 let server: Http2SecureServer;
 let client: CallHomeClient;
+let credentials: TlsCredentials;
 let root: string;
 let out: string;
 
@@ -42,6 +44,7 @@ before(async () => {
   const tls = await issueServerCert(ca, ['127.0.0.1'], day);
   const station = await createKeyAndCsr('station');
   const stationCert = await signStationCsr(ca, station.csrPem, 'ST-TEST-TEST-0', day);
+  credentials = { caPem: ca.certPem, certPem: stationCert, keyPem: station.keyPem };
   server = createSecureServer({
     key: tls.keyPem,
     cert: tls.certPem,
@@ -54,6 +57,16 @@ before(async () => {
     stream.on('error', () => undefined);
     const range = typeof headers.range === 'string' ? headers.range : null;
     ranges.push(range);
+    if (mode === 'not-found') {
+      stream.respond({ ':status': 404, 'content-type': 'application/json' });
+      stream.end(JSON.stringify({ code: 'CALLHOME_FIX_NOT_FOUND', message: 'no fix bmc-fw 2.1.0' }));
+      return;
+    }
+    if (mode === 'proxy-page') {
+      stream.respond({ ':status': 502, 'content-type': 'text/html' });
+      stream.end('<html><body>Bad Gateway</body></html>');
+      return;
+    }
     const answer =
       mode === 'ignore-range'
         ? { kind: 'whole' as const }
@@ -84,7 +97,7 @@ before(async () => {
   const dialer = new HubDialer({
     endpoints: [`127.0.0.1:${port}`],
     serverName: undefined,
-    credentials: () => ({ caPem: ca.certPem, certPem: stationCert, keyPem: station.keyPem }),
+    credentials: () => credentials,
   });
   client = new CallHomeClient({ dialer });
   root = mkdtempSync(join(tmpdir(), 'lifeline-fixes-'));
@@ -171,4 +184,39 @@ test('a fix already in place is verified, not fetched again; another file of tha
     (err: unknown) => err instanceof LifelineError && err.code === 'CONFIG_EXISTS',
   );
   assert.equal(readFileSync(target(), 'utf8'), 'something else');
+});
+
+test("the hub's refusal is its code and message; an answer that is not JSON names the status", async () => {
+  mode = 'not-found';
+  await assert.rejects(downloadFix({ client, fix, outDir: out }), {
+    code: 'CALLHOME_FIX_NOT_FOUND',
+    message: 'no fix bmc-fw 2.1.0',
+  });
+  mode = 'proxy-page';
+  await assert.rejects(downloadFix({ client, fix, outDir: out }), {
+    code: 'INTERNAL',
+    message: 'the hub answered HTTP 502, not with JSON: "<html><body>Bad Gateway</body></html>"',
+  });
+});
+
+test("a hub that is not there is the dial's LINK_* code", async () => {
+  const closed = createServer();
+  await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+  const { port } = closed.address() as AddressInfo;
+  await new Promise((done) => closed.close(done));
+  const nowhere = new CallHomeClient({
+    dialer: new HubDialer({
+      endpoints: [`127.0.0.1:${port}`],
+      serverName: undefined,
+      credentials: () => credentials,
+    }),
+  });
+  try {
+    await assert.rejects(downloadFix({ client: nowhere, fix, outDir: out }), {
+      code: 'LINK_REFUSED',
+      message: new RegExp(`^cannot reach the hub for the fix: connection refused by 127\\.0\\.0\\.1:${port}`),
+    });
+  } finally {
+    nowhere.close();
+  }
 });

@@ -16,7 +16,8 @@ import {
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { LifelineError, isErrorCode } from '../../common/errors.js';
+import { answerError } from '../../common/api-answer.js';
+import { LifelineError } from '../../common/errors.js';
 import { privateDirectoryMode, privateFileMode } from '../../common/disk/index.js';
 import { FixVerifier } from '../../pki/index.js';
 import {
@@ -26,7 +27,7 @@ import {
   type FixStatement,
 } from '../../protocol/index.js';
 import { CallHomeClient } from '../link/index.js';
-import { hubDialerFromDataDir } from '../link/index.js';
+import { hubDialerFromDataDir, isLinkFailure } from '../link/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
 
 export interface FixContext {
@@ -139,16 +140,7 @@ async function hubError(status: number, body: AsyncIterable<unknown>): Promise<L
     text += String(chunk);
     if (text.length > 4096) break;
   }
-  let payload: Record<string, unknown> = {};
-  try {
-    payload = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // Described by the status below.
-  }
-  return new LifelineError(
-    isErrorCode(payload.code) ? payload.code : 'INTERNAL',
-    typeof payload.message === 'string' ? payload.message : `the hub answered HTTP ${status}`,
-  );
+  return answerError(status, text, 'the hub');
 }
 
 /**
@@ -190,7 +182,7 @@ export async function downloadFix(options: {
       answer = await client.getStream(path, offset > 0 ? { range: `bytes=${offset}-` } : {});
     } catch (err) {
       throw new LifelineError(
-        'API_UNREACHABLE',
+        isLinkFailure(err) ? err.code : 'API_UNREACHABLE',
         `cannot reach the hub for the fix: ${(err as Error).message}`,
         { cause: err },
       );

@@ -1,18 +1,23 @@
-import { afterEach, beforeEach, test } from 'node:test';
+import { afterEach, beforeEach, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { createLogger } from '../../common/logger.js';
 import { LifelineError } from '../../common/errors.js';
 import {
   createCa,
   createKeyAndCsr,
   createTicketKeyPair,
+  issueServerCert,
   signStationCsr,
   TicketVerifier,
   type KeyAndCert,
 } from '../../pki/index.js';
+import { alpnCallHome } from '../../protocol/index.js';
+import { HubDialer } from '../link/index.js';
 import { CertificateRenewal, renewalDueAtMs, type RenewAnswer } from './cert-renewal.js';
 import { StationCredentials } from './station-credentials.js';
 import { TrustBundlePinner } from './trust-bundle.js';
@@ -141,16 +146,55 @@ test('a revoked station stops asking and is told to re-enroll', async () => {
   await subject.close();
 });
 
-test('a hub the agent cannot verify any more (a missed CA rotation) means re-enrolling', async () => {
+/** A TLS server on loopback with a certificate from `issuer` for `hosts`; closed with the test. */
+async function tlsHub(t: TestContext, issuer: KeyAndCert, hosts: string[]): Promise<number> {
+  const cert = await issueServerCert(issuer, hosts, 3600_000);
+  const server = createTlsServer({ key: cert.keyPem, cert: cert.certPem, ALPNProtocols: [alpnCallHome] });
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  t.after(() => server.close());
+  return (server.address() as AddressInfo).port;
+}
+
+/** Renewal over a real dial of `port` with the station's credentials (call home stops there). */
+function renewThroughDial(credentials: StationCredentials, port: number) {
+  const dialer = new HubDialer({
+    endpoints: [`127.0.0.1:${port}`],
+    serverName: undefined,
+    credentials: () => credentials.current(),
+  });
+  return async (): Promise<RenewAnswer> => {
+    const { socket } = await dialer.dial(alpnCallHome);
+    socket.destroy();
+    throw new Error('the test hub answers no request');
+  };
+}
+
+test('a hub the agent cannot verify any more (a missed CA rotation) means re-enrolling', async (t) => {
   const credentials = new StationCredentials(paths);
+  const rotated = await createCa('hub after a rotation', 3600_000);
   const subject = renewal(
     credentials,
-    () => Promise.reject(new Error('the hub certificate at 127.0.0.1:1 is not issued by the pinned hub CA')),
+    renewThroughDial(credentials, await tlsHub(t, rotated, ['127.0.0.1'])),
     [],
   );
   await subject.renewNow();
   assert.equal(subject.status().state, 'reenroll');
+  assert.match(subject.status().lastError ?? '', /not issued by the pinned hub CA/);
   assert.match(subject.status().summary, /rotated its CA .* enroll this station again/);
+  await subject.close();
+});
+
+test('a hub certificate for another name is retried, not taken for a missed rotation', async (t) => {
+  const credentials = new StationCredentials(paths);
+  const subject = renewal(
+    credentials,
+    renewThroughDial(credentials, await tlsHub(t, ca, ['hub.example'])),
+    [],
+  );
+  await subject.renewNow();
+  assert.equal(subject.status().state, 'renewing');
+  assert.match(subject.status().summary, /does not name this hub address/);
   await subject.close();
 });
 

@@ -12,6 +12,7 @@ import { LifelineError } from '../../common/errors.js';
 import { replaceFile } from '../../common/disk/index.js';
 import type { Logger } from '../../common/logger.js';
 import { createKeyAndCsr } from '../../pki/index.js';
+import { isUnknownHubIssuer } from '../link/index.js';
 import type { StationCredentials } from './station-credentials.js';
 import type { TrustBundleAnswer } from './trust-bundle.js';
 
@@ -65,6 +66,8 @@ export class CertificateRenewal {
   #renewAtMs: number | null = null;
   #lastRenewedAtMs: number | null = null;
   #lastError: string | null = null;
+  /** The last failure was a hub certificate not issued by the pinned CA (a missed CA rotation?). */
+  #hubUnverifiable = false;
 
   constructor(options: CertificateRenewalOptions) {
     this.#options = options;
@@ -90,7 +93,7 @@ export class CertificateRenewal {
     } else if (this.#stopped === 'reenroll') {
       state = 'reenroll';
       summary = `the certificate cannot be renewed any more: enroll this station again with a new token (lifeline hub token create, then lifeline agent enroll)`;
-    } else if (this.#lastError !== null && hubUnverifiable.test(this.#lastError)) {
+    } else if (this.#lastError !== null && this.#hubUnverifiable) {
       // Still retried (the hub may be misconfigured only for now), but most likely a missed rotation.
       state = 'reenroll';
       summary = this.#lastError;
@@ -159,6 +162,7 @@ export class CertificateRenewal {
       credentials.reload();
       this.#lastRenewedAtMs = clock.now();
       this.#lastError = null;
+      this.#hubUnverifiable = false;
       this.#backoff.reset();
       logger.info({ notAfter: new Date(answer.notAfterMs).toISOString() }, 'station certificate renewed');
       await this.#options.record('station.cert.renewed', {
@@ -181,6 +185,7 @@ export class CertificateRenewal {
     // Logged every time, audited once per streak of the same failure (an outage is one entry).
     const repeated = this.#lastError === message;
     this.#lastError = message;
+    this.#hubUnverifiable = isUnknownHubIssuer(err);
     if (code === 'STATION_REVOKED' || code === 'STATION_REENROLL') {
       this.#stopped = code === 'STATION_REVOKED' ? 'revoked' : 'reenroll';
       clearTimeout(this.#timer);
@@ -223,11 +228,9 @@ function checkAnswer(answer: RenewAnswer, stationId: string, keyPem: string): vo
 }
 
 /** The error as an administrator reads it; a hub the agent cannot verify means a missed CA rotation. */
-const hubUnverifiable = /not issued by the pinned hub CA/;
-
 export function describeRenewalError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
-  if (hubUnverifiable.test(message)) {
+  if (isUnknownHubIssuer(err)) {
     return `${message}: if the hub rotated its CA while this appliance was not calling home, enroll this station again with a new token`;
   }
   return message;

@@ -17,8 +17,9 @@ import {
 } from 'node:tls';
 import { connect as h2connect } from 'node:http2';
 import { stringify as toYaml } from 'yaml';
+import { readAnswer } from '../../common/api-answer.js';
 import { systemClock } from '../../common/clock.js';
-import { LifelineError, isErrorCode } from '../../common/errors.js';
+import { LifelineError, toLifelineError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';
 import { ensurePrivateDirectory, writePrivateFile } from '../../common/disk/index.js';
 import { parseHostPort } from '../../common/net/index.js';
@@ -137,7 +138,9 @@ function fetchPinnedCa(
       ALPNProtocols: [alpnCallHome],
       minVersion: 'TLSv1.3',
     });
-    tls.setTimeout(10_000, () => tls.destroy(new Error('timed out')));
+    tls.setTimeout(10_000, () =>
+      tls.destroy(new LifelineError('LINK_TIMEOUT', 'no TLS connection within 10 s (timed out)')),
+    );
     tls.once('secureConnect', () => {
       let cert: PeerCertificate | DetailedPeerCertificate | undefined = tls.getPeerCertificate(true);
       const seen = new Set<string>();
@@ -190,13 +193,13 @@ function postJson(
       // Through a proxy, TLS runs on the CONNECT tunnel; `host` is then the name checked.
       ...(socket ? { createConnection: () => tlsConnect({ ...tlsOptions, socket, host }) } : {}),
     });
-    session.once('error', (err: Error) =>
+    const unreachable = (err: Error) =>
       reject(
         new LifelineError('API_UNREACHABLE', `cannot reach the hub at ${host}:${port}: ${err.message}`, {
           cause: err,
         }),
-      ),
-    );
+      );
+    session.once('error', unreachable);
     const request = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/json' });
     const chunks: Buffer[] = [];
     let status = 0;
@@ -206,25 +209,15 @@ function postJson(
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
       session.close();
-      let parsed: Record<string, unknown>;
       try {
-        parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-      } catch {
-        reject(new LifelineError('INTERNAL', `the hub answered ${status} with no JSON`));
-        return;
-      }
-      if (status === 200) resolve(parsed);
-      else {
-        const code = isErrorCode(parsed.code) ? parsed.code : 'INTERNAL';
-        reject(
-          new LifelineError(
-            code,
-            typeof parsed.message === 'string' ? parsed.message : `the hub answered ${status}`,
-          ),
+        resolve(
+          readAnswer<Record<string, unknown>>(status, Buffer.concat(chunks).toString('utf8'), 'the hub'),
         );
+      } catch (err) {
+        reject(toLifelineError(err));
       }
     });
-    request.on('error', reject);
+    request.on('error', unreachable);
     request.end(JSON.stringify(body));
   });
 }

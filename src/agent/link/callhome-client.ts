@@ -11,10 +11,12 @@ import {
   type IncomingHttpHeaders,
   type IncomingHttpStatusHeader,
 } from 'node:http2';
-import { LifelineError, isErrorCode } from '../../common/errors.js';
+import { readAnswer } from '../../common/api-answer.js';
+import { LifelineError } from '../../common/errors.js';
 import { parseHostPort } from '../../common/net/index.js';
 import { alpnCallHome } from '../../protocol/index.js';
 import type { HubDialer } from './hub-dialer.js';
+import { isLinkFailure, toLinkError } from './link-errors.js';
 
 /** What the hub answered a request: its HTTP status and body (JSON, or a line of text). */
 export interface HubAnswer {
@@ -57,7 +59,7 @@ export class CallHomeClient {
     const { socket, endpoint } = await this.#options.dialer.dial(alpnCallHome);
     if (this.#closed) {
       socket.destroy();
-      throw new Error('the call-home client is closed');
+      throw new LifelineError('API_UNREACHABLE', 'the call-home client is closed');
     }
     const { host, port } = parseHostPort(endpoint, 'hub endpoint');
     const session = h2connect(`https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`, {
@@ -85,23 +87,12 @@ export class CallHomeClient {
       if (err instanceof LifelineError && err.code.startsWith('PROXY_')) throw err;
       const message = err instanceof Error ? err.message : String(err);
       throw new LifelineError(
-        'API_UNREACHABLE',
+        isLinkFailure(err) ? err.code : 'API_UNREACHABLE',
         `the hub at ${this.#options.dialer.current.endpoint} is not reachable: ${message}`,
         { cause: err },
       );
     }
-    let payload: Record<string, unknown> = {};
-    try {
-      payload = JSON.parse(answer.answer || '{}') as Record<string, unknown>;
-    } catch {
-      // A non-JSON answer is reported by its status below.
-    }
-    if (answer.status >= 200 && answer.status < 300) return payload as T;
-    const code = isErrorCode(payload.code) ? payload.code : 'INTERNAL';
-    throw new LifelineError(
-      code,
-      typeof payload.message === 'string' ? payload.message : `the hub answered HTTP ${answer.status}`,
-    );
+    return readAnswer<T>(answer.status, answer.answer, 'the hub');
   }
 
   /** POSTs exact bytes; resolves with whatever HTTP answer came, rejects when none came. */
@@ -132,7 +123,12 @@ export class CallHomeClient {
         },
         signal ? { signal } : {},
       );
-      const timer = setTimeout(() => stream.close(), this.#options.timeoutMs ?? 15_000);
+      const timeoutMs = this.#options.timeoutMs ?? 15_000;
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        stream.close();
+      }, timeoutMs);
       let status = 0;
       const chunks: Buffer[] = [];
       stream.on('response', (headers) => {
@@ -141,11 +137,11 @@ export class CallHomeClient {
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.once('error', (err: Error) => {
         clearTimeout(timer);
-        reject(err);
+        reject(streamFailure(err));
       });
       stream.once('close', () => {
         clearTimeout(timer);
-        if (status === 0) reject(new Error('no answer'));
+        if (status === 0) reject(noAnswer(timedOut ? timeoutMs : undefined));
         else resolve({ status, answer: Buffer.concat(chunks).toString('utf8') });
       });
       stream.end(body);
@@ -167,13 +163,18 @@ export class CallHomeClient {
     const session = await this.#open();
     return new Promise((resolve, reject) => {
       const stream = session.request({ ...headers, ':method': 'GET', ':path': path });
-      stream.setTimeout(this.#options.timeoutMs ?? 15_000, () => stream.close(h2constants.NGHTTP2_CANCEL));
+      const timeoutMs = this.#options.timeoutMs ?? 15_000;
+      let timedOut = false;
+      stream.setTimeout(timeoutMs, () => {
+        timedOut = true;
+        stream.close(h2constants.NGHTTP2_CANCEL);
+      });
       stream.once('response', (answer) =>
         resolve({ status: Number(answer[':status']), headers: answer, body: stream }),
       );
       // Before the answer: no answer at all. After it, these settle nothing; the reader sees them.
-      stream.once('error', reject);
-      stream.once('close', () => reject(new Error('no answer')));
+      stream.once('error', (err: Error) => reject(streamFailure(err)));
+      stream.once('close', () => reject(noAnswer(timedOut ? timeoutMs : undefined)));
       stream.end();
     });
   }
@@ -201,18 +202,21 @@ export class CallHomeClient {
         { ...headers, ':method': method, ':path': path },
         options.signal ? { signal: options.signal } : {},
       );
-      stream.setTimeout(options.idleTimeoutMs ?? this.#options.timeoutMs ?? 15_000, () =>
-        stream.close(h2constants.NGHTTP2_CANCEL),
-      );
+      const idleTimeoutMs = options.idleTimeoutMs ?? this.#options.timeoutMs ?? 15_000;
+      let timedOut = false;
+      stream.setTimeout(idleTimeoutMs, () => {
+        timedOut = true;
+        stream.close(h2constants.NGHTTP2_CANCEL);
+      });
       let status = 0;
       const chunks: Buffer[] = [];
       stream.once('response', (answer) => {
         status = Number(answer[':status']);
       });
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.once('error', reject);
+      stream.once('error', (err: Error) => reject(streamFailure(err)));
       stream.once('close', () => {
-        if (status === 0) reject(new Error('no answer'));
+        if (status === 0) reject(noAnswer(timedOut ? idleTimeoutMs : undefined, 'silent'));
         else resolve({ status, answer: Buffer.concat(chunks).toString('utf8') });
       });
       if (options.onBodySent) stream.once('finish', options.onBodySent);
@@ -231,4 +235,22 @@ export class CallHomeClient {
     this.#session?.close();
     this.#session = undefined;
   }
+}
+
+/** A request's stream failed: the connection broke (LINK_RESET), or the caller stopped it. */
+function streamFailure(err: Error): Error {
+  if (err.name === 'AbortError') return err;
+  return toLinkError(err, `the connection to the hub failed: ${err.message}`, 'LINK_RESET');
+}
+
+/** The stream ended without an answer: it timed out, or the connection closed under it. */
+function noAnswer(timedOutAfterMs: number | undefined, how: 'within' | 'silent' = 'within'): LifelineError {
+  if (timedOutAfterMs === undefined)
+    return new LifelineError('LINK_RESET', 'no answer: the connection closed before the hub answered');
+  return new LifelineError(
+    'LINK_TIMEOUT',
+    how === 'silent'
+      ? `no answer: the hub was silent for ${timedOutAfterMs} ms`
+      : `no answer: the hub did not answer within ${timedOutAfterMs} ms`,
+  );
 }

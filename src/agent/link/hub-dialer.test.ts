@@ -1,18 +1,28 @@
 // The dialer against real TLS on loopback: a dead first endpoint costs no backoff (the second is
 // dialled at once), a silent one costs failoverAfter, the preferred endpoint is taken back when a
 // probe reaches it, and a proxy's CONNECT carries the TLS handshake, with its 407 kept for status.
+// Each way a dial fails (refused, untrusted, expired or misnamed certificate, another ALPN, not TLS,
+// silence, a reset) is a LINK_* code with Node's error as the cause.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { createCa, createKeyAndCsr, issueServerCert, signStationCsr } from '../../pki/index.js';
+import { createServer as createTlsServer, type Server as TlsServer, type TlsOptions } from 'node:tls';
+import { LifelineError } from '../../common/errors.js';
+import {
+  createCa,
+  createKeyAndCsr,
+  issueServerCert,
+  signStationCsr,
+  type KeyAndCert,
+} from '../../pki/index.js';
 import { alpnCallHome, alpnTunnel } from '../../protocol/index.js';
 import { HubDialer, type DialedHubEndpoint } from './hub-dialer.js';
 import type { ProxySettings } from './proxy-config.js';
 
 const day = 86_400_000;
+let ca: KeyAndCert;
 let credentials: { caPem: string; certPem: string; keyPem: string };
 let hub: TlsServer;
 let hubPort: number;
@@ -68,7 +78,7 @@ function connectProxy(answer: (head: string) => string): Server {
 }
 
 before(async () => {
-  const ca = await createCa('test CA', day);
+  ca = await createCa('test CA', day);
   const server = await issueServerCert(ca, ['127.0.0.1'], day);
   const station = await createKeyAndCsr('station');
   const stationCert = await signStationCsr(ca, station.csrPem, 'ST-TEST-TEST-0', day);
@@ -248,6 +258,219 @@ test('through a proxy: TLS runs on the CONNECT tunnel; a 407 is kept for status,
     assert.match(status?.lastError ?? '', /asks for authentication/);
     assert.ok(!JSON.stringify([status, dialer.status()]).includes('right'));
     assert.equal(dialer.status()[0]?.state, 'failed');
+  } finally {
+    dialer.close();
+  }
+});
+
+/** A TLS server that completes handshakes with `options` and then holds the connection. */
+async function tlsServer(cert: KeyAndCert, options: TlsOptions = {}): Promise<number> {
+  const server = createTlsServer({ key: cert.keyPem, cert: cert.certPem, ...options }, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+  });
+  server.on('tlsClientError', () => undefined);
+  return listen(server);
+}
+
+/** One dial of `endpoint` (after `setup`): the error it rejects with. */
+async function dialFailure(
+  endpoint: string,
+  options: { serverName?: string; connectTimeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<LifelineError> {
+  const dialer = new HubDialer({
+    endpoints: [endpoint],
+    serverName: options.serverName,
+    credentials: () => credentials,
+    ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+  });
+  try {
+    const dialed = await dialer.dial(alpnCallHome, options.signal);
+    dialed.socket.destroy();
+    throw new Error(`${endpoint} was dialled`);
+  } catch (err) {
+    if (!(err instanceof LifelineError)) throw err;
+    // What status shows is the same error.
+    assert.equal(dialer.status()[0]?.lastErrorCode, err.code);
+    assert.equal(dialer.status()[0]?.lastError, err.message);
+    return err;
+  } finally {
+    dialer.close();
+  }
+}
+
+function causeCode(err: LifelineError): unknown {
+  return (err.cause as { code?: unknown } | undefined)?.code;
+}
+
+test('a refused connection is LINK_REFUSED, with ECONNREFUSED as the cause', async () => {
+  const port = await freePort();
+  const err = await dialFailure(`127.0.0.1:${port}`);
+  assert.equal(err.code, 'LINK_REFUSED');
+  assert.equal(causeCode(err), 'ECONNREFUSED');
+  assert.equal(err.message, `connection refused by 127.0.0.1:${port}: the hub is not listening there`);
+});
+
+test('a hub certificate from another CA is LINK_TLS_UNTRUSTED: not issued by the pinned hub CA', async () => {
+  const other = await createCa('another CA', day);
+  const port = await tlsServer(await issueServerCert(other, ['127.0.0.1'], day), {
+    ALPNProtocols: [alpnCallHome],
+  });
+  const err = await dialFailure(`127.0.0.1:${port}`);
+  assert.equal(err.code, 'LINK_TLS_UNTRUSTED');
+  assert.equal(causeCode(err), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+  assert.equal(err.message, `the hub certificate at 127.0.0.1:${port} is not issued by the pinned hub CA`);
+});
+
+test('a hub chain up to a self-signed root other than the pinned CA is LINK_TLS_UNTRUSTED', async () => {
+  const other = await createCa('another root', day);
+  const leaf = await issueServerCert(other, ['127.0.0.1'], day);
+  const port = await tlsServer(
+    { keyPem: leaf.keyPem, certPem: leaf.certPem + other.certPem },
+    { ALPNProtocols: [alpnCallHome] },
+  );
+  const err = await dialFailure(`127.0.0.1:${port}`);
+  assert.equal(err.code, 'LINK_TLS_UNTRUSTED');
+  assert.equal(causeCode(err), 'SELF_SIGNED_CERT_IN_CHAIN');
+  assert.equal(err.message, `the hub certificate at 127.0.0.1:${port} is not issued by the pinned hub CA`);
+});
+
+test('a hub certificate for another name is LINK_TLS_UNTRUSTED: it does not name this address', async () => {
+  const port = await tlsServer(await issueServerCert(ca, ['hub.example'], day), {
+    ALPNProtocols: [alpnCallHome],
+  });
+  const err = await dialFailure(`127.0.0.1:${port}`);
+  assert.equal(err.code, 'LINK_TLS_UNTRUSTED');
+  assert.equal(causeCode(err), 'ERR_TLS_CERT_ALTNAME_INVALID');
+  assert.equal(err.message, `the hub certificate at 127.0.0.1:${port} does not name this hub address`);
+  // With hub.serverName naming the certificate's host, the endpoint's address is still what is
+  // dialled (the name need not resolve), and the certificate verifies.
+  const dialer = new HubDialer({
+    endpoints: [`127.0.0.1:${port}`],
+    serverName: 'hub.example',
+    credentials: () => credentials,
+  });
+  try {
+    const dialed = await dialer.dial(alpnCallHome);
+    assert.ok(dialed.socket.authorized);
+    dialed.socket.destroy();
+  } finally {
+    dialer.close();
+  }
+});
+
+test('an expired hub certificate is LINK_TLS_UNTRUSTED: it has expired', async () => {
+  const port = await tlsServer(await issueServerCert(ca, ['127.0.0.1'], 1000, Date.now() - day), {
+    ALPNProtocols: [alpnCallHome],
+  });
+  const err = await dialFailure(`127.0.0.1:${port}`);
+  assert.equal(err.code, 'LINK_TLS_UNTRUSTED');
+  assert.equal(causeCode(err), 'CERT_HAS_EXPIRED');
+  assert.equal(err.message, `the hub certificate at 127.0.0.1:${port} has expired`);
+});
+
+test('a server that selects another ALPN, or none, is LINK_ALPN', async () => {
+  const serverCert = await issueServerCert(ca, ['127.0.0.1'], day);
+  // Another protocol only: the server ends the handshake with a no_application_protocol alert.
+  const other = await tlsServer(serverCert, { ALPNProtocols: ['other/1'] });
+  const refused = await dialFailure(`127.0.0.1:${other}`);
+  assert.equal(refused.code, 'LINK_ALPN');
+  assert.equal(causeCode(refused), 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL');
+  assert.match(refused.message, /accepts none of the protocols offered \(h2; .*no application protocol\)/);
+  // No ALPN at all: the handshake completes, and the dialer finds no protocol agreed.
+  const none = await tlsServer(serverCert);
+  const unagreed = await dialFailure(`127.0.0.1:${none}`);
+  assert.equal(unagreed.code, 'LINK_ALPN');
+  assert.match(unagreed.message, /did not agree to the protocol h2 \(ALPN false\): is this a Lifeline hub\?/);
+});
+
+test('a server that does not speak TLS is LINK_TLS_FAILED', async () => {
+  const port = await listen(
+    createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'));
+    }),
+  );
+  const err = await dialFailure(`127.0.0.1:${port}`);
+  assert.equal(err.code, 'LINK_TLS_FAILED');
+  assert.equal(causeCode(err), 'ERR_SSL_WRONG_VERSION_NUMBER');
+  assert.match(err.message, /the TLS handshake with 127\.0\.0\.1:\d+ failed \(wrong version number\)/);
+});
+
+test('a server that says nothing is LINK_TIMEOUT after connectTimeout; one that hangs up is LINK_RESET', async () => {
+  const silent = await listen(
+    createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    }),
+  );
+  const timedOut = await dialFailure(`127.0.0.1:${silent}`, { connectTimeoutMs: 200 });
+  assert.equal(timedOut.code, 'LINK_TIMEOUT');
+  assert.match(timedOut.message, /no TLS connection to 127\.0\.0\.1:\d+ within 200 ms/);
+
+  const hangUp = await listen(
+    createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.destroy());
+    }),
+  );
+  const reset = await dialFailure(`127.0.0.1:${hangUp}`);
+  assert.equal(reset.code, 'LINK_RESET');
+  assert.equal(causeCode(reset), 'ECONNRESET');
+});
+
+test('a dial the caller aborts rejects with the abort reason, and leaves no verdict on the endpoint', async () => {
+  const silent = await listen(
+    createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    }),
+  );
+  const dialer = new HubDialer({
+    endpoints: [`127.0.0.1:${silent}`],
+    serverName: undefined,
+    credentials: () => credentials,
+  });
+  try {
+    const abort = new AbortController();
+    const dialing = dialer.dial(alpnCallHome, abort.signal);
+    abort.abort();
+    await assert.rejects(dialing, { name: 'AbortError' });
+    assert.deepEqual(
+      dialer.status().map((e) => [e.state, e.lastErrorCode]),
+      [['untried', null]],
+    );
+  } finally {
+    dialer.close();
+  }
+});
+
+test("with several endpoints, the round fails with the last one's code and every reason", async () => {
+  const refusedPort = await freePort();
+  const other = await createCa('another CA', day);
+  const untrusted = await tlsServer(await issueServerCert(other, ['127.0.0.1'], day), {
+    ALPNProtocols: [alpnCallHome],
+  });
+  const dialer = new HubDialer({
+    endpoints: [`127.0.0.1:${refusedPort}`, `127.0.0.1:${untrusted}`],
+    serverName: undefined,
+    credentials: () => credentials,
+  });
+  try {
+    await assert.rejects(dialer.dial(alpnCallHome), (err: unknown) => {
+      assert.ok(err instanceof LifelineError);
+      assert.equal(err.code, 'LINK_TLS_UNTRUSTED');
+      assert.match(
+        err.message,
+        /^no hub endpoint worked: .*connection refused by .*; .*not issued by the pinned hub CA$/,
+      );
+      return true;
+    });
+    assert.deepEqual(
+      dialer.status().map((e) => e.lastErrorCode),
+      ['LINK_REFUSED', 'LINK_TLS_UNTRUSTED'],
+    );
   } finally {
     dialer.close();
   }

@@ -13,12 +13,13 @@ import { readFileSync } from 'node:fs';
 import { isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { systemClock, type Clock } from '../../common/clock.js';
-import { LifelineError } from '../../common/errors.js';
+import { LifelineError, toLifelineError, type ErrorCode } from '../../common/errors.js';
 import { parseHostPort, type HostPort } from '../../common/net/index.js';
 import { alpnCallHome } from '../../protocol/index.js';
 import { agentPaths, loadAgentConfig } from '../config.js';
 import { describeProxy, proxyFor, resolveProxy, type ProxySettings } from './proxy-config.js';
 import { connectThroughProxy } from './proxy-connect.js';
+import { isUnknownHubIssuer, linkCodeOf } from './link-errors.js';
 
 /**
  * in-use: the endpoint the channels use now; failed: its last attempt failed; untried: never dialled;
@@ -40,6 +41,8 @@ export interface EndpointStatus {
   /** Through the proxy, or directly (no proxy, or NO_PROXY names it). */
   via: 'proxy' | 'direct';
   lastError: string | null;
+  /** The code of lastError: LINK_* (socket, TLS, timeout) or PROXY_*. */
+  lastErrorCode: ErrorCode | null;
   /** When the endpoint entered its state (its last success or first failure in a row). */
   sinceMs: number | null;
 }
@@ -82,7 +85,7 @@ interface EndpointRecord {
   address: HostPort;
   proxy: ProxySettings | undefined;
   ok: boolean | undefined;
-  lastError: string | null;
+  lastError: LifelineError | null;
   sinceMs: number | null;
 }
 
@@ -192,7 +195,7 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
             (err: unknown) => {
               running -= 1;
               if (settled) return;
-              const error = err instanceof Error ? err : new Error(String(err));
+              const error = err instanceof Error ? err : toLifelineError(err);
               if (signal?.aborted) {
                 settle(() => reject(error));
                 return;
@@ -235,7 +238,8 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
               ? 'in-use'
               : 'standby',
       via: record.proxy ? 'proxy' : 'direct',
-      lastError: record.lastError,
+      lastError: record.lastError?.message ?? null,
+      lastErrorCode: record.lastError?.code ?? null,
       sinceMs: record.sinceMs,
     }));
   }
@@ -274,7 +278,14 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
     } catch (err) {
       // Dropped because another endpoint connected first (or the caller gave up): no verdict on it.
       if (signal?.aborted) throw err;
-      this.#record(record, errorMessage(err));
+      // Every failure of the way to the hub is coded; anything else (station files that cannot be
+      // read) is shown with its own words.
+      this.#record(
+        record,
+        err instanceof LifelineError
+          ? err
+          : new LifelineError('INTERNAL', err instanceof Error ? err.message : String(err), { cause: err }),
+      );
       // A CONNECT refused for one endpoint (the proxy cannot reach it) while the proxy carries the
       // endpoint in use is that endpoint's problem, shown with it, not the proxy's.
       const inUse = this.#endpoints[this.#current];
@@ -289,7 +300,7 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
     }
   }
 
-  #record(record: EndpointRecord, error: string | null): void {
+  #record(record: EndpointRecord, error: LifelineError | null): void {
     const ok = error === null;
     if (record.ok !== ok) record.sinceMs = this.#options.clock.now();
     record.ok = ok;
@@ -318,12 +329,14 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
           reject(err);
         } else if (socket) resolve(socket);
       };
-      const onAbort = () => finish(new Error('dial aborted'));
+      // The caller's reason (an AbortError unless it gave one), as AbortSignal.throwIfAborted has it.
+      const onAbort = () => finish(abortReason(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
       const timer = setTimeout(
         () =>
           finish(
-            new Error(
+            new LifelineError(
+              'LINK_TIMEOUT',
               `no TLS connection to ${record.endpoint} within ${options.connectTimeoutMs} ms (connection timed out)`,
             ),
           ),
@@ -336,9 +349,10 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
         }
         raw = socket;
         tls = tlsConnect({
-          ...(socket ? { socket } : { host, port }),
-          // With a socket given, `host` is only the name checked in the hub's certificate.
-          host: options.serverName ?? host,
+          // Directly, the endpoint's address is dialled; through the proxy's tunnel, `host` is only
+          // the name checked in the hub's certificate. `servername` (hub.serverName, else a host
+          // name) is sent as SNI and is the name checked when given.
+          ...(socket ? { socket, host: options.serverName ?? host } : { host, port }),
           ...(servername ? { servername } : {}),
           ca: credentials.caPem,
           cert: credentials.certPem,
@@ -350,7 +364,8 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
         secured.once('secureConnect', () => {
           if (secured.alpnProtocol !== alpn) {
             finish(
-              new Error(
+              new LifelineError(
+                'LINK_ALPN',
                 `the hub at ${record.endpoint} did not agree to the protocol ${alpn} (ALPN ${String(secured.alpnProtocol)}): is this a Lifeline hub?`,
               ),
             );
@@ -358,7 +373,7 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
           }
           finish(undefined, secured);
         });
-        const onTlsError = (err: NodeJS.ErrnoException) => finish(new Error(describeTlsError(err, record)));
+        const onTlsError = (err: NodeJS.ErrnoException) => finish(dialFailure(err, record, alpn));
         secured.on('error', onTlsError);
       };
       if (record.proxy) {
@@ -366,7 +381,7 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
           proxy: record.proxy,
           target: record.address,
           timeoutMs: Math.max(1, deadline - options.clock.now()),
-        }).then(startTls, (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))));
+        }).then(startTls, (err: unknown) => finish(toLifelineError(err)));
       } else {
         startTls(undefined);
       }
@@ -411,32 +426,50 @@ export interface DialedHubEndpoint {
   endpoint: string;
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new DOMException('the dial was aborted', 'AbortError');
 }
 
-function describeTlsError(err: NodeJS.ErrnoException, record: EndpointRecord): string {
+/** A socket or TLS failure of one endpoint: its LINK_* code, a sentence saying what to look at. */
+function dialFailure(err: NodeJS.ErrnoException, record: EndpointRecord, alpn: string): LifelineError {
   const where = record.proxy ? `${record.endpoint} (through the proxy)` : record.endpoint;
+  const code = linkCodeOf(err);
+  let message: string;
   switch (err.code) {
     case 'ECONNREFUSED':
-      return `connection refused by ${where}: the hub is not listening there`;
+      message = `connection refused by ${where}: the hub is not listening there`;
+      break;
     case 'ENOTFOUND':
-      return `the hub name ${record.address.host} could not be resolved`;
+      message = `the hub name ${record.address.host} could not be resolved`;
+      break;
     case 'ETIMEDOUT':
-      return `no answer from ${where} (connection timed out)`;
+      message = `no answer from ${where} (connection timed out)`;
+      break;
     case 'ECONNRESET':
-      return `the connection to ${where} was reset`;
+      message = `the connection to ${where} was reset`;
+      break;
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return `the hub certificate at ${where} does not name this hub address`;
-    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'SELF_SIGNED_CERT_IN_CHAIN':
-    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-      return `the hub certificate at ${where} is not issued by the pinned hub CA`;
+      message = `the hub certificate at ${where} does not name this hub address`;
+      break;
     case 'CERT_HAS_EXPIRED':
-      return `the hub certificate at ${where} has expired`;
-    default:
-      return `${where}: ${err.message}`;
+      message = `the hub certificate at ${where} has expired`;
+      break;
+    default: {
+      // OpenSSL's errors carry a short reason beside their long message.
+      const reason = (err as { reason?: unknown }).reason;
+      const why = typeof reason === 'string' && reason !== '' ? reason : err.message;
+      if (isUnknownHubIssuer(err))
+        message = `the hub certificate at ${where} is not issued by the pinned hub CA`;
+      else if (code === 'LINK_ALPN')
+        message = `the server at ${where} accepts none of the protocols offered (${alpn}; ${why}): is this a Lifeline hub, of a release with this channel?`;
+      else if (code === 'LINK_TLS_FAILED')
+        message = `the TLS handshake with ${where} failed (${why}): is this the hub's station port?`;
+      else message = `${where}: ${why}`;
+    }
   }
+  // An error without a code of ours happened on the way to the hub: it did not reach it.
+  return new LifelineError(code ?? 'LINK_UNREACHABLE', message, { cause: err });
 }
 
 /**

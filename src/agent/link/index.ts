@@ -18,4 +18,11 @@ export {
 } from './proxy-config.js';
 export { connectThroughProxy } from './proxy-connect.js';
 export { startLink, type Link } from './start-link.js';
+export {
+  isLinkFailure,
+  isUnknownHubIssuer,
+  linkCodeOf,
+  toLinkError,
+  type LinkErrorCode,
+} from './link-errors.js';
 export { TunnelClient, type TunnelClientOptions, type TunnelStatus } from './tunnel-client.js';

@@ -5,7 +5,7 @@
 // proxy asking for authentication (407), the proxy refusing the CONNECT (any other status).
 
 import { connect as netConnect, type Socket } from 'node:net';
-import { LifelineError } from '../../common/errors.js';
+import { LifelineError, toLifelineError } from '../../common/errors.js';
 import { formatHostPort, type HostPort } from '../../common/net/index.js';
 import { currentProxyPassword, describeProxy, type ProxySettings } from './proxy-config.js';
 
@@ -54,7 +54,7 @@ export function connectThroughProxy(options: ProxyConnectOptions): Promise<Socke
       request = connectRequest(target, { ...proxy, password: currentProxyPassword(proxy) });
     } catch (err) {
       options.socket?.destroy();
-      reject(err instanceof Error ? err : new Error(String(err)));
+      reject(toLifelineError(err));
       return;
     }
     const socket = options.socket ?? netConnect({ host: proxy.address.host, port: proxy.address.port });

@@ -1,6 +1,7 @@
 // The tunnel client against a real TLS "hub" on loopback: "retry later" (GOAWAY ENHANCE_YOUR_CALM
 // with `retry-after-ms=N; reason`) makes it wait at least N ms and dial the same endpoint again,
-// not the next one; an expired station certificate is not used until the credentials change.
+// not the next one; an expired station certificate is not used until the credentials change; the
+// last error carries its code (a refused endpoint, a hub refusing the station).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +23,8 @@ let hubPort: number;
 /** When each tunnel connection reached the hub; the first `refuse` of them are told to retry later. */
 const arrivals: number[] = [];
 let refuse = 0;
+/** Set: every tunnel is refused as a station the hub does not accept, with this reason. */
+let refuseStation: string | undefined;
 /** The second endpoint: it must never be dialled while the first one says "retry later". */
 let standby: TcpServer;
 let standbyPort: number;
@@ -54,7 +57,13 @@ before(async () => {
     // The hub is the HTTP/2 client on a tunnel.
     const session = h2connect('https://station', { createConnection: () => socket });
     session.on('error', () => undefined);
-    if (arrivals.length <= refuse) {
+    if (refuseStation !== undefined) {
+      const why = refuseStation;
+      session.once('connect', () => {
+        session.goaway(h2constants.NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from(why));
+        setTimeout(() => session.destroy(), 100).unref();
+      });
+    } else if (arrivals.length <= refuse) {
       session.once('connect', () => {
         session.goaway(
           h2constants.NGHTTP2_ENHANCE_YOUR_CALM,
@@ -81,10 +90,13 @@ after(() => {
 });
 
 function client(
-  options: { credentials?: ConstructorParameters<typeof TunnelClient>[0]['credentials'] } = {},
+  options: {
+    credentials?: ConstructorParameters<typeof TunnelClient>[0]['credentials'];
+    endpoints?: string[];
+  } = {},
 ) {
   const dialer = new HubDialer({
-    endpoints: [`127.0.0.1:${hubPort}`, `127.0.0.1:${standbyPort}`],
+    endpoints: options.endpoints ?? [`127.0.0.1:${hubPort}`, `127.0.0.1:${standbyPort}`],
     serverName: undefined,
     credentials: () => credentials,
     connectTimeoutMs: 5000,
@@ -152,6 +164,7 @@ test('a GOAWAY ENHANCE_YOUR_CALM "retry-after-ms=N" makes the client wait at lea
       waiting.lastError ?? '',
       /^the hub is busy: admission limit of 50 tunnels per second reached; retry in 1500 ms$/,
     );
+    assert.equal(waiting.lastErrorCode, 'TUNNEL_ADMISSION_LIMITED');
     assert.ok((waiting.nextAttemptAtMs ?? 0) - (arrivals[0] ?? 0) >= 1400);
     await waitForState(tunnel, 'connected', 6000);
     assert.equal(arrivals.length, 2);
@@ -188,14 +201,51 @@ test('an expired station certificate is not used; new credentials make the tunne
       tunnel.status.lastError ?? '',
       /station certificate expired at .*renewal is waiting for the hub/,
     );
+    assert.equal(tunnel.status.lastErrorCode, 'STATION_CERT_EXPIRED');
     await new Promise((done) => setTimeout(done, 300));
     assert.equal(arrivals.length, 0, 'no dial with an expired certificate');
     watch.notAfterMs = Date.now() + day;
     const connected = waitForState(tunnel, 'connected', 5000);
     watch.emit('changed');
-    await connected;
+    assert.equal((await connected).lastErrorCode, null);
     assert.equal(arrivals.length, 1);
   } finally {
+    tunnel.close();
+    dialer.close();
+  }
+});
+
+test("a refused endpoint is the tunnel's last error, with its code", async () => {
+  const closed = createTcpServer();
+  await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+  const { port } = closed.address() as AddressInfo;
+  await new Promise((done) => closed.close(done));
+  const { dialer, tunnel } = client({ endpoints: [`127.0.0.1:${port}`] });
+  try {
+    tunnel.enable();
+    const waiting = await waitForState(tunnel, 'waiting', 5000);
+    assert.equal(waiting.lastErrorCode, 'LINK_REFUSED');
+    assert.match(waiting.lastError ?? '', new RegExp(`connection refused by 127\\.0\\.0\\.1:${port}`));
+  } finally {
+    tunnel.close();
+    dialer.close();
+  }
+});
+
+test('a hub that refuses the station (GOAWAY INADEQUATE_SECURITY) is TUNNEL_CERT_REJECTED, with its reason', async () => {
+  arrivals.length = 0;
+  refuseStation = 'the station certificate is not issued by this hub';
+  const { dialer, tunnel } = client({ endpoints: [`127.0.0.1:${hubPort}`] });
+  try {
+    tunnel.enable();
+    const waiting = await waitForState(tunnel, 'waiting', 5000);
+    assert.equal(waiting.lastErrorCode, 'TUNNEL_CERT_REJECTED');
+    assert.equal(
+      waiting.lastError,
+      'the hub closed the tunnel: the station certificate is not issued by this hub',
+    );
+  } finally {
+    refuseStation = undefined;
     tunnel.close();
     dialer.close();
   }

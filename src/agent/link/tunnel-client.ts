@@ -11,6 +11,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { constants as h2constants, performServerHandshake, type ServerHttp2Session } from 'node:http2';
 import { Backoff } from '../../common/backoff.js';
 import type { Clock } from '../../common/clock.js';
+import { LifelineError, type ErrorCode } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import {
   alpnTunnel,
@@ -19,6 +20,7 @@ import {
   type SessionEndReason,
 } from '../../protocol/index.js';
 import type { HubDialer } from './hub-dialer.js';
+import { toLinkError } from './link-errors.js';
 
 export type TunnelState = 'disabled' | 'connecting' | 'connected' | 'waiting';
 
@@ -27,6 +29,8 @@ export interface TunnelStatus {
   sinceMs: number;
   endpoint: string | null;
   lastError: string | null;
+  /** The code of lastError: LINK_* and PROXY_* for the way to the hub, TUNNEL_* for the hub's word. */
+  lastErrorCode: ErrorCode | null;
   nextAttemptAtMs: number | null;
 }
 
@@ -86,7 +90,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
   #endpointIndex = -1;
   #retryTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
-  #hubSaid: string | null = null;
+  #hubSaid: LifelineError | null = null;
   #retryLater: { retryAfterMs: number; reason: string } | undefined;
   readonly #onCredentialsChanged = () => this.#credentialsChanged();
   readonly #onFailback = () => this.#maybeFailback();
@@ -105,6 +109,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
       sinceMs: options.clock.now(),
       endpoint: null,
       lastError: null,
+      lastErrorCode: null,
       nextAttemptAtMs: null,
     };
   }
@@ -179,6 +184,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
         state: 'waiting',
         endpoint: null,
         lastError: `the station certificate expired at ${new Date(credentials.notAfterMs).toISOString()}: renewal is waiting for the hub`,
+        lastErrorCode: 'STATION_CERT_EXPIRED',
         nextAttemptAtMs: null,
       });
       return;
@@ -200,7 +206,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
       (err: unknown) => {
         if (this.#dialing !== attempt) return;
         this.#dialing = undefined;
-        this.#onLost(err instanceof Error ? err.message : String(err));
+        this.#onLost(toLinkError(err));
       },
     );
   }
@@ -212,14 +218,14 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
     this.#setStatus({ endpoint });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, options.pingIntervalMs);
-    let failure: string | null = null;
+    let failure: LifelineError | null = null;
     socket.on('error', (err: Error) => {
-      failure ??= err.message;
+      failure ??= toLinkError(err, undefined, 'LINK_RESET');
     });
     socket.once('close', () => {
       if (this.#socket !== socket) return;
       // What the hub said in its GOAWAY explains more than the socket error that follows it.
-      this.#onLost(this.#hubSaid ?? failure ?? 'connection closed');
+      this.#onLost(this.#hubSaid ?? failure ?? new LifelineError('TUNNEL_LOST', 'connection closed'));
     });
     this.#serve(socket, endpoint);
   }
@@ -235,7 +241,12 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
       const retryLater =
         code === h2constants.NGHTTP2_ENHANCE_YOUR_CALM && said ? parseRetryLater(said) : undefined;
       if (retryLater) this.#retryLater = retryLater;
-      else if (said) this.#hubSaid = `the hub closed the tunnel: ${said}`;
+      else if (said)
+        this.#hubSaid = new LifelineError(
+          // INADEQUATE_SECURITY: the hub does not accept this station's certificate (docs/protocol.md).
+          code === h2constants.NGHTTP2_INADEQUATE_SECURITY ? 'TUNNEL_CERT_REJECTED' : 'TUNNEL_LOST',
+          `the hub closed the tunnel: ${said}`,
+        );
       // The hub is going away: end the sessions now, so technicians learn why from the trailers.
       options.gate.stopAll('hub-shutdown');
     });
@@ -245,7 +256,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
       session.ping((err) => {
         if (err || session.destroyed || this.#retryLater) return;
         this.#backoff.reset();
-        this.#setStatus({ state: 'connected', endpoint, lastError: null });
+        this.#setStatus({ state: 'connected', endpoint, lastError: null, lastErrorCode: null });
         // The preferred endpoint may have come back while this one was being dialled.
         this.#maybeFailback();
       });
@@ -259,7 +270,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
     // A session destroyed by the previous ping's timeout may not have closed its socket yet.
     if (session.destroyed || session.closed) return;
     const timeout = setTimeout(() => {
-      session.destroy(new Error('the hub did not answer a ping'));
+      session.destroy(new LifelineError('LINK_TIMEOUT', 'the hub did not answer a ping'));
     }, this.#options.pingTimeoutMs);
     const sent = session.ping((err) => {
       clearTimeout(timeout);
@@ -301,7 +312,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
     this.#dial();
   }
 
-  #onLost(reason: string): void {
+  #onLost(reason: LifelineError): void {
     const wasConnected = this.#status.state === 'connected';
     const retryLater = this.#retryLater;
     this.#retryLater = undefined;
@@ -309,17 +320,19 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
     if (!this.#enabled) return;
     const now = this.#options.clock.now();
     let delayMs = this.#backoff.nextDelayMs(now);
-    let lastError = reason;
+    let lastError = reason.message;
+    let lastErrorCode = reason.code;
     if (retryLater) {
       // Not an endpoint failure: the same endpoint is dialled again, after at least the hub's wait.
       const { retryAfterMs } = retryLater;
       delayMs = Math.max(delayMs, retryAfterMs + Math.floor(this.#random() * retryAfterMs));
       lastError = `the hub is busy: ${retryLater.reason}; retry in ${delayMs} ms`;
+      lastErrorCode = 'TUNNEL_ADMISSION_LIMITED';
       this.#options.logger.info({ retryAfterMs, delayMs }, 'the hub asked to retry later');
     } else if (wasConnected) {
-      this.#options.logger.warn({ reason }, 'tunnel lost');
+      this.#options.logger.warn({ reason: reason.message, code: reason.code }, 'tunnel lost');
     }
-    this.#setStatus({ state: 'waiting', lastError, nextAttemptAtMs: now + delayMs });
+    this.#setStatus({ state: 'waiting', lastError, lastErrorCode, nextAttemptAtMs: now + delayMs });
     this.#retryTimer = setTimeout(() => this.#dial(), delayMs);
   }
 

@@ -220,7 +220,8 @@ export function registerAgentCommands(program: Command): void {
         tty`MFA              ${status.mfa}${status.mfa === 'required' ? ' (every session needs a TOTP login)' : ''}`,
       );
       printLine(tty`Tunnel           ${status.tunnel.state} since ${since} (${ago(since)})`);
-      if (status.tunnel.lastError) printLine(tty`Last error       ${status.tunnel.lastError}`);
+      if (status.tunnel.lastError)
+        printLine(tty`Last error       ${status.tunnel.lastError}${codeSuffix(status.tunnel.lastErrorCode)}`);
       if (status.certificate) printLine(tty`Certificate      ${status.certificate.summary}`);
       printLine(tty`Active sessions  ${status.activeSessions}`);
       printLine(tty`Pending requests ${status.pendingRequests}`);
@@ -330,6 +331,11 @@ function proxyFromFlags(opts: {
   return parsed.data;
 }
 
+/** ` (CODE)` after an error message; nothing from an agent that reports no code. */
+function codeSuffix(code: string | null | undefined): string {
+  return code ? ` (${code})` : '';
+}
+
 /** The hub endpoints (the one in use, and why the others are not) and the proxy with its last error. */
 function printConnectivity(status: AgentStatus): void {
   const endpoints = status.hubEndpoints ?? [];
@@ -342,7 +348,7 @@ function printConnectivity(status: AgentStatus): void {
             ? 'not tried (an earlier endpoint works)'
             : endpoint.state === 'standby'
               ? 'reachable, standing by (another endpoint is in use)'
-              : `failed: ${endpoint.lastError ?? 'unknown error'}`;
+              : `failed: ${endpoint.lastError ?? 'unknown error'}${codeSuffix(endpoint.lastErrorCode)}`;
       const since = endpoint.sinceMs === null ? '' : ` since ${new Date(endpoint.sinceMs).toISOString()}`;
       const via = endpoint.via === 'proxy' ? ' via proxy' : '';
       printLine(

@@ -10,6 +10,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Clock } from '../../common/clock.js';
+import { answerError } from '../../common/api-answer.js';
 import { LifelineError, errorCodes, toLifelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { TicketSigner } from '../../pki/index.js';
@@ -222,13 +223,7 @@ export class SessionBroker {
       code: code ?? `HTTP_${status}`,
       by: 'agent',
     });
-    let message = `the appliance answered HTTP ${status}`;
-    try {
-      const parsed = JSON.parse(body) as { message?: unknown };
-      if (typeof parsed.message === 'string') message = parsed.message;
-    } catch {
-      // The status says enough.
-    }
+    const { message } = answerError(status, body, 'the appliance');
     return { admitted: false, stationId: asked.stationId, service, code: code ?? `HTTP_${status}`, message };
   }
 
