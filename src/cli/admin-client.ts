@@ -1,7 +1,7 @@
 // Talks to the running agent's admin API, found through its data directory.
 
 import { readFileSync } from 'node:fs';
-import { answerError, readAnswer } from '../common/api-answer.js';
+import { answerError, readAnswer } from '../common/net/index.js';
 import { LifelineError } from '../common/errors.js';
 import { agentPaths, type RuntimeInfo } from '../agent/index.js';
 

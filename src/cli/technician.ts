@@ -14,7 +14,7 @@ import {
 } from 'node:http2';
 import type { Command } from 'commander';
 import { formatDurationMs, parseDurationMs } from '../common/config/index.js';
-import { answerError, readAnswer } from '../common/api-answer.js';
+import { answerError, readAnswer } from '../common/net/index.js';
 import { LifelineError, toLifelineError } from '../common/errors.js';
 import { ensurePrivateDirectory, formatMode, writePrivateFile } from '../common/disk/index.js';
 import { formatHostPort, isLoopbackHost, parseHostPort } from '../common/net/index.js';

@@ -6,7 +6,7 @@
 // chunks over call home instead.
 
 import type { TLSSocket } from 'node:tls';
-import { answerError } from '../../common/api-answer.js';
+import { answerError } from '../../common/net/index.js';
 import { LifelineError } from '../../common/errors.js';
 import { toLinkError, type HubAnswer } from '../link/index.js';
 import {

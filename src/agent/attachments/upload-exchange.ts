@@ -3,7 +3,7 @@
 // leaves in the transmission log, and how the hub's answer is read: a resume point, or a refusal
 // worth retrying later (RetryLater) or final (GiveUp).
 
-import { answerError, parseAnswerBody, type AnswerBody } from '../../common/api-answer.js';
+import { answerError, parseAnswerBody, type AnswerBody } from '../../common/net/index.js';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import {

@@ -10,7 +10,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { systemClock, type Clock } from '../../common/clock.js';
-import { answerError, parseAnswerBody } from '../../common/api-answer.js';
+import { answerError, parseAnswerBody } from '../../common/net/index.js';
 import { LifelineError } from '../../common/errors.js';
 import { formatHostPort, parseHostPort } from '../../common/net/index.js';
 import { splitPemBundle } from '../../pki/index.js';

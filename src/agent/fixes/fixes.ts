@@ -16,7 +16,7 @@ import {
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { answerError } from '../../common/api-answer.js';
+import { answerError } from '../../common/net/index.js';
 import { LifelineError } from '../../common/errors.js';
 import { privateDirectoryMode, privateFileMode } from '../../common/disk/index.js';
 import { FixVerifier } from '../../pki/index.js';

@@ -17,7 +17,7 @@ import {
 } from 'node:tls';
 import { connect as h2connect } from 'node:http2';
 import { stringify as toYaml } from 'yaml';
-import { readAnswer } from '../../common/api-answer.js';
+import { readAnswer } from '../../common/net/index.js';
 import { systemClock } from '../../common/clock.js';
 import { LifelineError, toLifelineError } from '../../common/errors.js';
 import { silentLogger } from '../../common/logger.js';

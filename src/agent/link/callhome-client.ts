@@ -11,7 +11,7 @@ import {
   type IncomingHttpHeaders,
   type IncomingHttpStatusHeader,
 } from 'node:http2';
-import { readAnswer } from '../../common/api-answer.js';
+import { readAnswer } from '../../common/net/index.js';
 import { LifelineError } from '../../common/errors.js';
 import { parseHostPort } from '../../common/net/index.js';
 import { alpnCallHome } from '../../protocol/index.js';

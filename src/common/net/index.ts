@@ -11,3 +11,4 @@ export { formatHostPort, isLoopbackHost, parseHostPort, type HostPort } from './
 export { installApiConventions } from './http-api.js';
 export { listenError } from './listen-error.js';
 export { canonicalAddress, sourceOf } from './source-address.js';
+export { answerError, parseAnswerBody, readAnswer, type AnswerBody } from './api-answer.js';

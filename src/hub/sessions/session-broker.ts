@@ -10,7 +10,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Clock } from '../../common/clock.js';
-import { answerError } from '../../common/api-answer.js';
+import { answerError } from '../../common/net/index.js';
 import { LifelineError, errorCodes, toLifelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { TicketSigner } from '../../pki/index.js';

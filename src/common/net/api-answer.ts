@@ -2,7 +2,7 @@
 // fixes): a JSON object on success, `{ code, message }` on failure (docs/errors.md). The one place
 // an answer becomes a LifelineError, so every client reports a refusal the same way.
 
-import { LifelineError, isErrorCode } from './errors.js';
+import { LifelineError, isErrorCode } from '../errors.js';
 
 export type AnswerBody = Record<string, unknown>;
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { answerError, parseAnswerBody, readAnswer, type ForeignAnswer } from './api-answer.js';
-import { LifelineError, errorCodes, isErrorCode } from './errors.js';
+import { LifelineError, errorCodes, isErrorCode } from '../errors.js';
 
 function expectError(
   err: LifelineError,
