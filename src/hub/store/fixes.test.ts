@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LifelineError } from '../../common/errors.js';
 import { openSqliteHubStore } from './sqlite-hub-store.js';
-import { type FixRecord } from './fixes.js';
+import type { FixRecord } from './sql/index.js';
 import { type HubStore } from './hub-store.js';
 
 const t0 = Date.UTC(2026, 2, 2);

@@ -1,15 +1,17 @@
 // What the hub keeps, as an interface: SQLite by default, PostgreSQL for several hub nodes.
 // Times are milliseconds since the epoch.
 
-import type { HubReportStore } from './reports.js';
-import type { HubRetentionStore } from './retention.js';
-import type { HubDataRequestStore } from './data-requests.js';
-import type { HubAttachmentStore } from './attachments.js';
-import type { HubFixStore } from './fixes.js';
-import type { HubStationHealthStore } from './station-health.js';
-import type { HubTrustStore } from './trust.js';
-import type { HubCertSerialStore } from './cert-serials.js';
-import type { HubUserSecurityStore } from './user-security.js';
+import type {
+  HubAttachmentStore,
+  HubCertSerialStore,
+  HubDataRequestStore,
+  HubFixStore,
+  HubReportStore,
+  HubRetentionStore,
+  HubStationHealthStore,
+  HubTrustStore,
+  HubUserSecurityStore,
+} from './sql/index.js';
 
 export interface StationRecord {
   id: string;

@@ -1,66 +1,16 @@
 // What the hub keeps of extended error data: one row per uploaded file, linked to its problem, with
 // how many bytes arrived in order (the resume point) and whether the whole file was verified. The
-// files themselves live beside the database (src/hub/attachment-files.ts). Portable SQL.
+// files themselves live beside the database (src/hub/attachments/attachment-files.ts). Portable SQL.
 
-import type { Kysely, Migration } from 'kysely';
-import { sql } from 'kysely';
-import { LifelineError } from '../../common/errors.js';
-import type { AttachmentStart } from '../../protocol/index.js';
-import { transactionFlushedAfter } from '../../common/sqlite/index.js';
-
-export const hubAttachmentMigrations: Record<string, Migration> = {
-  '1002-attachments': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('attachments')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('station_id', 'text', (c) => c.notNull())
-        .addColumn('problem_local_id', 'text', (c) => c.notNull())
-        .addColumn('problem_number', 'text')
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('bytes', 'bigint', (c) => c.notNull())
-        .addColumn('sha256', 'text', (c) => c.notNull())
-        .addColumn('chunk_bytes', 'integer', (c) => c.notNull())
-        .addColumn('received_bytes', 'bigint', (c) => c.notNull())
-        .addColumn('transferred_bytes', 'bigint', (c) => c.notNull())
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .addColumn('completed_at', 'bigint')
-        .addColumn('removed_at', 'bigint')
-        .execute();
-      await sql`create index attachments_problem on attachments (problem_number)`.execute(db);
-      await sql`create index attachments_completed on attachments (state, completed_at)`.execute(db);
-    },
-  },
-};
+import type { Kysely } from 'kysely';
+import { LifelineError } from '../../../common/errors.js';
+import type { AttachmentStart } from '../../../protocol/index.js';
+import { transactionFlushedAfter } from '../../../common/sqlite/index.js';
+import type { HubDatabase } from './schema.js';
 
 /** receiving: chunks arrive; complete: verified whole; deleted by support; purged by retention. */
 export const hubAttachmentStates = ['receiving', 'complete', 'deleted', 'purged'] as const;
 export type HubAttachmentState = (typeof hubAttachmentStates)[number];
-
-export interface HubAttachmentTables {
-  attachments: {
-    id: string;
-    station_id: string;
-    problem_local_id: string;
-    problem_number: string | null;
-    name: string;
-    bytes: number;
-    sha256: string;
-    chunk_bytes: number;
-    /** Bytes written and synced in order from the start: where the upload resumes. */
-    received_bytes: number;
-    /** Every chunk byte that arrived, repeats included: what the upload cost on the wire. */
-    transferred_bytes: number;
-    state: HubAttachmentState;
-    created_at: number;
-    updated_at: number;
-    completed_at: number | null;
-    removed_at: number | null;
-  };
-  problems: { station_id: string; local_id: string; number: string };
-}
 
 export interface HubAttachment {
   id: string;
@@ -80,7 +30,7 @@ export interface HubAttachment {
   removedAtMs: number | null;
 }
 
-function toAttachment(row: HubAttachmentTables['attachments']): HubAttachment {
+function toAttachment(row: HubDatabase['attachments']): HubAttachment {
   return {
     id: row.id,
     stationId: row.station_id,
@@ -119,9 +69,9 @@ export interface UploadAdmission {
 }
 
 export class HubAttachmentStore {
-  readonly #db: Kysely<HubAttachmentTables>;
+  readonly #db: Kysely<HubDatabase>;
 
-  constructor(db: Kysely<HubAttachmentTables>) {
+  constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
   }
 
@@ -185,7 +135,7 @@ export class HubAttachmentStore {
           .executeTakeFirst();
         admission.check({ uploads: Number(pending?.uploads ?? 0), bytes: Number(pending?.bytes ?? 0) });
       }
-      const values: HubAttachmentTables['attachments'] = {
+      const values: HubDatabase['attachments'] = {
         id: fields.id,
         station_id: stationId,
         problem_local_id: fields.problemLocalId,

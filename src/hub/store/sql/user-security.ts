@@ -2,43 +2,12 @@
 // accepted, so a code logs in once), how each bearer token was earned (its `amr`), and disabling a
 // user, which revokes the user's tokens in the same transaction.
 
-import type { Kysely, Migration } from 'kysely';
-import { authMethods, type TicketClaims } from '../../protocol/index.js';
-import type { ApiTokenRecord } from './hub-store.js';
+import type { Kysely } from 'kysely';
+import { authMethods, type TicketClaims } from '../../../protocol/index.js';
+import type { ApiTokenRecord } from '../hub-store.js';
+import type { HubDatabase } from './schema.js';
 
 export type AuthMethod = TicketClaims['amr'][number];
-
-export const hubUserSecurityMigrations: Record<string, Migration> = {
-  '1008-user-security': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('user_totp')
-        .addColumn('user_name', 'text', (c) => c.primaryKey().references('users.name').onDelete('cascade'))
-        .addColumn('secret', 'text', (c) => c.notNull())
-        .addColumn('enrolled_at', 'bigint', (c) => c.notNull())
-        .addColumn('last_step', 'bigint')
-        .execute();
-      // Tokens issued before this migration were earned with a password alone.
-      await db.schema
-        .alterTable('api_tokens')
-        .addColumn('amr', 'text', (c) => c.notNull().defaultTo('pwd'))
-        .execute();
-    },
-  },
-};
-
-export interface HubUserSecurityTables {
-  user_totp: { user_name: string; secret: string; enrolled_at: number; last_step: number | null };
-  api_tokens: {
-    id: string;
-    user_name: string;
-    created_at: number;
-    expires_at: number;
-    revoked_at: number | null;
-    amr: string;
-  };
-  users: { name: string; password_hash: string; created_at: number; disabled_at: number | null };
-}
 
 export interface TotpEnrollment {
   userName: string;
@@ -58,9 +27,9 @@ const numOrNull = (value: number | string | bigint | null): number | null =>
   value === null ? null : Number(value);
 
 export class HubUserSecurityStore {
-  readonly #db: Kysely<HubUserSecurityTables>;
+  readonly #db: Kysely<HubDatabase>;
 
-  constructor(db: Kysely<HubUserSecurityTables>) {
+  constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
   }
 
@@ -196,7 +165,7 @@ function parseAmr(text: string): AuthMethod[] {
 }
 
 async function upsertTotp(
-  db: Kysely<HubUserSecurityTables>,
+  db: Kysely<HubDatabase>,
   userName: string,
   secret: string,
   nowMs: number,
@@ -209,11 +178,7 @@ async function upsertTotp(
 }
 
 /** Revokes every login of the user not revoked yet; returns how many. */
-async function revokeLogins(
-  db: Kysely<HubUserSecurityTables>,
-  userName: string,
-  nowMs: number,
-): Promise<number> {
+async function revokeLogins(db: Kysely<HubDatabase>, userName: string, nowMs: number): Promise<number> {
   const revoked = await db
     .updateTable('api_tokens')
     .set({ revoked_at: nowMs })

@@ -1,15 +1,16 @@
-// HubStore on kysely: the same queries serve SQLite and PostgreSQL.
+// HubStore in SQL through kysely: the same queries serve SQLite and PostgreSQL.
 
-import type { Generated, Kysely } from 'kysely';
-import { HubReportStore, type HubReportTables } from './reports.js';
-import { HubAttachmentStore, type HubAttachmentTables } from './attachments.js';
+import type { Kysely } from 'kysely';
+import { HubReportStore } from './reports.js';
+import { HubAttachmentStore } from './attachments.js';
 import { HubRetentionStore } from './retention.js';
 import { HubDataRequestStore } from './data-requests.js';
-import { HubFixStore, type HubFixTables } from './fixes.js';
-import { HubStationHealthStore, type HubStationHealthTables } from './station-health.js';
-import { HubTrustStore, type HubTrustTables } from './trust.js';
-import { HubCertSerialStore, type HubCertSerialTables } from './cert-serials.js';
-import { HubUserSecurityStore, type HubUserSecurityTables } from './user-security.js';
+import { HubFixStore } from './fixes.js';
+import { HubStationHealthStore } from './station-health.js';
+import { HubTrustStore } from './trust.js';
+import { HubCertSerialStore } from './cert-serials.js';
+import { HubUserSecurityStore } from './user-security.js';
+import type { HubDatabase } from './schema.js';
 import type {
   ApiTokenRecord,
   AuditCheckpointRecord,
@@ -21,73 +22,13 @@ import type {
   TokenUse,
   TunnelChange,
   UserRecord,
-} from './hub-store.js';
-
-interface HubDatabase {
-  stations: {
-    id: string;
-    name: string;
-    enrolled_at: number;
-    cert_not_after: number;
-    last_seen_at: number | null;
-    connected_since: number | null;
-    revoked_at: number | null;
-  };
-  enrollment_tokens: {
-    id: string;
-    created_at: number;
-    expires_at: number;
-    used_at: number | null;
-    used_by_station: string | null;
-  };
-  users: { name: string; password_hash: string; created_at: number; disabled_at: number | null };
-  user_groups: { user_name: string; group_name: string };
-  api_tokens: {
-    id: string;
-    user_name: string;
-    created_at: number;
-    expires_at: number;
-    revoked_at: number | null;
-  };
-  hub_audit: {
-    seq: Generated<number>;
-    at: number;
-    actor: string;
-    action: string;
-    station_id: string | null;
-    detail: string;
-  };
-  audit_checkpoints: {
-    station_id: string;
-    count: number;
-    head_hash: string;
-    previous_count: number;
-    previous_hash: string;
-    at: number;
-    signature: string;
-    received_at: number;
-  };
-  service_sessions: {
-    id: string;
-    station_id: string;
-    user_name: string;
-    service: string;
-    reason: string | null;
-    started_at: number;
-    ended_at: number | null;
-    end_reason: string | null;
-    bytes_to_station: number;
-    bytes_from_station: number;
-  };
-}
-
-export type { HubDatabase };
+} from '../hub-store.js';
 
 const num = (value: number | string | bigint): number => Number(value);
 const numOrNull = (value: number | string | bigint | null): number | null =>
   value === null ? null : Number(value);
 
-export class KyselyHubStore implements HubStore {
+export class SqlHubStore implements HubStore {
   readonly #db: Kysely<HubDatabase>;
   readonly reports: HubReportStore;
   readonly attachments: HubAttachmentStore;
@@ -101,20 +42,15 @@ export class KyselyHubStore implements HubStore {
 
   constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
-    // The report tables live in the same database; the report store sees only its own tables.
-    this.reports = new HubReportStore(db as unknown as Kysely<HubReportTables>);
-    this.attachments = new HubAttachmentStore(db as unknown as Kysely<HubAttachmentTables>);
-    this.retention = new HubRetentionStore(
-      db as unknown as ConstructorParameters<typeof HubRetentionStore>[0],
-    );
-    this.dataRequests = new HubDataRequestStore(
-      db as unknown as ConstructorParameters<typeof HubDataRequestStore>[0],
-    );
-    this.fixes = new HubFixStore(db as unknown as Kysely<HubFixTables>);
-    this.health = new HubStationHealthStore(db as unknown as Kysely<HubStationHealthTables>);
-    this.trust = new HubTrustStore(db as unknown as Kysely<HubTrustTables>);
-    this.certSerials = new HubCertSerialStore(db as unknown as Kysely<HubCertSerialTables>);
-    this.userSecurity = new HubUserSecurityStore(db as unknown as Kysely<HubUserSecurityTables>);
+    this.reports = new HubReportStore(db);
+    this.attachments = new HubAttachmentStore(db);
+    this.retention = new HubRetentionStore(db);
+    this.dataRequests = new HubDataRequestStore(db);
+    this.fixes = new HubFixStore(db);
+    this.health = new HubStationHealthStore(db);
+    this.trust = new HubTrustStore(db);
+    this.certSerials = new HubCertSerialStore(db);
+    this.userSecurity = new HubUserSecurityStore(db);
   }
 
   async addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void> {

@@ -2,38 +2,8 @@
 // (GET /v1/ca.crl) can list the certificates of revoked stations. The hub itself refuses a revoked
 // station by Station ID; the CRL tells other relying parties.
 
-import { sql, type Kysely, type Migration } from 'kysely';
-
-export const hubCertSerialMigrations: Record<string, Migration> = {
-  '1009-cert-serials': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('station_cert_serials')
-        .addColumn('serial', 'text', (col) => col.primaryKey())
-        .addColumn('station_id', 'text', (col) => col.notNull())
-        // SHA-256 of the issuing CA certificate: a CRL lists only its own CA's certificates.
-        .addColumn('issuer_sha256', 'text', (col) => col.notNull())
-        .addColumn('issued_at', 'integer', (col) => col.notNull())
-        .addColumn('not_after', 'integer', (col) => col.notNull())
-        .execute();
-      await sql`create index station_cert_serials_station on station_cert_serials (station_id)`.execute(db);
-    },
-  },
-};
-
-export interface HubCertSerialTables {
-  station_cert_serials: {
-    serial: string;
-    station_id: string;
-    issuer_sha256: string;
-    issued_at: number;
-    not_after: number;
-  };
-  stations: {
-    id: string;
-    revoked_at: number | null;
-  };
-}
+import type { Kysely } from 'kysely';
+import type { HubDatabase } from './schema.js';
 
 export interface IssuedCertRecord {
   /** Lower-case hex, as in the certificate. */
@@ -45,9 +15,9 @@ export interface IssuedCertRecord {
 }
 
 export class HubCertSerialStore {
-  readonly #db: Kysely<HubCertSerialTables>;
+  readonly #db: Kysely<HubDatabase>;
 
-  constructor(db: Kysely<HubCertSerialTables>) {
+  constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
   }
 

@@ -1,29 +1,13 @@
 // The certificate lifecycle's part of the hub store: revocation and renewal of stations, both on
 // the stations table (a revoked station stays listed; its row keeps when and its last expiry).
 
-import { sql, type Kysely, type Migration } from 'kysely';
-
-export const hubTrustMigrations: Record<string, Migration> = {
-  '1007-stations-revoked-index': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      // Every running hub looks for newly revoked stations twice a second (revocation-watch.ts).
-      await sql`create index stations_revoked_at on stations (revoked_at)`.execute(db);
-    },
-  },
-};
-
-export interface HubTrustTables {
-  stations: {
-    id: string;
-    cert_not_after: number;
-    revoked_at: number | null;
-  };
-}
+import type { Kysely } from 'kysely';
+import type { HubDatabase } from './schema.js';
 
 export class HubTrustStore {
-  readonly #db: Kysely<HubTrustTables>;
+  readonly #db: Kysely<HubDatabase>;
 
-  constructor(db: Kysely<HubTrustTables>) {
+  constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
   }
 

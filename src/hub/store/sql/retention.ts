@@ -3,42 +3,9 @@
 // after the newest problem has been purged. Each purge is written with its audit entry in one
 // transaction: nothing disappears without a record of it.
 
-import { sql, type Kysely, type Migration, type QueryExecutorProvider } from 'kysely';
-import type { HubDataRequestTables } from './data-requests.js';
-import type { HubReportTables } from './reports.js';
-import type { HubAuditEntry } from './hub-store.js';
-
-export const hubRetentionMigrations: Record<string, Migration> = {
-  '1006-counters': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('counters')
-        .addColumn('name', 'text', (c) => c.primaryKey())
-        .addColumn('value', 'bigint', (c) => c.notNull())
-        .execute();
-      // Carries on from the numbers given so far.
-      await sql`insert into counters (name, value) select 'problem', coalesce(max(seq), 0) from problems`.execute(
-        db,
-      );
-      await db.schema
-        .createTable('hub_settings')
-        .addColumn('key', 'text', (c) => c.primaryKey())
-        .addColumn('value', 'text', (c) => c.notNull())
-        .execute();
-      // Retention looks reports up by problem and by kind and age; the problem view does too.
-      await sql`create index reports_problem on reports (problem_number)`.execute(db);
-      await sql`create index reports_kind on reports (kind, station_id, received_at)`.execute(db);
-      await sql`create index problems_closed on problems (state, closed_at)`.execute(db);
-    },
-  },
-};
-
-interface RetentionTables extends HubReportTables, HubDataRequestTables {
-  counters: { name: string; value: number };
-  hub_settings: { key: string; value: string };
-}
-
-type Db = Kysely<RetentionTables>;
+import { sql, type Kysely, type QueryExecutorProvider } from 'kysely';
+import type { HubDatabase } from './schema.js';
+import type { HubAuditEntry } from '../hub-store.js';
 
 /**
  * The next value of a named counter, inside the caller's transaction (SQLite has one writer at a
@@ -72,9 +39,9 @@ function auditRow(entry: Omit<HubAuditEntry, 'seq'>) {
 }
 
 export class HubRetentionStore {
-  readonly #db: Db;
+  readonly #db: Kysely<HubDatabase>;
 
-  constructor(db: Db) {
+  constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
   }
 

@@ -1,77 +1,14 @@
 // What the hub keeps of call home: every report once (by its id), and the problem tickets that
 // problem reports open, update and close. Portable SQL: the same code serves PostgreSQL.
 
-import { sql, type Kysely, type Migration } from 'kysely';
-import { LifelineError } from '../../common/errors.js';
-import { isStoreFailure } from '../../common/disk/index.js';
-import type { ReportEnvelope } from '../../protocol/index.js';
+import type { Kysely } from 'kysely';
+import { LifelineError } from '../../../common/errors.js';
+import { isStoreFailure } from '../../../common/disk/index.js';
+import type { ReportEnvelope } from '../../../protocol/index.js';
 import { nextCounterValue } from './retention.js';
-import { recordHeartbeat, type HubStationHealthTables } from './station-health.js';
-import { transactionFlushedAfter } from '../../common/sqlite/index.js';
-
-export const hubReportMigrations: Record<string, Migration> = {
-  '1001-reports': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('reports')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('station_id', 'text', (c) => c.notNull())
-        .addColumn('kind', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('received_at', 'bigint', (c) => c.notNull())
-        .addColumn('order_key', 'text')
-        .addColumn('body', 'text', (c) => c.notNull())
-        .addColumn('sha256', 'text', (c) => c.notNull())
-        .addColumn('problem_number', 'text')
-        .execute();
-      await db.schema
-        .createTable('problems')
-        .addColumn('number', 'text', (c) => c.primaryKey())
-        .addColumn('seq', 'bigint', (c) => c.notNull().unique())
-        .addColumn('station_id', 'text', (c) => c.notNull())
-        .addColumn('local_id', 'text', (c) => c.notNull())
-        .addColumn('summary', 'text', (c) => c.notNull())
-        .addColumn('severity', 'text', (c) => c.notNull())
-        .addColumn('reference_code', 'text')
-        .addColumn('system_serial', 'text')
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('opened_at', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .addColumn('closed_at', 'bigint')
-        .addUniqueConstraint('problems_station_local', ['station_id', 'local_id'])
-        .execute();
-      await sql`create index reports_station on reports (station_id, received_at)`.execute(db);
-    },
-  },
-};
-
-export interface HubReportTables {
-  reports: {
-    id: string;
-    station_id: string;
-    kind: string;
-    created_at: number;
-    received_at: number;
-    order_key: string | null;
-    body: string;
-    sha256: string;
-    problem_number: string | null;
-  };
-  problems: {
-    number: string;
-    seq: number;
-    station_id: string;
-    local_id: string;
-    summary: string;
-    severity: string;
-    reference_code: string | null;
-    system_serial: string | null;
-    state: string;
-    opened_at: number;
-    updated_at: number;
-    closed_at: number | null;
-  };
-}
+import { recordHeartbeat } from './station-health.js';
+import type { HubDatabase } from './schema.js';
+import { transactionFlushedAfter } from '../../../common/sqlite/index.js';
 
 export interface ProblemRecord {
   number: string;
@@ -100,7 +37,7 @@ export interface StoredReport {
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
-function toProblem(row: HubReportTables['problems']): ProblemRecord {
+function toProblem(row: HubDatabase['problems']): ProblemRecord {
   return {
     number: row.number,
     stationId: row.station_id,
@@ -128,7 +65,7 @@ function reportRow(
   { envelope, body, sha256 }: IngestItem,
   nowMs: number,
   problemNumber: string | null,
-): HubReportTables['reports'] {
+): HubDatabase['reports'] {
   return {
     id: envelope.id,
     station_id: stationId,
@@ -143,9 +80,9 @@ function reportRow(
 }
 
 export class HubReportStore {
-  readonly #db: Kysely<HubReportTables>;
+  readonly #db: Kysely<HubDatabase>;
 
-  constructor(db: Kysely<HubReportTables>) {
+  constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
   }
 
@@ -190,7 +127,7 @@ export class HubReportStore {
         for (const row of rows) seen.set(row.id, row);
       }
       const results: Array<{ duplicate: boolean; problemNumber?: string } | LifelineError> = [];
-      const plain: HubReportTables['reports'][] = [];
+      const plain: HubDatabase['reports'][] = [];
       for (const item of items) {
         const { envelope } = item;
         const before = seen.get(envelope.id);
@@ -229,7 +166,7 @@ export class HubReportStore {
   }
 
   async #ingestIn(
-    trx: Kysely<HubReportTables>,
+    trx: Kysely<HubDatabase>,
     stationId: string,
     { envelope, body, sha256 }: IngestItem,
     nowMs: number,
@@ -260,7 +197,7 @@ export class HubReportStore {
         );
       }
       // A counter row, not max + 1: retention purges old problems, and a number once given
-      // is never given again (see hub-retention.ts).
+      // is never given again (see retention.ts).
       const seq = await nextCounterValue(trx, 'problem');
       problemNumber = `P-${String(seq).padStart(6, '0')}`;
       const system = payload.system as { serial?: unknown } | undefined;
@@ -308,8 +245,7 @@ export class HubReportStore {
       .insertInto('reports')
       .values(reportRow(stationId, { envelope, body, sha256 }, nowMs, problemNumber ?? null))
       .execute();
-    if (envelope.kind === 'heartbeat')
-      await recordHeartbeat(trx as unknown as Kysely<HubStationHealthTables>, stationId, envelope, nowMs);
+    if (envelope.kind === 'heartbeat') await recordHeartbeat(trx, stationId, envelope, nowMs);
     return { duplicate: false, ...(problemNumber ? { problemNumber } : {}) };
   }
 

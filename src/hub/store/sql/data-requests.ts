@@ -3,59 +3,13 @@
 // appliance administrator's answer (sent or declined, with a note) comes back the same way.
 
 import { randomBytes } from 'node:crypto';
-import { sql, type Kysely, type Migration } from 'kysely';
-import { LifelineError } from '../../common/errors.js';
-import type { HubAuditEntry } from './hub-store.js';
-import type { HubReportTables } from './reports.js';
-
-export const hubDataRequestMigrations: Record<string, Migration> = {
-  '1003-data-requests': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('data_requests')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('problem_number', 'text', (c) => c.notNull())
-        .addColumn('station_id', 'text', (c) => c.notNull())
-        .addColumn('note', 'text', (c) => c.notNull())
-        .addColumn('requested_by', 'text', (c) => c.notNull())
-        .addColumn('requested_at', 'bigint', (c) => c.notNull())
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('fetched_at', 'bigint')
-        .addColumn('answer_note', 'text')
-        .addColumn('answered_at', 'bigint')
-        .addColumn('answer_received_at', 'bigint')
-        .execute();
-      await sql`create index data_requests_station on data_requests (station_id, state)`.execute(db);
-      await sql`create index data_requests_problem on data_requests (problem_number)`.execute(db);
-    },
-  },
-};
+import type { Kysely } from 'kysely';
+import { LifelineError } from '../../../common/errors.js';
+import type { HubAuditEntry } from '../hub-store.js';
+import type { HubDatabase } from './schema.js';
 
 export const dataRequestStates = ['open', 'answered', 'declined'] as const;
 export type DataRequestState = (typeof dataRequestStates)[number];
-
-export interface HubDataRequestTables {
-  data_requests: {
-    id: string;
-    problem_number: string;
-    station_id: string;
-    note: string;
-    requested_by: string;
-    requested_at: number;
-    state: DataRequestState;
-    fetched_at: number | null;
-    answer_note: string | null;
-    answered_at: number | null;
-    answer_received_at: number | null;
-  };
-  hub_audit: {
-    at: number;
-    actor: string;
-    action: string;
-    station_id: string | null;
-    detail: string;
-  };
-}
 
 export interface HubDataRequest {
   id: string;
@@ -82,7 +36,6 @@ export interface StationDataRequest {
   requestedAtMs: number;
 }
 
-type Db = Kysely<HubDataRequestTables & Pick<HubReportTables, 'problems'>>;
 type AuditFor = (request: HubDataRequest) => Omit<HubAuditEntry, 'seq'>;
 
 const idAlphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -95,7 +48,7 @@ export function newDataRequestId(): string {
 
 export const dataRequestIdPattern = /^DR-[0-9A-Z]{8}$/;
 
-function toRequest(row: HubDataRequestTables['data_requests']): HubDataRequest {
+function toRequest(row: HubDatabase['data_requests']): HubDataRequest {
   const num = (v: number | null) => (v === null ? null : Number(v));
   return {
     id: row.id,
@@ -123,9 +76,9 @@ function auditRow(entry: Omit<HubAuditEntry, 'seq'>) {
 }
 
 export class HubDataRequestStore {
-  readonly #db: Db;
+  readonly #db: Kysely<HubDatabase>;
 
-  constructor(db: Db) {
+  constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
   }
 
@@ -147,7 +100,7 @@ export class HubDataRequestStore {
           `problem ${request.problemNumber} is closed: more error data can be requested for open problems only`,
         );
       }
-      const row: HubDataRequestTables['data_requests'] = {
+      const row: HubDatabase['data_requests'] = {
         id: newDataRequestId(),
         problem_number: request.problemNumber,
         station_id: problem.station_id,

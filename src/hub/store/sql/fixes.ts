@@ -1,44 +1,9 @@
 // The hub's fix catalog: one row per published fix (name + version), with the signed statement the
 // agents verify and where the file lies under the hub's data directory. Portable SQL.
 
-import type { Kysely, Migration } from 'kysely';
-import { LifelineError } from '../../common/errors.js';
-
-export const hubFixMigrations: Record<string, Migration> = {
-  '1005-fixes': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('fixes')
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('version', 'text', (c) => c.notNull())
-        .addColumn('file_name', 'text', (c) => c.notNull())
-        .addColumn('path', 'text', (c) => c.notNull())
-        .addColumn('size', 'bigint', (c) => c.notNull())
-        .addColumn('sha256', 'text', (c) => c.notNull())
-        .addColumn('applies_to', 'text', (c) => c.notNull())
-        .addColumn('description', 'text')
-        .addColumn('published_at', 'bigint', (c) => c.notNull())
-        .addColumn('statement', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('fixes_pk', ['name', 'version'])
-        .execute();
-    },
-  },
-};
-
-export interface HubFixTables {
-  fixes: {
-    name: string;
-    version: string;
-    file_name: string;
-    path: string;
-    size: number;
-    sha256: string;
-    applies_to: string;
-    description: string | null;
-    published_at: number;
-    statement: string;
-  };
-}
+import type { Kysely } from 'kysely';
+import { LifelineError } from '../../../common/errors.js';
+import type { HubDatabase } from './schema.js';
 
 export interface FixRecord {
   name: string;
@@ -59,7 +24,7 @@ export interface FixRecord {
 /** Most fixes a listing returns; a catalog is published by hand, so this is far beyond use. */
 const maxListed = 10_000;
 
-function toFix(row: HubFixTables['fixes']): FixRecord {
+function toFix(row: HubDatabase['fixes']): FixRecord {
   return {
     name: row.name,
     version: row.version,
@@ -75,9 +40,9 @@ function toFix(row: HubFixTables['fixes']): FixRecord {
 }
 
 export class HubFixStore {
-  readonly #db: Kysely<HubFixTables>;
+  readonly #db: Kysely<HubDatabase>;
 
-  constructor(db: Kysely<HubFixTables>) {
+  constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
   }
 

@@ -2,7 +2,7 @@
 // status of its systems, and whether the hub has declared it silent. Inventory and performance
 // samples are read from the stored reports themselves, so retention of reports covers them too.
 
-import { sql, type Kysely, type Migration } from 'kysely';
+import type { Kysely } from 'kysely';
 import {
   heartbeatPayloadSchema,
   inventoryPayloadSchema,
@@ -11,38 +11,8 @@ import {
   type InventoryPayload,
   type PerformanceSample,
   type ReportEnvelope,
-} from '../../protocol/index.js';
-import type { HubReportTables } from './reports.js';
-
-export const hubStationHealthMigrations: Record<string, Migration> = {
-  '1004-station-health': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('station_health')
-        .addColumn('station_id', 'text', (c) => c.primaryKey())
-        .addColumn('last_heartbeat_at', 'bigint', (c) => c.notNull())
-        .addColumn('heartbeat_interval_ms', 'bigint', (c) => c.notNull())
-        .addColumn('last_report_id', 'text', (c) => c.notNull())
-        .addColumn('systems', 'text', (c) => c.notNull())
-        .addColumn('silent_since', 'bigint')
-        .execute();
-      // Inventory and performance are looked up per station, kind and time.
-      await sql`create index reports_station_kind on reports (station_id, kind, created_at)`.execute(db);
-    },
-  },
-};
-
-export interface HubStationHealthTables {
-  station_health: {
-    station_id: string;
-    last_heartbeat_at: number;
-    heartbeat_interval_ms: number;
-    last_report_id: string;
-    systems: string;
-    silent_since: number | null;
-  };
-  reports: HubReportTables['reports'];
-}
+} from '../../../protocol/index.js';
+import type { HubDatabase } from './schema.js';
 
 export interface StationHealth {
   stationId: string;
@@ -72,7 +42,7 @@ export interface StoredSample {
  * created before the one on record (delivered late after a retry) does not move the time back.
  */
 export async function recordHeartbeat(
-  db: Kysely<HubStationHealthTables>,
+  db: Kysely<HubDatabase>,
   stationId: string,
   envelope: ReportEnvelope,
   nowMs: number,
@@ -94,7 +64,7 @@ export async function recordHeartbeat(
 
 const num = (v: number | string | bigint): number => Number(v);
 
-function toHealth(row: HubStationHealthTables['station_health']): StationHealth {
+function toHealth(row: HubDatabase['station_health']): StationHealth {
   let systems: HeartbeatPayload['systems'] = [];
   try {
     systems = heartbeatPayloadSchema.shape.systems.parse(JSON.parse(row.systems));
@@ -114,9 +84,9 @@ function toHealth(row: HubStationHealthTables['station_health']): StationHealth 
 const maxReports = 5000;
 
 export class HubStationHealthStore {
-  readonly #db: Kysely<HubStationHealthTables>;
+  readonly #db: Kysely<HubDatabase>;
 
-  constructor(db: Kysely<HubStationHealthTables>) {
+  constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
   }
 
