@@ -7,28 +7,7 @@ import { LifelineError } from '../../../common/errors.js';
 import type { AttachmentStart } from '../../../protocol/index.js';
 import { transactionFlushedAfter } from '../../../common/sqlite/index.js';
 import type { HubDatabase } from './schema.js';
-
-/** receiving: chunks arrive; complete: verified whole; deleted by support; purged by retention. */
-export const hubAttachmentStates = ['receiving', 'complete', 'deleted', 'purged'] as const;
-export type HubAttachmentState = (typeof hubAttachmentStates)[number];
-
-export interface HubAttachment {
-  id: string;
-  stationId: string;
-  problemLocalId: string;
-  problemNumber: string | null;
-  name: string;
-  bytes: number;
-  sha256: string;
-  chunkBytes: number;
-  receivedBytes: number;
-  transferredBytes: number;
-  state: HubAttachmentState;
-  createdAtMs: number;
-  updatedAtMs: number;
-  completedAtMs: number | null;
-  removedAtMs: number | null;
-}
+import type { HubAttachment, HubAttachmentStore, UploadAdmission } from '../attachments.js';
 
 function toAttachment(row: HubDatabase['attachments']): HubAttachment {
   return {
@@ -50,25 +29,7 @@ function toAttachment(row: HubDatabase['attachments']): HubAttachment {
   };
 }
 
-/** What a station has of unfinished uploads, for its share (hub.yaml shares.perStation). */
-export interface PendingUploads {
-  uploads: number;
-  /** Their announced sizes. */
-  bytes: number;
-}
-
-/** How a new upload is admitted beside the station's unfinished ones (see start). */
-export interface UploadAdmission {
-  /**
-   * An unfinished upload counts while it holds received bytes, or, holding none (never sent, or
-   * discarded by retention), if it started at or after this time.
-   */
-  countSinceMs: number;
-  /** Throws to refuse the new upload, given what the station has unfinished already. */
-  check: (pending: PendingUploads) => void;
-}
-
-export class HubAttachmentStore {
+export class SqlAttachmentStore implements HubAttachmentStore {
   readonly #db: Kysely<HubDatabase>;
 
   constructor(db: Kysely<HubDatabase>) {

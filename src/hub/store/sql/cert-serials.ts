@@ -4,17 +4,9 @@
 
 import type { Kysely } from 'kysely';
 import type { HubDatabase } from './schema.js';
+import type { HubCertSerialStore, IssuedCertRecord } from '../trust.js';
 
-export interface IssuedCertRecord {
-  /** Lower-case hex, as in the certificate. */
-  serial: string;
-  stationId: string;
-  issuerSha256: string;
-  issuedAtMs: number;
-  notAfterMs: number;
-}
-
-export class HubCertSerialStore {
+export class SqlCertSerialStore implements HubCertSerialStore {
   readonly #db: Kysely<HubDatabase>;
 
   constructor(db: Kysely<HubDatabase>) {

@@ -2,51 +2,17 @@
 // out, so a request waits here until the station fetches it on its next call-home poll; the
 // appliance administrator's answer (sent or declined, with a note) comes back the same way.
 
-import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { LifelineError } from '../../../common/errors.js';
-import type { HubAuditEntry } from '../hub-store.js';
+import {
+  newDataRequestId,
+  type DataRequestAudit,
+  type HubDataRequest,
+  type HubDataRequestStore,
+  type StationDataRequest,
+} from '../data-requests.js';
+import { auditRow } from './rows.js';
 import type { HubDatabase } from './schema.js';
-
-export const dataRequestStates = ['open', 'answered', 'declined'] as const;
-export type DataRequestState = (typeof dataRequestStates)[number];
-
-export interface HubDataRequest {
-  id: string;
-  problemNumber: string;
-  stationId: string;
-  note: string;
-  requestedBy: string;
-  requestedAtMs: number;
-  state: DataRequestState;
-  /** When the station first fetched it; null while it has not called home since. */
-  fetchedAtMs: number | null;
-  /** The appliance administrator's note with the answer. */
-  answerNote: string | null;
-  answeredAtMs: number | null;
-  answerReceivedAtMs: number | null;
-}
-
-/** What a station is told of an open request: the problem by the hub's number and its own id. */
-export interface StationDataRequest {
-  id: string;
-  problemNumber: string;
-  localId: string;
-  note: string;
-  requestedAtMs: number;
-}
-
-type AuditFor = (request: HubDataRequest) => Omit<HubAuditEntry, 'seq'>;
-
-const idAlphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
-export function newDataRequestId(): string {
-  let id = '';
-  for (const byte of randomBytes(8)) id += idAlphabet.charAt(byte % 32);
-  return `DR-${id}`;
-}
-
-export const dataRequestIdPattern = /^DR-[0-9A-Z]{8}$/;
 
 function toRequest(row: HubDatabase['data_requests']): HubDataRequest {
   const num = (v: number | null) => (v === null ? null : Number(v));
@@ -65,17 +31,7 @@ function toRequest(row: HubDatabase['data_requests']): HubDataRequest {
   };
 }
 
-function auditRow(entry: Omit<HubAuditEntry, 'seq'>) {
-  return {
-    at: entry.atMs,
-    actor: entry.actor,
-    action: entry.action,
-    station_id: entry.stationId,
-    detail: JSON.stringify(entry.detail),
-  };
-}
-
-export class HubDataRequestStore {
+export class SqlDataRequestStore implements HubDataRequestStore {
   readonly #db: Kysely<HubDatabase>;
 
   constructor(db: Kysely<HubDatabase>) {
@@ -85,7 +41,7 @@ export class HubDataRequestStore {
   /** Opens a request on an open problem, with its audit entry in the same transaction. */
   async create(
     request: { problemNumber: string; note: string; requestedBy: string; nowMs: number },
-    auditFor?: AuditFor,
+    auditFor?: DataRequestAudit,
   ): Promise<HubDataRequest> {
     return this.#db.transaction().execute(async (trx) => {
       const problem = await trx
@@ -166,7 +122,7 @@ export class HubDataRequestStore {
     stationId: string,
     id: string,
     answer: { state: 'answered' | 'declined'; note: string | null; answeredAtMs: number; nowMs: number },
-    auditFor?: AuditFor,
+    auditFor?: DataRequestAudit,
   ): Promise<{ request: HubDataRequest; duplicate: boolean }> {
     return this.#db.transaction().execute(async (trx) => {
       const row = await trx
@@ -202,15 +158,6 @@ export class HubDataRequestStore {
           .execute();
       return { request, duplicate: false };
     });
-  }
-
-  async get(id: string): Promise<HubDataRequest | undefined> {
-    const row = await this.#db
-      .selectFrom('data_requests')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return row && toRequest(row);
   }
 
   async listForProblem(problemNumber: string): Promise<HubDataRequest[]> {

@@ -4,22 +4,7 @@
 import type { Kysely } from 'kysely';
 import { LifelineError } from '../../../common/errors.js';
 import type { HubDatabase } from './schema.js';
-
-export interface FixRecord {
-  name: string;
-  version: string;
-  fileName: string;
-  /** Where the file lies, relative to the hub's data directory. */
-  path: string;
-  size: number;
-  sha256: string;
-  /** Appliance models; empty: every model. */
-  appliesTo: string[];
-  description: string | null;
-  publishedAtMs: number;
-  /** The signed statement (compact JWS) agents verify. */
-  statement: string;
-}
+import type { FixRecord, HubFixStore } from '../fixes.js';
 
 /** Most fixes a listing returns; a catalog is published by hand, so this is far beyond use. */
 const maxListed = 10_000;
@@ -39,7 +24,7 @@ function toFix(row: HubDatabase['fixes']): FixRecord {
   };
 }
 
-export class HubFixStore {
+export class SqlFixStore implements HubFixStore {
   readonly #db: Kysely<HubDatabase>;
 
   constructor(db: Kysely<HubDatabase>) {

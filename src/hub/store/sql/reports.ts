@@ -8,32 +8,8 @@ import type { ReportEnvelope } from '../../../protocol/index.js';
 import { nextCounterValue } from './retention.js';
 import { recordHeartbeat } from './station-health.js';
 import type { HubDatabase } from './schema.js';
+import type { HubReportStore, IngestAnswer, IngestItem, ProblemRecord, StoredReport } from '../reports.js';
 import { transactionFlushedAfter } from '../../../common/sqlite/index.js';
-
-export interface ProblemRecord {
-  number: string;
-  stationId: string;
-  localId: string;
-  summary: string;
-  severity: string;
-  referenceCode: string | null;
-  systemSerial: string | null;
-  state: 'open' | 'closed';
-  openedAtMs: number;
-  updatedAtMs: number;
-  closedAtMs: number | null;
-}
-
-export interface StoredReport {
-  id: string;
-  stationId: string;
-  kind: string;
-  createdAtMs: number;
-  receivedAtMs: number;
-  body: string;
-  sha256: string;
-  problemNumber: string | null;
-}
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
@@ -51,13 +27,6 @@ function toProblem(row: HubDatabase['problems']): ProblemRecord {
     updatedAtMs: Number(row.updated_at),
     closedAtMs: row.closed_at === null ? null : Number(row.closed_at),
   };
-}
-
-/** One report to store: its envelope, the exact bytes received and their SHA-256. */
-export interface IngestItem {
-  envelope: ReportEnvelope;
-  body: string;
-  sha256: string;
 }
 
 function reportRow(
@@ -79,7 +48,7 @@ function reportRow(
   };
 }
 
-export class HubReportStore {
+export class SqlReportStore implements HubReportStore {
   readonly #db: Kysely<HubDatabase>;
 
   constructor(db: Kysely<HubDatabase>) {
@@ -97,7 +66,7 @@ export class HubReportStore {
     body: string,
     sha256: string,
     nowMs: number,
-  ): Promise<{ duplicate: boolean; problemNumber?: string }> {
+  ): Promise<IngestAnswer> {
     return this.#db
       .transaction()
       .execute((trx) => this.#ingestIn(trx, stationId, { envelope, body, sha256 }, nowMs));
@@ -112,7 +81,7 @@ export class HubReportStore {
     stationId: string,
     items: readonly IngestItem[],
     nowMs: number,
-  ): Promise<Array<{ duplicate: boolean; problemNumber?: string } | LifelineError>> {
+  ): Promise<Array<IngestAnswer | LifelineError>> {
     return transactionFlushedAfter(this.#db, async (trx) => {
       // One read for the ids seen before and one insert per 100 plain reports; problem reports and
       // heartbeats, which touch other tables, go one by one.
@@ -126,7 +95,7 @@ export class HubReportStore {
           .execute();
         for (const row of rows) seen.set(row.id, row);
       }
-      const results: Array<{ duplicate: boolean; problemNumber?: string } | LifelineError> = [];
+      const results: Array<IngestAnswer | LifelineError> = [];
       const plain: HubDatabase['reports'][] = [];
       for (const item of items) {
         const { envelope } = item;
@@ -170,7 +139,7 @@ export class HubReportStore {
     stationId: string,
     { envelope, body, sha256 }: IngestItem,
     nowMs: number,
-  ): Promise<{ duplicate: boolean; problemNumber?: string }> {
+  ): Promise<IngestAnswer> {
     const seen = await trx
       .selectFrom('reports')
       .select(['problem_number', 'station_id'])
@@ -255,9 +224,7 @@ export class HubReportStore {
     return (await query.execute()).map(toProblem);
   }
 
-  async getProblem(
-    number: string,
-  ): Promise<{ problem: ProblemRecord; reports: Omit<StoredReport, 'body'>[] } | undefined> {
+  async getProblem(number: string): Promise<{ problem: ProblemRecord; reports: StoredReport[] } | undefined> {
     const row = await this.#db
       .selectFrom('problems')
       .selectAll()
@@ -292,27 +259,5 @@ export class HubReportStore {
       .where('state', '=', 'open')
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
-  }
-
-  async getReport(id: string): Promise<StoredReport | undefined> {
-    const r = await this.#db.selectFrom('reports').selectAll().where('id', '=', id).executeTakeFirst();
-    return (
-      r && {
-        id: r.id,
-        stationId: r.station_id,
-        kind: r.kind,
-        createdAtMs: Number(r.created_at),
-        receivedAtMs: Number(r.received_at),
-        body: r.body,
-        sha256: r.sha256,
-        problemNumber: r.problem_number,
-      }
-    );
-  }
-
-  async countReports(stationId?: string): Promise<number> {
-    let query = this.#db.selectFrom('reports').select((eb) => eb.fn.countAll<number>().as('n'));
-    if (stationId) query = query.where('station_id', '=', stationId);
-    return Number((await query.executeTakeFirst())?.n ?? 0);
   }
 }

@@ -6,6 +6,8 @@
 import { sql, type Kysely, type QueryExecutorProvider } from 'kysely';
 import type { HubDatabase } from './schema.js';
 import type { HubAuditEntry } from '../hub-store.js';
+import type { AgingReportKind, HubRetentionStore, PurgeAudit } from '../retention.js';
+import { auditRow } from './rows.js';
 
 /**
  * The next value of a named counter, inside the caller's transaction (SQLite has one writer at a
@@ -21,24 +23,9 @@ export async function nextCounterValue(db: QueryExecutorProvider, name: string):
   return Number(value);
 }
 
-/** Report kinds that age out on their own; problem reports go with their problem. */
-export type AgingReportKind = 'inventory' | 'performance' | 'heartbeat';
-
-export type PurgeAudit<T> = (removed: T) => Omit<HubAuditEntry, 'seq'> | undefined;
-
 const lastRunKey = 'retention.last_run';
 
-function auditRow(entry: Omit<HubAuditEntry, 'seq'>) {
-  return {
-    at: entry.atMs,
-    actor: entry.actor,
-    action: entry.action,
-    station_id: entry.stationId,
-    detail: JSON.stringify(entry.detail),
-  };
-}
-
-export class HubRetentionStore {
+export class SqlRetentionStore implements HubRetentionStore {
   readonly #db: Kysely<HubDatabase>;
 
   constructor(db: Kysely<HubDatabase>) {
@@ -138,15 +125,5 @@ export class HubRetentionStore {
       .where('key', '=', lastRunKey)
       .executeTakeFirst();
     return row === undefined ? undefined : (JSON.parse(row.value) as Record<string, unknown>);
-  }
-
-  /** The last problem number's sequence given out (0 before the first). */
-  async lastProblemSeq(): Promise<number> {
-    const row = await this.#db
-      .selectFrom('counters')
-      .select('value')
-      .where('name', '=', 'problem')
-      .executeTakeFirst();
-    return Number(row?.value ?? 0);
   }
 }

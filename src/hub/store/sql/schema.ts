@@ -4,8 +4,8 @@
 // Times are bigint milliseconds since the epoch (read back as numbers).
 
 import type { Generated } from 'kysely';
-import type { HubAttachmentState } from './attachments.js';
-import type { DataRequestState } from './data-requests.js';
+import type { HubAttachmentState } from '../attachments.js';
+import type { DataRequestState } from '../data-requests.js';
 
 export interface HubDatabase {
   stations: {

@@ -1,18 +1,26 @@
 // HubStore in SQL through kysely: the same queries serve SQLite and PostgreSQL.
 
 import type { Kysely } from 'kysely';
-import { HubReportStore } from './reports.js';
-import { HubAttachmentStore } from './attachments.js';
-import { HubRetentionStore } from './retention.js';
-import { HubDataRequestStore } from './data-requests.js';
-import { HubFixStore } from './fixes.js';
-import { HubStationHealthStore } from './station-health.js';
-import { HubTrustStore } from './trust.js';
-import { HubCertSerialStore } from './cert-serials.js';
-import { HubUserSecurityStore } from './user-security.js';
+import { SqlReportStore } from './reports.js';
+import { SqlAttachmentStore } from './attachments.js';
+import { SqlRetentionStore } from './retention.js';
+import { SqlDataRequestStore } from './data-requests.js';
+import { SqlFixStore } from './fixes.js';
+import { SqlStationHealthStore } from './station-health.js';
+import { SqlTrustStore } from './trust.js';
+import { SqlCertSerialStore } from './cert-serials.js';
+import { SqlUserSecurityStore } from './user-security.js';
 import type { HubDatabase } from './schema.js';
+import { auditRow, num, numOrNull } from './rows.js';
+import type { HubAttachmentStore } from '../attachments.js';
+import type { HubDataRequestStore } from '../data-requests.js';
+import type { HubFixStore } from '../fixes.js';
+import type { HubReportStore } from '../reports.js';
+import type { HubRetentionStore } from '../retention.js';
+import type { HubStationHealthStore } from '../station-health.js';
+import type { HubCertSerialStore, HubTrustStore } from '../trust.js';
+import type { HubUserSecurityStore } from '../user-security.js';
 import type {
-  ApiTokenRecord,
   AuditCheckpointRecord,
   EnrollmentTokenRecord,
   HubAuditEntry,
@@ -23,10 +31,6 @@ import type {
   TunnelChange,
   UserRecord,
 } from '../hub-store.js';
-
-const num = (value: number | string | bigint): number => Number(value);
-const numOrNull = (value: number | string | bigint | null): number | null =>
-  value === null ? null : Number(value);
 
 export class SqlHubStore implements HubStore {
   readonly #db: Kysely<HubDatabase>;
@@ -42,15 +46,15 @@ export class SqlHubStore implements HubStore {
 
   constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
-    this.reports = new HubReportStore(db);
-    this.attachments = new HubAttachmentStore(db);
-    this.retention = new HubRetentionStore(db);
-    this.dataRequests = new HubDataRequestStore(db);
-    this.fixes = new HubFixStore(db);
-    this.health = new HubStationHealthStore(db);
-    this.trust = new HubTrustStore(db);
-    this.certSerials = new HubCertSerialStore(db);
-    this.userSecurity = new HubUserSecurityStore(db);
+    this.reports = new SqlReportStore(db);
+    this.attachments = new SqlAttachmentStore(db);
+    this.retention = new SqlRetentionStore(db);
+    this.dataRequests = new SqlDataRequestStore(db);
+    this.fixes = new SqlFixStore(db);
+    this.health = new SqlStationHealthStore(db);
+    this.trust = new SqlTrustStore(db);
+    this.certSerials = new SqlCertSerialStore(db);
+    this.userSecurity = new SqlUserSecurityStore(db);
   }
 
   async addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void> {
@@ -109,22 +113,6 @@ export class SqlHubStore implements HubStore {
   async listStations(): Promise<StationRecord[]> {
     const rows = await this.#db.selectFrom('stations').selectAll().orderBy('id').execute();
     return rows.map(toStation);
-  }
-
-  async markStationConnected(id: string, nowMs: number): Promise<void> {
-    await this.#db
-      .updateTable('stations')
-      .set({ connected_since: nowMs, last_seen_at: nowMs })
-      .where('id', '=', id)
-      .execute();
-  }
-
-  async markStationDisconnected(id: string, nowMs: number): Promise<void> {
-    await this.#db
-      .updateTable('stations')
-      .set({ connected_since: null, last_seen_at: nowMs })
-      .where('id', '=', id)
-      .execute();
   }
 
   async clearConnections(nowMs: number): Promise<void> {
@@ -201,32 +189,6 @@ export class SqlHubStore implements HubStore {
       if (user) users.push(user);
     }
     return users;
-  }
-
-  async addApiToken(token: ApiTokenRecord): Promise<void> {
-    await this.#db
-      .insertInto('api_tokens')
-      .values({
-        id: token.id,
-        user_name: token.userName,
-        created_at: token.createdAtMs,
-        expires_at: token.expiresAtMs,
-        revoked_at: token.revokedAtMs,
-      })
-      .execute();
-  }
-
-  async getApiToken(id: string): Promise<ApiTokenRecord | undefined> {
-    const row = await this.#db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
-    return (
-      row && {
-        id: row.id,
-        userName: row.user_name,
-        createdAtMs: num(row.created_at),
-        expiresAtMs: num(row.expires_at),
-        revokedAtMs: numOrNull(row.revoked_at),
-      }
-    );
   }
 
   async appendAudit(entry: Omit<HubAuditEntry, 'seq'>): Promise<void> {
@@ -361,15 +323,5 @@ function toStation(row: HubDatabase['stations']): StationRecord {
     lastSeenAtMs: numOrNull(row.last_seen_at),
     connectedSinceMs: numOrNull(row.connected_since),
     revokedAtMs: numOrNull(row.revoked_at),
-  };
-}
-
-function auditRow(entry: Omit<HubAuditEntry, 'seq'>) {
-  return {
-    at: entry.atMs,
-    actor: entry.actor,
-    action: entry.action,
-    station_id: entry.stationId,
-    detail: JSON.stringify(entry.detail),
   };
 }

@@ -8,34 +8,16 @@ import {
   inventoryPayloadSchema,
   performancePayloadSchema,
   type HeartbeatPayload,
-  type InventoryPayload,
-  type PerformanceSample,
   type ReportEnvelope,
 } from '../../../protocol/index.js';
 import type { HubDatabase } from './schema.js';
-
-export interface StationHealth {
-  stationId: string;
-  /** When the hub received the last heartbeat (hub clock). */
-  lastHeartbeatAtMs: number;
-  heartbeatIntervalMs: number;
-  systems: HeartbeatPayload['systems'];
-  /** Set when the hub declared the station silent; null while it is heard. */
-  silentSinceMs: number | null;
-}
-
-export interface StoredInventory {
-  reportId: string;
-  createdAtMs: number;
-  receivedAtMs: number;
-  inventory: InventoryPayload;
-}
-
-export interface StoredSample {
-  reportId: string;
-  source: string;
-  sample: PerformanceSample;
-}
+import type {
+  HubStationHealthStore,
+  StationHealth,
+  StoredInventory,
+  StoredSample,
+} from '../station-health.js';
+import { num } from './rows.js';
 
 /**
  * Called by report ingest inside its transaction, for a heartbeat not stored before. A heartbeat
@@ -62,8 +44,6 @@ export async function recordHeartbeat(
     .execute();
 }
 
-const num = (v: number | string | bigint): number => Number(v);
-
 function toHealth(row: HubDatabase['station_health']): StationHealth {
   let systems: HeartbeatPayload['systems'] = [];
   try {
@@ -83,7 +63,7 @@ function toHealth(row: HubDatabase['station_health']): StationHealth {
 /** Reports read per query at most: a chart of five years of 5-minute samples is not one query. */
 const maxReports = 5000;
 
-export class HubStationHealthStore {
+export class SqlStationHealthStore implements HubStationHealthStore {
   readonly #db: Kysely<HubDatabase>;
 
   constructor(db: Kysely<HubDatabase>) {
@@ -93,15 +73,6 @@ export class HubStationHealthStore {
   async listHealth(): Promise<StationHealth[]> {
     const rows = await this.#db.selectFrom('station_health').selectAll().orderBy('station_id').execute();
     return rows.map(toHealth);
-  }
-
-  async getHealth(stationId: string): Promise<StationHealth | undefined> {
-    const row = await this.#db
-      .selectFrom('station_health')
-      .selectAll()
-      .where('station_id', '=', stationId)
-      .executeTakeFirst();
-    return row && toHealth(row);
   }
 
   /**

@@ -3,8 +3,9 @@
 
 import type { Kysely } from 'kysely';
 import type { HubDatabase } from './schema.js';
+import type { HubTrustStore } from '../trust.js';
 
-export class HubTrustStore {
+export class SqlTrustStore implements HubTrustStore {
   readonly #db: Kysely<HubDatabase>;
 
   constructor(db: Kysely<HubDatabase>) {

@@ -3,30 +3,12 @@
 // user, which revokes the user's tokens in the same transaction.
 
 import type { Kysely } from 'kysely';
-import { authMethods, type TicketClaims } from '../../../protocol/index.js';
-import type { ApiTokenRecord } from '../hub-store.js';
+import { authMethods } from '../../../protocol/index.js';
+import type { ApiTokenRecord, AuthMethod, HubUserSecurityStore, TotpEnrollment } from '../user-security.js';
+import { num, numOrNull } from './rows.js';
 import type { HubDatabase } from './schema.js';
 
-export type AuthMethod = TicketClaims['amr'][number];
-
-export interface TotpEnrollment {
-  userName: string;
-  /** Base32; a secret: never logged, printed only once at enrollment. */
-  secret: string;
-  enrolledAtMs: number;
-  lastStep: number | null;
-}
-
-export interface TokenWithStrength extends ApiTokenRecord {
-  /** How the login that earned the token was checked: ['pwd'] or ['pwd', 'otp']. */
-  amr: AuthMethod[];
-}
-
-const num = (value: number | string | bigint): number => Number(value);
-const numOrNull = (value: number | string | bigint | null): number | null =>
-  value === null ? null : Number(value);
-
-export class HubUserSecurityStore {
+export class SqlUserSecurityStore implements HubUserSecurityStore {
   readonly #db: Kysely<HubDatabase>;
 
   constructor(db: Kysely<HubDatabase>) {
@@ -81,7 +63,7 @@ export class HubUserSecurityStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  async addToken(token: TokenWithStrength): Promise<void> {
+  async addToken(token: ApiTokenRecord): Promise<void> {
     await this.#db
       .insertInto('api_tokens')
       .values({
@@ -95,7 +77,7 @@ export class HubUserSecurityStore {
       .execute();
   }
 
-  async getToken(id: string): Promise<TokenWithStrength | undefined> {
+  async getToken(id: string): Promise<ApiTokenRecord | undefined> {
     const row = await this.#db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
     return (
       row && {
