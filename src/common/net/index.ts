@@ -9,4 +9,5 @@ export {
 } from './connection-guard.js';
 export { formatHostPort, isLoopbackHost, parseHostPort, type HostPort } from './host-port.js';
 export { installApiConventions } from './http-api.js';
+export { listenError } from './listen-error.js';
 export { canonicalAddress, sourceOf } from './source-address.js';
