@@ -6,6 +6,7 @@ export {
   problemDataPurger,
   retentionRules,
   runRetention,
+  startRetention,
   type RetentionRule,
   type RetentionRunSummary,
 } from './retention.js';
