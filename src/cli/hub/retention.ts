@@ -143,7 +143,8 @@ export function registerHubRetentionCommands(hub: Command): void {
       }
       if (lastRun) {
         printLine(tty`Last run:`);
-        printSummary(lastRun as unknown as RetentionRunSummary);
+        // What the hub's last run saved (runRetention): a RetentionRunSummary, as JSON.
+        printSummary(lastRun as RetentionRunSummary);
       } else {
         printLine(tty`Last run: none yet`);
       }

@@ -33,8 +33,11 @@ export interface HubRetentionStore {
     options: { limit: number; keepLatestPerStation?: boolean },
     audit?: PurgeAudit<{ reports: number }>,
   ): Promise<{ reports: number }>;
-  /** Keeps the summary of a retention run, with its audit entry, for `retention show` and the console. */
-  saveLastRun(summary: Record<string, unknown>, audit?: Omit<HubAuditEntry, 'seq'>): Promise<void>;
-  /** The summary saved last, if any. */
-  lastRun(): Promise<Record<string, unknown> | undefined>;
+  /**
+   * Keeps the summary of a retention run (as JSON), with its audit entry, for `retention show` and
+   * the console.
+   */
+  saveLastRun(summary: object, audit?: Omit<HubAuditEntry, 'seq'>): Promise<void>;
+  /** The summary saved last, as JSON gives it back; undefined before the first run. */
+  lastRun(): Promise<unknown>;
 }

@@ -106,7 +106,7 @@ export class SqlRetentionStore implements HubRetentionStore {
   }
 
   /** Keeps the summary of a retention run, with its audit entry, for `retention show` and the console. */
-  async saveLastRun(summary: Record<string, unknown>, audit?: Omit<HubAuditEntry, 'seq'>): Promise<void> {
+  async saveLastRun(summary: object, audit?: Omit<HubAuditEntry, 'seq'>): Promise<void> {
     const value = JSON.stringify(summary);
     await this.#db.transaction().execute(async (trx) => {
       await trx
@@ -118,12 +118,12 @@ export class SqlRetentionStore implements HubRetentionStore {
     });
   }
 
-  async lastRun(): Promise<Record<string, unknown> | undefined> {
+  async lastRun(): Promise<unknown> {
     const row = await this.#db
       .selectFrom('hub_settings')
       .select('value')
       .where('key', '=', lastRunKey)
       .executeTakeFirst();
-    return row === undefined ? undefined : (JSON.parse(row.value) as Record<string, unknown>);
+    return row === undefined ? undefined : (JSON.parse(row.value) as unknown);
   }
 }
