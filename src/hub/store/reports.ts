@@ -69,7 +69,7 @@ export interface HubReportStore {
   ): Promise<Array<IngestAnswer | LifelineError>>;
   /** Problems, newest first (at most 1000); with open, the open ones only. */
   listProblems(options?: { open?: boolean }): Promise<ProblemRecord[]>;
-  /** A problem with its reports in the order received. */
+  /** A problem with its reports in the order received (those of one batch in the batch's order). */
   getProblem(number: string): Promise<{ problem: ProblemRecord; reports: StoredReport[] } | undefined>;
   /** Closes an open problem (support closed it); false when it is unknown or closed already. */
   closeProblem(number: string, nowMs: number): Promise<boolean>;

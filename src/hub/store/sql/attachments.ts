@@ -36,13 +36,6 @@ export class SqlAttachmentStore implements HubAttachmentStore {
     this.#db = db;
   }
 
-  /**
-   * Starts an upload, or returns the one with this id: the same fields give its current state, other
-   * fields are CALLHOME_ATTACHMENT_CONFLICT. A problem the hub has not received yet is
-   * CALLHOME_ATTACHMENT_PROBLEM_UNKNOWN, so the agent retries after its problem.open arrived. A new
-   * upload is first checked with `admission` against the station's unfinished ones, in the same
-   * transaction; a known one is never refused (it resumes).
-   */
   async start(
     stationId: string,
     fields: AttachmentStart,
@@ -123,11 +116,6 @@ export class SqlAttachmentStore implements HubAttachmentStore {
     return row && toAttachment(row);
   }
 
-  /**
-   * Records a chunk that was written and synced at `fromBytes`: the resume point moves to `toBytes`
-   * only if it still is `fromBytes` (two copies of one chunk cannot both advance it). Returns the
-   * state after, and whether this call moved it.
-   */
   async advance(
     id: string,
     fromBytes: number,
@@ -154,7 +142,6 @@ export class SqlAttachmentStore implements HubAttachmentStore {
     return { attachment, advanced: Number(result.numUpdatedRows) === 1 };
   }
 
-  /** Counts a chunk that arrived again (nothing was written): the cost of resending. */
   async countRepeat(id: string, bytes: number, nowMs: number): Promise<void> {
     await this.#db
       .updateTable('attachments')
@@ -163,7 +150,6 @@ export class SqlAttachmentStore implements HubAttachmentStore {
       .execute();
   }
 
-  /** The whole file matched its SHA-256. */
   async markComplete(id: string, nowMs: number): Promise<HubAttachment | undefined> {
     await this.#db
       .updateTable('attachments')
@@ -174,7 +160,6 @@ export class SqlAttachmentStore implements HubAttachmentStore {
     return this.get(id);
   }
 
-  /** The whole file did not match: everything received is discarded and the upload starts over. */
   async restart(id: string, nowMs: number): Promise<void> {
     await this.#db
       .updateTable('attachments')
@@ -184,7 +169,6 @@ export class SqlAttachmentStore implements HubAttachmentStore {
       .execute();
   }
 
-  /** The file is gone (support deleted it, or retention purged it); the row stays as the record. */
   async markRemoved(id: string, state: 'deleted' | 'purged', nowMs: number): Promise<void> {
     await this.#db
       .updateTable('attachments')
@@ -203,10 +187,6 @@ export class SqlAttachmentStore implements HubAttachmentStore {
     return rows.map(toAttachment);
   }
 
-  /**
-   * Uploads still receiving that nothing has touched since before `cutoffMs` (no chunk, no start),
-   * oldest first: their partial files are what retention removes of unfinished uploads.
-   */
   async listReceivingIdleSince(cutoffMs: number, limit = 10_000): Promise<HubAttachment[]> {
     const rows = await this.#db
       .selectFrom('attachments')
@@ -219,11 +199,6 @@ export class SqlAttachmentStore implements HubAttachmentStore {
     return rows.map(toAttachment);
   }
 
-  /**
-   * An unfinished upload's bytes are dropped: it resumes from the start if its station comes
-   * back. Only while it is still receiving and untouched since before `cutoffMs` (a chunk that
-   * arrived meanwhile wins); returns whether it was dropped.
-   */
   async discardUnfinished(id: string, cutoffMs: number, nowMs: number): Promise<boolean> {
     const result = await this.#db
       .updateTable('attachments')
@@ -235,7 +210,6 @@ export class SqlAttachmentStore implements HubAttachmentStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  /** Complete uploads verified before `cutoffMs`, oldest first: what retention removes. */
   async listCompleteBefore(cutoffMs: number, limit = 10_000): Promise<HubAttachment[]> {
     const rows = await this.#db
       .selectFrom('attachments')

@@ -13,7 +13,6 @@ export class SqlCertSerialStore implements HubCertSerialStore {
     this.#db = db;
   }
 
-  /** Records a new certificate and forgets the station's expired ones (the table stays bounded). */
   async recordIssued(record: IssuedCertRecord): Promise<void> {
     await this.#db
       .deleteFrom('station_cert_serials')
@@ -33,10 +32,6 @@ export class SqlCertSerialStore implements HubCertSerialStore {
       .execute();
   }
 
-  /**
-   * Serials of certificates from the CA issuerSha256 that belong to revoked stations and have not
-   * expired at nowMs (an expired certificate need not be listed), oldest first.
-   */
   async listRevokedSerials(issuerSha256: string, nowMs: number): Promise<string[]> {
     const rows = await this.#db
       .selectFrom('station_cert_serials')

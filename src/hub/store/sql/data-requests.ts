@@ -38,7 +38,6 @@ export class SqlDataRequestStore implements HubDataRequestStore {
     this.#db = db;
   }
 
-  /** Opens a request on an open problem, with its audit entry in the same transaction. */
   async create(
     request: { problemNumber: string; note: string; requestedBy: string; nowMs: number },
     auditFor?: DataRequestAudit,
@@ -80,7 +79,6 @@ export class SqlDataRequestStore implements HubDataRequestStore {
     });
   }
 
-  /** The station's open requests on open problems, oldest first (at most 100), marked fetched the first time. */
   async fetchOpenForStation(stationId: string, nowMs: number): Promise<StationDataRequest[]> {
     const rows = await this.#db
       .selectFrom('data_requests as r')
@@ -114,10 +112,6 @@ export class SqlDataRequestStore implements HubDataRequestStore {
     }));
   }
 
-  /**
-   * Records the station's answer once. A request answered already is left as it is and returned
-   * with duplicate: true (the agent sends again when it missed the hub's reply).
-   */
   async answer(
     stationId: string,
     id: string,

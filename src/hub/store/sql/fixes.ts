@@ -31,7 +31,6 @@ export class SqlFixStore implements HubFixStore {
     this.#db = db;
   }
 
-  /** Adds a fix; the same name and version twice is refused with CALLHOME_FIX_EXISTS. */
   async add(fix: FixRecord): Promise<void> {
     const result = await this.#db
       .insertInto('fixes')
@@ -64,10 +63,7 @@ export class SqlFixStore implements HubFixStore {
     return row && toFix(row);
   }
 
-  /**
-   * Published fixes, newest first. With `model`, only those for that model or for every model
-   * (the models are a JSON list, filtered here so the query stays portable).
-   */
+  // The models are a JSON list, filtered here so that the query stays portable.
   async list(options: { model?: string | undefined } = {}): Promise<FixRecord[]> {
     const rows = await this.#db
       .selectFrom('fixes')

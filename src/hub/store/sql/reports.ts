@@ -55,11 +55,6 @@ export class SqlReportStore implements HubReportStore {
     this.#db = db;
   }
 
-  /**
-   * Stores a report once: in one transaction, a report id seen before changes nothing (the answer
-   * says duplicate, with the same problem number); a new problem report opens, updates or closes
-   * its problem.
-   */
   async ingest(
     stationId: string,
     envelope: ReportEnvelope,
@@ -72,11 +67,8 @@ export class SqlReportStore implements HubReportStore {
       .execute((trx) => this.#ingestIn(trx, stationId, { envelope, body, sha256 }, nowMs));
   }
 
-  /**
-   * Stores a batch of reports in one transaction (one disk commit), in order. A report the hub
-   * refuses (CALLHOME_REPORT_INVALID, another station's id) is refused alone: its checks run before
-   * it writes anything, so the others are stored. Any other failure rolls the whole batch back.
-   */
+  // One transaction, one disk commit (flushed off the event loop). A refused report is checked
+  // before it writes anything, so the batch goes on without it.
   async ingestMany(
     stationId: string,
     items: readonly IngestItem[],

@@ -32,11 +32,6 @@ export class SqlRetentionStore implements HubRetentionStore {
     this.#db = db;
   }
 
-  /**
-   * Removes up to `limit` problems closed before cutoffMs, with their reports and data requests,
-   * and the audit entry `audit` makes of them, in one transaction. Open problems are never
-   * touched. Returns what was removed; call again until it returns no problem.
-   */
   async purgeClosedProblems(
     cutoffMs: number,
     limit: number,
@@ -66,11 +61,6 @@ export class SqlRetentionStore implements HubRetentionStore {
     });
   }
 
-  /**
-   * Removes up to `limit` reports of one kind received before cutoffMs, with the audit entry, in
-   * one transaction. With keepLatestPerStation, each station's newest report of the kind stays
-   * however old it is (the last known inventory of a station is never lost).
-   */
   async purgeReports(
     kind: AgingReportKind,
     cutoffMs: number,
@@ -105,7 +95,6 @@ export class SqlRetentionStore implements HubRetentionStore {
     });
   }
 
-  /** Keeps the summary of a retention run, with its audit entry, for `retention show` and the console. */
   async saveLastRun(summary: object, audit?: Omit<HubAuditEntry, 'seq'>): Promise<void> {
     const value = JSON.stringify(summary);
     await this.#db.transaction().execute(async (trx) => {

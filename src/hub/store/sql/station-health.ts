@@ -75,10 +75,6 @@ export class SqlStationHealthStore implements HubStationHealthStore {
     return rows.map(toHealth);
   }
 
-  /**
-   * Declares the station silent, unless a heartbeat came since `lastHeartbeatAtMs` was read or it
-   * is silent already: true only for the one caller that changed it (several hub nodes may check).
-   */
   async markSilent(stationId: string, lastHeartbeatAtMs: number, nowMs: number): Promise<boolean> {
     const result = await this.#db
       .updateTable('station_health')
@@ -90,7 +86,6 @@ export class SqlStationHealthStore implements HubStationHealthStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  /** Clears the silent mark; true only for the caller that cleared it. */
   async markHeard(stationId: string): Promise<boolean> {
     const result = await this.#db
       .updateTable('station_health')
@@ -101,7 +96,6 @@ export class SqlStationHealthStore implements HubStationHealthStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  /** The station's newest inventory (by the time the agent made it). */
   async latestInventory(stationId: string): Promise<StoredInventory | undefined> {
     const row = await this.#db
       .selectFrom('reports')
@@ -123,11 +117,7 @@ export class SqlStationHealthStore implements HubStationHealthStore {
     };
   }
 
-  /**
-   * The station's performance samples taken in [sinceMs, untilMs], oldest first, optionally of one
-   * source ('host' or a system serial). A report is made after its samples were taken, so reports
-   * made before sinceMs hold none of them.
-   */
+  // A report is made after its samples were taken: reports made before sinceMs hold none of them.
   async performanceSamples(
     stationId: string,
     sinceMs: number,

@@ -12,10 +12,6 @@ export class SqlTrustStore implements HubTrustStore {
     this.#db = db;
   }
 
-  /**
-   * Marks the station revoked at nowMs. 'revoked' the first time, 'already' when it was revoked
-   * before (its time is kept), 'unknown' when no such station is enrolled.
-   */
   async revokeStation(id: string, nowMs: number): Promise<'revoked' | 'already' | 'unknown'> {
     const result = await this.#db
       .updateTable('stations')
@@ -28,7 +24,6 @@ export class SqlTrustStore implements HubTrustStore {
     return row ? 'already' : 'unknown';
   }
 
-  /** A renewal: the station's newest certificate expires at certNotAfterMs. Not for a revoked one. */
   async recordRenewal(id: string, certNotAfterMs: number): Promise<boolean> {
     const result = await this.#db
       .updateTable('stations')
@@ -39,7 +34,6 @@ export class SqlTrustStore implements HubTrustStore {
     return Number(result.numUpdatedRows) > 0;
   }
 
-  /** Stations revoked at or after sinceMs (all revoked ones without it), oldest first. */
   async listRevoked(sinceMs?: number): Promise<{ id: string; revokedAtMs: number }[]> {
     let query = this.#db
       .selectFrom('stations')

@@ -31,16 +31,10 @@ export class SqlUserSecurityStore implements HubUserSecurityStore {
     );
   }
 
-  /** Enrolls (or re-enrolls) the user: a new secret replaces the old one. */
   async setTotp(userName: string, secret: string, nowMs: number): Promise<void> {
     await upsertTotp(this.#db, userName, secret, nowMs);
   }
 
-  /**
-   * Enrolls TOTP for an existing user (a new secret replaces an old one) and revokes the user's
-   * logins, in one transaction: a login made with the password alone, or with the old secret,
-   * no longer counts. Returns how many logins were revoked.
-   */
   async enrollTotp(userName: string, secret: string, nowMs: number): Promise<number> {
     return this.#db.transaction().execute(async (trx) => {
       await upsertTotp(trx, userName, secret, nowMs);
@@ -48,11 +42,7 @@ export class SqlUserSecurityStore implements HubUserSecurityStore {
     });
   }
 
-  /**
-   * Records `step` as used if it is later than every step accepted before; false if it is not (the
-   * code, or an earlier one, was used already). One conditional update: two logins racing with the
-   * same code cannot both win.
-   */
+  // One conditional update: two logins racing with the same code cannot both win.
   async acceptTotpStep(userName: string, step: number): Promise<boolean> {
     const result = await this.#db
       .updateTable('user_totp')
@@ -91,10 +81,6 @@ export class SqlUserSecurityStore implements HubUserSecurityStore {
     );
   }
 
-  /**
-   * Disables the user and revokes every token of theirs, in one transaction. Returns whether the
-   * user was enabled before, and how many tokens were revoked.
-   */
   async disableUser(userName: string, nowMs: number): Promise<{ changed: boolean; tokensRevoked: number }> {
     return this.#db.transaction().execute(async (trx) => {
       const disabled = await trx
@@ -110,7 +96,6 @@ export class SqlUserSecurityStore implements HubUserSecurityStore {
     });
   }
 
-  /** Enables the user again; tokens revoked by disabling stay revoked (the user logs in again). */
   async enableUser(userName: string): Promise<boolean> {
     const result = await this.#db
       .updateTable('users')
@@ -121,7 +106,6 @@ export class SqlUserSecurityStore implements HubUserSecurityStore {
     return Number(result.numUpdatedRows) === 1;
   }
 
-  /** Names of the disabled users (read by the hub's user watch twice a second). */
   async disabledUserNames(): Promise<string[]> {
     const rows = await this.#db
       .selectFrom('users')
@@ -132,7 +116,6 @@ export class SqlUserSecurityStore implements HubUserSecurityStore {
     return rows.map((row) => row.name);
   }
 
-  /** Users enrolled in TOTP (for `hub user list`); never the secrets. */
   async totpUserNames(): Promise<string[]> {
     const rows = await this.#db.selectFrom('user_totp').select('user_name').orderBy('user_name').execute();
     return rows.map((row) => row.user_name);
