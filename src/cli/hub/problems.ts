@@ -89,7 +89,7 @@ function when(ms: number | null): string {
 
 function printProblem(found: {
   problem: ProblemRecord;
-  reports: Omit<StoredReport, 'body'>[];
+  reports: StoredReport[];
   dataRequests: HubDataRequest[];
   attachments: HubAttachment[];
 }): void {

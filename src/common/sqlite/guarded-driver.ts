@@ -8,13 +8,12 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import {
   SqliteDialect,
-  type CompiledQuery,
+  CompiledQuery,
   type DatabaseConnection,
   type Driver,
   type QueryCompiler,
   type QueryResult,
   type SqliteDialectConfig,
-  type TransactionSettings,
 } from 'kysely';
 import { formatBytes } from '../bytes.js';
 import { StoreFullError, freeBytesOf, storeFullErrorOf } from '../disk/index.js';
@@ -149,8 +148,13 @@ class GuardedSqliteDriver implements Driver {
     return guarded;
   }
 
-  beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
-    return this.#inner.beginTransaction(connection, settings);
+  /**
+   * Takes the write lock at once (BEGIN IMMEDIATE), waiting busy_timeout for another process that
+   * holds it. A plain BEGIN takes it at the first write: if another process committed since this
+   * transaction first read, SQLite refuses at once with "database is locked", whatever the timeout.
+   */
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
 
   commitTransaction(connection: DatabaseConnection): Promise<void> {

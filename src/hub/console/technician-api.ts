@@ -8,7 +8,7 @@ import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { installApiConventions } from '../../common/net/index.js';
+import { installApiConventions, listenError, type HostPort } from '../../common/net/index.js';
 import { installBodyProgress } from '../../common/net/index.js';
 import type { ConnectionGuard } from '../../common/net/index.js';
 import type { Logger } from '../../common/logger.js';
@@ -22,9 +22,16 @@ import type { HubStore } from '../store/index.js';
 import type { SessionBroker } from '../sessions/index.js';
 import { LoginRateLimited, type TechnicianAuth } from '../technicians/index.js';
 import type { TunnelRegistry } from '../stations/index.js';
-import { registerHubOpsRoutes, type HubOpsRoutesOptions } from './metrics.js';
+import {
+  ensureScrapeToken,
+  registerHubOpsRoutes,
+  type HubMetrics,
+  type HubOpsRoutesOptions,
+} from './metrics.js';
 import { registerConsoleRoutes, stationLister, type ConsoleRouteOptions } from './console-routes.js';
 import { registerWebPages } from '../../common/web-pages.js';
+import { ChangeFeed } from '../../common/change-feed.js';
+import type { StoreSpace } from '../../common/disk/index.js';
 import { registerCrlRoute, type CaCrl } from '../trust/index.js';
 
 export interface TechnicianApiOptions {
@@ -178,4 +185,64 @@ export function buildTechnicianApi(options: TechnicianApiOptions) {
   registerWebPages(app, ['console']);
 
   return app;
+}
+
+/** What the running hub gives its technician API beyond what the routes take. */
+export interface TechnicianApiStartOptions extends Omit<TechnicianApiOptions, 'ops' | 'console'> {
+  address: HostPort;
+  metrics: HubMetrics;
+  /** Where the bearer token of GET /metrics is kept (made on the first start). */
+  scrapeTokenPath: string;
+  /** The data directory's room: /health, and the console's banner, say when it has none. */
+  space: StoreSpace;
+  console: Omit<ConsoleRouteOptions, 'auth' | 'store' | 'broker' | 'feed' | 'storeFull'>;
+}
+
+/** The technician API listening, as the running hub holds it. */
+export interface RunningTechnicianApi {
+  /** The port listened on (the one asked for, or the one given for port 0). */
+  readonly port: number;
+  /** Ends the console's live feeds and the relayed sessions, then closes the server. */
+  close(): Promise<void>;
+}
+
+/** Builds the technician API and listens; rejects with API_LISTEN_FAILED naming the address when it cannot. */
+export async function startTechnicianApi(options: TechnicianApiStartOptions): Promise<RunningTechnicianApi> {
+  const { store, space } = options;
+  // Live updates for the hub console, from the hub's audit entries (console-routes.ts); the
+  // store-full banner comes and goes with the condition.
+  const feed = new ChangeFeed();
+  const onSpaceChange = () => feed.changed('hub');
+  space.on('change', onSpaceChange);
+  const app = buildTechnicianApi({
+    ...options,
+    ops: {
+      metrics: options.metrics,
+      scrapeToken: ensureScrapeToken(options.scrapeTokenPath),
+      // A lookup by key answers only if the database does; the station need not exist.
+      healthy: async () => {
+        await store.getStation('ST-0000-0000-0');
+        return true;
+      },
+      storeFull: () => space.condition !== null,
+    },
+    console: { ...options.console, feed, storeFull: () => space.condition },
+  });
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      space.off('change', onSpaceChange);
+      // An open event stream or a live session would hold the server open.
+      feed.close();
+      options.broker.closeAll();
+      await app.close();
+    })());
+  try {
+    await app.listen({ host: options.address.host, port: options.address.port });
+  } catch (err) {
+    await close();
+    throw listenError(err, 'the technician API', options.address, 'apiListen in hub.yaml');
+  }
+  const address = app.server.address();
+  return { port: typeof address === 'object' && address ? address.port : options.address.port, close };
 }

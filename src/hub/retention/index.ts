@@ -7,6 +7,7 @@ export {
   retentionRules,
   retentionRunSummarySchema,
   runRetention,
+  startRetention,
   type RetentionRule,
   type RetentionRunSummary,
 } from './retention.js';

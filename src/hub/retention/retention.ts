@@ -8,6 +8,7 @@ import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { HubAuditEntry, HubStore } from '../store/index.js';
 import {
+  attachmentsDirOf,
   discardUnfinishedUploadsIdleSince,
   purgeAttachmentsReceivedBefore,
   type RemovedFile,
@@ -299,4 +300,27 @@ export function problemDataPurger(store: HubStore, attachmentsDir: string): Purg
     files: await purgeAttachmentsReceivedBefore({ store, attachmentsDir, cutoffMs }),
     unfinished: await discardUnfinishedUploadsIdleSince({ store, attachmentsDir, cutoffMs }),
   });
+}
+
+/** The running hub's retention: hub.yaml `retention:` applied every interval, from a second after start. */
+export function startRetention(options: {
+  store: HubStore;
+  config: RetentionConfig;
+  clock: Clock;
+  logger: Logger;
+  /** The hub's data directory, where problem data files lie. */
+  dataDir: string;
+}): RetentionScheduler {
+  const { store, clock, logger } = options;
+  const { interval, ...rules } = options.config;
+  const scheduler = new RetentionScheduler({
+    store,
+    config: rules,
+    clock,
+    logger,
+    intervalMs: interval,
+    purgeProblemData: problemDataPurger(store, attachmentsDirOf(options.dataDir)),
+  });
+  scheduler.start();
+  return scheduler;
 }

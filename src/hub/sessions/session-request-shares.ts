@@ -6,6 +6,7 @@
 import type { Clock } from '../../common/clock.js';
 import { formatDurationMs } from '../../common/config/index.js';
 import { LimitReached, seconds, shareKeys } from '../shares/index.js';
+import type { SharesConfig } from '../shares/index.js';
 
 export interface SessionRequestLimits {
   /** Requests a user may make at once, and again per window. */
@@ -13,6 +14,17 @@ export interface SessionRequestLimits {
   windowMs: number;
   /** Requests of a user waiting for their station's answer at once. */
   inFlight: number;
+}
+
+/** The limits of hub.yaml `shares.perUser`. */
+export function sessionRequestLimitsOf(
+  perUser: Pick<SharesConfig['perUser'], 'sessionRequests' | 'sessionRequestWindow' | 'sessionOpens'>,
+): SessionRequestLimits {
+  return {
+    perWindow: perUser.sessionRequests,
+    windowMs: perUser.sessionRequestWindow,
+    inFlight: perUser.sessionOpens,
+  };
 }
 
 interface Share {

@@ -52,6 +52,8 @@ describe('the hub with station heartbeats, inventory and performance', () => {
       intervalMs,
       systems: [{ serial: 'SN-1', status: 'warning', detail: 'fan slow' }],
     });
+  const healthOf = async (stationId: string) =>
+    (await store.health.listHealth()).find((h) => h.stationId === stationId);
   const actions = async () =>
     (await store.listAudit())
       .filter((e) => e.action.startsWith('station.'))
@@ -81,7 +83,7 @@ describe('the hub with station heartbeats, inventory and performance', () => {
   test('a heartbeat records its time, interval and system statuses; a duplicate changes nothing', async () => {
     await addStation('ST-A');
     await heartbeat('ST-A');
-    const health = await store.health.getHealth('ST-A');
+    const health = await healthOf('ST-A');
     assert.equal(health?.lastHeartbeatAtMs, clock.now());
     assert.equal(health?.heartbeatIntervalMs, minute);
     assert.deepEqual(health?.systems, [{ serial: 'SN-1', status: 'warning', detail: 'fan slow' }]);
@@ -99,7 +101,7 @@ describe('the hub with station heartbeats, inventory and performance', () => {
       clock.now() + 1000,
     );
     assert.equal(again.duplicate, true);
-    assert.equal((await store.health.getHealth('ST-A'))?.lastHeartbeatAtMs, clock.now());
+    assert.equal((await healthOf('ST-A'))?.lastHeartbeatAtMs, clock.now());
   });
 
   test('silent once when heartbeats stop, heard once when they come back; revoked and quiet stations never', async () => {
@@ -119,25 +121,25 @@ describe('the hub with station heartbeats, inventory and performance', () => {
     await monitor.check();
     await monitor.check();
     assert.deepEqual(await actions(), ['station.silent ST-A']);
-    assert.equal((await store.health.getHealth('ST-A'))?.silentSinceMs, clock.now());
+    assert.equal((await healthOf('ST-A'))?.silentSinceMs, clock.now());
 
     clock.advance(10 * minute);
     await heartbeat('ST-A');
     await monitor.check();
     await monitor.check();
     assert.deepEqual(await actions(), ['station.silent ST-A', 'station.heard ST-A']);
-    assert.equal((await store.health.getHealth('ST-A'))?.silentSinceMs, null);
+    assert.equal((await healthOf('ST-A'))?.silentSinceMs, null);
     await monitor.close();
   });
 
   test('a heartbeat arriving between the read and the mark keeps the station heard', async () => {
     await addStation('ST-A');
     await heartbeat('ST-A');
-    const seen = await store.health.getHealth('ST-A');
+    const seen = await healthOf('ST-A');
     clock.advance(5 * minute);
     await heartbeat('ST-A');
     assert.equal(await store.health.markSilent('ST-A', seen?.lastHeartbeatAtMs ?? 0, clock.now()), false);
-    assert.equal((await store.health.getHealth('ST-A'))?.silentSinceMs, null);
+    assert.equal((await healthOf('ST-A'))?.silentSinceMs, null);
   });
 
   test('the latest inventory is the newest made, whatever the order it arrived in', async () => {

@@ -128,8 +128,19 @@ export class TunnelRegistry {
     return true;
   }
 
-  closeAll(reason: string): void {
-    for (const stationId of [...this.#tunnels.keys()]) this.disconnect(stationId, reason);
+  /**
+   * Closes every tunnel as disconnect does (shutdown), and resolves once all of them have closed: the
+   * agents end their sessions first, so the end reason reaches the technicians. Each tunnel is
+   * destroyed half a second after its GOAWAY at the latest.
+   */
+  async closeAll(reason: string): Promise<void> {
+    const closed = [...this.#tunnels].map(([stationId, tunnel]) => {
+      // A tunnel still listed has not closed yet: its close event removes it.
+      const done = new Promise<void>((resolve) => tunnel.session.once('close', () => resolve()));
+      this.disconnect(stationId, reason);
+      return done;
+    });
+    await Promise.all(closed);
   }
 
   destroyAll(): void {

@@ -1,66 +1,11 @@
-// What the hub keeps of extended error data: one row per uploaded file, linked to its problem, with
-// how many bytes arrived in order (the resume point) and whether the whole file was verified. The
-// files themselves live beside the database (src/hub/attachments/attachment-files.ts). Portable SQL.
+// Extended error data: one record per uploaded file, linked to its problem, with how many bytes
+// arrived in order (the resume point) and whether the whole file was verified. The files themselves
+// live beside the store (src/hub/attachments/attachment-files.ts).
 
-import type { Kysely, Migration } from 'kysely';
-import { sql } from 'kysely';
-import { LifelineError } from '../../common/errors.js';
 import type { AttachmentStart } from '../../protocol/index.js';
-import { transactionFlushedAfter } from '../../common/sqlite/index.js';
-
-export const hubAttachmentMigrations: Record<string, Migration> = {
-  '1002-attachments': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('attachments')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('station_id', 'text', (c) => c.notNull())
-        .addColumn('problem_local_id', 'text', (c) => c.notNull())
-        .addColumn('problem_number', 'text')
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('bytes', 'bigint', (c) => c.notNull())
-        .addColumn('sha256', 'text', (c) => c.notNull())
-        .addColumn('chunk_bytes', 'integer', (c) => c.notNull())
-        .addColumn('received_bytes', 'bigint', (c) => c.notNull())
-        .addColumn('transferred_bytes', 'bigint', (c) => c.notNull())
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .addColumn('completed_at', 'bigint')
-        .addColumn('removed_at', 'bigint')
-        .execute();
-      await sql`create index attachments_problem on attachments (problem_number)`.execute(db);
-      await sql`create index attachments_completed on attachments (state, completed_at)`.execute(db);
-    },
-  },
-};
 
 /** receiving: chunks arrive; complete: verified whole; deleted by support; purged by retention. */
-export const hubAttachmentStates = ['receiving', 'complete', 'deleted', 'purged'] as const;
-export type HubAttachmentState = (typeof hubAttachmentStates)[number];
-
-export interface HubAttachmentTables {
-  attachments: {
-    id: string;
-    station_id: string;
-    problem_local_id: string;
-    problem_number: string | null;
-    name: string;
-    bytes: number;
-    sha256: string;
-    chunk_bytes: number;
-    /** Bytes written and synced in order from the start: where the upload resumes. */
-    received_bytes: number;
-    /** Every chunk byte that arrived, repeats included: what the upload cost on the wire. */
-    transferred_bytes: number;
-    state: HubAttachmentState;
-    created_at: number;
-    updated_at: number;
-    completed_at: number | null;
-    removed_at: number | null;
-  };
-  problems: { station_id: string; local_id: string; number: string };
-}
+export type HubAttachmentState = 'receiving' | 'complete' | 'deleted' | 'purged';
 
 export interface HubAttachment {
   id: string;
@@ -71,33 +16,15 @@ export interface HubAttachment {
   bytes: number;
   sha256: string;
   chunkBytes: number;
+  /** Bytes written and synced in order from the start: where the upload resumes. */
   receivedBytes: number;
+  /** Every chunk byte that arrived, repeats included: what the upload cost on the wire. */
   transferredBytes: number;
   state: HubAttachmentState;
   createdAtMs: number;
   updatedAtMs: number;
   completedAtMs: number | null;
   removedAtMs: number | null;
-}
-
-function toAttachment(row: HubAttachmentTables['attachments']): HubAttachment {
-  return {
-    id: row.id,
-    stationId: row.station_id,
-    problemLocalId: row.problem_local_id,
-    problemNumber: row.problem_number,
-    name: row.name,
-    bytes: Number(row.bytes),
-    sha256: row.sha256,
-    chunkBytes: Number(row.chunk_bytes),
-    receivedBytes: Number(row.received_bytes),
-    transferredBytes: Number(row.transferred_bytes),
-    state: row.state,
-    createdAtMs: Number(row.created_at),
-    updatedAtMs: Number(row.updated_at),
-    completedAtMs: row.completed_at === null ? null : Number(row.completed_at),
-    removedAtMs: row.removed_at === null ? null : Number(row.removed_at),
-  };
 }
 
 /** What a station has of unfinished uploads, for its share (hub.yaml shares.perStation). */
@@ -118,222 +45,53 @@ export interface UploadAdmission {
   check: (pending: PendingUploads) => void;
 }
 
-export class HubAttachmentStore {
-  readonly #db: Kysely<HubAttachmentTables>;
-
-  constructor(db: Kysely<HubAttachmentTables>) {
-    this.#db = db;
-  }
-
+export interface HubAttachmentStore {
   /**
    * Starts an upload, or returns the one with this id: the same fields give its current state, other
-   * fields are CALLHOME_ATTACHMENT_CONFLICT. A problem the hub has not received yet is
-   * CALLHOME_ATTACHMENT_PROBLEM_UNKNOWN, so the agent retries after its problem.open arrived. A new
-   * upload is first checked with `admission` against the station's unfinished ones, in the same
-   * transaction; a known one is never refused (it resumes).
+   * fields (or another station) are CALLHOME_ATTACHMENT_CONFLICT. A problem the hub has not received
+   * yet is CALLHOME_ATTACHMENT_PROBLEM_UNKNOWN, so the agent retries after its problem.open arrived.
+   * A new upload is first checked with `admission` against the station's unfinished ones, in the
+   * same transaction (a refusal stores nothing); a known one is never refused (it resumes).
    */
-  async start(
+  start(
     stationId: string,
     fields: AttachmentStart,
     nowMs: number,
     admission?: UploadAdmission,
-  ): Promise<{ attachment: HubAttachment; created: boolean }> {
-    return this.#db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('attachments')
-        .selectAll()
-        .where('id', '=', fields.id)
-        .executeTakeFirst();
-      if (row) {
-        const known = toAttachment(row);
-        if (
-          known.stationId !== stationId ||
-          known.problemLocalId !== fields.problemLocalId ||
-          known.name !== fields.name ||
-          known.bytes !== fields.bytes ||
-          known.sha256 !== fields.sha256 ||
-          known.chunkBytes !== fields.chunkBytes
-        ) {
-          throw new LifelineError(
-            'CALLHOME_ATTACHMENT_CONFLICT',
-            `attachment ${fields.id} was started before with other fields`,
-          );
-        }
-        return { attachment: known, created: false };
-      }
-      const problem = await trx
-        .selectFrom('problems')
-        .select('number')
-        .where('station_id', '=', stationId)
-        .where('local_id', '=', fields.problemLocalId)
-        .executeTakeFirst();
-      if (!problem) {
-        throw new LifelineError(
-          'CALLHOME_ATTACHMENT_PROBLEM_UNKNOWN',
-          `the hub has not received problem ${fields.problemLocalId} of this station yet: send its report first`,
-        );
-      }
-      if (admission) {
-        const pending = await trx
-          .selectFrom('attachments')
-          .select((eb) => [eb.fn.countAll<number>().as('uploads'), eb.fn.sum<number>('bytes').as('bytes')])
-          .where('station_id', '=', stationId)
-          .where('state', '=', 'receiving')
-          .where((eb) =>
-            eb.or([eb('received_bytes', '>', 0), eb('created_at', '>=', admission.countSinceMs)]),
-          )
-          .executeTakeFirst();
-        admission.check({ uploads: Number(pending?.uploads ?? 0), bytes: Number(pending?.bytes ?? 0) });
-      }
-      const values: HubAttachmentTables['attachments'] = {
-        id: fields.id,
-        station_id: stationId,
-        problem_local_id: fields.problemLocalId,
-        problem_number: problem.number,
-        name: fields.name,
-        bytes: fields.bytes,
-        sha256: fields.sha256,
-        chunk_bytes: fields.chunkBytes,
-        received_bytes: 0,
-        transferred_bytes: 0,
-        state: 'receiving',
-        created_at: nowMs,
-        updated_at: nowMs,
-        completed_at: null,
-        removed_at: null,
-      };
-      await trx.insertInto('attachments').values(values).execute();
-      return { attachment: toAttachment(values), created: true };
-    });
-  }
-
-  async get(id: string): Promise<HubAttachment | undefined> {
-    const row = await this.#db.selectFrom('attachments').selectAll().where('id', '=', id).executeTakeFirst();
-    return row && toAttachment(row);
-  }
-
+  ): Promise<{ attachment: HubAttachment; created: boolean }>;
+  get(id: string): Promise<HubAttachment | undefined>;
   /**
    * Records a chunk that was written and synced at `fromBytes`: the resume point moves to `toBytes`
-   * only if it still is `fromBytes` (two copies of one chunk cannot both advance it). Returns the
-   * state after, and whether this call moved it.
+   * only if it still is `fromBytes` and the upload is receiving (two copies of one chunk cannot both
+   * advance it). Returns the state after, and whether this call moved it.
    */
-  async advance(
+  advance(
     id: string,
     fromBytes: number,
     toBytes: number,
     nowMs: number,
-  ): Promise<{ attachment: HubAttachment; advanced: boolean }> {
-    // Committed while chunks keep arriving: the flush to disk runs off the event loop, which
-    // meanwhile reads the connection (the chunks' answers wait for it all the same).
-    const result = await transactionFlushedAfter(this.#db, (trx) =>
-      trx
-        .updateTable('attachments')
-        .set((eb) => ({
-          received_bytes: toBytes,
-          transferred_bytes: eb('transferred_bytes', '+', toBytes - fromBytes),
-          updated_at: nowMs,
-        }))
-        .where('id', '=', id)
-        .where('state', '=', 'receiving')
-        .where('received_bytes', '=', fromBytes)
-        .executeTakeFirst(),
-    );
-    const attachment = await this.get(id);
-    if (!attachment) throw new LifelineError('CALLHOME_ATTACHMENT_NOT_FOUND', `no attachment ${id}`);
-    return { attachment, advanced: Number(result.numUpdatedRows) === 1 };
-  }
-
+  ): Promise<{ attachment: HubAttachment; advanced: boolean }>;
   /** Counts a chunk that arrived again (nothing was written): the cost of resending. */
-  async countRepeat(id: string, bytes: number, nowMs: number): Promise<void> {
-    await this.#db
-      .updateTable('attachments')
-      .set((eb) => ({ transferred_bytes: eb('transferred_bytes', '+', bytes), updated_at: nowMs }))
-      .where('id', '=', id)
-      .execute();
-  }
-
+  countRepeat(id: string, bytes: number, nowMs: number): Promise<void>;
   /** The whole file matched its SHA-256. */
-  async markComplete(id: string, nowMs: number): Promise<HubAttachment | undefined> {
-    await this.#db
-      .updateTable('attachments')
-      .set({ state: 'complete', completed_at: nowMs, updated_at: nowMs })
-      .where('id', '=', id)
-      .where('state', '=', 'receiving')
-      .execute();
-    return this.get(id);
-  }
-
+  markComplete(id: string, nowMs: number): Promise<HubAttachment | undefined>;
   /** The whole file did not match: everything received is discarded and the upload starts over. */
-  async restart(id: string, nowMs: number): Promise<void> {
-    await this.#db
-      .updateTable('attachments')
-      .set({ received_bytes: 0, updated_at: nowMs })
-      .where('id', '=', id)
-      .where('state', '=', 'receiving')
-      .execute();
-  }
-
-  /** The file is gone (support deleted it, or retention purged it); the row stays as the record. */
-  async markRemoved(id: string, state: 'deleted' | 'purged', nowMs: number): Promise<void> {
-    await this.#db
-      .updateTable('attachments')
-      .set({ state, removed_at: nowMs, updated_at: nowMs })
-      .where('id', '=', id)
-      .execute();
-  }
-
-  async listForProblem(problemNumber: string): Promise<HubAttachment[]> {
-    const rows = await this.#db
-      .selectFrom('attachments')
-      .selectAll()
-      .where('problem_number', '=', problemNumber)
-      .orderBy('created_at')
-      .execute();
-    return rows.map(toAttachment);
-  }
-
+  restart(id: string, nowMs: number): Promise<void>;
+  /** The file is gone (support deleted it, or retention purged it); the record stays. */
+  markRemoved(id: string, state: 'deleted' | 'purged', nowMs: number): Promise<void>;
+  /** A problem's uploads, oldest first. */
+  listForProblem(problemNumber: string): Promise<HubAttachment[]>;
   /**
    * Uploads still receiving that nothing has touched since before `cutoffMs` (no chunk, no start),
    * oldest first: their partial files are what retention removes of unfinished uploads.
    */
-  async listReceivingIdleSince(cutoffMs: number, limit = 10_000): Promise<HubAttachment[]> {
-    const rows = await this.#db
-      .selectFrom('attachments')
-      .selectAll()
-      .where('state', '=', 'receiving')
-      .where('updated_at', '<', cutoffMs)
-      .orderBy('updated_at')
-      .limit(limit)
-      .execute();
-    return rows.map(toAttachment);
-  }
-
+  listReceivingIdleSince(cutoffMs: number, limit?: number): Promise<HubAttachment[]>;
   /**
-   * An unfinished upload's bytes are dropped: it resumes from the start if its station comes
-   * back. Only while it is still receiving and untouched since before `cutoffMs` (a chunk that
-   * arrived meanwhile wins); returns whether it was dropped.
+   * An unfinished upload's bytes are dropped: it resumes from the start if its station comes back.
+   * Only while it is still receiving and untouched since before `cutoffMs` (a chunk that arrived
+   * meanwhile wins); returns whether it was dropped.
    */
-  async discardUnfinished(id: string, cutoffMs: number, nowMs: number): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('attachments')
-      .set({ received_bytes: 0, updated_at: nowMs })
-      .where('id', '=', id)
-      .where('state', '=', 'receiving')
-      .where('updated_at', '<', cutoffMs)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
-  }
-
+  discardUnfinished(id: string, cutoffMs: number, nowMs: number): Promise<boolean>;
   /** Complete uploads verified before `cutoffMs`, oldest first: what retention removes. */
-  async listCompleteBefore(cutoffMs: number, limit = 10_000): Promise<HubAttachment[]> {
-    const rows = await this.#db
-      .selectFrom('attachments')
-      .selectAll()
-      .where('state', '=', 'complete')
-      .where('completed_at', '<', cutoffMs)
-      .orderBy('completed_at')
-      .limit(limit)
-      .execute();
-    return rows.map(toAttachment);
-  }
+  listCompleteBefore(cutoffMs: number, limit?: number): Promise<HubAttachment[]>;
 }

@@ -1,63 +1,14 @@
 // Requests from support engineers for more error data about a problem. The appliance only dials
-// out, so a request waits here until the station fetches it on its next call-home poll; the
+// out, so a request waits in the store until the station fetches it on its next call-home poll; the
 // appliance administrator's answer (sent or declined, with a note) comes back the same way.
 
 import { randomBytes } from 'node:crypto';
-import { sql, type Kysely, type Migration } from 'kysely';
-import { LifelineError } from '../../common/errors.js';
 import type { HubAuditEntry } from './hub-store.js';
-import type { HubReportTables } from './reports.js';
 
-export const hubDataRequestMigrations: Record<string, Migration> = {
-  '1003-data-requests': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('data_requests')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('problem_number', 'text', (c) => c.notNull())
-        .addColumn('station_id', 'text', (c) => c.notNull())
-        .addColumn('note', 'text', (c) => c.notNull())
-        .addColumn('requested_by', 'text', (c) => c.notNull())
-        .addColumn('requested_at', 'bigint', (c) => c.notNull())
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('fetched_at', 'bigint')
-        .addColumn('answer_note', 'text')
-        .addColumn('answered_at', 'bigint')
-        .addColumn('answer_received_at', 'bigint')
-        .execute();
-      await sql`create index data_requests_station on data_requests (station_id, state)`.execute(db);
-      await sql`create index data_requests_problem on data_requests (problem_number)`.execute(db);
-    },
-  },
-};
-
-export const dataRequestStates = ['open', 'answered', 'declined'] as const;
-export type DataRequestState = (typeof dataRequestStates)[number];
-
-export interface HubDataRequestTables {
-  data_requests: {
-    id: string;
-    problem_number: string;
-    station_id: string;
-    note: string;
-    requested_by: string;
-    requested_at: number;
-    state: DataRequestState;
-    fetched_at: number | null;
-    answer_note: string | null;
-    answered_at: number | null;
-    answer_received_at: number | null;
-  };
-  hub_audit: {
-    at: number;
-    actor: string;
-    action: string;
-    station_id: string | null;
-    detail: string;
-  };
-}
+export type DataRequestState = 'open' | 'answered' | 'declined';
 
 export interface HubDataRequest {
+  /** DR- and 8 characters of Crockford's base 32 (newDataRequestId). */
   id: string;
   problemNumber: string;
   stationId: string;
@@ -82,8 +33,8 @@ export interface StationDataRequest {
   requestedAtMs: number;
 }
 
-type Db = Kysely<HubDataRequestTables & Pick<HubReportTables, 'problems'>>;
-type AuditFor = (request: HubDataRequest) => Omit<HubAuditEntry, 'seq'>;
+/** The audit entry of a request created or answered, written in the same transaction. */
+export type DataRequestAudit = (request: HubDataRequest) => Omit<HubAuditEntry, 'seq'>;
 
 const idAlphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -93,180 +44,31 @@ export function newDataRequestId(): string {
   return `DR-${id}`;
 }
 
-export const dataRequestIdPattern = /^DR-[0-9A-Z]{8}$/;
-
-function toRequest(row: HubDataRequestTables['data_requests']): HubDataRequest {
-  const num = (v: number | null) => (v === null ? null : Number(v));
-  return {
-    id: row.id,
-    problemNumber: row.problem_number,
-    stationId: row.station_id,
-    note: row.note,
-    requestedBy: row.requested_by,
-    requestedAtMs: Number(row.requested_at),
-    state: row.state,
-    fetchedAtMs: num(row.fetched_at),
-    answerNote: row.answer_note,
-    answeredAtMs: num(row.answered_at),
-    answerReceivedAtMs: num(row.answer_received_at),
-  };
-}
-
-function auditRow(entry: Omit<HubAuditEntry, 'seq'>) {
-  return {
-    at: entry.atMs,
-    actor: entry.actor,
-    action: entry.action,
-    station_id: entry.stationId,
-    detail: JSON.stringify(entry.detail),
-  };
-}
-
-export class HubDataRequestStore {
-  readonly #db: Db;
-
-  constructor(db: Db) {
-    this.#db = db;
-  }
-
-  /** Opens a request on an open problem, with its audit entry in the same transaction. */
-  async create(
-    request: { problemNumber: string; note: string; requestedBy: string; nowMs: number },
-    auditFor?: AuditFor,
-  ): Promise<HubDataRequest> {
-    return this.#db.transaction().execute(async (trx) => {
-      const problem = await trx
-        .selectFrom('problems')
-        .select(['station_id', 'state'])
-        .where('number', '=', request.problemNumber)
-        .executeTakeFirst();
-      if (!problem) throw new LifelineError('API_NOT_FOUND', `no problem ${request.problemNumber}`);
-      if (problem.state !== 'open') {
-        throw new LifelineError(
-          'API_BAD_REQUEST',
-          `problem ${request.problemNumber} is closed: more error data can be requested for open problems only`,
-        );
-      }
-      const row: HubDataRequestTables['data_requests'] = {
-        id: newDataRequestId(),
-        problem_number: request.problemNumber,
-        station_id: problem.station_id,
-        note: request.note,
-        requested_by: request.requestedBy,
-        requested_at: request.nowMs,
-        state: 'open',
-        fetched_at: null,
-        answer_note: null,
-        answered_at: null,
-        answer_received_at: null,
-      };
-      await trx.insertInto('data_requests').values(row).execute();
-      const created = toRequest(row);
-      if (auditFor)
-        await trx
-          .insertInto('hub_audit')
-          .values(auditRow(auditFor(created)))
-          .execute();
-      return created;
-    });
-  }
-
-  /** The station's open requests on open problems, oldest first (at most 100), marked fetched the first time. */
-  async fetchOpenForStation(stationId: string, nowMs: number): Promise<StationDataRequest[]> {
-    const rows = await this.#db
-      .selectFrom('data_requests as r')
-      .innerJoin('problems as p', 'p.number', 'r.problem_number')
-      .select(['r.id', 'r.problem_number', 'p.local_id', 'r.note', 'r.requested_at'])
-      .where('r.station_id', '=', stationId)
-      .where('r.state', '=', 'open')
-      // Once the problem is closed its requests are moot: the appliance is not asked any more.
-      .where('p.state', '=', 'open')
-      .orderBy('r.requested_at')
-      .limit(100)
-      .execute();
-    if (rows.length > 0) {
-      await this.#db
-        .updateTable('data_requests')
-        .set({ fetched_at: nowMs })
-        .where(
-          'id',
-          'in',
-          rows.map((r) => r.id),
-        )
-        .where('fetched_at', 'is', null)
-        .execute();
-    }
-    return rows.map((r) => ({
-      id: r.id,
-      problemNumber: r.problem_number,
-      localId: r.local_id,
-      note: r.note,
-      requestedAtMs: Number(r.requested_at),
-    }));
-  }
-
+export interface HubDataRequestStore {
   /**
-   * Records the station's answer once. A request answered already is left as it is and returned
-   * with duplicate: true (the agent sends again when it missed the hub's reply).
+   * Opens a request on an open problem, with its audit entry in the same transaction. An unknown
+   * problem is API_NOT_FOUND, a closed one API_BAD_REQUEST.
    */
-  async answer(
+  create(
+    request: { problemNumber: string; note: string; requestedBy: string; nowMs: number },
+    auditFor?: DataRequestAudit,
+  ): Promise<HubDataRequest>;
+  /**
+   * The station's open requests on open problems, oldest first (at most 100), marked fetched the
+   * first time.
+   */
+  fetchOpenForStation(stationId: string, nowMs: number): Promise<StationDataRequest[]>;
+  /**
+   * Records the station's answer once, with its audit entry. A request answered already is left as
+   * it is and returned with duplicate: true (the agent sends again when it missed the hub's reply);
+   * a request of another station is API_NOT_FOUND.
+   */
+  answer(
     stationId: string,
     id: string,
     answer: { state: 'answered' | 'declined'; note: string | null; answeredAtMs: number; nowMs: number },
-    auditFor?: AuditFor,
-  ): Promise<{ request: HubDataRequest; duplicate: boolean }> {
-    return this.#db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('data_requests')
-        .selectAll()
-        .where('id', '=', id)
-        .where('station_id', '=', stationId)
-        .executeTakeFirst();
-      if (!row) throw new LifelineError('API_NOT_FOUND', `no data request ${id} for this station`);
-      if (row.state !== 'open') return { request: toRequest(row), duplicate: true };
-      const updated = {
-        ...row,
-        state: answer.state,
-        answer_note: answer.note,
-        answered_at: answer.answeredAtMs,
-        answer_received_at: answer.nowMs,
-      };
-      await trx
-        .updateTable('data_requests')
-        .set({
-          state: updated.state,
-          answer_note: updated.answer_note,
-          answered_at: updated.answered_at,
-          answer_received_at: updated.answer_received_at,
-        })
-        .where('id', '=', id)
-        .execute();
-      const request = toRequest(updated);
-      if (auditFor)
-        await trx
-          .insertInto('hub_audit')
-          .values(auditRow(auditFor(request)))
-          .execute();
-      return { request, duplicate: false };
-    });
-  }
-
-  async get(id: string): Promise<HubDataRequest | undefined> {
-    const row = await this.#db
-      .selectFrom('data_requests')
-      .selectAll()
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return row && toRequest(row);
-  }
-
-  async listForProblem(problemNumber: string): Promise<HubDataRequest[]> {
-    const rows = await this.#db
-      .selectFrom('data_requests')
-      .selectAll()
-      .where('problem_number', '=', problemNumber)
-      .orderBy('requested_at')
-      .execute();
-    return rows.map(toRequest);
-  }
+    auditFor?: DataRequestAudit,
+  ): Promise<{ request: HubDataRequest; duplicate: boolean }>;
+  /** A problem's requests, oldest first. */
+  listForProblem(problemNumber: string): Promise<HubDataRequest[]>;
 }

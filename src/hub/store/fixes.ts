@@ -1,44 +1,5 @@
-// The hub's fix catalog: one row per published fix (name + version), with the signed statement the
-// agents verify and where the file lies under the hub's data directory. Portable SQL.
-
-import type { Kysely, Migration } from 'kysely';
-import { LifelineError } from '../../common/errors.js';
-
-export const hubFixMigrations: Record<string, Migration> = {
-  '1005-fixes': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('fixes')
-        .addColumn('name', 'text', (c) => c.notNull())
-        .addColumn('version', 'text', (c) => c.notNull())
-        .addColumn('file_name', 'text', (c) => c.notNull())
-        .addColumn('path', 'text', (c) => c.notNull())
-        .addColumn('size', 'bigint', (c) => c.notNull())
-        .addColumn('sha256', 'text', (c) => c.notNull())
-        .addColumn('applies_to', 'text', (c) => c.notNull())
-        .addColumn('description', 'text')
-        .addColumn('published_at', 'bigint', (c) => c.notNull())
-        .addColumn('statement', 'text', (c) => c.notNull())
-        .addPrimaryKeyConstraint('fixes_pk', ['name', 'version'])
-        .execute();
-    },
-  },
-};
-
-export interface HubFixTables {
-  fixes: {
-    name: string;
-    version: string;
-    file_name: string;
-    path: string;
-    size: number;
-    sha256: string;
-    applies_to: string;
-    description: string | null;
-    published_at: number;
-    statement: string;
-  };
-}
+// The fix catalog: one record per published fix (name + version), with the signed statement the
+// agents verify and where the file lies under the hub's data directory.
 
 export interface FixRecord {
   name: string;
@@ -56,80 +17,13 @@ export interface FixRecord {
   statement: string;
 }
 
-/** Most fixes a listing returns; a catalog is published by hand, so this is far beyond use. */
-const maxListed = 10_000;
-
-function toFix(row: HubFixTables['fixes']): FixRecord {
-  return {
-    name: row.name,
-    version: row.version,
-    fileName: row.file_name,
-    path: row.path,
-    size: Number(row.size),
-    sha256: row.sha256,
-    appliesTo: JSON.parse(row.applies_to) as string[],
-    description: row.description,
-    publishedAtMs: Number(row.published_at),
-    statement: row.statement,
-  };
-}
-
-export class HubFixStore {
-  readonly #db: Kysely<HubFixTables>;
-
-  constructor(db: Kysely<HubFixTables>) {
-    this.#db = db;
-  }
-
+export interface HubFixStore {
   /** Adds a fix; the same name and version twice is refused with CALLHOME_FIX_EXISTS. */
-  async add(fix: FixRecord): Promise<void> {
-    const result = await this.#db
-      .insertInto('fixes')
-      .values({
-        name: fix.name,
-        version: fix.version,
-        file_name: fix.fileName,
-        path: fix.path,
-        size: fix.size,
-        sha256: fix.sha256,
-        applies_to: JSON.stringify(fix.appliesTo),
-        description: fix.description,
-        published_at: fix.publishedAtMs,
-        statement: fix.statement,
-      })
-      .onConflict((oc) => oc.columns(['name', 'version']).doNothing())
-      .executeTakeFirst();
-    if (Number(result.numInsertedOrUpdatedRows ?? 0n) !== 1) {
-      throw new LifelineError('CALLHOME_FIX_EXISTS', `fix ${fix.name} ${fix.version} is published already`);
-    }
-  }
-
-  async get(name: string, version: string): Promise<FixRecord | undefined> {
-    const row = await this.#db
-      .selectFrom('fixes')
-      .selectAll()
-      .where('name', '=', name)
-      .where('version', '=', version)
-      .executeTakeFirst();
-    return row && toFix(row);
-  }
-
+  add(fix: FixRecord): Promise<void>;
+  get(name: string, version: string): Promise<FixRecord | undefined>;
   /**
-   * Published fixes, newest first. With `model`, only those for that model or for every model
-   * (the models are a JSON list, filtered here so the query stays portable).
+   * Published fixes, newest first, then by name and version. With `model`, only those for that
+   * model (matched exactly) or for every model.
    */
-  async list(options: { model?: string | undefined } = {}): Promise<FixRecord[]> {
-    const rows = await this.#db
-      .selectFrom('fixes')
-      .selectAll()
-      .orderBy('published_at', 'desc')
-      .orderBy('name')
-      .orderBy('version')
-      .limit(maxListed)
-      .execute();
-    const fixes = rows.map(toFix);
-    const model = options.model;
-    if (model === undefined) return fixes;
-    return fixes.filter((f) => f.appliesTo.length === 0 || f.appliesTo.includes(model));
-  }
+  list(options?: { model?: string | undefined }): Promise<FixRecord[]>;
 }

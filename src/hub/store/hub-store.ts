@@ -1,14 +1,13 @@
 // What the hub keeps, as an interface: SQLite by default, PostgreSQL for several hub nodes.
 // Times are milliseconds since the epoch.
 
+import type { HubAttachmentStore } from './attachments.js';
+import type { HubDataRequestStore } from './data-requests.js';
+import type { HubFixStore } from './fixes.js';
 import type { HubReportStore } from './reports.js';
 import type { HubRetentionStore } from './retention.js';
-import type { HubDataRequestStore } from './data-requests.js';
-import type { HubAttachmentStore } from './attachments.js';
-import type { HubFixStore } from './fixes.js';
 import type { HubStationHealthStore } from './station-health.js';
-import type { HubTrustStore } from './trust.js';
-import type { HubCertSerialStore } from './cert-serials.js';
+import type { HubCertSerialStore, HubTrustStore } from './trust.js';
 import type { HubUserSecurityStore } from './user-security.js';
 
 export interface StationRecord {
@@ -35,14 +34,6 @@ export interface UserRecord {
   groups: string[];
   createdAtMs: number;
   disabledAtMs: number | null;
-}
-
-export interface ApiTokenRecord {
-  id: string;
-  userName: string;
-  createdAtMs: number;
-  expiresAtMs: number;
-  revokedAtMs: number | null;
 }
 
 /** A station's tunnel connected or disconnected at `atMs`, with the audit entry saying so. */
@@ -115,8 +106,6 @@ export interface HubStore {
   addStation(station: StationRecord): Promise<void>;
   getStation(id: string): Promise<StationRecord | undefined>;
   listStations(): Promise<StationRecord[]>;
-  markStationConnected(id: string, nowMs: number): Promise<void>;
-  markStationDisconnected(id: string, nowMs: number): Promise<void>;
   /** At hub start (single node): no station is connected. */
   clearConnections(nowMs: number): Promise<void>;
   /**
@@ -128,9 +117,6 @@ export interface HubStore {
   addUser(user: UserRecord): Promise<void>;
   getUser(name: string): Promise<UserRecord | undefined>;
   listUsers(): Promise<UserRecord[]>;
-
-  addApiToken(token: ApiTokenRecord): Promise<void>;
-  getApiToken(id: string): Promise<ApiTokenRecord | undefined>;
 
   appendAudit(entry: Omit<HubAuditEntry, 'seq'>): Promise<void>;
   listAudit(options?: { sinceMs?: number; limit?: number }): Promise<HubAuditEntry[]>;

@@ -1,10 +1,26 @@
-// What the hub keeps: the HubStore interface and its SQLite implementation.
-export type { HubAttachment } from './attachments.js';
-export type { HubCertSerialStore } from './cert-serials.js';
-export type { HubDataRequest } from './data-requests.js';
-export type { FixRecord } from './fixes.js';
-export type { HubAuditEntry, HubStore, StationRecord, TunnelChange, UserRecord } from './hub-store.js';
-export type { IngestItem, ProblemRecord, StoredReport } from './reports.js';
+// What the hub keeps: the HubStore interface, its parts, and the SQLite implementation.
+export type {
+  AuditCheckpointRecord,
+  EnrollmentTokenRecord,
+  HubAuditEntry,
+  HubSessionRecord,
+  HubStore,
+  StationRecord,
+  TokenUse,
+  TunnelChange,
+  UserRecord,
+} from './hub-store.js';
+export type { HubAttachment, HubAttachmentStore, PendingUploads, UploadAdmission } from './attachments.js';
+export type { HubDataRequest, HubDataRequestStore, StationDataRequest } from './data-requests.js';
+export type { FixRecord, HubFixStore } from './fixes.js';
+export type { HubReportStore, IngestAnswer, IngestItem, ProblemRecord, StoredReport } from './reports.js';
+export type { AgingReportKind, HubRetentionStore, PurgeAudit } from './retention.js';
+export type {
+  HubStationHealthStore,
+  StationHealth,
+  StoredInventory,
+  StoredSample,
+} from './station-health.js';
+export type { HubCertSerialStore, HubTrustStore, IssuedCertRecord } from './trust.js';
+export type { ApiTokenRecord, AuthMethod, HubUserSecurityStore, TotpEnrollment } from './user-security.js';
 export { openSqliteHubStore } from './sqlite-hub-store.js';
-export type { StationHealth } from './station-health.js';
-export type { AuthMethod } from './user-security.js';

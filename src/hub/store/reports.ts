@@ -1,77 +1,8 @@
-// What the hub keeps of call home: every report once (by its id), and the problem tickets that
-// problem reports open, update and close. Portable SQL: the same code serves PostgreSQL.
+// Call-home reports and the problem tickets they open: every report is stored once, by its id, and
+// problem reports open, update and close the vendor's problems.
 
-import { sql, type Kysely, type Migration } from 'kysely';
-import { LifelineError } from '../../common/errors.js';
-import { isStoreFailure } from '../../common/disk/index.js';
+import type { LifelineError } from '../../common/errors.js';
 import type { ReportEnvelope } from '../../protocol/index.js';
-import { nextCounterValue } from './retention.js';
-import { recordHeartbeat, type HubStationHealthTables } from './station-health.js';
-import { transactionFlushedAfter } from '../../common/sqlite/index.js';
-
-export const hubReportMigrations: Record<string, Migration> = {
-  '1001-reports': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('reports')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('station_id', 'text', (c) => c.notNull())
-        .addColumn('kind', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('received_at', 'bigint', (c) => c.notNull())
-        .addColumn('order_key', 'text')
-        .addColumn('body', 'text', (c) => c.notNull())
-        .addColumn('sha256', 'text', (c) => c.notNull())
-        .addColumn('problem_number', 'text')
-        .execute();
-      await db.schema
-        .createTable('problems')
-        .addColumn('number', 'text', (c) => c.primaryKey())
-        .addColumn('seq', 'bigint', (c) => c.notNull().unique())
-        .addColumn('station_id', 'text', (c) => c.notNull())
-        .addColumn('local_id', 'text', (c) => c.notNull())
-        .addColumn('summary', 'text', (c) => c.notNull())
-        .addColumn('severity', 'text', (c) => c.notNull())
-        .addColumn('reference_code', 'text')
-        .addColumn('system_serial', 'text')
-        .addColumn('state', 'text', (c) => c.notNull())
-        .addColumn('opened_at', 'bigint', (c) => c.notNull())
-        .addColumn('updated_at', 'bigint', (c) => c.notNull())
-        .addColumn('closed_at', 'bigint')
-        .addUniqueConstraint('problems_station_local', ['station_id', 'local_id'])
-        .execute();
-      await sql`create index reports_station on reports (station_id, received_at)`.execute(db);
-    },
-  },
-};
-
-export interface HubReportTables {
-  reports: {
-    id: string;
-    station_id: string;
-    kind: string;
-    created_at: number;
-    received_at: number;
-    order_key: string | null;
-    body: string;
-    sha256: string;
-    problem_number: string | null;
-  };
-  problems: {
-    number: string;
-    seq: number;
-    station_id: string;
-    local_id: string;
-    summary: string;
-    severity: string;
-    reference_code: string | null;
-    system_serial: string | null;
-    state: string;
-    opened_at: number;
-    updated_at: number;
-    closed_at: number | null;
-  };
-}
 
 export interface ProblemRecord {
   number: string;
@@ -87,33 +18,15 @@ export interface ProblemRecord {
   closedAtMs: number | null;
 }
 
+/** A stored report as a problem lists it (its body stays in the store). */
 export interface StoredReport {
   id: string;
   stationId: string;
   kind: string;
   createdAtMs: number;
   receivedAtMs: number;
-  body: string;
   sha256: string;
   problemNumber: string | null;
-}
-
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-
-function toProblem(row: HubReportTables['problems']): ProblemRecord {
-  return {
-    number: row.number,
-    stationId: row.station_id,
-    localId: row.local_id,
-    summary: row.summary,
-    severity: row.severity,
-    referenceCode: row.reference_code,
-    systemSerial: row.system_serial,
-    state: row.state === 'closed' ? 'closed' : 'open',
-    openedAtMs: Number(row.opened_at),
-    updatedAtMs: Number(row.updated_at),
-    closedAtMs: row.closed_at === null ? null : Number(row.closed_at),
-  };
 }
 
 /** One report to store: its envelope, the exact bytes received and their SHA-256. */
@@ -123,260 +36,41 @@ export interface IngestItem {
   sha256: string;
 }
 
-function reportRow(
-  stationId: string,
-  { envelope, body, sha256 }: IngestItem,
-  nowMs: number,
-  problemNumber: string | null,
-): HubReportTables['reports'] {
-  return {
-    id: envelope.id,
-    station_id: stationId,
-    kind: envelope.kind,
-    created_at: envelope.createdAtMs,
-    received_at: nowMs,
-    order_key: envelope.orderKey,
-    body,
-    sha256,
-    problem_number: problemNumber,
-  };
+/** A report stored now, or known before (duplicate), with the problem it belongs to. */
+export interface IngestAnswer {
+  duplicate: boolean;
+  problemNumber?: string;
 }
 
-export class HubReportStore {
-  readonly #db: Kysely<HubReportTables>;
-
-  constructor(db: Kysely<HubReportTables>) {
-    this.#db = db;
-  }
-
+export interface HubReportStore {
   /**
    * Stores a report once: in one transaction, a report id seen before changes nothing (the answer
    * says duplicate, with the same problem number); a new problem report opens, updates or closes
-   * its problem.
+   * its problem, a new heartbeat updates its station's health. A report id of another station is
+   * API_BAD_REQUEST; a problem report that does not fit the station's problems is
+   * CALLHOME_REPORT_INVALID.
    */
-  async ingest(
+  ingest(
     stationId: string,
     envelope: ReportEnvelope,
     body: string,
     sha256: string,
     nowMs: number,
-  ): Promise<{ duplicate: boolean; problemNumber?: string }> {
-    return this.#db
-      .transaction()
-      .execute((trx) => this.#ingestIn(trx, stationId, { envelope, body, sha256 }, nowMs));
-  }
-
+  ): Promise<IngestAnswer>;
   /**
-   * Stores a batch of reports in one transaction (one disk commit), in order. A report the hub
-   * refuses (CALLHOME_REPORT_INVALID, another station's id) is refused alone: its checks run before
-   * it writes anything, so the others are stored. Any other failure rolls the whole batch back.
+   * Stores a batch of reports in one transaction, in order, each answered as ingest would. A report
+   * the hub refuses (CALLHOME_REPORT_INVALID, another station's id) is refused alone and the others
+   * are stored; any other failure (a full disk too) rolls the whole batch back and throws.
    */
-  async ingestMany(
+  ingestMany(
     stationId: string,
     items: readonly IngestItem[],
     nowMs: number,
-  ): Promise<Array<{ duplicate: boolean; problemNumber?: string } | LifelineError>> {
-    return transactionFlushedAfter(this.#db, async (trx) => {
-      // One read for the ids seen before and one insert per 100 plain reports; problem reports and
-      // heartbeats, which touch other tables, go one by one.
-      const seen = new Map<string, { station_id: string; problem_number: string | null }>();
-      for (let k = 0; k < items.length; k += 500) {
-        const ids = items.slice(k, k + 500).map((item) => item.envelope.id);
-        const rows = await trx
-          .selectFrom('reports')
-          .select(['id', 'station_id', 'problem_number'])
-          .where('id', 'in', ids)
-          .execute();
-        for (const row of rows) seen.set(row.id, row);
-      }
-      const results: Array<{ duplicate: boolean; problemNumber?: string } | LifelineError> = [];
-      const plain: HubReportTables['reports'][] = [];
-      for (const item of items) {
-        const { envelope } = item;
-        const before = seen.get(envelope.id);
-        if (before) {
-          results.push(
-            before.station_id !== stationId
-              ? new LifelineError('API_BAD_REQUEST', `report ${envelope.id} belongs to another station`)
-              : {
-                  duplicate: true,
-                  ...(before.problem_number ? { problemNumber: before.problem_number } : {}),
-                },
-          );
-          continue;
-        }
-        if (envelope.kind.startsWith('problem.') || envelope.kind === 'heartbeat') {
-          try {
-            results.push(await this.#ingestIn(trx, stationId, item, nowMs));
-          } catch (err) {
-            // A storage failure (a full disk too) rolls the whole batch back.
-            if (!(err instanceof LifelineError) || isStoreFailure(err)) throw err;
-            results.push(err);
-          }
-        } else {
-          plain.push(reportRow(stationId, item, nowMs, null));
-          results.push({ duplicate: false });
-        }
-        seen.set(envelope.id, { station_id: stationId, problem_number: null });
-      }
-      for (let k = 0; k < plain.length; k += 100)
-        await trx
-          .insertInto('reports')
-          .values(plain.slice(k, k + 100))
-          .execute();
-      return results;
-    });
-  }
-
-  async #ingestIn(
-    trx: Kysely<HubReportTables>,
-    stationId: string,
-    { envelope, body, sha256 }: IngestItem,
-    nowMs: number,
-  ): Promise<{ duplicate: boolean; problemNumber?: string }> {
-    const seen = await trx
-      .selectFrom('reports')
-      .select(['problem_number', 'station_id'])
-      .where('id', '=', envelope.id)
-      .executeTakeFirst();
-    if (seen) {
-      if (seen.station_id !== stationId)
-        throw new LifelineError('API_BAD_REQUEST', `report ${envelope.id} belongs to another station`);
-      return { duplicate: true, ...(seen.problem_number ? { problemNumber: seen.problem_number } : {}) };
-    }
-    const payload = envelope.payload;
-    let problemNumber: string | undefined;
-    if (envelope.kind === 'problem.open') {
-      const opened = await trx
-        .selectFrom('problems')
-        .select('number')
-        .where('station_id', '=', stationId)
-        .where('local_id', '=', String(payload.localId))
-        .executeTakeFirst();
-      if (opened) {
-        throw new LifelineError(
-          'CALLHOME_REPORT_INVALID',
-          `problem ${String(payload.localId)} is open already as ${opened.number}`,
-        );
-      }
-      // A counter row, not max + 1: retention purges old problems, and a number once given
-      // is never given again (see hub-retention.ts).
-      const seq = await nextCounterValue(trx, 'problem');
-      problemNumber = `P-${String(seq).padStart(6, '0')}`;
-      const system = payload.system as { serial?: unknown } | undefined;
-      await trx
-        .insertInto('problems')
-        .values({
-          number: problemNumber,
-          seq,
-          station_id: stationId,
-          local_id: String(payload.localId),
-          summary: String(payload.summary),
-          severity: String(payload.severity),
-          reference_code: str(payload.referenceCode),
-          system_serial: str(system?.serial),
-          state: 'open',
-          opened_at: nowMs,
-          updated_at: nowMs,
-          closed_at: null,
-        })
-        .execute();
-    } else if (envelope.kind === 'problem.update' || envelope.kind === 'problem.close') {
-      const problem = await trx
-        .selectFrom('problems')
-        .select('number')
-        .where('station_id', '=', stationId)
-        .where('local_id', '=', String(payload.localId))
-        .executeTakeFirst();
-      if (!problem)
-        throw new LifelineError(
-          'CALLHOME_REPORT_INVALID',
-          `no problem ${String(payload.localId)} of this station`,
-        );
-      problemNumber = problem.number;
-      await trx
-        .updateTable('problems')
-        .set(
-          envelope.kind === 'problem.close'
-            ? { state: 'closed', updated_at: nowMs, closed_at: nowMs }
-            : { updated_at: nowMs },
-        )
-        .where('number', '=', problem.number)
-        .execute();
-    }
-    await trx
-      .insertInto('reports')
-      .values(reportRow(stationId, { envelope, body, sha256 }, nowMs, problemNumber ?? null))
-      .execute();
-    if (envelope.kind === 'heartbeat')
-      await recordHeartbeat(trx as unknown as Kysely<HubStationHealthTables>, stationId, envelope, nowMs);
-    return { duplicate: false, ...(problemNumber ? { problemNumber } : {}) };
-  }
-
-  async listProblems(options: { open?: boolean } = {}): Promise<ProblemRecord[]> {
-    let query = this.#db.selectFrom('problems').selectAll().orderBy('seq', 'desc').limit(1000);
-    if (options.open) query = query.where('state', '=', 'open');
-    return (await query.execute()).map(toProblem);
-  }
-
-  async getProblem(
-    number: string,
-  ): Promise<{ problem: ProblemRecord; reports: Omit<StoredReport, 'body'>[] } | undefined> {
-    const row = await this.#db
-      .selectFrom('problems')
-      .selectAll()
-      .where('number', '=', number)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const reports = await this.#db
-      .selectFrom('reports')
-      .select(['id', 'station_id', 'kind', 'created_at', 'received_at', 'sha256', 'problem_number'])
-      .where('problem_number', '=', number)
-      .orderBy('received_at')
-      .execute();
-    return {
-      problem: toProblem(row),
-      reports: reports.map((r) => ({
-        id: r.id,
-        stationId: r.station_id,
-        kind: r.kind,
-        createdAtMs: Number(r.created_at),
-        receivedAtMs: Number(r.received_at),
-        sha256: r.sha256,
-        problemNumber: r.problem_number,
-      })),
-    };
-  }
-
-  async closeProblem(number: string, nowMs: number): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('problems')
-      .set({ state: 'closed', closed_at: nowMs, updated_at: nowMs })
-      .where('number', '=', number)
-      .where('state', '=', 'open')
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
-  }
-
-  async getReport(id: string): Promise<StoredReport | undefined> {
-    const r = await this.#db.selectFrom('reports').selectAll().where('id', '=', id).executeTakeFirst();
-    return (
-      r && {
-        id: r.id,
-        stationId: r.station_id,
-        kind: r.kind,
-        createdAtMs: Number(r.created_at),
-        receivedAtMs: Number(r.received_at),
-        body: r.body,
-        sha256: r.sha256,
-        problemNumber: r.problem_number,
-      }
-    );
-  }
-
-  async countReports(stationId?: string): Promise<number> {
-    let query = this.#db.selectFrom('reports').select((eb) => eb.fn.countAll<number>().as('n'));
-    if (stationId) query = query.where('station_id', '=', stationId);
-    return Number((await query.executeTakeFirst())?.n ?? 0);
-  }
+  ): Promise<Array<IngestAnswer | LifelineError>>;
+  /** Problems, newest first (at most 1000); with open, the open ones only. */
+  listProblems(options?: { open?: boolean }): Promise<ProblemRecord[]>;
+  /** A problem with its reports in the order received (those of one batch in the batch's order). */
+  getProblem(number: string): Promise<{ problem: ProblemRecord; reports: StoredReport[] } | undefined>;
+  /** Closes an open problem (support closed it); false when it is unknown or closed already. */
+  closeProblem(number: string, nowMs: number): Promise<boolean>;
 }

@@ -1,185 +1,43 @@
-// What retention removes from the hub's store, and the counters that must outlive what it removes:
-// the vendor's problem numbers come from a counter row, so a number is never given twice even
-// after the newest problem has been purged. Each purge is written with its audit entry in one
-// transaction: nothing disappears without a record of it.
+// What retention removes from the store, and the counters that must outlive what it removes: the
+// vendor's problem numbers come from a counter, so a number is never given twice even after the
+// newest problem has been purged. Each purge is written with its audit entry in one transaction:
+// nothing disappears without a record of it.
 
-import { sql, type Kysely, type Migration, type QueryExecutorProvider } from 'kysely';
-import type { HubDataRequestTables } from './data-requests.js';
-import type { HubReportTables } from './reports.js';
 import type { HubAuditEntry } from './hub-store.js';
-
-export const hubRetentionMigrations: Record<string, Migration> = {
-  '1006-counters': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('counters')
-        .addColumn('name', 'text', (c) => c.primaryKey())
-        .addColumn('value', 'bigint', (c) => c.notNull())
-        .execute();
-      // Carries on from the numbers given so far.
-      await sql`insert into counters (name, value) select 'problem', coalesce(max(seq), 0) from problems`.execute(
-        db,
-      );
-      await db.schema
-        .createTable('hub_settings')
-        .addColumn('key', 'text', (c) => c.primaryKey())
-        .addColumn('value', 'text', (c) => c.notNull())
-        .execute();
-      // Retention looks reports up by problem and by kind and age; the problem view does too.
-      await sql`create index reports_problem on reports (problem_number)`.execute(db);
-      await sql`create index reports_kind on reports (kind, station_id, received_at)`.execute(db);
-      await sql`create index problems_closed on problems (state, closed_at)`.execute(db);
-    },
-  },
-};
-
-interface RetentionTables extends HubReportTables, HubDataRequestTables {
-  counters: { name: string; value: number };
-  hub_settings: { key: string; value: string };
-}
-
-type Db = Kysely<RetentionTables>;
-
-/**
- * The next value of a named counter, inside the caller's transaction (SQLite has one writer at a
- * time; PostgreSQL locks the row until the transaction ends).
- */
-export async function nextCounterValue(db: QueryExecutorProvider, name: string): Promise<number> {
-  const result = await sql<{ value: number | string }>`
-    insert into counters (name, value) values (${name}, 1)
-    on conflict (name) do update set value = counters.value + 1
-    returning value`.execute(db);
-  const value = result.rows[0]?.value;
-  if (value === undefined) throw new Error(`counter ${name} returned no value`);
-  return Number(value);
-}
 
 /** Report kinds that age out on their own; problem reports go with their problem. */
 export type AgingReportKind = 'inventory' | 'performance' | 'heartbeat';
 
+/** The audit entry of what a purge removed, if any, written in the purge's transaction. */
 export type PurgeAudit<T> = (removed: T) => Omit<HubAuditEntry, 'seq'> | undefined;
 
-const lastRunKey = 'retention.last_run';
-
-function auditRow(entry: Omit<HubAuditEntry, 'seq'>) {
-  return {
-    at: entry.atMs,
-    actor: entry.actor,
-    action: entry.action,
-    station_id: entry.stationId,
-    detail: JSON.stringify(entry.detail),
-  };
-}
-
-export class HubRetentionStore {
-  readonly #db: Db;
-
-  constructor(db: Db) {
-    this.#db = db;
-  }
-
+export interface HubRetentionStore {
   /**
    * Removes up to `limit` problems closed before cutoffMs, with their reports and data requests,
    * and the audit entry `audit` makes of them, in one transaction. Open problems are never
    * touched. Returns what was removed; call again until it returns no problem.
    */
-  async purgeClosedProblems(
+  purgeClosedProblems(
     cutoffMs: number,
     limit: number,
     audit?: PurgeAudit<{ problemNumbers: string[]; reports: number }>,
-  ): Promise<{ problemNumbers: string[]; reports: number }> {
-    return this.#db.transaction().execute(async (trx) => {
-      const rows = await trx
-        .selectFrom('problems')
-        .select('number')
-        .where('state', '=', 'closed')
-        .where('closed_at', '<', cutoffMs)
-        .orderBy('closed_at')
-        .limit(limit)
-        .execute();
-      const problemNumbers = rows.map((r) => r.number);
-      if (problemNumbers.length === 0) return { problemNumbers, reports: 0 };
-      const reports = await trx
-        .deleteFrom('reports')
-        .where('problem_number', 'in', problemNumbers)
-        .executeTakeFirst();
-      await trx.deleteFrom('data_requests').where('problem_number', 'in', problemNumbers).execute();
-      await trx.deleteFrom('problems').where('number', 'in', problemNumbers).execute();
-      const removed = { problemNumbers, reports: Number(reports.numDeletedRows) };
-      const entry = audit?.(removed);
-      if (entry) await trx.insertInto('hub_audit').values(auditRow(entry)).execute();
-      return removed;
-    });
-  }
-
+  ): Promise<{ problemNumbers: string[]; reports: number }>;
   /**
    * Removes up to `limit` reports of one kind received before cutoffMs, with the audit entry, in
    * one transaction. With keepLatestPerStation, each station's newest report of the kind stays
    * however old it is (the last known inventory of a station is never lost).
    */
-  async purgeReports(
+  purgeReports(
     kind: AgingReportKind,
     cutoffMs: number,
     options: { limit: number; keepLatestPerStation?: boolean },
     audit?: PurgeAudit<{ reports: number }>,
-  ): Promise<{ reports: number }> {
-    return this.#db.transaction().execute(async (trx) => {
-      let victims = trx
-        .selectFrom('reports as r')
-        .select('r.id')
-        .where('r.kind', '=', kind)
-        .where('r.received_at', '<', cutoffMs);
-      if (options.keepLatestPerStation) {
-        victims = victims.where((eb) =>
-          eb.exists(
-            eb
-              .selectFrom('reports as newer')
-              .select('newer.id')
-              .where('newer.kind', '=', kind)
-              .whereRef('newer.station_id', '=', 'r.station_id')
-              .whereRef('newer.received_at', '>', 'r.received_at'),
-          ),
-        );
-      }
-      const ids = (await victims.limit(options.limit).execute()).map((r) => r.id);
-      if (ids.length === 0) return { reports: 0 };
-      const result = await trx.deleteFrom('reports').where('id', 'in', ids).executeTakeFirst();
-      const removed = { reports: Number(result.numDeletedRows) };
-      const entry = audit?.(removed);
-      if (entry) await trx.insertInto('hub_audit').values(auditRow(entry)).execute();
-      return removed;
-    });
-  }
-
-  /** Keeps the summary of a retention run, with its audit entry, for `retention show` and the console. */
-  async saveLastRun(summary: Record<string, unknown>, audit?: Omit<HubAuditEntry, 'seq'>): Promise<void> {
-    const value = JSON.stringify(summary);
-    await this.#db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('hub_settings')
-        .values({ key: lastRunKey, value })
-        .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
-        .execute();
-      if (audit) await trx.insertInto('hub_audit').values(auditRow(audit)).execute();
-    });
-  }
-
-  async lastRun(): Promise<Record<string, unknown> | undefined> {
-    const row = await this.#db
-      .selectFrom('hub_settings')
-      .select('value')
-      .where('key', '=', lastRunKey)
-      .executeTakeFirst();
-    return row === undefined ? undefined : (JSON.parse(row.value) as Record<string, unknown>);
-  }
-
-  /** The last problem number's sequence given out (0 before the first). */
-  async lastProblemSeq(): Promise<number> {
-    const row = await this.#db
-      .selectFrom('counters')
-      .select('value')
-      .where('name', '=', 'problem')
-      .executeTakeFirst();
-    return Number(row?.value ?? 0);
-  }
+  ): Promise<{ reports: number }>;
+  /**
+   * Keeps the summary of a retention run (as JSON), with its audit entry, for `retention show` and
+   * the console.
+   */
+  saveLastRun(summary: object, audit?: Omit<HubAuditEntry, 'seq'>): Promise<void>;
+  /** The summary saved last, as JSON gives it back; undefined before the first run. */
+  lastRun(): Promise<unknown>;
 }

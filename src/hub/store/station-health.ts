@@ -1,48 +1,9 @@
-// What the hub knows of each station's health: its last heartbeat, the interval it announced, the
-// status of its systems, and whether the hub has declared it silent. Inventory and performance
-// samples are read from the stored reports themselves, so retention of reports covers them too.
+// What the hub knows of each station's health: its last heartbeat (recorded by report ingest), the
+// interval it announced, the status of its systems, and whether the hub has declared it silent.
+// Inventory and performance samples are read from the stored reports themselves, so retention of
+// reports covers them too.
 
-import { sql, type Kysely, type Migration } from 'kysely';
-import {
-  heartbeatPayloadSchema,
-  inventoryPayloadSchema,
-  performancePayloadSchema,
-  type HeartbeatPayload,
-  type InventoryPayload,
-  type PerformanceSample,
-  type ReportEnvelope,
-} from '../../protocol/index.js';
-import type { HubReportTables } from './reports.js';
-
-export const hubStationHealthMigrations: Record<string, Migration> = {
-  '1004-station-health': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('station_health')
-        .addColumn('station_id', 'text', (c) => c.primaryKey())
-        .addColumn('last_heartbeat_at', 'bigint', (c) => c.notNull())
-        .addColumn('heartbeat_interval_ms', 'bigint', (c) => c.notNull())
-        .addColumn('last_report_id', 'text', (c) => c.notNull())
-        .addColumn('systems', 'text', (c) => c.notNull())
-        .addColumn('silent_since', 'bigint')
-        .execute();
-      // Inventory and performance are looked up per station, kind and time.
-      await sql`create index reports_station_kind on reports (station_id, kind, created_at)`.execute(db);
-    },
-  },
-};
-
-export interface HubStationHealthTables {
-  station_health: {
-    station_id: string;
-    last_heartbeat_at: number;
-    heartbeat_interval_ms: number;
-    last_report_id: string;
-    systems: string;
-    silent_since: number | null;
-  };
-  reports: HubReportTables['reports'];
-}
+import type { HeartbeatPayload, InventoryPayload, PerformanceSample } from '../../protocol/index.js';
 
 export interface StationHealth {
   stationId: string;
@@ -67,158 +28,26 @@ export interface StoredSample {
   sample: PerformanceSample;
 }
 
-/**
- * Called by report ingest inside its transaction, for a heartbeat not stored before. A heartbeat
- * created before the one on record (delivered late after a retry) does not move the time back.
- */
-export async function recordHeartbeat(
-  db: Kysely<HubStationHealthTables>,
-  stationId: string,
-  envelope: ReportEnvelope,
-  nowMs: number,
-): Promise<void> {
-  const parsed = heartbeatPayloadSchema.safeParse(envelope.payload);
-  if (!parsed.success) return;
-  const values = {
-    last_heartbeat_at: nowMs,
-    heartbeat_interval_ms: parsed.data.intervalMs,
-    last_report_id: envelope.id,
-    systems: JSON.stringify(parsed.data.systems),
-  };
-  await db
-    .insertInto('station_health')
-    .values({ station_id: stationId, ...values, silent_since: null })
-    .onConflict((oc) => oc.column('station_id').doUpdateSet(values))
-    .execute();
-}
-
-const num = (v: number | string | bigint): number => Number(v);
-
-function toHealth(row: HubStationHealthTables['station_health']): StationHealth {
-  let systems: HeartbeatPayload['systems'] = [];
-  try {
-    systems = heartbeatPayloadSchema.shape.systems.parse(JSON.parse(row.systems));
-  } catch {
-    // Written by recordHeartbeat from a checked payload; unreadable means none shown.
-  }
-  return {
-    stationId: row.station_id,
-    lastHeartbeatAtMs: num(row.last_heartbeat_at),
-    heartbeatIntervalMs: num(row.heartbeat_interval_ms),
-    systems,
-    silentSinceMs: row.silent_since === null ? null : num(row.silent_since),
-  };
-}
-
-/** Reports read per query at most: a chart of five years of 5-minute samples is not one query. */
-const maxReports = 5000;
-
-export class HubStationHealthStore {
-  readonly #db: Kysely<HubStationHealthTables>;
-
-  constructor(db: Kysely<HubStationHealthTables>) {
-    this.#db = db;
-  }
-
-  async listHealth(): Promise<StationHealth[]> {
-    const rows = await this.#db.selectFrom('station_health').selectAll().orderBy('station_id').execute();
-    return rows.map(toHealth);
-  }
-
-  async getHealth(stationId: string): Promise<StationHealth | undefined> {
-    const row = await this.#db
-      .selectFrom('station_health')
-      .selectAll()
-      .where('station_id', '=', stationId)
-      .executeTakeFirst();
-    return row && toHealth(row);
-  }
-
+export interface HubStationHealthStore {
+  /** Every station that sent a heartbeat, by Station ID. */
+  listHealth(): Promise<StationHealth[]>;
   /**
    * Declares the station silent, unless a heartbeat came since `lastHeartbeatAtMs` was read or it
    * is silent already: true only for the one caller that changed it (several hub nodes may check).
    */
-  async markSilent(stationId: string, lastHeartbeatAtMs: number, nowMs: number): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('station_health')
-      .set({ silent_since: nowMs })
-      .where('station_id', '=', stationId)
-      .where('last_heartbeat_at', '=', lastHeartbeatAtMs)
-      .where('silent_since', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
-  }
-
+  markSilent(stationId: string, lastHeartbeatAtMs: number, nowMs: number): Promise<boolean>;
   /** Clears the silent mark; true only for the caller that cleared it. */
-  async markHeard(stationId: string): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('station_health')
-      .set({ silent_since: null })
-      .where('station_id', '=', stationId)
-      .where('silent_since', 'is not', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
-  }
-
+  markHeard(stationId: string): Promise<boolean>;
   /** The station's newest inventory (by the time the agent made it). */
-  async latestInventory(stationId: string): Promise<StoredInventory | undefined> {
-    const row = await this.#db
-      .selectFrom('reports')
-      .select(['id', 'created_at', 'received_at', 'body'])
-      .where('station_id', '=', stationId)
-      .where('kind', '=', 'inventory')
-      .orderBy('created_at', 'desc')
-      .orderBy('received_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const inventory = inventoryPayloadSchema.safeParse(payloadOf(row.body));
-    if (!inventory.success) return undefined;
-    return {
-      reportId: row.id,
-      createdAtMs: num(row.created_at),
-      receivedAtMs: num(row.received_at),
-      inventory: inventory.data,
-    };
-  }
-
+  latestInventory(stationId: string): Promise<StoredInventory | undefined>;
   /**
    * The station's performance samples taken in [sinceMs, untilMs], oldest first, optionally of one
-   * source ('host' or a system serial). A report is made after its samples were taken, so reports
-   * made before sinceMs hold none of them.
+   * source ('host' or a system serial).
    */
-  async performanceSamples(
+  performanceSamples(
     stationId: string,
     sinceMs: number,
     untilMs: number,
-    options: { source?: string } = {},
-  ): Promise<StoredSample[]> {
-    const rows = await this.#db
-      .selectFrom('reports')
-      .select(['id', 'body'])
-      .where('station_id', '=', stationId)
-      .where('kind', '=', 'performance')
-      .where('created_at', '>=', sinceMs)
-      .orderBy('created_at')
-      .limit(maxReports)
-      .execute();
-    const samples: StoredSample[] = [];
-    for (const row of rows) {
-      const parsed = performancePayloadSchema.safeParse(payloadOf(row.body));
-      if (!parsed.success) continue;
-      if (options.source !== undefined && parsed.data.source !== options.source) continue;
-      for (const sample of parsed.data.samples)
-        if (sample.atMs >= sinceMs && sample.atMs <= untilMs)
-          samples.push({ reportId: row.id, source: parsed.data.source, sample });
-    }
-    return samples.sort((a, b) => a.sample.atMs - b.sample.atMs);
-  }
-}
-
-function payloadOf(body: string): unknown {
-  try {
-    return (JSON.parse(body) as { payload?: unknown }).payload;
-  } catch {
-    return undefined;
-  }
+    options?: { source?: string },
+  ): Promise<StoredSample[]>;
 }

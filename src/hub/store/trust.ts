@@ -1,68 +1,35 @@
-// The certificate lifecycle's part of the hub store: revocation and renewal of stations, both on
-// the stations table (a revoked station stays listed; its row keeps when and its last expiry).
+// The certificate lifecycle's part of the store: revocation and renewal of stations (a revoked
+// station stays listed, with when it was revoked), and the serials of the station certificates the
+// hub issued, so its CRL (GET /v1/ca.crl) can list those of revoked stations.
 
-import { sql, type Kysely, type Migration } from 'kysely';
-
-export const hubTrustMigrations: Record<string, Migration> = {
-  '1007-stations-revoked-index': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      // Every running hub looks for newly revoked stations twice a second (revocation-watch.ts).
-      await sql`create index stations_revoked_at on stations (revoked_at)`.execute(db);
-    },
-  },
-};
-
-export interface HubTrustTables {
-  stations: {
-    id: string;
-    cert_not_after: number;
-    revoked_at: number | null;
-  };
-}
-
-export class HubTrustStore {
-  readonly #db: Kysely<HubTrustTables>;
-
-  constructor(db: Kysely<HubTrustTables>) {
-    this.#db = db;
-  }
-
+export interface HubTrustStore {
   /**
    * Marks the station revoked at nowMs. 'revoked' the first time, 'already' when it was revoked
    * before (its time is kept), 'unknown' when no such station is enrolled.
    */
-  async revokeStation(id: string, nowMs: number): Promise<'revoked' | 'already' | 'unknown'> {
-    const result = await this.#db
-      .updateTable('stations')
-      .set({ revoked_at: nowMs })
-      .where('id', '=', id)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) > 0) return 'revoked';
-    const row = await this.#db.selectFrom('stations').select('id').where('id', '=', id).executeTakeFirst();
-    return row ? 'already' : 'unknown';
-  }
-
+  revokeStation(id: string, nowMs: number): Promise<'revoked' | 'already' | 'unknown'>;
   /** A renewal: the station's newest certificate expires at certNotAfterMs. Not for a revoked one. */
-  async recordRenewal(id: string, certNotAfterMs: number): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('stations')
-      .set({ cert_not_after: certNotAfterMs })
-      .where('id', '=', id)
-      .where('revoked_at', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
-  }
-
+  recordRenewal(id: string, certNotAfterMs: number): Promise<boolean>;
   /** Stations revoked at or after sinceMs (all revoked ones without it), oldest first. */
-  async listRevoked(sinceMs?: number): Promise<{ id: string; revokedAtMs: number }[]> {
-    let query = this.#db
-      .selectFrom('stations')
-      .select(['id', 'revoked_at'])
-      .where('revoked_at', 'is not', null)
-      .orderBy('revoked_at');
-    if (sinceMs !== undefined) query = query.where('revoked_at', '>=', sinceMs);
-    const rows = await query.execute();
-    return rows.map((row) => ({ id: row.id, revokedAtMs: Number(row.revoked_at) }));
-  }
+  listRevoked(sinceMs?: number): Promise<{ id: string; revokedAtMs: number }[]>;
+}
+
+export interface IssuedCertRecord {
+  /** Lower-case hex, as in the certificate. */
+  serial: string;
+  stationId: string;
+  /** SHA-256 of the issuing CA certificate: a CRL lists only its own CA's certificates. */
+  issuerSha256: string;
+  issuedAtMs: number;
+  notAfterMs: number;
+}
+
+export interface HubCertSerialStore {
+  /** Records a new certificate and forgets the station's expired ones (the table stays bounded). */
+  recordIssued(record: IssuedCertRecord): Promise<void>;
+  /**
+   * Serials of certificates from the CA issuerSha256 that belong to revoked stations and have not
+   * expired at nowMs (an expired certificate need not be listed), oldest first.
+   */
+  listRevokedSerials(issuerSha256: string, nowMs: number): Promise<string[]>;
 }

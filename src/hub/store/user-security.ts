@@ -1,44 +1,10 @@
-// What the hub keeps for technician identity beyond the password: TOTP secrets (with the last step
-// accepted, so a code logs in once), how each bearer token was earned (its `amr`), and disabling a
-// user, which revokes the user's tokens in the same transaction.
+// Technician identity beyond the password: TOTP secrets (with the last step accepted, so a code
+// logs in once), the bearer tokens logins earn and how each was earned (its `amr`), and disabling a
+// user, which revokes the user's tokens at once.
 
-import type { Kysely, Migration } from 'kysely';
-import { authMethods, type TicketClaims } from '../../protocol/index.js';
-import type { ApiTokenRecord } from './hub-store.js';
+import type { TicketClaims } from '../../protocol/index.js';
 
 export type AuthMethod = TicketClaims['amr'][number];
-
-export const hubUserSecurityMigrations: Record<string, Migration> = {
-  '1008-user-security': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema
-        .createTable('user_totp')
-        .addColumn('user_name', 'text', (c) => c.primaryKey().references('users.name').onDelete('cascade'))
-        .addColumn('secret', 'text', (c) => c.notNull())
-        .addColumn('enrolled_at', 'bigint', (c) => c.notNull())
-        .addColumn('last_step', 'bigint')
-        .execute();
-      // Tokens issued before this migration were earned with a password alone.
-      await db.schema
-        .alterTable('api_tokens')
-        .addColumn('amr', 'text', (c) => c.notNull().defaultTo('pwd'))
-        .execute();
-    },
-  },
-};
-
-export interface HubUserSecurityTables {
-  user_totp: { user_name: string; secret: string; enrolled_at: number; last_step: number | null };
-  api_tokens: {
-    id: string;
-    user_name: string;
-    created_at: number;
-    expires_at: number;
-    revoked_at: number | null;
-    amr: string;
-  };
-  users: { name: string; password_hash: string; created_at: number; disabled_at: number | null };
-}
 
 export interface TotpEnrollment {
   userName: string;
@@ -48,177 +14,44 @@ export interface TotpEnrollment {
   lastStep: number | null;
 }
 
-export interface TokenWithStrength extends ApiTokenRecord {
+/** A login's bearer token (kept by its id, a hash of the token). */
+export interface ApiTokenRecord {
+  id: string;
+  userName: string;
+  createdAtMs: number;
+  expiresAtMs: number;
+  revokedAtMs: number | null;
   /** How the login that earned the token was checked: ['pwd'] or ['pwd', 'otp']. */
   amr: AuthMethod[];
 }
 
-const num = (value: number | string | bigint): number => Number(value);
-const numOrNull = (value: number | string | bigint | null): number | null =>
-  value === null ? null : Number(value);
-
-export class HubUserSecurityStore {
-  readonly #db: Kysely<HubUserSecurityTables>;
-
-  constructor(db: Kysely<HubUserSecurityTables>) {
-    this.#db = db;
-  }
-
-  async getTotp(userName: string): Promise<TotpEnrollment | undefined> {
-    const row = await this.#db
-      .selectFrom('user_totp')
-      .selectAll()
-      .where('user_name', '=', userName)
-      .executeTakeFirst();
-    return (
-      row && {
-        userName: row.user_name,
-        secret: row.secret,
-        enrolledAtMs: num(row.enrolled_at),
-        lastStep: numOrNull(row.last_step),
-      }
-    );
-  }
-
+export interface HubUserSecurityStore {
+  getTotp(userName: string): Promise<TotpEnrollment | undefined>;
   /** Enrolls (or re-enrolls) the user: a new secret replaces the old one. */
-  async setTotp(userName: string, secret: string, nowMs: number): Promise<void> {
-    await upsertTotp(this.#db, userName, secret, nowMs);
-  }
-
+  setTotp(userName: string, secret: string, nowMs: number): Promise<void>;
   /**
    * Enrolls TOTP for an existing user (a new secret replaces an old one) and revokes the user's
    * logins, in one transaction: a login made with the password alone, or with the old secret,
    * no longer counts. Returns how many logins were revoked.
    */
-  async enrollTotp(userName: string, secret: string, nowMs: number): Promise<number> {
-    return this.#db.transaction().execute(async (trx) => {
-      await upsertTotp(trx, userName, secret, nowMs);
-      return revokeLogins(trx, userName, nowMs);
-    });
-  }
-
+  enrollTotp(userName: string, secret: string, nowMs: number): Promise<number>;
   /**
    * Records `step` as used if it is later than every step accepted before; false if it is not (the
-   * code, or an earlier one, was used already). One conditional update: two logins racing with the
-   * same code cannot both win.
+   * code, or an earlier one, was used already). Two logins racing with the same code cannot both win.
    */
-  async acceptTotpStep(userName: string, step: number): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('user_totp')
-      .set({ last_step: step })
-      .where('user_name', '=', userName)
-      .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]))
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
-  }
-
-  async addToken(token: TokenWithStrength): Promise<void> {
-    await this.#db
-      .insertInto('api_tokens')
-      .values({
-        id: token.id,
-        user_name: token.userName,
-        created_at: token.createdAtMs,
-        expires_at: token.expiresAtMs,
-        revoked_at: token.revokedAtMs,
-        amr: token.amr.join(' '),
-      })
-      .execute();
-  }
-
-  async getToken(id: string): Promise<TokenWithStrength | undefined> {
-    const row = await this.#db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
-    return (
-      row && {
-        id: row.id,
-        userName: row.user_name,
-        createdAtMs: num(row.created_at),
-        expiresAtMs: num(row.expires_at),
-        revokedAtMs: numOrNull(row.revoked_at),
-        amr: parseAmr(row.amr),
-      }
-    );
-  }
-
+  acceptTotpStep(userName: string, step: number): Promise<boolean>;
+  /** Adds a login's token; a token of an unknown user is refused. */
+  addToken(token: ApiTokenRecord): Promise<void>;
+  getToken(id: string): Promise<ApiTokenRecord | undefined>;
   /**
    * Disables the user and revokes every token of theirs, in one transaction. Returns whether the
    * user was enabled before, and how many tokens were revoked.
    */
-  async disableUser(userName: string, nowMs: number): Promise<{ changed: boolean; tokensRevoked: number }> {
-    return this.#db.transaction().execute(async (trx) => {
-      const disabled = await trx
-        .updateTable('users')
-        .set({ disabled_at: nowMs })
-        .where('name', '=', userName)
-        .where('disabled_at', 'is', null)
-        .executeTakeFirst();
-      return {
-        changed: Number(disabled.numUpdatedRows) === 1,
-        tokensRevoked: await revokeLogins(trx, userName, nowMs),
-      };
-    });
-  }
-
+  disableUser(userName: string, nowMs: number): Promise<{ changed: boolean; tokensRevoked: number }>;
   /** Enables the user again; tokens revoked by disabling stay revoked (the user logs in again). */
-  async enableUser(userName: string): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('users')
-      .set({ disabled_at: null })
-      .where('name', '=', userName)
-      .where('disabled_at', 'is not', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
-  }
-
-  /** Names of the disabled users (read by the hub's user watch twice a second). */
-  async disabledUserNames(): Promise<string[]> {
-    const rows = await this.#db
-      .selectFrom('users')
-      .select('name')
-      .where('disabled_at', 'is not', null)
-      .orderBy('name')
-      .execute();
-    return rows.map((row) => row.name);
-  }
-
-  /** Users enrolled in TOTP (for `hub user list`); never the secrets. */
-  async totpUserNames(): Promise<string[]> {
-    const rows = await this.#db.selectFrom('user_totp').select('user_name').orderBy('user_name').execute();
-    return rows.map((row) => row.user_name);
-  }
-}
-
-function parseAmr(text: string): AuthMethod[] {
-  const methods = text
-    .split(' ')
-    .filter((m): m is AuthMethod => (authMethods as readonly string[]).includes(m));
-  return methods.length > 0 ? methods : ['pwd'];
-}
-
-async function upsertTotp(
-  db: Kysely<HubUserSecurityTables>,
-  userName: string,
-  secret: string,
-  nowMs: number,
-): Promise<void> {
-  await db
-    .insertInto('user_totp')
-    .values({ user_name: userName, secret, enrolled_at: nowMs, last_step: null })
-    .onConflict((oc) => oc.column('user_name').doUpdateSet({ secret, enrolled_at: nowMs, last_step: null }))
-    .execute();
-}
-
-/** Revokes every login of the user not revoked yet; returns how many. */
-async function revokeLogins(
-  db: Kysely<HubUserSecurityTables>,
-  userName: string,
-  nowMs: number,
-): Promise<number> {
-  const revoked = await db
-    .updateTable('api_tokens')
-    .set({ revoked_at: nowMs })
-    .where('user_name', '=', userName)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  return Number(revoked.numUpdatedRows);
+  enableUser(userName: string): Promise<boolean>;
+  /** Names of the disabled users, sorted (read by the hub's user watch twice a second). */
+  disabledUserNames(): Promise<string[]>;
+  /** Users enrolled in TOTP, sorted (for `hub user list`); never the secrets. */
+  totpUserNames(): Promise<string[]>;
 }

@@ -12,6 +12,7 @@
 
 import type { Clock } from '../../common/clock.js';
 import { sourceOf } from '../../common/net/index.js';
+import type { LoginConfig } from './login-config.js';
 
 export interface LoginLimits {
   maxFailuresPerUser: number;
@@ -19,6 +20,17 @@ export interface LoginLimits {
   windowMs: number;
   backoffMs: number;
   maxBackoffMs: number;
+}
+
+/** The limits of hub.yaml `login:`. */
+export function loginLimitsOf(login: LoginConfig): LoginLimits {
+  return {
+    maxFailuresPerUser: login.maxFailuresPerUser,
+    maxFailuresPerAddress: login.maxFailuresPerAddress,
+    windowMs: login.window,
+    backoffMs: login.backoff,
+    maxBackoffMs: login.maxBackoff,
+  };
 }
 
 /** Which limit refused: the user-and-address back-off, the user across addresses, the address. */

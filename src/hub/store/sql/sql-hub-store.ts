@@ -1,17 +1,26 @@
-// HubStore on kysely: the same queries serve SQLite and PostgreSQL.
+// HubStore in SQL through kysely: the same queries serve SQLite and PostgreSQL.
 
-import type { Generated, Kysely } from 'kysely';
-import { HubReportStore, type HubReportTables } from './reports.js';
-import { HubAttachmentStore, type HubAttachmentTables } from './attachments.js';
-import { HubRetentionStore } from './retention.js';
-import { HubDataRequestStore } from './data-requests.js';
-import { HubFixStore, type HubFixTables } from './fixes.js';
-import { HubStationHealthStore, type HubStationHealthTables } from './station-health.js';
-import { HubTrustStore, type HubTrustTables } from './trust.js';
-import { HubCertSerialStore, type HubCertSerialTables } from './cert-serials.js';
-import { HubUserSecurityStore, type HubUserSecurityTables } from './user-security.js';
+import type { Kysely } from 'kysely';
+import { SqlReportStore } from './reports.js';
+import { SqlAttachmentStore } from './attachments.js';
+import { SqlRetentionStore } from './retention.js';
+import { SqlDataRequestStore } from './data-requests.js';
+import { SqlFixStore } from './fixes.js';
+import { SqlStationHealthStore } from './station-health.js';
+import { SqlTrustStore } from './trust.js';
+import { SqlCertSerialStore } from './cert-serials.js';
+import { SqlUserSecurityStore } from './user-security.js';
+import type { HubDatabase } from './schema.js';
+import { auditRow, num, numOrNull } from './rows.js';
+import type { HubAttachmentStore } from '../attachments.js';
+import type { HubDataRequestStore } from '../data-requests.js';
+import type { HubFixStore } from '../fixes.js';
+import type { HubReportStore } from '../reports.js';
+import type { HubRetentionStore } from '../retention.js';
+import type { HubStationHealthStore } from '../station-health.js';
+import type { HubCertSerialStore, HubTrustStore } from '../trust.js';
+import type { HubUserSecurityStore } from '../user-security.js';
 import type {
-  ApiTokenRecord,
   AuditCheckpointRecord,
   EnrollmentTokenRecord,
   HubAuditEntry,
@@ -21,73 +30,9 @@ import type {
   TokenUse,
   TunnelChange,
   UserRecord,
-} from './hub-store.js';
+} from '../hub-store.js';
 
-interface HubDatabase {
-  stations: {
-    id: string;
-    name: string;
-    enrolled_at: number;
-    cert_not_after: number;
-    last_seen_at: number | null;
-    connected_since: number | null;
-    revoked_at: number | null;
-  };
-  enrollment_tokens: {
-    id: string;
-    created_at: number;
-    expires_at: number;
-    used_at: number | null;
-    used_by_station: string | null;
-  };
-  users: { name: string; password_hash: string; created_at: number; disabled_at: number | null };
-  user_groups: { user_name: string; group_name: string };
-  api_tokens: {
-    id: string;
-    user_name: string;
-    created_at: number;
-    expires_at: number;
-    revoked_at: number | null;
-  };
-  hub_audit: {
-    seq: Generated<number>;
-    at: number;
-    actor: string;
-    action: string;
-    station_id: string | null;
-    detail: string;
-  };
-  audit_checkpoints: {
-    station_id: string;
-    count: number;
-    head_hash: string;
-    previous_count: number;
-    previous_hash: string;
-    at: number;
-    signature: string;
-    received_at: number;
-  };
-  service_sessions: {
-    id: string;
-    station_id: string;
-    user_name: string;
-    service: string;
-    reason: string | null;
-    started_at: number;
-    ended_at: number | null;
-    end_reason: string | null;
-    bytes_to_station: number;
-    bytes_from_station: number;
-  };
-}
-
-export type { HubDatabase };
-
-const num = (value: number | string | bigint): number => Number(value);
-const numOrNull = (value: number | string | bigint | null): number | null =>
-  value === null ? null : Number(value);
-
-export class KyselyHubStore implements HubStore {
+export class SqlHubStore implements HubStore {
   readonly #db: Kysely<HubDatabase>;
   readonly reports: HubReportStore;
   readonly attachments: HubAttachmentStore;
@@ -101,20 +46,15 @@ export class KyselyHubStore implements HubStore {
 
   constructor(db: Kysely<HubDatabase>) {
     this.#db = db;
-    // The report tables live in the same database; the report store sees only its own tables.
-    this.reports = new HubReportStore(db as unknown as Kysely<HubReportTables>);
-    this.attachments = new HubAttachmentStore(db as unknown as Kysely<HubAttachmentTables>);
-    this.retention = new HubRetentionStore(
-      db as unknown as ConstructorParameters<typeof HubRetentionStore>[0],
-    );
-    this.dataRequests = new HubDataRequestStore(
-      db as unknown as ConstructorParameters<typeof HubDataRequestStore>[0],
-    );
-    this.fixes = new HubFixStore(db as unknown as Kysely<HubFixTables>);
-    this.health = new HubStationHealthStore(db as unknown as Kysely<HubStationHealthTables>);
-    this.trust = new HubTrustStore(db as unknown as Kysely<HubTrustTables>);
-    this.certSerials = new HubCertSerialStore(db as unknown as Kysely<HubCertSerialTables>);
-    this.userSecurity = new HubUserSecurityStore(db as unknown as Kysely<HubUserSecurityTables>);
+    this.reports = new SqlReportStore(db);
+    this.attachments = new SqlAttachmentStore(db);
+    this.retention = new SqlRetentionStore(db);
+    this.dataRequests = new SqlDataRequestStore(db);
+    this.fixes = new SqlFixStore(db);
+    this.health = new SqlStationHealthStore(db);
+    this.trust = new SqlTrustStore(db);
+    this.certSerials = new SqlCertSerialStore(db);
+    this.userSecurity = new SqlUserSecurityStore(db);
   }
 
   async addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void> {
@@ -173,22 +113,6 @@ export class KyselyHubStore implements HubStore {
   async listStations(): Promise<StationRecord[]> {
     const rows = await this.#db.selectFrom('stations').selectAll().orderBy('id').execute();
     return rows.map(toStation);
-  }
-
-  async markStationConnected(id: string, nowMs: number): Promise<void> {
-    await this.#db
-      .updateTable('stations')
-      .set({ connected_since: nowMs, last_seen_at: nowMs })
-      .where('id', '=', id)
-      .execute();
-  }
-
-  async markStationDisconnected(id: string, nowMs: number): Promise<void> {
-    await this.#db
-      .updateTable('stations')
-      .set({ connected_since: null, last_seen_at: nowMs })
-      .where('id', '=', id)
-      .execute();
   }
 
   async clearConnections(nowMs: number): Promise<void> {
@@ -265,32 +189,6 @@ export class KyselyHubStore implements HubStore {
       if (user) users.push(user);
     }
     return users;
-  }
-
-  async addApiToken(token: ApiTokenRecord): Promise<void> {
-    await this.#db
-      .insertInto('api_tokens')
-      .values({
-        id: token.id,
-        user_name: token.userName,
-        created_at: token.createdAtMs,
-        expires_at: token.expiresAtMs,
-        revoked_at: token.revokedAtMs,
-      })
-      .execute();
-  }
-
-  async getApiToken(id: string): Promise<ApiTokenRecord | undefined> {
-    const row = await this.#db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
-    return (
-      row && {
-        id: row.id,
-        userName: row.user_name,
-        createdAtMs: num(row.created_at),
-        expiresAtMs: num(row.expires_at),
-        revokedAtMs: numOrNull(row.revoked_at),
-      }
-    );
   }
 
   async appendAudit(entry: Omit<HubAuditEntry, 'seq'>): Promise<void> {
@@ -425,15 +323,5 @@ function toStation(row: HubDatabase['stations']): StationRecord {
     lastSeenAtMs: numOrNull(row.last_seen_at),
     connectedSinceMs: numOrNull(row.connected_since),
     revokedAtMs: numOrNull(row.revoked_at),
-  };
-}
-
-function auditRow(entry: Omit<HubAuditEntry, 'seq'>) {
-  return {
-    at: entry.atMs,
-    actor: entry.actor,
-    action: entry.action,
-    station_id: entry.stationId,
-    detail: JSON.stringify(entry.detail),
   };
 }
