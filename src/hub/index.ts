@@ -10,3 +10,4 @@ export { ensureFixKey } from './fixes/index.js';
 export { publishFix } from './fixes/index.js';
 export { isSilent, silentAfterMs, SilenceMonitor } from './stations/index.js';
 export { startCaRotation, startTicketKeyRotation, readRotationState } from './trust/index.js';
+export { hubConfigSchema } from './config.js';

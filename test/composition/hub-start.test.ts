@@ -9,9 +9,9 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../common/logger.js';
-import { Hub } from './hub.js';
-import { initHub } from './setup/index.js';
+import { createLogger } from '../../src/common/logger.js';
+import { Hub } from '../../src/hub/index.js';
+import { initHub } from '../../src/hub/setup/index.js';
 
 const silent = createLogger({ name: 'test', level: 'silent' });
 
@@ -121,8 +121,8 @@ describe('a hub start that fails half way', () => {
     const address = `127.0.0.1:${portOf(taken)}`;
     // The technician API listens before the station port is tried: left open, it would keep the process.
     await initHub(dataDir, { listen: address, apiListen: '127.0.0.1:0' });
-    const hubModule = new URL('./index.ts', import.meta.url).href;
-    const loggerModule = new URL('../common/logger.ts', import.meta.url).href;
+    const hubModule = new URL('../../src/hub/index.ts', import.meta.url).href;
+    const loggerModule = new URL('../../src/common/logger.ts', import.meta.url).href;
     const script = `
       const { Hub } = await import(${JSON.stringify(hubModule)});
       const { createLogger } = await import(${JSON.stringify(loggerModule)});

@@ -12,12 +12,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LifelineError } from '../common/errors.js';
-import { silentLogger } from '../common/logger.js';
-import { createCa, createKeyAndCsr, createTicketKeyPair, signStationCsr } from '../pki/index.js';
-import { Agent } from './agent.js';
-import { agentPaths } from './config.js';
-import { AgentStore, settingKeys } from './store/index.js';
+import { LifelineError } from '../../src/common/errors.js';
+import { silentLogger } from '../../src/common/logger.js';
+import { createCa, createKeyAndCsr, createTicketKeyPair, signStationCsr } from '../../src/pki/index.js';
+import { Agent } from '../../src/agent/index.js';
+import { agentPaths } from '../../src/agent/index.js';
+import { AgentStore, settingKeys } from '../../src/agent/store/index.js';
 
 const stationId = 'ST-7KQ3-9XPM-4';
 

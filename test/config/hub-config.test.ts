@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../common/config/index.js';
-import { hubConfigSchema } from './config.js';
+import { parseConfig } from '../../src/common/config/index.js';
+import { hubConfigSchema } from '../../src/hub/index.js';
 
 const minimal = { stationAddress: 'hub.example.com:8443', apiUrl: 'https://hub.example.com:8444' };
 

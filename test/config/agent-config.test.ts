@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig } from '../common/config/index.js';
-import { agentConfigSchema } from './config.js';
+import { parseConfig } from '../../src/common/config/index.js';
+import { agentConfigSchema } from '../../src/agent/index.js';
 
 const minimal = { hub: { endpoints: ['127.0.0.1:8443'] } };
 
