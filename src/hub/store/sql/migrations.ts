@@ -1,7 +1,9 @@
 // The hub database's migrations, in the order they run: one list for the whole database, whose
 // result is the schema in schema.ts. kysely records each name it ran in the database and runs the
 // missing ones in name order, so a name once released never changes and new ones sort last
-// (migrations.test.ts checks both). The SQL is portable: SQLite today, PostgreSQL next.
+// (migrations.test.ts checks both). The DDL is SQLite's: another database keeps these names with
+// DDL of its own where types differ (hub_audit's autoincrement; 1009's integer columns hold
+// milliseconds, 64-bit in SQLite).
 
 import { sql, type Kysely, type Migration } from 'kysely';
 
