@@ -14,6 +14,7 @@ import { retentionConfigSchema } from './retention/retention-config.js';
 import { loginConfigSchema } from './technicians/login-config.js';
 import { admissionConfigSchema } from './stations/admission-config.js';
 import { sharesConfigSchema } from './shares/shares-config.js';
+import { storeConfigSchema } from './store/store-config.js';
 
 /** hub.yaml `connections:`, for each of the two ports on its own. */
 export const hubConnectionsSchema = tlsConnectionLimitsSchema({
@@ -53,16 +54,8 @@ export const hubConfigSchema = z
     connections: hubConnectionsSchema,
     /** What one user or one station may hold of the hub's resources (see shares.ts). */
     shares: sharesConfigSchema,
-    store: z
-      .object({
-        /**
-         * Free space kept on the data directory's filesystem: below it stations' reports and
-         * attachment chunks are refused (STORE_FULL, sent again later) while the rest goes on.
-         */
-        minFreeMb: z.number().int().min(1).max(1_000_000).default(64),
-      })
-      .strict()
-      .default({ minFreeMb: 64 }),
+    /** Where the hub keeps its state: SQLite or PostgreSQL (see store-config.ts). */
+    store: storeConfigSchema,
     log: logSchema,
   })
   .strict();

@@ -24,7 +24,7 @@ import {
   startStationPort,
   type StationListenerCredentials,
 } from './stations/index.js';
-import { openSqliteHubStore, type HubStore } from './store/index.js';
+import { openHubStore, type HubStore } from './store/index.js';
 import { LoginLimiter, TechnicianAuth, UserWatch, loginLimitsOf } from './technicians/index.js';
 import { CaCrl, HubTrust, revokedStationSerials, type HubTrustMaterial } from './trust/index.js';
 
@@ -108,7 +108,12 @@ export class Hub {
     );
     const store = parts.use(
       'store',
-      await openSqliteHubStore(paths.database, { onStoreFull: (error) => space.noteFull(error) }),
+      await openHubStore({
+        store: config.store,
+        dataDir,
+        sqlitePath: paths.database,
+        onStoreFull: (error) => space.noteFull(error),
+      }),
     );
     // One node: no station is connected before it listens, nor once it has stopped.
     await store.clearConnections(clock.now());

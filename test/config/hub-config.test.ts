@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/common/config/index.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { hubConfigSchema } from '../../src/hub/index.js';
+import { storePassword, storePasswordEnv } from '../../src/hub/store/index.js';
 
 const minimal = { stationAddress: 'hub.example.com:8443', apiUrl: 'https://hub.example.com:8444' };
 
@@ -153,4 +157,59 @@ test('connections: defaults, and errors that name the key and the expected form'
       code: 'CONFIG_INVALID',
       message,
     });
+});
+
+test('store: SQLite by default; PostgreSQL needs a URL; errors name the key and never echo a password', () => {
+  assert.deepEqual(parseConfig(hubConfigSchema, minimal, 'hub.yaml').store, {
+    kind: 'sqlite',
+    minFreeMb: 64,
+    poolSize: 10,
+  });
+  const postgres = parseConfig(
+    hubConfigSchema,
+    { ...minimal, store: { kind: 'postgres', url: 'postgres://hub@db.example:5432/lifeline', poolSize: 20 } },
+    'hub.yaml',
+  ).store;
+  assert.deepEqual(
+    [postgres.kind, postgres.url, postgres.poolSize],
+    ['postgres', 'postgres://hub@db.example:5432/lifeline', 20],
+  );
+  const cases: [unknown, RegExp][] = [
+    [{ kind: 'postgres' }, /store\.url: kind postgres needs url: postgres:\/\/USER@HOST:PORT\/DATABASE/],
+    [{ kind: 'mysql' }, /store\.kind: expected sqlite or postgres/],
+    [
+      { kind: 'postgres', url: 'mysql://hub:pw-in-url@db/x' },
+      /store\.url: expected postgres:\/\/USER@HOST:PORT\/DATABASE/,
+    ],
+    [{ url: 'postgres://hub@db/x' }, /store\.url: only for kind postgres/],
+    [{ kind: 'postgres', url: 'postgres://hub@db/x', poolSize: 0 }, /store\.poolSize/],
+    [{ kind: 'postgres', url: 'postgres://hub@db/x', password: 'x' }, /store\.password: unknown key/],
+  ];
+  for (const [store, message] of cases) {
+    assert.throws(
+      () => parseConfig(hubConfigSchema, { ...minimal, store }, 'hub.yaml'),
+      (err: Error) => {
+        assert.match(err.message, message);
+        assert.doesNotMatch(err.message, /pw-in-url/);
+        return true;
+      },
+    );
+  }
+});
+
+test('store password: from store.passwordFile, else the environment, else none (the URL keeps its own)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-store-password-'));
+  try {
+    const base = { kind: 'postgres' as const, url: 'postgres://hub@db/x', minFreeMb: 64, poolSize: 10 };
+    writeFileSync(join(dir, 'db-password'), 'from-file\n', { mode: 0o600 });
+    assert.equal(storePassword({ ...base, passwordFile: 'db-password' }, dir, {}), 'from-file');
+    assert.equal(storePassword(base, dir, { [storePasswordEnv]: 'from-env' }), 'from-env');
+    assert.equal(storePassword(base, dir, {}), undefined);
+    assert.throws(() => storePassword({ ...base, passwordFile: 'missing' }, dir, {}), {
+      code: 'CONFIG_INVALID',
+      message: /store\.passwordFile: cannot read .*missing: ENOENT/,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

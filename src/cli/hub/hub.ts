@@ -10,8 +10,7 @@ import { createLogger, type Logger } from '../../common/logger.js';
 import { Hub, enrollmentTokenId, hubPaths, initHub, loadHubConfig } from '../../hub/index.js';
 import { certSha256 } from '../../pki/index.js';
 import { encodeEnrollmentToken } from '../../protocol/index.js';
-import { openSqliteHubStore } from '../../hub/store/index.js';
-import { type HubStore } from '../../hub/store/index.js';
+import { openHubStore, type HubStore } from '../../hub/store/index.js';
 import { printError, printJson, printLine, tty } from '../io.js';
 import { registerHubProblemCommands } from './problems.js';
 import { registerHubRetentionCommands } from './retention.js';
@@ -24,8 +23,13 @@ import { registerHubRotateCommands } from './rotate.js';
 import { registerHubUserCommands } from './users.js';
 
 export async function withStore<T>(dataDir: string, work: (store: HubStore) => Promise<T>): Promise<T> {
-  loadHubConfig(dataDir);
-  const store = await openSqliteHubStore(hubPaths(dataDir).database);
+  const config = loadHubConfig(dataDir);
+  const store = await openHubStore({
+    store: config.store,
+    dataDir,
+    sqlitePath: hubPaths(dataDir).database,
+    applicationName: 'lifeline-hub-cli',
+  });
   try {
     return await work(store);
   } finally {

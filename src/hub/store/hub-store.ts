@@ -1,5 +1,6 @@
-// What the hub keeps, as an interface: one SQLite file today (sqlite-hub-store.ts); any other
-// implementation is held to the same tests (contract/). Times are milliseconds since the epoch.
+// What the hub keeps, as an interface: one SQLite file (sqlite-hub-store.ts) or a PostgreSQL
+// database shared by several hub nodes (postgres-hub-store.ts), both held to the same tests
+// (contract/). Times are milliseconds since the epoch.
 
 import type { HubAttachmentStore } from './attachments.js';
 import type { HubDataRequestStore } from './data-requests.js';

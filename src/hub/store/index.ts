@@ -1,4 +1,4 @@
-// What the hub keeps: the HubStore interface, its parts, and the SQLite implementation.
+// What the hub keeps: the HubStore interface, its parts, and its SQLite and PostgreSQL implementations.
 export type {
   AuditCheckpointRecord,
   EnrollmentTokenRecord,
@@ -24,3 +24,10 @@ export type {
 export type { HubCertSerialStore, HubTrustStore, IssuedCertRecord } from './trust.js';
 export type { ApiTokenRecord, AuthMethod, HubUserSecurityStore, TotpEnrollment } from './user-security.js';
 export { openSqliteHubStore } from './sqlite-hub-store.js';
+export {
+  describePostgresUrl,
+  openPostgresHubStore,
+  type PostgresStoreOptions,
+} from './postgres-hub-store.js';
+export { openHubStore, type OpenHubStoreOptions } from './open-hub-store.js';
+export { storePassword, storePasswordEnv, type StoreConfig } from './store-config.js';

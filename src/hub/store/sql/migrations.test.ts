@@ -197,11 +197,11 @@ test('names are unique and listed in the order kysely runs them (by name)', () =
   const names = hubMigrations.map((m) => m.name);
   assert.equal(new Set(names).size, names.length);
   assert.deepEqual(names, [...names].sort());
-  assert.deepEqual(Object.keys(hubMigrationsByName()), names);
+  assert.deepEqual(Object.keys(hubMigrationsByName('sqlite')), names);
 });
 
 test('a new database has exactly the tables and columns of HubDatabase', async () => {
-  const db = await openSqlite<HubDatabase>(join(dir, 'new.db'), hubMigrationsByName());
+  const db = await openSqlite<HubDatabase>(join(dir, 'new.db'), hubMigrationsByName('sqlite'));
   try {
     const expected = Object.fromEntries(
       Object.entries(schemaColumns)
@@ -217,8 +217,8 @@ test('a new database has exactly the tables and columns of HubDatabase', async (
 test('a database of release 0.1.0 opens with its data and ends with the schema of a new one', async () => {
   const copy = join(dir, 'released.db');
   copyFileSync(releasedDatabase, copy);
-  const released = await openSqlite<HubDatabase>(copy, hubMigrationsByName());
-  const fresh = await openSqlite<HubDatabase>(join(dir, 'fresh.db'), hubMigrationsByName());
+  const released = await openSqlite<HubDatabase>(copy, hubMigrationsByName('sqlite'));
+  const fresh = await openSqlite<HubDatabase>(join(dir, 'fresh.db'), hubMigrationsByName('sqlite'));
   try {
     assert.deepEqual(await tablesOf(released), await tablesOf(fresh));
     const problems = await released.selectFrom('problems').select(['number', 'summary']).execute();
@@ -228,5 +228,9 @@ test('a database of release 0.1.0 opens with its data and ends with the schema o
     await released.destroy();
     await fresh.destroy();
   }
-  assert.deepEqual(recordedNames(copy), releasedNames);
+  // The released names are kept, and the migrations added since ran once each.
+  assert.deepEqual(
+    recordedNames(copy),
+    hubMigrations.map((m) => m.name),
+  );
 });

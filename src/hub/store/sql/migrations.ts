@@ -1,21 +1,21 @@
 // The hub database's migrations, in the order they run: one list for the whole database, whose
 // result is the schema in schema.ts. kysely records each name it ran in the database and runs the
 // missing ones in name order, so a name once released never changes and new ones sort last
-// (migrations.test.ts checks both). The DDL is SQLite's: another database keeps these names with
-// DDL of its own where types differ (hub_audit's autoincrement; 1009's integer columns hold
-// milliseconds, 64-bit in SQLite).
+// (migrations.test.ts checks both). SQLite and PostgreSQL run the same list; where their DDL
+// differs, the migration asks which one it runs on.
 
 import { sql, type Kysely, type Migration } from 'kysely';
+import type { HubSqlDialectName } from './dialect.js';
 
 export interface HubMigration {
   readonly name: string;
-  readonly up: (db: Kysely<unknown>) => Promise<void>;
+  readonly up: (db: Kysely<unknown>, dialect: HubSqlDialectName) => Promise<void>;
 }
 
 export const hubMigrations: readonly HubMigration[] = [
   {
     name: '0001-initial',
-    up: async (db) => {
+    up: async (db, dialect) => {
       await db.schema
         .createTable('stations')
         .addColumn('id', 'text', (c) => c.primaryKey())
@@ -57,7 +57,9 @@ export const hubMigrations: readonly HubMigration[] = [
         .execute();
       await db.schema
         .createTable('hub_audit')
-        .addColumn('seq', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
         .addColumn('at', 'bigint', (c) => c.notNull())
         .addColumn('actor', 'text', (c) => c.notNull())
         .addColumn('action', 'text', (c) => c.notNull())
@@ -272,22 +274,37 @@ export const hubMigrations: readonly HubMigration[] = [
   },
   {
     name: '1009-cert-serials',
-    up: async (db) => {
+    up: async (db, dialect) => {
+      // Milliseconds: SQLite's integer is 64-bit, PostgreSQL's is not.
+      const millis = dialect === 'postgres' ? 'bigint' : 'integer';
       await db.schema
         .createTable('station_cert_serials')
         .addColumn('serial', 'text', (col) => col.primaryKey())
         .addColumn('station_id', 'text', (col) => col.notNull())
         // SHA-256 of the issuing CA certificate: a CRL lists only its own CA's certificates.
         .addColumn('issuer_sha256', 'text', (col) => col.notNull())
-        .addColumn('issued_at', 'integer', (col) => col.notNull())
-        .addColumn('not_after', 'integer', (col) => col.notNull())
+        .addColumn('issued_at', millis, (col) => col.notNull())
+        .addColumn('not_after', millis, (col) => col.notNull())
         .execute();
       await sql`create index station_cert_serials_station on station_cert_serials (station_id)`.execute(db);
     },
   },
+  {
+    name: '1010-problem-sequence',
+    up: async (db, dialect) => {
+      // Several hub nodes open problems at once: PostgreSQL hands out numbers from a sequence (no
+      // row every node waits on), carrying on from the counter. One SQLite file has one writer at
+      // a time and keeps the counter row.
+      if (dialect !== 'postgres') return;
+      await sql`create sequence problem_numbers`.execute(db);
+      await sql`select setval('problem_numbers', greatest(value, 1), value > 0) from counters where name = 'problem'`.execute(
+        db,
+      );
+    },
+  },
 ];
 
-/** The list as kysely's migrator takes it. */
-export function hubMigrationsByName(): Record<string, Migration> {
-  return Object.fromEntries(hubMigrations.map(({ name, up }) => [name, { up }]));
+/** The list as kysely's migrator takes it, for the database it runs on. */
+export function hubMigrationsByName(dialect: HubSqlDialectName): Record<string, Migration> {
+  return Object.fromEntries(hubMigrations.map(({ name, up }) => [name, { up: (db) => up(db, dialect) }]));
 }

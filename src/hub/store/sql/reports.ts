@@ -5,11 +5,10 @@ import type { Kysely } from 'kysely';
 import { LifelineError } from '../../../common/errors.js';
 import { isStoreFailure } from '../../../common/disk/index.js';
 import type { ReportEnvelope } from '../../../protocol/index.js';
-import { nextCounterValue } from './retention.js';
+import type { HubSqlDialect } from './dialect.js';
 import { recordHeartbeat } from './station-health.js';
 import type { HubDatabase } from './schema.js';
 import type { HubReportStore, IngestAnswer, IngestItem, ProblemRecord, StoredReport } from '../reports.js';
-import { transactionFlushedAfter } from '../../../common/sqlite/index.js';
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
@@ -50,9 +49,11 @@ function reportRow(
 
 export class SqlReportStore implements HubReportStore {
   readonly #db: Kysely<HubDatabase>;
+  readonly #dialect: HubSqlDialect;
 
-  constructor(db: Kysely<HubDatabase>) {
+  constructor(db: Kysely<HubDatabase>, dialect: HubSqlDialect) {
     this.#db = db;
+    this.#dialect = dialect;
   }
 
   async ingest(
@@ -62,19 +63,20 @@ export class SqlReportStore implements HubReportStore {
     sha256: string,
     nowMs: number,
   ): Promise<IngestAnswer> {
-    return this.#db
-      .transaction()
-      .execute((trx) => this.#ingestIn(trx, stationId, { envelope, body, sha256 }, nowMs));
+    return this.#dialect.write(this.#db, (trx) =>
+      this.#ingestIn(trx, stationId, { envelope, body, sha256 }, nowMs),
+    );
   }
 
-  // One transaction, one disk commit (flushed off the event loop). A refused report is checked
-  // before it writes anything, so the batch goes on without it.
+  // One transaction, one durable commit. A refused report is checked before it writes anything, so
+  // the batch goes on without it. A batch that raced another node for a report id runs again, and
+  // then finds that report stored: each report is kept once, whichever node took it first.
   async ingestMany(
     stationId: string,
     items: readonly IngestItem[],
     nowMs: number,
   ): Promise<Array<IngestAnswer | LifelineError>> {
-    return transactionFlushedAfter(this.#db, async (trx) => {
+    return this.#dialect.write(this.#db, async (trx) => {
       // One read for the ids seen before and one insert per 100 plain reports; problem reports and
       // heartbeats, which touch other tables, go one by one.
       const seen = new Map<string, { station_id: string; problem_number: string | null }>();
@@ -132,16 +134,8 @@ export class SqlReportStore implements HubReportStore {
     { envelope, body, sha256 }: IngestItem,
     nowMs: number,
   ): Promise<IngestAnswer> {
-    const seen = await trx
-      .selectFrom('reports')
-      .select(['problem_number', 'station_id'])
-      .where('id', '=', envelope.id)
-      .executeTakeFirst();
-    if (seen) {
-      if (seen.station_id !== stationId)
-        throw new LifelineError('API_BAD_REQUEST', `report ${envelope.id} belongs to another station`);
-      return { duplicate: true, ...(seen.problem_number ? { problemNumber: seen.problem_number } : {}) };
-    }
+    const seen = await this.#seenBefore(trx, stationId, envelope.id);
+    if (seen) return seen;
     const payload = envelope.payload;
     let problemNumber: string | undefined;
     if (envelope.kind === 'problem.open') {
@@ -152,14 +146,17 @@ export class SqlReportStore implements HubReportStore {
         .where('local_id', '=', String(payload.localId))
         .executeTakeFirst();
       if (opened) {
+        // Another hub node may have stored this very report since the check above (its problem
+        // and its report commit together): then it is a duplicate, not a second opening.
+        const storedMeanwhile = await this.#seenBefore(trx, stationId, envelope.id);
+        if (storedMeanwhile) return storedMeanwhile;
         throw new LifelineError(
           'CALLHOME_REPORT_INVALID',
           `problem ${String(payload.localId)} is open already as ${opened.number}`,
         );
       }
-      // A counter row, not max + 1: retention purges old problems, and a number once given
-      // is never given again (see retention.ts).
-      const seq = await nextCounterValue(trx, 'problem');
+      // Not max + 1: retention purges old problems, and a number once given is never given again.
+      const seq = await this.#dialect.nextProblemSeq(trx);
       problemNumber = `P-${String(seq).padStart(6, '0')}`;
       const system = payload.system as { serial?: unknown } | undefined;
       await trx
@@ -208,6 +205,23 @@ export class SqlReportStore implements HubReportStore {
       .execute();
     if (envelope.kind === 'heartbeat') await recordHeartbeat(trx, stationId, envelope, nowMs);
     return { duplicate: false, ...(problemNumber ? { problemNumber } : {}) };
+  }
+
+  /** The answer for a report stored before, or undefined for a new one. */
+  async #seenBefore(
+    trx: Kysely<HubDatabase>,
+    stationId: string,
+    id: string,
+  ): Promise<IngestAnswer | undefined> {
+    const seen = await trx
+      .selectFrom('reports')
+      .select(['problem_number', 'station_id'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!seen) return undefined;
+    if (seen.station_id !== stationId)
+      throw new LifelineError('API_BAD_REQUEST', `report ${id} belongs to another station`);
+    return { duplicate: true, ...(seen.problem_number ? { problemNumber: seen.problem_number } : {}) };
   }
 
   async listProblems(options: { open?: boolean } = {}): Promise<ProblemRecord[]> {

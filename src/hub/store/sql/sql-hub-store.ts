@@ -1,4 +1,4 @@
-// HubStore in SQL through kysely: the same queries serve SQLite and PostgreSQL.
+// HubStore in SQL through kysely: the same queries serve SQLite and PostgreSQL (see dialect.ts).
 
 import type { Kysely } from 'kysely';
 import { SqlReportStore } from './reports.js';
@@ -11,6 +11,7 @@ import { SqlTrustStore } from './trust.js';
 import { SqlCertSerialStore } from './cert-serials.js';
 import { SqlUserSecurityStore } from './user-security.js';
 import type { HubDatabase } from './schema.js';
+import type { HubSqlDialect } from './dialect.js';
 import { auditRow, num, numOrNull } from './rows.js';
 import type { HubAttachmentStore } from '../attachments.js';
 import type { HubDataRequestStore } from '../data-requests.js';
@@ -44,9 +45,9 @@ export class SqlHubStore implements HubStore {
   readonly certSerials: HubCertSerialStore;
   readonly userSecurity: HubUserSecurityStore;
 
-  constructor(db: Kysely<HubDatabase>) {
+  constructor(db: Kysely<HubDatabase>, dialect: HubSqlDialect) {
     this.#db = db;
-    this.reports = new SqlReportStore(db);
+    this.reports = new SqlReportStore(db, dialect);
     this.attachments = new SqlAttachmentStore(db);
     this.retention = new SqlRetentionStore(db);
     this.dataRequests = new SqlDataRequestStore(db);
