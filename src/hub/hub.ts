@@ -10,6 +10,7 @@ import type { Logger } from '../common/logger.js';
 import { ConnectionGuard, parseHostPort } from '../common/net/index.js';
 import { TicketSigner } from '../pki/index.js';
 import { HubAudit } from './audit/index.js';
+import { NodeHeartbeat, loadNodeIdentity } from './cluster/index.js';
 import { buildCallHomeApi } from './callhome/index.js';
 import { hubPaths, loadHubConfig, type HubConfig } from './config.js';
 import { HubMetrics, startTechnicianApi } from './console/index.js';
@@ -115,9 +116,11 @@ export class Hub {
         onStoreFull: (error) => space.noteFull(error),
       }),
     );
-    // One node: no station is connected before it listens, nor once it has stopped.
-    await store.clearConnections(clock.now());
-    parts.defer('connected stations', () => store.clearConnections(clock.now()));
+    // This node holds no station's tunnel before it listens, nor once it has stopped; other nodes'
+    // stations are theirs.
+    const node = loadNodeIdentity(dataDir);
+    await store.clearConnections(clock.now(), node.id);
+    parts.defer('connected stations', () => store.clearConnections(clock.now(), node.id));
     // CA, server certificate and ticket key as a rotation leaves them (trust-rotation.ts); a hub
     // initialised before fixes existed gets its fix key now.
     const trust = new HubTrust({
@@ -144,7 +147,10 @@ export class Hub {
     const guards = { station: guard('station port'), technician: guard('technician API') };
 
     // Connects and disconnects reach the store in batches: a reconnect storm must not stall the hub.
-    const journal = parts.use('tunnel journal', new TunnelJournal({ store, audit, clock, logger }));
+    const journal = parts.use(
+      'tunnel journal',
+      new TunnelJournal({ store, nodeId: node.id, audit, clock, logger }),
+    );
     // Agents ping every 10 s (at most every 15 s): three missed pings and the tunnel is dead.
     const registry = new TunnelRegistry({ clock, logger, idleTimeoutMs: 30_000, events: journal });
     const admission = new TunnelAdmission({ tunnelsPerSecond: config.admission.tunnelsPerSecond, clock });
@@ -253,6 +259,17 @@ export class Hub {
         callHome,
       }),
     );
+
+    // Closed before the station port: the node is marked stopped, then its tunnels close.
+    const heartbeat = await NodeHeartbeat.start({
+      store,
+      identity: node,
+      stationAddress: config.stationAddress,
+      apiUrl: config.apiUrl,
+      clock,
+      logger,
+    });
+    parts.use('node heartbeat', heartbeat);
 
     parts.use('retention', startRetention({ store, config: config.retention, clock, logger, dataDir }));
     // `lifeline hub user disable` ends the user's sessions within a second (see user-watch.ts).

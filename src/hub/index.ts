@@ -1,6 +1,6 @@
 // The vendor hub: station listener, call home, technician API, session broker.
 export { Hub } from './hub.js';
-export { initHub } from './setup/index.js';
+export { initHub, joinHub } from './setup/index.js';
 export { hubPaths, loadHubConfig } from './config.js';
 export { hashPassword } from './technicians/index.js';
 export { newTotpSecret, secretFromTotpUri, totpCode, totpUri } from './technicians/index.js';

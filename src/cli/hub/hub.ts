@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../../common/logger.js';
 import { Hub, enrollmentTokenId, hubPaths, initHub, loadHubConfig } from '../../hub/index.js';
 import { certSha256 } from '../../pki/index.js';
 import { encodeEnrollmentToken } from '../../protocol/index.js';
-import { openHubStore, type HubStore } from '../../hub/store/index.js';
+import { describePostgresUrl, openHubStore, type HubStore } from '../../hub/store/index.js';
 import { printError, printJson, printLine, tty } from '../io.js';
 import { registerHubProblemCommands } from './problems.js';
 import { registerHubRetentionCommands } from './retention.js';
@@ -21,6 +21,7 @@ import { registerHubInventoryCommands } from './inventory.js';
 import { registerHubStationCommands } from './stations.js';
 import { registerHubRotateCommands } from './rotate.js';
 import { registerHubUserCommands } from './users.js';
+import { registerHubClusterCommands } from './cluster.js';
 
 export async function withStore<T>(dataDir: string, work: (store: HubStore) => Promise<T>): Promise<T> {
   const config = loadHubConfig(dataDir);
@@ -44,26 +45,50 @@ export function registerHubCommands(program: Command): void {
 
   hub
     .command('init')
-    .description("create the hub's CA, certificates, ticket key and hub.yaml")
+    .description("create the hub's CA, certificates, ticket key and hub.yaml (with --store: a new cluster)")
     .requiredOption('--data <dir>', 'hub data directory')
     .option('--listen <host:port>', 'station port (mutual TLS)', '127.0.0.1:8443')
     .option('--api-listen <host:port>', 'technician API (HTTPS)', '127.0.0.1:8444')
     .option('--public-url <url>', 'the URL stations and technicians use to reach this hub')
-    .action(async (opts: { data: string; listen: string; apiListen: string; publicUrl?: string }) => {
-      const result = await initHub(opts.data, opts);
-      const config = loadHubConfig(opts.data);
-      printLine(tty`Hub initialized in ${opts.data}`);
-      if (result.dataDirTightenedFrom !== undefined)
+    .option(
+      '--store <url>',
+      'postgres://USER@HOST:PORT/DATABASE: create a cluster of hub nodes in this empty database',
+    )
+    .option('--node-name <name>', "this node's name in `hub nodes` (default: the host's name)")
+    .action(
+      async (opts: {
+        data: string;
+        listen: string;
+        apiListen: string;
+        publicUrl?: string;
+        store?: string;
+        nodeName?: string;
+      }) => {
+        const result = await initHub(opts.data, opts);
+        const config = loadHubConfig(opts.data);
+        printLine(tty`Hub initialized in ${opts.data}`);
+        if (result.dataDirTightenedFrom !== undefined)
+          printLine(
+            tty`  data directory  now 0700 (it was ${formatMode(result.dataDirTightenedFrom)}): it holds the CA key, and the hub's users once it runs`,
+          );
+        printLine(tty`  configuration   ${result.configPath}`);
+        printLine(tty`  CA certificate  ${result.caCertPath}  (give it to technicians for --ca-file)`);
         printLine(
-          tty`  data directory  now 0700 (it was ${formatMode(result.dataDirTightenedFrom)}): it holds the CA key, and the hub's users once it runs`,
+          tty`  metrics token   ${result.metricsTokenPath}  (for Prometheus: GET /metrics on the API)`,
         );
-      printLine(tty`  configuration   ${result.configPath}`);
-      printLine(tty`  CA certificate  ${result.caCertPath}  (give it to technicians for --ca-file)`);
-      printLine(tty`  metrics token   ${result.metricsTokenPath}  (for Prometheus: GET /metrics on the API)`);
-      printLine(tty`  station port    ${config.listen}  (agents dial ${config.stationAddress})`);
-      printLine(tty`  technician API  ${config.apiListen}  (${config.apiUrl})`);
-      printLine(tty`Start it with: lifeline hub start --data ${opts.data}`);
-    });
+        printLine(tty`  station port    ${config.listen}  (agents dial ${config.stationAddress})`);
+        printLine(tty`  technician API  ${config.apiListen}  (${config.apiUrl})`);
+        if (result.cluster) {
+          printLine(
+            tty`  cluster         ${result.cluster.id}  in ${describePostgresUrl(config.store.url ?? '')}`,
+          );
+          printLine(
+            tty`  cluster key     ${result.cluster.keyPath}  (copy it to each new node for hub join --cluster-key-file; keep it secret)`,
+          );
+        }
+        printLine(tty`Start it with: lifeline hub start --data ${opts.data}`);
+      },
+    );
 
   hub
     .command('start')
@@ -130,6 +155,7 @@ export function registerHubCommands(program: Command): void {
 
   registerHubStationCommands(hub);
   registerHubRotateCommands(hub);
+  registerHubClusterCommands(hub);
 }
 
 export function registerHubAuditCommand(hub: Command): void {

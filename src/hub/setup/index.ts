@@ -1,2 +1,3 @@
-// `lifeline hub init`: the hub's data directory, keys, certificates and hub.yaml.
-export { initHub } from './init.js';
+// `lifeline hub init` and `hub join`: a node's data directory, keys, certificates and hub.yaml.
+export { initHub, type HubInitOptions } from './init.js';
+export { joinHub, type HubJoinOptions } from './join.js';

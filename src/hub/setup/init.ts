@@ -1,27 +1,40 @@
 // `lifeline hub init`: the hub's CA, server certificate, ticket-signing key and hub.yaml.
 // Refuses to touch a directory that already holds a hub. The data directory is made (or tightened to)
 // 0700 and every file in it 0600: it holds the CA key and, once started, the users' password
-// hashes and TOTP secrets.
+// hashes and TOTP secrets. With --store postgres://... it also creates the cluster in that empty
+// database: the files every node needs go there sealed with a new cluster key (cluster-key.ts),
+// which `hub join` needs to add the next nodes.
 
-import { existsSync } from 'node:fs';
-import { stringify as toYaml } from 'yaml';
+import { randomUUID } from 'node:crypto';
 import { LifelineError } from '../../common/errors.js';
 import { ensurePrivateDirectory, writePrivateFile } from '../../common/disk/index.js';
-import { formatHostPort, parseHostPort } from '../../common/net/index.js';
 import { createCa, createTicketKeyPair, issueServerCert } from '../../pki/index.js';
-import { hubConfigSchema, hubPaths } from '../config.js';
+import { hubPaths } from '../config.js';
 import { crlUrlFor } from '../trust/index.js';
 import { ensureFixKey } from '../fixes/index.js';
 import { ensureScrapeToken } from '../console/index.js';
-import { parseConfig } from '../../common/config/index.js';
+import {
+  clusterKeyCheck,
+  clusterKeyPath,
+  newClusterKey,
+  newNodeIdentity,
+  sealClusterFile,
+  sharedClusterFiles,
+  writeClusterKey,
+  writeNodeIdentity,
+} from '../cluster/index.js';
+import { openPostgresHubStore } from '../store/index.js';
+import {
+  nodeSettings,
+  refuseExistingHub,
+  serverHosts,
+  writeHubYaml,
+  type NodeSetupOptions,
+} from './node-setup.js';
 
 const year = 365 * 24 * 3600 * 1000;
 
-export interface HubInitOptions {
-  listen?: string | undefined;
-  apiListen?: string | undefined;
-  publicUrl?: string | undefined;
-}
+export type HubInitOptions = NodeSetupOptions;
 
 export async function initHub(
   dataDir: string,
@@ -32,81 +45,77 @@ export async function initHub(
   metricsTokenPath: string;
   /** The mode the data directory had when init tightened it to 0700 (made by mkdir -m 755). */
   dataDirTightenedFrom: number | undefined;
+  /** With --store: the new cluster's id and the key file `hub join` needs. */
+  cluster?: { id: string; keyPath: string };
 }> {
   const paths = hubPaths(dataDir);
-  for (const path of [paths.config, paths.caCert, paths.caKey]) {
-    if (existsSync(path)) {
+  refuseExistingHub(dataDir);
+  const settings = nodeSettings(options, 'hub init');
+  // A database that holds a cluster already is refused before anything is written.
+  const store = settings.store
+    ? await openPostgresHubStore({ url: settings.store.url, password: settings.store.password, poolMax: 2 })
+    : undefined;
+  try {
+    const existing = await store?.cluster.get();
+    if (existing)
       throw new LifelineError(
-        'CONFIG_EXISTS',
-        `${path} exists: ${dataDir} already holds a hub; refusing to overwrite it`,
+        'CLUSTER_EXISTS',
+        `the database ${settings.store?.where ?? ''} holds the cluster ${existing.id} already: add this node with lifeline hub join, or give hub init an empty database`,
       );
-    }
-  }
-  const listen = parseHostPort(options.listen ?? '127.0.0.1:8443', '--listen');
-  const apiListen = parseHostPort(options.apiListen ?? '127.0.0.1:8444', '--api-listen');
-  let publicHost = listen.host === '0.0.0.0' || listen.host === '::' ? 'localhost' : listen.host;
-  let apiUrl = `https://${formatHostPort({ host: publicHost, port: apiListen.port })}`;
-  if (options.publicUrl !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(options.publicUrl);
-    } catch {
-      throw new LifelineError(
-        'CONFIG_INVALID',
-        `--public-url: expected a URL such as https://hub.example.com, got ${JSON.stringify(options.publicUrl)}`,
-      );
-    }
-    if (url.protocol !== 'https:')
-      throw new LifelineError('CONFIG_INVALID', '--public-url: expected an https:// URL');
-    publicHost = url.hostname.replace(/^\[|\]$/g, '');
-    apiUrl = `https://${url.host}${url.port ? '' : `:${apiListen.port}`}`;
-  }
-  const config = parseConfig(
-    hubConfigSchema,
-    {
-      listen: formatHostPort(listen),
-      apiListen: formatHostPort(apiListen),
-      stationAddress: formatHostPort({ host: publicHost, port: listen.port }),
-      apiUrl,
-    },
-    'hub init',
-  );
 
-  const dataDirTightenedFrom = ensurePrivateDirectory(dataDir);
-  const ca = await createCa('Lifeline hub CA', 10 * year);
-  const hosts = [...new Set([publicHost, 'localhost', '127.0.0.1', '::1'])];
-  const server = await issueServerCert(ca, hosts, 2 * year, Date.now(), crlUrlFor(config.apiUrl));
-  const ticketKeys = createTicketKeyPair();
-  writePrivateFile(paths.caKey, ca.keyPem);
-  writePrivateFile(paths.caCert, ca.certPem);
-  writePrivateFile(paths.serverKey, server.keyPem);
-  writePrivateFile(paths.serverCert, server.certPem);
-  writePrivateFile(paths.ticketKey, ticketKeys.privateKeyPem);
-  writePrivateFile(paths.ticketPublicKey, ticketKeys.publicKeyPem);
-  // Fix statements get a key of their own (kept if one is there already).
-  ensureFixKey(paths);
-  // Prometheus reads it (authorization: credentials_file) to scrape GET /metrics.
-  ensureScrapeToken(paths.metricsToken);
-  const yaml =
-    '# Lifeline hub configuration. Durations: 30s, 15m, 8h, 30d. See docs/configuration.md.\n' +
-    toYaml({
-      listen: config.listen,
-      apiListen: config.apiListen,
-      stationAddress: config.stationAddress,
-      apiUrl: config.apiUrl,
-      authorizedGroup: config.authorizedGroup,
-      enrollmentTokenTtl: '15m',
-      stationCertValidity: '24h',
-      renewalGrace: '7d',
-      rotationOverlap: '7d',
-      ticketTtl: '30s',
-      technicianTokenTtl: '12h',
-    });
-  writePrivateFile(paths.config, yaml);
-  return {
-    caCertPath: paths.caCert,
-    configPath: paths.config,
-    metricsTokenPath: paths.metricsToken,
-    dataDirTightenedFrom,
-  };
+    const dataDirTightenedFrom = ensurePrivateDirectory(dataDir);
+    const ca = await createCa('Lifeline hub CA', 10 * year);
+    const server = await issueServerCert(
+      ca,
+      serverHosts(settings.publicHost),
+      2 * year,
+      Date.now(),
+      crlUrlFor(settings.config.apiUrl),
+    );
+    const ticketKeys = createTicketKeyPair();
+    writePrivateFile(paths.caKey, ca.keyPem);
+    writePrivateFile(paths.caCert, ca.certPem);
+    writePrivateFile(paths.serverKey, server.keyPem);
+    writePrivateFile(paths.serverCert, server.certPem);
+    writePrivateFile(paths.ticketKey, ticketKeys.privateKeyPem);
+    writePrivateFile(paths.ticketPublicKey, ticketKeys.publicKeyPem);
+    // Fix statements get a key of their own (kept if one is there already).
+    ensureFixKey(paths);
+    // Prometheus reads it (authorization: credentials_file) to scrape GET /metrics.
+    ensureScrapeToken(paths.metricsToken);
+    writeNodeIdentity(dataDir, newNodeIdentity(options.nodeName));
+
+    let cluster: { id: string; keyPath: string } | undefined;
+    if (store && settings.store) {
+      const id = randomUUID();
+      const key = newClusterKey();
+      const sealed = Object.fromEntries(
+        Object.entries(sharedClusterFiles(dataDir)).map(([name, content]) => [
+          name,
+          sealClusterFile(key, id, name, content),
+        ]),
+      );
+      const created = await store.cluster.create(
+        { id, createdAtMs: Date.now(), keyCheck: clusterKeyCheck(key, id) },
+        sealed,
+      );
+      if (!created)
+        throw new LifelineError(
+          'CLUSTER_EXISTS',
+          `another hub init created a cluster in ${settings.store.where} at the same time; remove ${dataDir} and add this node with lifeline hub join`,
+        );
+      writeClusterKey(clusterKeyPath(dataDir), key);
+      cluster = { id, keyPath: clusterKeyPath(dataDir) };
+    }
+    writeHubYaml(dataDir, settings);
+    return {
+      caCertPath: paths.caCert,
+      configPath: paths.config,
+      metricsTokenPath: paths.metricsToken,
+      dataDirTightenedFrom,
+      ...(cluster ? { cluster } : {}),
+    };
+  } finally {
+    await store?.close();
+  }
 }

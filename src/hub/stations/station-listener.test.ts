@@ -114,7 +114,7 @@ describe('station listener', () => {
       });
     }
     const audit = new HubAudit(store, clock, logger);
-    journal = new TunnelJournal({ store, audit, clock, logger });
+    journal = new TunnelJournal({ store, nodeId: 'node-test', audit, clock, logger });
     registry = new TunnelRegistry({ clock, logger, events: journal, idleTimeoutMs: 30_000 });
     admission = new TunnelAdmission({ tunnelsPerSecond: 1, clock });
     listener = new StationListener({

@@ -33,7 +33,13 @@ describe('tunnel journal', () => {
         revokedAtMs: null,
       });
     }
-    journal = new TunnelJournal({ store, audit: new HubAudit(store, clock, logger), clock, logger });
+    journal = new TunnelJournal({
+      store,
+      nodeId: 'node-test',
+      audit: new HubAudit(store, clock, logger),
+      clock,
+      logger,
+    });
   });
 
   afterEach(async () => {

@@ -12,6 +12,8 @@ import type { TunnelEvents } from './tunnel-registry.js';
 
 export interface TunnelJournalOptions {
   store: HubStore;
+  /** This hub node: tunnels come to it and leave it. */
+  nodeId: string;
   audit: HubAudit;
   clock: Clock;
   logger: Logger;
@@ -69,7 +71,13 @@ export class TunnelJournal implements TunnelEvents {
   #add(stationId: string, connected: boolean, action: string, detail: Record<string, unknown>): void {
     const entry = this.#options.audit.entry(`station:${stationId}`, action, stationId, detail);
     if (this.#closed) return;
-    this.#pending.push({ stationId, connected, atMs: entry.atMs, audit: entry });
+    this.#pending.push({
+      stationId,
+      nodeId: this.#options.nodeId,
+      connected,
+      atMs: entry.atMs,
+      audit: entry,
+    });
     if (this.#pending.length >= this.#options.maxBatch) void this.flush();
     else this.#timer ??= setTimeout(() => void this.flush(), this.#options.flushIntervalMs).unref();
   }

@@ -3,6 +3,7 @@
 // (contract/). Times are milliseconds since the epoch.
 
 import type { HubAttachmentStore } from './attachments.js';
+import type { HubClusterStore } from './cluster.js';
 import type { HubDataRequestStore } from './data-requests.js';
 import type { HubFixStore } from './fixes.js';
 import type { HubReportStore } from './reports.js';
@@ -37,9 +38,11 @@ export interface UserRecord {
   disabledAtMs: number | null;
 }
 
-/** A station's tunnel connected or disconnected at `atMs`, with the audit entry saying so. */
+/** A station's tunnel connected to or disconnected from a node at `atMs`, with the audit entry. */
 export interface TunnelChange {
   stationId: string;
+  /** The hub node the tunnel came to or left. */
+  nodeId: string;
   connected: boolean;
   atMs: number;
   audit: Omit<HubAuditEntry, 'seq'>;
@@ -99,6 +102,8 @@ export interface HubStore {
   readonly certSerials: HubCertSerialStore;
   /** Technician identity: TOTP enrollment, token strength, disabling users. */
   readonly userSecurity: HubUserSecurityStore;
+  /** The cluster of hub nodes sharing this store: its sealed files, nodes, who holds which tunnel. */
+  readonly cluster: HubClusterStore;
 
   addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void>;
   /** Marks the token used by `stationId` if it is valid at nowMs; atomic, so a token is used once. */
@@ -107,11 +112,12 @@ export interface HubStore {
   addStation(station: StationRecord): Promise<void>;
   getStation(id: string): Promise<StationRecord | undefined>;
   listStations(): Promise<StationRecord[]>;
-  /** At hub start (single node): no station is connected. */
-  clearConnections(nowMs: number): Promise<void>;
+  /** At a node's start and stop: no station is connected to the node `nodeId`. */
+  clearConnections(nowMs: number, nodeId: string): Promise<void>;
   /**
    * Tunnels that came and went, in order, with their audit entries, in one transaction: a
-   * reconnect storm costs one commit per batch instead of two per tunnel.
+   * reconnect storm costs one commit per batch instead of two per tunnel. A disconnect from a
+   * node leaves a station connected to another node (it reconnected there first) as it is.
    */
   recordTunnelChanges(changes: readonly TunnelChange[]): Promise<void>;
 

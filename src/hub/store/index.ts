@@ -10,6 +10,7 @@ export type {
   TunnelChange,
   UserRecord,
 } from './hub-store.js';
+export type { ClusterRecord, HubClusterStore, HubNodeRecord, HubNodeState } from './cluster.js';
 export type { HubAttachment, HubAttachmentStore, PendingUploads, UploadAdmission } from './attachments.js';
 export type { HubDataRequest, HubDataRequestStore, StationDataRequest } from './data-requests.js';
 export type { FixRecord, HubFixStore } from './fixes.js';

@@ -10,11 +10,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openSqliteHubStore } from './sqlite-hub-store.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/harness/postgres.js';
-import { runHubStoreContract } from './contract/index.js';
 import { describePostgresUrl, openPostgresHubStore, translatePostgresError } from './postgres-hub-store.js';
 import type { HubStore } from './hub-store.js';
 import { LifelineError } from '../../common/errors.js';
-import { envelope, item, problemOpen, station, t0 } from './contract/fixtures.js';
+import { envelope, item, problemOpen, runHubStoreContract, station, t0 } from './contract/index.js';
 
 let database: TestDatabase | undefined;
 const ready = createTestDatabase().then((made) => (database = made));

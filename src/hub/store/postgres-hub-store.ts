@@ -31,6 +31,11 @@ export interface PostgresStoreOptions {
   schema?: string | undefined;
   /** Shown in pg_stat_activity, so an operator sees which node holds a connection. */
   applicationName?: string | undefined;
+  /**
+   * false: only read what is there, creating no table (`hub join` looks for a cluster in a
+   * database it must not change if there is none). Default true.
+   */
+  migrate?: boolean | undefined;
 }
 
 /** The URL as it may be shown: user, host, port and database, never the password. */
@@ -69,6 +74,7 @@ export async function openPostgresHubStore(options: PostgresStoreOptions): Promi
   const db = new Kysely<HubDatabase>({ dialect: new TranslatingPostgresDialect({ pool }, where) });
   try {
     await sql1(db);
+    if (options.migrate === false) return new SqlHubStore(db, postgresDialect);
     const provider: MigrationProvider = {
       getMigrations: () => Promise.resolve(hubMigrationsByName('postgres')),
     };

@@ -5,6 +5,7 @@
 import { describe } from 'node:test';
 import { describeAttachments } from './attachments.js';
 import { describeAuditAndSessions } from './audit-sessions.js';
+import { describeCluster } from './cluster.js';
 import { describeDataRequests } from './data-requests.js';
 import { describeFixes } from './fixes.js';
 import type { OpenHubStore } from './fixtures.js';
@@ -27,5 +28,7 @@ export function runHubStoreContract(name: string, open: OpenHubStore): void {
     describeFixes(open);
     describeRetention(open);
     describeTrust(open);
+    describeCluster(open);
   });
 }
+export { envelope, item, problemOpen, station, t0 } from './fixtures.js';

@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import type { AuditCheckpointRecord, TunnelChange } from '../hub-store.js';
 import { minuteMs, station, t0, useStore, type OpenHubStore } from './fixtures.js';
 
-function tunnel(stationId: string, connected: boolean, atMs: number): TunnelChange {
+function tunnel(stationId: string, connected: boolean, atMs: number, nodeId = 'node-a'): TunnelChange {
   return {
     stationId,
+    nodeId,
     connected,
     atMs,
     audit: {
@@ -153,6 +154,20 @@ export function describeStations(open: OpenHubStore): void {
       assert.equal((await store().listAudit()).length, 1);
     });
 
+    test('a station that moved to another node stays connected when the first node reports it gone', async () => {
+      await store().addStation(station('ST-A'));
+      await store().recordTunnelChanges([tunnel('ST-A', true, t0 + 1, 'node-a')]);
+      await store().recordTunnelChanges([tunnel('ST-A', true, t0 + 2, 'node-b')]);
+      // Node A notices its old tunnel is dead after B took the station.
+      await store().recordTunnelChanges([tunnel('ST-A', false, t0 + 3, 'node-a')]);
+      const moved = await store().getStation('ST-A');
+      assert.deepEqual([moved?.connectedSinceMs, moved?.lastSeenAtMs], [t0 + 2, t0 + 2]);
+      await store().clearConnections(t0 + 4, 'node-a');
+      assert.equal((await store().getStation('ST-A'))?.connectedSinceMs, t0 + 2, "node A's start leaves B's");
+      await store().clearConnections(t0 + 5, 'node-b');
+      assert.equal((await store().getStation('ST-A'))?.connectedSinceMs, null);
+    });
+
     test('clearConnections disconnects the connected stations only', async () => {
       for (const id of ['ST-A', 'ST-B', 'ST-C']) await store().addStation(station(id));
       await store().recordTunnelChanges([
@@ -161,7 +176,7 @@ export function describeStations(open: OpenHubStore): void {
         tunnel('ST-B', false, t0 + 3),
         tunnel('ST-C', true, t0 + 4),
       ]);
-      await store().clearConnections(t0 + 10);
+      await store().clearConnections(t0 + 10, 'node-a');
       const byId = new Map((await store().listStations()).map((s) => [s.id, s]));
       assert.deepEqual(
         ['ST-A', 'ST-B', 'ST-C'].map((id) => [byId.get(id)?.connectedSinceMs, byId.get(id)?.lastSeenAtMs]),

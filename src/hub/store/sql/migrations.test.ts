@@ -47,6 +47,7 @@ const schemaColumns: { [T in keyof HubDatabase]: { [C in keyof HubDatabase[T]]-?
     last_seen_at: true,
     connected_since: true,
     revoked_at: true,
+    connected_node: true,
   },
   enrollment_tokens: { id: true, created_at: true, expires_at: true, used_at: true, used_by_station: true },
   users: { name: true, password_hash: true, created_at: true, disabled_at: true },
@@ -159,6 +160,17 @@ const schemaColumns: { [T in keyof HubDatabase]: { [C in keyof HubDatabase[T]]-?
     issuer_sha256: true,
     issued_at: true,
     not_after: true,
+  },
+  hub_cluster: { singleton: true, id: true, created_at: true, key_check: true },
+  hub_cluster_files: { name: true, sealed: true, updated_at: true },
+  hub_nodes: {
+    id: true,
+    name: true,
+    station_address: true,
+    api_url: true,
+    started_at: true,
+    heartbeat_at: true,
+    stopped_at: true,
   },
 };
 

@@ -302,6 +302,36 @@ export const hubMigrations: readonly HubMigration[] = [
       );
     },
   },
+  {
+    name: '1011-cluster',
+    up: async (db) => {
+      await db.schema.alterTable('stations').addColumn('connected_node', 'text').execute();
+      await sql`create index stations_connected_node on stations (connected_node)`.execute(db);
+      await db.schema
+        .createTable('hub_cluster')
+        .addColumn('singleton', 'text', (c) => c.primaryKey())
+        .addColumn('id', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('key_check', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('hub_cluster_files')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('sealed', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('hub_nodes')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('station_address', 'text', (c) => c.notNull())
+        .addColumn('api_url', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())
+        .addColumn('stopped_at', 'bigint')
+        .execute();
+    },
+  },
 ];
 
 /** The list as kysely's migrator takes it, for the database it runs on. */

@@ -16,6 +16,8 @@ export interface HubDatabase {
     last_seen_at: number | null;
     connected_since: number | null;
     revoked_at: number | null;
+    /** The hub node holding the station's tunnel while connected_since is set. */
+    connected_node: string | null;
   };
   enrollment_tokens: {
     id: string;
@@ -157,5 +159,18 @@ export interface HubDatabase {
     issuer_sha256: string;
     issued_at: number;
     not_after: number;
+  };
+  /** The one cluster this database holds (singleton = 'cluster'). */
+  hub_cluster: { singleton: string; id: string; created_at: number; key_check: string };
+  /** Files every node needs, sealed with the cluster key. */
+  hub_cluster_files: { name: string; sealed: string; updated_at: number };
+  hub_nodes: {
+    id: string;
+    name: string;
+    station_address: string;
+    api_url: string;
+    started_at: number;
+    heartbeat_at: number;
+    stopped_at: number | null;
   };
 }

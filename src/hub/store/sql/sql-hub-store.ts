@@ -10,6 +10,8 @@ import { SqlStationHealthStore } from './station-health.js';
 import { SqlTrustStore } from './trust.js';
 import { SqlCertSerialStore } from './cert-serials.js';
 import { SqlUserSecurityStore } from './user-security.js';
+import { SqlClusterStore } from './cluster.js';
+import type { HubClusterStore } from '../cluster.js';
 import type { HubDatabase } from './schema.js';
 import type { HubSqlDialect } from './dialect.js';
 import { auditRow, num, numOrNull } from './rows.js';
@@ -44,6 +46,7 @@ export class SqlHubStore implements HubStore {
   readonly trust: HubTrustStore;
   readonly certSerials: HubCertSerialStore;
   readonly userSecurity: HubUserSecurityStore;
+  readonly cluster: HubClusterStore;
 
   constructor(db: Kysely<HubDatabase>, dialect: HubSqlDialect) {
     this.#db = db;
@@ -56,6 +59,7 @@ export class SqlHubStore implements HubStore {
     this.trust = new SqlTrustStore(db);
     this.certSerials = new SqlCertSerialStore(db);
     this.userSecurity = new SqlUserSecurityStore(db);
+    this.cluster = new SqlClusterStore(db);
   }
 
   async addEnrollmentToken(record: EnrollmentTokenRecord): Promise<void> {
@@ -102,6 +106,7 @@ export class SqlHubStore implements HubStore {
         last_seen_at: station.lastSeenAtMs,
         connected_since: station.connectedSinceMs,
         revoked_at: station.revokedAtMs,
+        connected_node: null,
       })
       .execute();
   }
@@ -116,11 +121,12 @@ export class SqlHubStore implements HubStore {
     return rows.map(toStation);
   }
 
-  async clearConnections(nowMs: number): Promise<void> {
+  async clearConnections(nowMs: number, nodeId: string): Promise<void> {
     await this.#db
       .updateTable('stations')
-      .set({ connected_since: null, last_seen_at: nowMs })
+      .set({ connected_since: null, connected_node: null, last_seen_at: nowMs })
       .where('connected_since', 'is not', null)
+      .where((eb) => eb.or([eb('connected_node', '=', nodeId), eb('connected_node', 'is', null)]))
       .execute();
   }
 
@@ -128,14 +134,22 @@ export class SqlHubStore implements HubStore {
     if (changes.length === 0) return;
     await this.#db.transaction().execute(async (trx) => {
       for (const change of changes) {
-        await trx
-          .updateTable('stations')
-          .set({
-            connected_since: change.connected ? change.atMs : null,
-            last_seen_at: change.atMs,
-          })
-          .where('id', '=', change.stationId)
-          .execute();
+        if (change.connected) {
+          await trx
+            .updateTable('stations')
+            .set({ connected_since: change.atMs, connected_node: change.nodeId, last_seen_at: change.atMs })
+            .where('id', '=', change.stationId)
+            .execute();
+        } else {
+          await trx
+            .updateTable('stations')
+            .set({ connected_since: null, connected_node: null, last_seen_at: change.atMs })
+            .where('id', '=', change.stationId)
+            .where((eb) =>
+              eb.or([eb('connected_node', '=', change.nodeId), eb('connected_node', 'is', null)]),
+            )
+            .execute();
+        }
       }
       await trx
         .insertInto('hub_audit')

@@ -1,0 +1,49 @@
+// The cluster's part of the store: several hub nodes share one database. The cluster itself (its id
+// and a check of the operator's cluster key), the files every node needs (CA, ticket and fix keys,
+// sealed with that key: the database alone does not give them away), and the nodes with their
+// heartbeats, which say which node holds which station's tunnel while its lease lasts.
+
+export interface ClusterRecord {
+  id: string;
+  createdAtMs: number;
+  /** Proves a cluster key belongs to this cluster without holding the key (see cluster-key.ts). */
+  keyCheck: string;
+}
+
+export interface HubNodeRecord {
+  id: string;
+  name: string;
+  /** HOST:PORT agents dial on this node. */
+  stationAddress: string;
+  /** The node's technician API. */
+  apiUrl: string;
+  startedAtMs: number;
+  heartbeatAtMs: number;
+  /** Set by a node that stopped in order; a node that died only stops beating. */
+  stoppedAtMs: number | null;
+}
+
+export interface HubNodeState extends HubNodeRecord {
+  /** Stations whose tunnel this node recorded as connected. */
+  stationsHeld: number;
+}
+
+export interface HubClusterStore {
+  /** Creates the cluster with its sealed files; false, writing nothing, when there is one already. */
+  create(cluster: ClusterRecord, sealedFiles: Readonly<Record<string, string>>): Promise<boolean>;
+  get(): Promise<ClusterRecord | undefined>;
+  /** The sealed files, by name. */
+  files(): Promise<Record<string, string>>;
+  /** Records the node as started (again), beating at startedAtMs. */
+  startNode(node: Omit<HubNodeRecord, 'heartbeatAtMs' | 'stoppedAtMs'>): Promise<void>;
+  /** The node is alive at nowMs; false when the node is not known (it was never started). */
+  beat(nodeId: string, nowMs: number): Promise<boolean>;
+  /** The node stopped in order at nowMs; its stations are no longer held by it. */
+  stopNode(nodeId: string, nowMs: number): Promise<void>;
+  listNodes(): Promise<HubNodeState[]>;
+  /**
+   * The node holding the station's tunnel if its heartbeat is newer than leaseMs before nowMs,
+   * else undefined (not connected, or held by a node that has since died).
+   */
+  locateStation(stationId: string, nowMs: number, leaseMs: number): Promise<HubNodeRecord | undefined>;
+}
