@@ -9,6 +9,8 @@ import { goawayHintText } from '../../protocol/index.js';
 /** The shortest and longest wait the hub asks of a refused station (protocol: retry-after-ms). */
 export const retryAfterMinMs = 1000;
 export const retryAfterMaxMs = 60_000;
+/** The longest wait a draining node asks of a station that has no other hub address. */
+export const drainRetryAfterMaxMs = 5000;
 
 /** A decision, with the time it was taken at (the one the rate is counted on). */
 export type AdmissionDecision =
@@ -113,13 +115,14 @@ export class TunnelAdmission {
   }
 
   /**
-   * What a draining node tells stations: go elsewhere now; this address again once its deadline
-   * has passed (the node may be back by then), within the bounds of any wait.
+   * What a draining node tells stations: go to another hub address now; a station with this one
+   * alone (often a load balancer's, which picks another node) tries it again after a short wait,
+   * no longer than the drain has left.
    */
   drainHint(): { retryAfterMs: number; reason: string } {
     const left = (this.#drainDeadlineAtMs ?? 0) - this.#clock.now();
     return {
-      retryAfterMs: Math.min(retryAfterMaxMs, Math.max(retryAfterMinMs, Math.ceil(left))),
+      retryAfterMs: Math.min(drainRetryAfterMaxMs, Math.max(retryAfterMinMs, Math.ceil(left))),
       reason: drainingReason,
     };
   }
