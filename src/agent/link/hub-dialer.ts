@@ -76,6 +76,9 @@ export interface HubDialerOptions {
   clock?: Clock;
 }
 
+/** How long an endpoint whose hub node drains is avoided: by then its node is gone, or back. */
+export const drainingAvoidMs = 60_000;
+
 export interface DialedHub {
   socket: TLSSocket;
   endpoint: string;

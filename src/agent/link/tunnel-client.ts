@@ -23,7 +23,7 @@ import {
   type GoawayHint,
   type SessionEndReason,
 } from '../../protocol/index.js';
-import type { HubDialer } from './hub-dialer.js';
+import { drainingAvoidMs, type HubDialer } from './hub-dialer.js';
 import { toLinkError } from './link-errors.js';
 
 export type TunnelState = 'disabled' | 'connecting' | 'connected' | 'waiting';
@@ -68,8 +68,6 @@ export interface TunnelClientOptions {
   random?: () => number;
 }
 
-/** How long an endpoint whose node drains is avoided: its node is gone or back by then. */
-const drainingAvoidMs = 60_000;
 /** The most a move away from a draining node waits: spread, so its stations do not land at once. */
 const drainJitterMs = 1000;
 
