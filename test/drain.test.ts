@@ -69,8 +69,8 @@ describe('draining a hub node', () => {
     assert.equal(await cluster.stopHub(), 0);
     hubBDir = join(cluster.root, 'hub-b');
     cpSync(cluster.hubDir, hubBDir, { recursive: true });
-    let apiB: number;
-    [stationB = 0, apiB = 0] = await freePorts(2);
+    const [freeStation = 0, apiB = 0] = await freePorts(2);
+    stationB = freeStation;
     const yamlB = join(hubBDir, 'hub.yaml');
     const configB = parseYaml(readFileSync(yamlB, 'utf8')) as Record<string, unknown>;
     writeFileSync(
