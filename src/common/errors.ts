@@ -88,6 +88,8 @@ export const errorCodes = {
   PROXY_CONNECT_REFUSED: 502,
   // Reconnect storms: the hub's tunnel admission rate.
   TUNNEL_ADMISSION_LIMITED: 503,
+  // A hub node draining before it stops: new tunnels and session requests go to another node.
+  HUB_DRAINING: 503,
   // Certificate lifecycle: renewal, expiry, revocation, CA and ticket-key rotation.
   STATION_REVOKED: 403,
   STATION_REENROLL: 403,

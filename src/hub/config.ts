@@ -13,6 +13,7 @@ import {
 import { retentionConfigSchema } from './retention/retention-config.js';
 import { loginConfigSchema } from './technicians/login-config.js';
 import { admissionConfigSchema } from './stations/admission-config.js';
+import { drainConfigSchema } from './stations/drain-config.js';
 import { sharesConfigSchema } from './shares/shares-config.js';
 import { storeConfigSchema } from './store/store-config.js';
 
@@ -50,6 +51,8 @@ export const hubConfigSchema = z
     retention: retentionConfigSchema,
     /** How many new tunnels the hub admits per second (see admission-config.ts). */
     admission: admissionConfigSchema,
+    /** How long a stopping hub node lets running sessions finish (see drain-config.ts). */
+    drain: drainConfigSchema,
     /** Deadlines and caps of connections on both ports (common/connection-guard.ts). */
     connections: hubConnectionsSchema,
     /** What one user or one station may hold of the hub's resources (see shares.ts). */

@@ -1,6 +1,7 @@
 // The running hub: its parts started in order (store, trust, call home, sessions, the technician API,
 // the station port, the background loops) and closed in reverse. A start that fails half way closes
-// what it had opened before the error reaches the caller.
+// what it had opened before the error reaches the caller. A node told to stop drains first: it
+// sends stations and new requests elsewhere and lets running sessions finish, up to a deadline.
 
 import { systemClock, type Clock } from '../common/clock.js';
 import { CloseStack } from '../common/close-stack.js';
@@ -9,6 +10,7 @@ import { StoreSpace } from '../common/disk/index.js';
 import type { Logger } from '../common/logger.js';
 import { ConnectionGuard, parseHostPort } from '../common/net/index.js';
 import { TicketSigner } from '../pki/index.js';
+import { goawayHintText } from '../protocol/index.js';
 import { HubAudit } from './audit/index.js';
 import { NodeHeartbeat, loadNodeIdentity } from './cluster/index.js';
 import { buildCallHomeApi } from './callhome/index.js';
@@ -45,7 +47,12 @@ export class Hub {
   readonly apiPort: number;
   readonly #parts: CloseStack;
   readonly #logger: Logger;
+  readonly #clock: Clock;
+  /** What a drain stops taking new work: session requests, call-home connections. */
+  readonly #broker: SessionBroker;
+  readonly #callHome: { drain(hint: string): number };
   #closing: Promise<void> | undefined;
+  #draining: Promise<void> | undefined;
 
   private constructor(running: {
     config: Readonly<HubConfig>;
@@ -56,6 +63,9 @@ export class Hub {
     apiPort: number;
     parts: CloseStack;
     logger: Logger;
+    clock: Clock;
+    broker: SessionBroker;
+    callHome: { drain(hint: string): number };
   }) {
     this.config = running.config;
     this.store = running.store;
@@ -65,6 +75,29 @@ export class Hub {
     this.apiPort = running.apiPort;
     this.#parts = running.parts;
     this.#logger = running.logger;
+    this.#clock = running.clock;
+    this.#broker = running.broker;
+    this.#callHome = running.callHome;
+  }
+
+  /** Sessions relayed through this node now. */
+  get activeSessions(): number {
+    return this.#broker.activeCount;
+  }
+
+  /**
+   * Stops this node gracefully: new tunnels are refused and connected stations told to reconnect
+   * elsewhere (GOAWAY with a `reconnect=elsewhere` hint), new session requests get 503
+   * HUB_DRAINING, call-home connections are sent elsewhere once their requests in flight are
+   * answered. Running sessions go on until they end or `deadlineMs` (hub.yaml drain.deadline)
+   * passes, when they end with `hub-drain-deadline`. Then the hub closes as close() does.
+   * Idempotent; resolves once the hub has stopped.
+   */
+  drain(options: { deadlineMs?: number } = {}): Promise<void> {
+    this.#draining ??= this.#drain(options.deadlineMs ?? this.config.drain.deadline)
+      .catch((err: unknown) => this.#logger.error({ err }, 'draining the hub failed; closing it'))
+      .then(() => this.close());
+    return this.#draining;
   }
 
   static async start(options: HubStartOptions): Promise<Hub> {
@@ -88,6 +121,48 @@ export class Hub {
   close(): Promise<void> {
     this.#closing ??= this.#parts.close().then(() => this.#logger.info('hub stopped'));
     return this.#closing;
+  }
+
+  async #drain(deadlineMs: number): Promise<void> {
+    const logger = this.#logger;
+    const broker = this.#broker;
+    const registry = this.registry;
+    const deadlineAtMs = this.#clock.now() + deadlineMs;
+    this.admission.drain(deadlineAtMs);
+    broker.drain();
+    const hint = goawayHintText({ ...this.admission.drainHint(), elsewhere: true });
+    const tunnels = registry.drainAll(hint);
+    const callHome = this.#callHome.drain(hint);
+    logger.info(
+      { deadlineMs, sessions: broker.activeCount, tunnels, callHomeConnections: callHome },
+      'hub draining: new tunnels and session requests are sent elsewhere; running sessions may finish',
+    );
+    // Real time, whatever the hub's clock: the deadline is how long the process may still run.
+    const startedAt = performance.now();
+    let loggedAt = startedAt;
+    const busy = () => broker.activeCount > 0 || registry.size > 0;
+    while (busy() && performance.now() - startedAt < deadlineMs) {
+      await delay(Math.min(100, Math.max(1, deadlineMs - (performance.now() - startedAt))));
+      if (performance.now() - loggedAt >= 5000 && busy()) {
+        loggedAt = performance.now();
+        logger.info(
+          {
+            sessions: broker.activeCount,
+            tunnels: registry.size,
+            deadlineInMs: Math.max(0, Math.round(deadlineMs - (loggedAt - startedAt))),
+          },
+          'hub draining: sessions still running',
+        );
+      }
+    }
+    if (broker.activeCount === 0) {
+      logger.info({ tookMs: Math.round(performance.now() - startedAt) }, 'hub drained: no session running');
+      return;
+    }
+    const ended = broker.endAll('hub-drain-deadline');
+    logger.warn({ ended, deadlineMs }, 'hub drain deadline passed: ending the sessions still running');
+    // Their end reason reaches the technicians before the tunnels and the API close.
+    for (let waited = 0; broker.activeCount > 0 && waited < 2000; waited += 50) await delay(50);
   }
 
   static async #startParts(options: HubStartOptions, parts: CloseStack): Promise<Hub> {
@@ -307,8 +382,15 @@ export class Hub {
       apiPort: technicianApi.port,
       parts,
       logger,
+      clock,
+      broker,
+      callHome,
     });
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The station port's TLS credentials from the hub's trust material. */

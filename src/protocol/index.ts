@@ -7,3 +7,4 @@ export * from './ticket.js';
 export * from './enrollment-token.js';
 export * from './callhome/index.js';
 export * from './audit-chain.js';
+export * from './goaway-hint.js';

@@ -62,6 +62,7 @@ export const sessionEndReasons = [
   'target-error',
   'agent-shutdown',
   'hub-shutdown',
+  'hub-drain-deadline',
   'rule-ended',
   'rule-denied',
   'max-duration',
@@ -81,6 +82,8 @@ export const sessionEndMessages: Record<SessionEndReason, string> = {
   'target-error': 'the appliance service closed the connection with an error',
   'agent-shutdown': 'the appliance agent shut down',
   'hub-shutdown': 'the hub shut down',
+  'hub-drain-deadline':
+    'the hub node stopped: its drain deadline passed while the session ran; connect again to reach another node',
   'rule-ended': 'the access rule that allowed the session expired or was removed',
   'rule-denied': 'an access rule of the appliance now denies this session',
   'max-duration': 'the session reached its maximum duration',

@@ -2,6 +2,8 @@
 // with the station certificate, trusting only the pinned hub CA. One connection, opened when
 // needed through the HubDialer (endpoints in order, the customer's proxy if any) and reopened
 // after it fails; when the dialer moves back to a preferred endpoint, the next connection goes there.
+// A hub node that drains sends the connection away (GOAWAY with a `reconnect=elsewhere` hint): the
+// requests in flight are answered, and the next connection goes to the next endpoint.
 
 import { isIP } from 'node:net';
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
@@ -14,8 +16,8 @@ import {
 import { readAnswer } from '../../common/net/index.js';
 import { LifelineError } from '../../common/errors.js';
 import { parseHostPort } from '../../common/net/index.js';
-import { alpnCallHome } from '../../protocol/index.js';
-import type { HubDialer } from './hub-dialer.js';
+import { alpnCallHome, parseGoawayHint } from '../../protocol/index.js';
+import { drainingAvoidMs, type HubDialer } from './hub-dialer.js';
 import { isLinkFailure, toLinkError } from './link-errors.js';
 
 /** What the hub answered a request: its HTTP status and body (JSON, or a line of text). */
@@ -56,7 +58,7 @@ export class CallHomeClient {
 
   async #dial(): Promise<ClientHttp2Session> {
     // A proxy CONNECT and the TLS handshake come first; HTTP/2 then runs on the socket they made.
-    const { socket, endpoint } = await this.#options.dialer.dial(alpnCallHome);
+    const { socket, endpoint, index } = await this.#options.dialer.dial(alpnCallHome);
     if (this.#closed) {
       socket.destroy();
       throw new LifelineError('API_UNREACHABLE', 'the call-home client is closed');
@@ -68,6 +70,10 @@ export class CallHomeClient {
       maxSessionMemory: 64,
     });
     session.on('error', () => undefined);
+    session.on('goaway', (_code: number, _lastStreamId: number, data?: Buffer) => {
+      if (data && parseGoawayHint(data.toString('utf8'))?.elsewhere)
+        this.#options.dialer.avoid(index, drainingAvoidMs);
+    });
     session.once('close', () => {
       if (this.#session === session) this.#session = undefined;
     });

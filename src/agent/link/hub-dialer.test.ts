@@ -18,7 +18,7 @@ import {
   type KeyAndCert,
 } from '../../pki/index.js';
 import { alpnCallHome, alpnTunnel } from '../../protocol/index.js';
-import { HubDialer, type DialedHubEndpoint } from './hub-dialer.js';
+import { HubDialer, dialOrder, type DialedHubEndpoint } from './hub-dialer.js';
 import type { ProxySettings } from './proxy-config.js';
 
 const day = 86_400_000;
@@ -473,5 +473,56 @@ test("with several endpoints, the round fails with the last one's code and every
     );
   } finally {
     dialer.close();
+  }
+});
+
+test('the dial order: the endpoint in use first; past a draining one, the next one, the draining last', () => {
+  assert.deepEqual(dialOrder(3, 0, new Set()), [0, 1, 2]);
+  assert.deepEqual(dialOrder(3, 2, new Set()), [2, 0, 1]);
+  // The node at the endpoint in use drains: the next address in the list, round the end.
+  assert.deepEqual(dialOrder(3, 0, new Set([0])), [1, 2, 0]);
+  assert.deepEqual(dialOrder(3, 1, new Set([1])), [2, 0, 1]);
+  assert.deepEqual(dialOrder(3, 2, new Set([2])), [0, 1, 2]);
+  // Two draining: the one left first; all draining: still every endpoint, the next one first.
+  assert.deepEqual(dialOrder(3, 0, new Set([0, 1])), [2, 1, 0]);
+  assert.deepEqual(dialOrder(2, 0, new Set([0, 1])), [1, 0]);
+  // One address: it is all there is.
+  assert.deepEqual(dialOrder(1, 0, new Set([0])), [0]);
+});
+
+test('an avoided endpoint (its node drains) is dialled after the next one and never probed back', async () => {
+  const secondPort = await listen(createServer((socket) => pipeTo(hubPort, socket)));
+  const dialer = new HubDialer({
+    endpoints: [`127.0.0.1:${hubPort}`, `127.0.0.1:${secondPort}`],
+    serverName: undefined,
+    credentials: () => credentials,
+    failbackIntervalMs: 100,
+  });
+  const single = new HubDialer({
+    endpoints: [`127.0.0.1:${hubPort}`],
+    serverName: undefined,
+    credentials: () => credentials,
+  });
+  try {
+    const first = await dialer.dial(alpnTunnel);
+    assert.equal(first.index, 0);
+    first.socket.destroy();
+    assert.equal(dialer.avoid(0, 60_000), true, 'another endpoint is there to go to');
+    const moved = await dialer.dial(alpnTunnel);
+    assert.equal(moved.index, 1, 'the next address, though the first one answers');
+    moved.socket.destroy();
+    let failedBack = false;
+    dialer.on('failback', () => (failedBack = true));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(failedBack, false, 'probes leave the draining endpoint alone');
+    assert.equal(dialer.current.index, 1);
+
+    assert.equal(single.avoid(0, 60_000), false, 'no other endpoint');
+    const same = await single.dial(alpnTunnel);
+    assert.equal(same.index, 0);
+    same.socket.destroy();
+  } finally {
+    dialer.close();
+    single.close();
   }
 });

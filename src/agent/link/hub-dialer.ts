@@ -6,7 +6,9 @@
 // caller backs off only after a whole round failed. While the agent works on a less preferred endpoint, the dialer probes
 // the more preferred ones every `failbackIntervalMs` and, when one answers, makes it the endpoint in
 // use again and says so ('failback'): each channel moves back when it can without harm.
-// It also keeps what status shows about each endpoint and the proxy.
+// It also keeps what status shows about each endpoint and the proxy. An endpoint whose hub node
+// said it is draining is avoided for a while: dial rounds start at the next endpoint and try it
+// last, and probes leave it alone.
 
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -74,6 +76,9 @@ export interface HubDialerOptions {
   clock?: Clock;
 }
 
+/** How long an endpoint whose hub node drains is avoided: by then its node is gone, or back. */
+export const drainingAvoidMs = 60_000;
+
 export interface DialedHub {
   socket: TLSSocket;
   endpoint: string;
@@ -95,6 +100,8 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
   readonly #options: DialerSettings;
   readonly #endpoints: EndpointRecord[];
   #current = 0;
+  /** Endpoints whose hub node is draining, with when to stop avoiding them. */
+  readonly #avoidUntilMs = new Map<number, number>();
   #probeTimer: NodeJS.Timeout | undefined;
   #probing = false;
   #closed = false;
@@ -137,7 +144,7 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
    */
   async dial(alpn: string, signal?: AbortSignal): Promise<DialedHub> {
     signal?.throwIfAborted();
-    const order = [this.#current, ...this.#endpoints.keys()].filter((i, at, all) => all.indexOf(i) === at);
+    const order = dialOrder(this.#endpoints.length, this.#current, this.#avoided());
     const failures: string[] = [];
     let lastError = new Error('no hub endpoint was dialled');
     // Aborts the attempts still running once one has won (or the caller gave up).
@@ -212,6 +219,23 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * The hub node at this endpoint is draining: for `forMs`, dial rounds start at the next endpoint
+   * and try this one last, and probes skip it. True when another endpoint is there to go to.
+   */
+  avoid(index: number, forMs: number): boolean {
+    if (index < 0 || index >= this.#endpoints.length) return false;
+    this.#avoidUntilMs.set(index, this.#options.clock.now() + forMs);
+    return this.#avoided().size < this.#endpoints.length;
+  }
+
+  /** The endpoints avoided now. */
+  #avoided(): Set<number> {
+    const nowMs = this.#options.clock.now();
+    for (const [index, untilMs] of this.#avoidUntilMs) if (untilMs <= nowMs) this.#avoidUntilMs.delete(index);
+    return new Set(this.#avoidUntilMs.keys());
   }
 
   /**
@@ -401,7 +425,9 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
     if (this.#probing || this.#closed) return;
     this.#probing = true;
     try {
+      const avoided = this.#avoided();
       for (let index = 0; index < this.#current; index++) {
+        if (avoided.has(index)) continue;
         try {
           // The call-home protocol: a probe must not look like a tunnel to the hub's admission.
           const socket = await this.#attempt(index, alpnCallHome);
@@ -419,6 +445,19 @@ export class HubDialer extends EventEmitter<{ failback: [DialedHubEndpoint] }> {
       this.#scheduleProbe();
     }
   }
+}
+
+/**
+ * The order of one dial round over `count` endpoints: the one in use, then the others in order of
+ * preference. When the one in use is avoided (its node is draining), the round starts at the
+ * endpoint after it and goes on round the list; avoided endpoints come last, in that order.
+ */
+export function dialOrder(count: number, current: number, avoided: ReadonlySet<number>): number[] {
+  const all = [...Array(count).keys()];
+  const order = avoided.has(current)
+    ? all.map((k) => (current + 1 + k) % count)
+    : [current, ...all].filter((i, at, list) => list.indexOf(i) === at);
+  return [...order.filter((i) => !avoided.has(i)), ...order.filter((i) => avoided.has(i))];
 }
 
 export interface DialedHubEndpoint {

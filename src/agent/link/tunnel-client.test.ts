@@ -14,7 +14,7 @@ import { silentLogger } from '../../common/logger.js';
 import { createCa, createKeyAndCsr, issueServerCert, signStationCsr } from '../../pki/index.js';
 import { alpnTunnel } from '../../protocol/index.js';
 import { HubDialer } from './hub-dialer.js';
-import { TunnelClient, parseRetryLater, type TunnelStatus } from './tunnel-client.js';
+import { TunnelClient, type TunnelStatus } from './tunnel-client.js';
 
 const day = 86_400_000;
 let credentials: { caPem: string; certPem: string; keyPem: string };
@@ -136,21 +136,6 @@ function waitForState(
     tunnel.on('state', check);
   });
 }
-
-test('parseRetryLater reads the wait and the reason, and ignores other debug data', () => {
-  assert.deepEqual(parseRetryLater('retry-after-ms=2500; too many stations'), {
-    retryAfterMs: 2500,
-    reason: 'too many stations',
-  });
-  assert.deepEqual(parseRetryLater('retry-after-ms=1000'), {
-    retryAfterMs: 1000,
-    reason: 'too many stations connecting',
-  });
-  // A hub cannot park an agent for longer than a minute.
-  assert.equal(parseRetryLater('retry-after-ms=999999; x')?.retryAfterMs, 60_000);
-  assert.equal(parseRetryLater('the station is revoked'), undefined);
-  assert.equal(parseRetryLater('retry-after-ms=soon'), undefined);
-});
 
 test('a GOAWAY ENHANCE_YOUR_CALM "retry-after-ms=N" makes the client wait at least N ms on the same endpoint', async () => {
   arrivals.length = 0;

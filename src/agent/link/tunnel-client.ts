@@ -4,6 +4,8 @@
 // tunnel; a lost tunnel ends its sessions and is redialled with backoff and full jitter. A hub that
 // says "retry later" (GOAWAY ENHANCE_YOUR_CALM, `retry-after-ms=N; reason`) is obeyed on the same
 // endpoint; a preferred endpoint back in service takes the tunnel once no session is live on it.
+// A hub node that drains (the hint says `reconnect=elsewhere`) is left at once for the next
+// endpoint: its tunnel is kept, without new work, until the sessions on it end (docs/protocol.md).
 
 import { EventEmitter } from 'node:events';
 import type { TLSSocket } from 'node:tls';
@@ -17,9 +19,11 @@ import {
   alpnTunnel,
   http2SessionWindowBytes,
   http2Settings,
+  parseGoawayHint,
+  type GoawayHint,
   type SessionEndReason,
 } from '../../protocol/index.js';
-import type { HubDialer } from './hub-dialer.js';
+import { drainingAvoidMs, type HubDialer } from './hub-dialer.js';
 import { toLinkError } from './link-errors.js';
 
 export type TunnelState = 'disabled' | 'connecting' | 'connected' | 'waiting';
@@ -64,18 +68,8 @@ export interface TunnelClientOptions {
   random?: () => number;
 }
 
-/** The most a hub may make an agent wait with one "retry later". */
-const maxRetryAfterMs = 60_000;
-
-/** `retry-after-ms=N; reason` from a GOAWAY's debug data, or undefined when it is not that. */
-export function parseRetryLater(text: string): { retryAfterMs: number; reason: string } | undefined {
-  const match = /^retry-after-ms=(\d{1,9})(?:;\s*([\s\S]*))?$/.exec(text.trim());
-  if (!match?.[1]) return undefined;
-  return {
-    retryAfterMs: Math.min(maxRetryAfterMs, Number(match[1])),
-    reason: match[2]?.trim() || 'too many stations connecting',
-  };
-}
+/** The most a move away from a draining node waits: spread, so its stations do not land at once. */
+const drainJitterMs = 1000;
 
 export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
   readonly #options: TunnelClientOptions;
@@ -91,7 +85,12 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
   #retryTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   #hubSaid: LifelineError | null = null;
-  #retryLater: { retryAfterMs: number; reason: string } | undefined;
+  #retryLater: GoawayHint | undefined;
+  /**
+   * Tunnels to draining hub nodes, kept while sessions run on them: the hub closes each once its
+   * last session ends (or at its drain deadline). They take no new work.
+   */
+  readonly #retiring = new Set<TLSSocket>();
   readonly #onCredentialsChanged = () => this.#credentialsChanged();
   readonly #onFailback = () => this.#maybeFailback();
 
@@ -152,6 +151,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
     } else {
       this.#teardown();
     }
+    for (const socket of this.#retiring) setTimeout(() => socket.destroy(), 1000).unref();
     this.#setStatus({ state: 'disabled', endpoint: null, nextAttemptAtMs: null });
   }
 
@@ -237,9 +237,15 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
     session.setLocalWindowSize(http2SessionWindowBytes);
     session.on('stream', (stream, headers) => options.gate.handleStream(stream, headers));
     session.on('goaway', (code: number, _lastStreamId: number, opaqueData?: Buffer) => {
+      // A tunnel left for another hub node: what its hub says now is for the sessions on it alone.
+      if (this.#session !== session) return;
       const said = opaqueData?.toString('utf8');
-      const retryLater =
-        code === h2constants.NGHTTP2_ENHANCE_YOUR_CALM && said ? parseRetryLater(said) : undefined;
+      const hint = said ? parseGoawayHint(said) : undefined;
+      if (hint?.elsewhere && code === h2constants.NGHTTP2_NO_ERROR) {
+        this.#leaveDrainingHub(session, socket, hint);
+        return;
+      }
+      const retryLater = code === h2constants.NGHTTP2_ENHANCE_YOUR_CALM ? hint : undefined;
       if (retryLater) this.#retryLater = retryLater;
       else if (said)
         this.#hubSaid = new LifelineError(
@@ -315,6 +321,8 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
   #onLost(reason: LifelineError): void {
     const wasConnected = this.#status.state === 'connected';
     const retryLater = this.#retryLater;
+    const index = this.#endpointIndex;
+    const endpoint = this.#status.endpoint;
     this.#retryLater = undefined;
     this.#teardown();
     if (!this.#enabled) return;
@@ -322,7 +330,16 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
     let delayMs = this.#backoff.nextDelayMs(now);
     let lastError = reason.message;
     let lastErrorCode = reason.code;
-    if (retryLater) {
+    if (retryLater?.elsewhere) {
+      // A draining node refused the tunnel: the next endpoint at once, or this one after the hint.
+      const moved = this.#options.dialer.avoid(index, drainingAvoidMs);
+      delayMs = moved
+        ? Math.floor(this.#random() * drainJitterMs)
+        : Math.max(delayMs, retryLater.retryAfterMs + Math.floor(this.#random() * retryLater.retryAfterMs));
+      lastError = `the hub at ${endpoint ?? '?'} is draining (${retryLater.reason}): ${moved ? 'dialling the next hub address' : `dialling it again in ${delayMs} ms, the only hub address`}`;
+      lastErrorCode = 'HUB_DRAINING';
+      this.#options.logger.info({ endpoint, delayMs, moved }, 'the hub is draining: reconnecting elsewhere');
+    } else if (retryLater) {
       // Not an endpoint failure: the same endpoint is dialled again, after at least the hub's wait.
       const { retryAfterMs } = retryLater;
       delayMs = Math.max(delayMs, retryAfterMs + Math.floor(this.#random() * retryAfterMs));
@@ -336,9 +353,50 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
     this.#retryTimer = setTimeout(() => this.#dial(), delayMs);
   }
 
+  /**
+   * The hub node of the live tunnel drains (GOAWAY NO_ERROR with a `reconnect=elsewhere` hint): the
+   * tunnel is kept for the sessions running on it (the hub opens no new one there and closes it
+   * after the last), and a new tunnel is dialled at once, to the next endpoint when there is one.
+   */
+  #leaveDrainingHub(session: ServerHttp2Session, socket: TLSSocket, hint: GoawayHint): void {
+    const { dialer, logger, gate, clock } = this.#options;
+    const endpoint = this.#status.endpoint;
+    clearInterval(this.#pingTimer);
+    this.#session = undefined;
+    this.#socket = undefined;
+    this.#retiring.add(socket);
+    socket.once('close', () => {
+      this.#retiring.delete(socket);
+      logger.info({ endpoint }, 'the tunnel to the draining hub closed');
+    });
+    if (session.destroyed) socket.destroy();
+    const moved = dialer.avoid(this.#endpointIndex, drainingAvoidMs);
+    this.#endpointIndex = -1;
+    const delayMs = moved
+      ? Math.floor(this.#random() * drainJitterMs)
+      : hint.retryAfterMs + Math.floor(this.#random() * hint.retryAfterMs);
+    const sessions = gate.activeCount;
+    logger.info(
+      { endpoint, sessions, moved, delayMs, reason: hint.reason },
+      moved
+        ? 'the hub is draining: moving the tunnel to the next hub address; running sessions stay on the old one until they end'
+        : 'the hub is draining and is the only hub address: dialling it again after its hint',
+    );
+    this.#backoff.reset();
+    this.#setStatus({
+      state: 'waiting',
+      lastError: `the hub at ${endpoint ?? '?'} is draining (${hint.reason}): ${moved ? 'moving to the next hub address' : 'dialling it again'}; ${sessions} session(s) stay on its tunnel until they end`,
+      lastErrorCode: 'HUB_DRAINING',
+      nextAttemptAtMs: clock.now() + delayMs,
+    });
+    this.#retryTimer = setTimeout(() => this.#dial(), delayMs);
+  }
+
   #teardown(): void {
     clearInterval(this.#pingTimer);
-    this.#options.gate.stopAll('tunnel-lost');
+    // Sessions still running on a draining node's tunnel are not this tunnel's to end; this
+    // tunnel's own streams end with its session below.
+    if (this.#retiring.size === 0) this.#options.gate.stopAll('tunnel-lost');
     const session = this.#session;
     const socket = this.#socket;
     this.#session = undefined;

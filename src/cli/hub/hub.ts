@@ -92,15 +92,23 @@ export function registerHubCommands(program: Command): void {
 
   hub
     .command('start')
-    .description('run the hub in the foreground (SIGTERM or Ctrl-C stops it gracefully)')
+    .description(
+      'run the hub in the foreground (SIGTERM or Ctrl-C drains it: running sessions may finish until drain.deadline, then it stops)',
+    )
     .requiredOption('--data <dir>', 'hub data directory')
     .action(async (opts: { data: string }) => {
       const config = loadHubConfig(opts.data);
       const logger = createLogger({ name: 'hub', level: config.log.level });
       warnOfLooseModes(opts.data, logger);
       const running = await Hub.start({ dataDir: opts.data, logger });
-      await waitForSignal();
-      await closeWithDeadline(() => running.close(), 10_000);
+      const signal = await waitForSignal();
+      const deadlineMs = config.drain.deadline;
+      logger.info(
+        { signal, sessions: running.activeSessions, deadlineMs },
+        'stop requested: draining the hub node',
+      );
+      // The drain's own deadline, and as long again as the close that follows may take today.
+      await closeWithDeadline(() => running.drain({ deadlineMs }), deadlineMs + 10_000);
     });
 
   registerHubUserCommands(hub);

@@ -2,7 +2,7 @@
 // without a station certificate, and the routes of stations (registered from their own files).
 
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer as createH2Server } from 'node:http2';
+import { constants as h2, createServer as createH2Server, type ServerHttp2Session } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import Fastify from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -82,6 +82,8 @@ export interface CallHomeApiOptions {
 
 export async function buildCallHomeApi(options: CallHomeApiOptions) {
   const { store, audit, clock } = options;
+  /** Open call-home connections, so a drain can send them elsewhere. */
+  const sessions = new Set<ServerHttp2Session>();
   const app = Fastify({
     http2: true,
     serverFactory: (handler) => {
@@ -101,6 +103,8 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
         handler,
       );
       server.on('session', (session) => {
+        sessions.add(session);
+        session.once('close', () => sessions.delete(session));
         session.once('localSettings', () => session.setLocalWindowSize(http2SessionWindowBytes));
         options.guard.session(session);
         // Agents close an idle call-home connection themselves; this bounds one that does not.
@@ -204,6 +208,19 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
           socket.destroy();
         },
       );
+    },
+    /**
+     * The node is draining: every open call-home connection gets a GOAWAY `NO_ERROR` with `hint`
+     * (requests in flight finish and are answered; the agent opens its next connection elsewhere).
+     * Connections opened after this are served as usual until the hub closes.
+     */
+    drain(hint: string): number {
+      for (const session of sessions) {
+        if (session.closed || session.destroyed) continue;
+        session.goaway(h2.NGHTTP2_NO_ERROR, 0, Buffer.from(hint));
+        session.close();
+      }
+      return sessions.size;
     },
     close: () => app.close(),
   };

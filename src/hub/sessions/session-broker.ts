@@ -23,6 +23,7 @@ import {
   sessionProtocol,
   ticketIssuer,
   type ProbeKind,
+  type SessionEndReason,
   type TicketClaims,
 } from '../../protocol/index.js';
 import type { HubStore, UserRecord } from '../store/index.js';
@@ -71,6 +72,7 @@ export class SessionBroker {
     ServerHttp2Stream,
     { userName: string; end: (reason: string, message: string) => boolean }
   >();
+  #draining = false;
 
   constructor(options: SessionBrokerOptions) {
     this.#options = options;
@@ -87,6 +89,21 @@ export class SessionBroker {
       if (error.code === 'INTERNAL') this.#options.logger.error({ err }, 'session request failed');
       respondError(techStream, error);
     });
+  }
+
+  /**
+   * The node is draining: new session requests (and console probes) are refused with HUB_DRAINING
+   * and `retry-after`; relayed sessions go on.
+   */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** Ends every relayed session with this reason, sent to its technician; returns how many. */
+  endAll(reason: SessionEndReason): number {
+    let ended = 0;
+    for (const { end } of this.#live.values()) if (end(reason, sessionEndMessages[reason])) ended += 1;
+    return ended;
   }
 
   /** Ends every relayed session (hub shutdown). */
@@ -235,6 +252,11 @@ export class SessionBroker {
     reason: string | undefined,
   ): Promise<SessionAsk> {
     const { auth } = this.#options;
+    if (this.#draining)
+      throw new LifelineError(
+        'HUB_DRAINING',
+        'this hub node is draining before it stops and takes no new sessions: try again in a moment (another node, or this one once it is back, takes the request)',
+      );
     const { user, amr } = await auth.authenticateWithStrength(authorization);
     // The user's share is taken before anything is looked up or audited: a flood of requests,
     // even from a user outside the authorized group, costs the hub no more than its share.
@@ -442,9 +464,17 @@ function readBody(stream: ClientHttp2Stream): Promise<string> {
   });
 }
 
+/** When a technician refused by a draining node should ask again (its load balancer picks a node). */
+const drainingRetryAfterSeconds = 1;
+
 function respondError(stream: ServerHttp2Stream, error: LifelineError): void {
   if (stream.destroyed || stream.headersSent) return;
-  const retryAfter = error instanceof LimitReached ? error.retryAfterSeconds : undefined;
+  const retryAfter =
+    error instanceof LimitReached
+      ? error.retryAfterSeconds
+      : error.code === 'HUB_DRAINING'
+        ? drainingRetryAfterSeconds
+        : undefined;
   stream.respond({
     ':status': errorCodes[error.code],
     'content-type': 'application/json',

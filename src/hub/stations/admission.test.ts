@@ -120,3 +120,27 @@ test('the retry-later message is what agents parse', () => {
   assert.equal(retryLaterMessage(1500, 'busy'), 'retry-after-ms=1500; busy');
   assert.match(retryLaterMessage(60_000, 'x'), /^retry-after-ms=(\d+); /);
 });
+
+test('a draining node refuses every new tunnel with a hint to go elsewhere, until its deadline', () => {
+  const clock = new ManualClock();
+  const admission = new TunnelAdmission({ tunnelsPerSecond: 50, clock });
+  assert.equal(admission.tryAdmit().admitted, true);
+  admission.drain(clock.now() + 30_000);
+  assert.equal(admission.draining, true);
+  const refused = admission.tryAdmit();
+  assert.equal(refused.admitted, false);
+  if (refused.admitted) return;
+  assert.equal(refused.elsewhere, true);
+  assert.equal(refused.retryAfterMs, 5000, 'a short wait, not the whole deadline');
+  assert.match(refused.reason, /draining/);
+  assert.equal(
+    retryLaterMessage(refused.retryAfterMs, refused.reason, refused.elsewhere),
+    `retry-after-ms=5000; reconnect=elsewhere; ${refused.reason}`,
+  );
+  // A second drain does not move the deadline; past it the wait is the shortest one.
+  admission.drain(clock.now() + 90_000);
+  clock.advance(29_500);
+  const late = admission.tryAdmit();
+  assert.equal(!late.admitted && late.retryAfterMs, retryAfterMinMs);
+  assert.deepEqual(admission.stats(), { admitted: 1, refused: 2 });
+});

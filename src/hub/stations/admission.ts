@@ -4,14 +4,28 @@
 // hub admits.
 
 import type { Clock } from '../../common/clock.js';
+import { goawayHintText } from '../../protocol/index.js';
 
 /** The shortest and longest wait the hub asks of a refused station (protocol: retry-after-ms). */
 export const retryAfterMinMs = 1000;
 export const retryAfterMaxMs = 60_000;
+/** The longest wait a draining node asks of a station that has no other hub address. */
+export const drainRetryAfterMaxMs = 5000;
 
 /** A decision, with the time it was taken at (the one the rate is counted on). */
 export type AdmissionDecision =
-  { admitted: true; atMs: number } | { admitted: false; atMs: number; retryAfterMs: number; reason: string };
+  | { admitted: true; atMs: number }
+  | {
+      admitted: false;
+      atMs: number;
+      retryAfterMs: number;
+      reason: string;
+      /** The node is draining: the station should reconnect to another hub address now. */
+      elsewhere: boolean;
+    };
+
+/** Why a draining node refuses a tunnel (the GOAWAY hint's reason). */
+export const drainingReason = 'the hub node is draining before it stops: reconnect to another hub address';
 
 export interface AdmissionStats {
   admitted: number;
@@ -32,6 +46,8 @@ export class TunnelAdmission {
   #refusedHorizonMs = 0;
   #admitted = 0;
   #refused = 0;
+  /** Set by drain(): when the node stops at the latest. */
+  #drainDeadlineAtMs: number | undefined;
 
   constructor(options: { tunnelsPerSecond: number; clock: Clock }) {
     if (!(Number.isInteger(options.tunnelsPerSecond) && options.tunnelsPerSecond >= 1)) {
@@ -53,6 +69,10 @@ export class TunnelAdmission {
    */
   tryAdmit(): AdmissionDecision {
     const nowMs = this.#clock.now();
+    if (this.#drainDeadlineAtMs !== undefined) {
+      this.#refused += 1;
+      return { admitted: false, atMs: nowMs, ...this.drainHint(), elsewhere: true };
+    }
     const oldestMs = this.#admittedAtMs[this.#next] ?? Number.NEGATIVE_INFINITY;
     if (nowMs - oldestMs >= 1000) {
       this.#admittedAtMs[this.#next] = nowMs;
@@ -78,6 +98,32 @@ export class TunnelAdmission {
       atMs: nowMs,
       retryAfterMs,
       reason: `the hub admits at most ${this.#tunnelsPerSecond} new tunnels per second and is busy`,
+      elsewhere: false,
+    };
+  }
+
+  /**
+   * From now on every new tunnel is refused with a hint to reconnect elsewhere: the node is
+   * draining and stops by `deadlineAtMs` at the latest.
+   */
+  drain(deadlineAtMs: number): void {
+    this.#drainDeadlineAtMs ??= deadlineAtMs;
+  }
+
+  get draining(): boolean {
+    return this.#drainDeadlineAtMs !== undefined;
+  }
+
+  /**
+   * What a draining node tells stations: go to another hub address now; a station with this one
+   * alone (often a load balancer's, which picks another node) tries it again after a short wait,
+   * no longer than the drain has left.
+   */
+  drainHint(): { retryAfterMs: number; reason: string } {
+    const left = (this.#drainDeadlineAtMs ?? 0) - this.#clock.now();
+    return {
+      retryAfterMs: Math.min(drainRetryAfterMaxMs, Math.max(retryAfterMinMs, Math.ceil(left))),
+      reason: drainingReason,
     };
   }
 
@@ -86,7 +132,7 @@ export class TunnelAdmission {
   }
 }
 
-/** The GOAWAY debug data telling an agent to retry later (docs/protocol.md). */
-export function retryLaterMessage(retryAfterMs: number, reason: string): string {
-  return `retry-after-ms=${retryAfterMs}; ${reason}`;
+/** The GOAWAY debug data telling an agent to retry later, or elsewhere first (docs/protocol.md). */
+export function retryLaterMessage(retryAfterMs: number, reason: string, elsewhere = false): string {
+  return goawayHintText({ retryAfterMs, reason, elsewhere });
 }

@@ -176,10 +176,11 @@ export class StationListener {
       );
     }
     if (!decision.admitted) {
-      this.#noteRefused(decision.retryAfterMs);
+      // A draining node's refusals are expected; the drain logs its own progress.
+      if (!decision.elsewhere) this.#noteRefused(decision.retryAfterMs);
       refuseTunnel(
         socket,
-        retryLaterMessage(decision.retryAfterMs, decision.reason),
+        retryLaterMessage(decision.retryAfterMs, decision.reason, decision.elsewhere),
         h2.NGHTTP2_ENHANCE_YOUR_CALM,
       );
       return;

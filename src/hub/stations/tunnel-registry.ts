@@ -30,6 +30,8 @@ interface Tunnel {
   session: ClientHttp2Session;
   socket: TLSSocket;
   connectedAtMs: number;
+  /** Closes a tunnel that has stopped pinging. */
+  idle: NodeJS.Timeout;
 }
 
 export class TunnelRegistry {
@@ -73,7 +75,7 @@ export class TunnelRegistry {
     idle.unref();
     session.on('ping', () => idle.refresh());
     session.once('close', () => clearTimeout(idle));
-    const tunnel: Tunnel = { session, socket, connectedAtMs: this.#clock.now() };
+    const tunnel: Tunnel = { session, socket, connectedAtMs: this.#clock.now(), idle };
     this.#tunnels.set(stationId, tunnel);
     if (previous) {
       previous.session.destroy();
@@ -126,6 +128,23 @@ export class TunnelRegistry {
     tunnel.session.close();
     setTimeout(() => tunnel.socket.destroy(), 500).unref();
     return true;
+  }
+
+  /**
+   * Tells every station to reconnect elsewhere (the node is draining) with a GOAWAY `NO_ERROR`
+   * carrying `hint`, but keeps each tunnel while sessions run on it: no new session is opened on
+   * it, and it closes by itself once its last session ends. An agent stops pinging a tunnel it
+   * was sent away from, so the idle timeout no longer applies; the drain's deadline bounds it.
+   * Returns how many tunnels were told.
+   */
+  drainAll(hint: string): number {
+    for (const tunnel of this.#tunnels.values()) {
+      clearTimeout(tunnel.idle);
+      if (tunnel.session.closed || tunnel.session.destroyed) continue;
+      tunnel.session.goaway(h2.NGHTTP2_NO_ERROR, 0, Buffer.from(hint));
+      tunnel.session.close();
+    }
+    return this.#tunnels.size;
   }
 
   /**
