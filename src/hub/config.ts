@@ -31,6 +31,12 @@ export const hubConfigSchema = z
     apiListen: hostPort.default('127.0.0.1:8444'),
     /** The station address agents dial, as put in enrollment tokens. */
     stationAddress: hostPort,
+    /**
+     * Where the other hub nodes of a cluster reach this node's station port directly (not through
+     * the load balancer). Default: `listen`, or this host's name with its port when `listen` is a
+     * wildcard address.
+     */
+    peerAddress: hostPort.optional(),
     /** The technician API's URL, as printed for `lifeline login --hub`. */
     apiUrl: z.url({ protocol: /^https$/, error: 'expected an https:// URL' }),
     authorizedGroup: z.string().min(1).default('technicians'),

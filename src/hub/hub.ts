@@ -3,16 +3,25 @@
 // what it had opened before the error reaches the caller. A node told to stop drains first: it
 // sends stations and new requests elsewhere and lets running sessions finish, up to a deadline.
 
+import { hostname } from 'node:os';
 import { systemClock, type Clock } from '../common/clock.js';
 import { CloseStack } from '../common/close-stack.js';
 import { connectionLimitsOf } from '../common/config/index.js';
 import { StoreSpace } from '../common/disk/index.js';
 import type { Logger } from '../common/logger.js';
-import { ConnectionGuard, parseHostPort } from '../common/net/index.js';
+import { ConnectionGuard, formatHostPort, parseHostPort } from '../common/net/index.js';
 import { TicketSigner } from '../pki/index.js';
 import { goawayHintText } from '../protocol/index.js';
 import { HubAudit } from './audit/index.js';
-import { NodeHeartbeat, loadNodeIdentity } from './cluster/index.js';
+import {
+  NodeHeartbeat,
+  PeerLinks,
+  PeerSessionServer,
+  ensureNodeCert,
+  loadNodeIdentity,
+  stationReach,
+  type StationSessionRequest,
+} from './cluster/index.js';
 import { buildCallHomeApi } from './callhome/index.js';
 import { hubPaths, loadHubConfig, type HubConfig } from './config.js';
 import { HubMetrics, startTechnicianApi } from './console/index.js';
@@ -237,9 +246,36 @@ export class Hub {
       authorizedGroup: config.authorizedGroup,
       limiter: new LoginLimiter(loginLimitsOf(config.login), clock),
     });
+    // Sessions for stations whose tunnel another node of the cluster holds go over a link to it.
+    const nodeCert = await ensureNodeCert(dataDir, node, clock.now());
+    const peers = parts.use(
+      'links to other hub nodes',
+      new PeerLinks({
+        credentials: () => ({
+          keyPem: nodeCert.keyPem,
+          certPem: nodeCert.certPem,
+          caPem: trust.material.trustedCaPems.join(''),
+        }),
+        logger,
+      }),
+    );
+    const openLocal = (stationId: string, request: StationSessionRequest) =>
+      registry.openSession(stationId, request);
+    const peerSessions = parts.use(
+      'sessions for other hub nodes',
+      new PeerSessionServer({ openLocal, logger }),
+    );
     const broker = new SessionBroker({
       auth,
       registry,
+      openStation: stationReach({
+        self: node,
+        hasLocal: (stationId) => registry.has(stationId),
+        openLocal,
+        store,
+        peers,
+        clock,
+      }),
       signer,
       store,
       audit,
@@ -332,6 +368,7 @@ export class Hub {
         clock,
         logger,
         callHome,
+        peer: (socket) => peerSessions.accept(socket),
       }),
     );
 
@@ -339,7 +376,7 @@ export class Hub {
     const heartbeat = await NodeHeartbeat.start({
       store,
       identity: node,
-      stationAddress: config.stationAddress,
+      stationAddress: peerAddressOf(config),
       apiUrl: config.apiUrl,
       clock,
       logger,
@@ -391,6 +428,15 @@ export class Hub {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Where the other nodes reach this node's station port (hub.yaml peerAddress). */
+function peerAddressOf(config: Readonly<HubConfig>): string {
+  if (config.peerAddress !== undefined) return config.peerAddress;
+  const listen = parseHostPort(config.listen, 'listen');
+  if (listen.host === '0.0.0.0' || listen.host === '::')
+    return formatHostPort({ host: hostname(), port: listen.port });
+  return config.listen;
 }
 
 /** The station port's TLS credentials from the hub's trust material. */

@@ -107,6 +107,44 @@ export async function issueServerCert(
   return { keyPem: await exportPrivatePem(keys.privateKey), certPem: cert.toString('pem') + '\n' };
 }
 
+/** The common name of a hub node's certificate: `lifeline-node:` and the node's id. */
+export const nodeCertPrefix = 'lifeline-node:';
+
+/**
+ * A hub node's certificate for the links between the nodes of a cluster: a client and server
+ * certificate from the cluster CA naming the node's id. Station certificates name a Station ID,
+ * so neither can pass for the other.
+ */
+export async function issueNodeCert(
+  ca: KeyAndCert,
+  nodeId: string,
+  validityMs: number,
+  nowMs = Date.now(),
+): Promise<KeyAndCert> {
+  const keys = await generateKeys();
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${nodeCertPrefix}${nodeId}`,
+    issuer: caCert.subject,
+    notBefore: new Date(nowMs - 60_000),
+    notAfter: new Date(nowMs + validityMs),
+    publicKey: keys.publicKey,
+    signingKey: await importPrivatePem(ca.keyPem),
+    signingAlgorithm,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension(
+        [x509.ExtendedKeyUsage.clientAuth, x509.ExtendedKeyUsage.serverAuth],
+        false,
+      ),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
+    ],
+  });
+  return { keyPem: await exportPrivatePem(keys.privateKey), certPem: cert.toString('pem') + '\n' };
+}
+
 /** On the appliance: a new key pair and a CSR for it. The private key stays with the caller. */
 export async function createKeyAndCsr(commonName: string): Promise<{ keyPem: string; csrPem: string }> {
   const keys = await generateKeys();

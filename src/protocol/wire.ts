@@ -10,6 +10,12 @@ export const alpnCallHome = 'h2';
  * answered by JSON lines (upload-channel.ts), so bulk bytes skip HTTP/2's framing.
  */
 export const alpnUpload = 'lifeline-upload/1';
+/**
+ * ALPN of the link between two hub nodes of a cluster, on the station port: HTTP/2 from the node
+ * that has a technician's session request to the node holding the station's tunnel. Both sides
+ * show node certificates from the cluster CA.
+ */
+export const alpnPeer = 'lifeline-peer/1';
 
 /** The `:protocol` of the extended CONNECT (RFC 8441) that opens one service session. */
 export const sessionProtocol = 'lifeline-session/1';
@@ -26,6 +32,8 @@ export const header = {
   errorCode: 'lifeline-error-code',
   endReason: 'lifeline-end-reason',
   endMessage: 'lifeline-end-message',
+  /** The service of a session relayed between hub nodes. */
+  service: 'lifeline-service',
 } as const;
 
 /** Path of a session stream on the tunnel (hub to agent). */
@@ -45,6 +53,16 @@ export function safeDecodeUriComponent(text: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Path of a session relayed from one hub node to the node holding the station's tunnel. */
+export function peerSessionPath(stationId: string): string {
+  return `/v1/peer/stations/${encodeURIComponent(stationId)}/session`;
+}
+
+export function parsePeerSessionPath(path: string): string | undefined {
+  const match = /^\/v1\/peer\/stations\/([^/?#]+)\/session$/.exec(path);
+  return match?.[1] === undefined ? undefined : safeDecodeUriComponent(match[1]);
 }
 
 /** Path of a session request on the technician API (technician to hub). */

@@ -18,3 +18,7 @@ export {
   sharedClusterFiles,
   writeSharedClusterFiles,
 } from './shared-files.js';
+export { ensureNodeCert, nodeCertPaths } from './node-cert.js';
+export { PeerLinks, type PeerCredentials, type StationSessionRequest } from './peer-links.js';
+export { PeerSessionServer } from './peer-session-server.js';
+export { stationReach } from './station-reach.js';

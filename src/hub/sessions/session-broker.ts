@@ -36,6 +36,14 @@ import { LimitReached, type ShareRefusals } from '../shares/index.js';
 export interface SessionBrokerOptions {
   auth: TechnicianAuth;
   registry: TunnelRegistry;
+  /**
+   * Opens a session stream to the station: on this node's tunnel, or through the node of the
+   * cluster that holds it (cluster/station-reach.ts). Answers as the agent does.
+   */
+  openStation: (
+    stationId: string,
+    request: { service: string; ticket: string; sessionId: string; probe: ProbeKind | undefined },
+  ) => Promise<ClientHttp2Stream>;
   signer: TicketSigner;
   store: HubStore;
   audit: HubAudit;
@@ -324,7 +332,7 @@ export class SessionBroker {
     probe: ProbeKind | undefined,
     techStream: ServerHttp2Stream | undefined,
   ): Promise<{ agentStream: ClientHttp2Stream; response: IncomingHttpHeaders; sessionId: string }> {
-    const { registry, signer, clock } = this.#options;
+    const { signer, clock } = this.#options;
     const { user, amr, stationId, service, reason } = asked;
     const sessionId = randomBytes(16).toString('hex');
     const iat = Math.floor(clock.now() / 1000);
@@ -343,7 +351,7 @@ export class SessionBroker {
       amr,
       ...(reason !== undefined ? { reason } : {}),
     });
-    const agentStream = registry.openSession(stationId, { service, ticket, sessionId, probe });
+    const agentStream = await this.#options.openStation(stationId, { service, ticket, sessionId, probe });
     agentStream.on('error', () => undefined);
     const response = await waitForResponse(agentStream, techStream, this.#options.openTimeoutMs);
     return { agentStream, response, sessionId };

@@ -15,11 +15,12 @@ import { createLogger } from '../../common/logger.js';
 import {
   createCa,
   createKeyAndCsr,
+  issueNodeCert,
   issueServerCert,
   signStationCsr,
   type KeyAndCert,
 } from '../../pki/index.js';
-import { alpnCallHome, alpnTunnel, alpnUpload, generateStationId } from '../../protocol/index.js';
+import { alpnCallHome, alpnPeer, alpnTunnel, alpnUpload, generateStationId } from '../../protocol/index.js';
 import { openSqliteHubStore } from '../store/index.js';
 import { type HubStore } from '../store/index.js';
 import { TunnelAdmission, retryAfterMaxMs, retryAfterMinMs } from './admission.js';
@@ -95,6 +96,7 @@ describe('station listener', () => {
   const stations: Station[] = [];
   /** The CA of the server certificate after the credentials test. */
   let rotatedCaPem = '';
+  const peerSockets: TLSSocket[] = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'lifeline-listener-'));
@@ -134,6 +136,7 @@ describe('station listener', () => {
       logger,
       callHome: (socket) => callHomeSockets.push(socket),
       upload: (socket) => uploadSockets.push(socket),
+      peer: (socket) => peerSockets.push(socket),
     });
     port = (await listener.listen({ host: '127.0.0.1', port: 0 })).port;
   });
@@ -266,5 +269,19 @@ describe('station listener', () => {
       assert.match(goaway.text, /the station certificate is not accepted/);
     }
     assert.deepEqual(admission.stats(), before);
+  });
+
+  test('a link from another hub node needs a node certificate of the hub CA: a station certificate is refused', async () => {
+    const node = await issueNodeCert(ca, '4f2d9a7e-0000-4000-8000-000000000001', dayMs);
+    const linked = await dial(port, rotatedCaPem, { stationId: 'node', ...node }, alpnPeer);
+    await waitUntil('the link to be handed over', () => peerSockets.length === 1);
+    assert.equal(linked.alpnProtocol, alpnPeer);
+    linked.destroy();
+
+    const station = stations[0];
+    assert.ok(station);
+    const refused = await dial(port, rotatedCaPem, station, alpnPeer);
+    await new Promise((resolve) => refused.once('close', resolve));
+    assert.equal(peerSockets.length, 1, 'a station cannot pass for a hub node');
   });
 });

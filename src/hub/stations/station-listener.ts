@@ -9,7 +9,15 @@ import { connect as h2connect, constants as h2 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../common/logger.js';
 import type { HostPort } from '../../common/net/index.js';
-import { alpnCallHome, alpnTunnel, alpnUpload, isStationId, stationPortTls } from '../../protocol/index.js';
+import {
+  alpnCallHome,
+  alpnPeer,
+  alpnTunnel,
+  alpnUpload,
+  isStationId,
+  stationPortTls,
+} from '../../protocol/index.js';
+import { nodeCertPrefix } from '../../pki/index.js';
 import type { ConnectionGuard } from '../../common/net/index.js';
 import type { HubStore } from '../store/index.js';
 import type { TunnelRegistry } from './tunnel-registry.js';
@@ -35,6 +43,17 @@ export interface StationListenerOptions extends StationListenerCredentials {
   callHome: (socket: TLSSocket) => void;
   /** Hands an upload channel connection to the attachment receiver. */
   upload: (socket: TLSSocket) => void;
+  /** Hands a link from another hub node of the cluster (node certificate checked) over. */
+  peer: (socket: TLSSocket) => void;
+}
+
+/** The hub node a connection's certificate names (CN lifeline-node:ID), if any. */
+export function peerNodeId(socket: TLSSocket): string | undefined {
+  const cn = socket.getPeerCertificate().subject?.CN;
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  return typeof name === 'string' && name.startsWith(nodeCertPrefix)
+    ? name.slice(nodeCertPrefix.length)
+    : undefined;
 }
 
 export function peerStationId(socket: TLSSocket): string | undefined {
@@ -73,7 +92,7 @@ export class StationListener {
       ...secureContextOptions(options),
       requestCert: true,
       rejectUnauthorized: false,
-      ALPNProtocols: [alpnTunnel, alpnCallHome, alpnUpload],
+      ALPNProtocols: [alpnTunnel, alpnCallHome, alpnUpload, alpnPeer],
       // The guard's handshake deadline closes a slow handshake; Node's own (which only reports) is a backstop.
       handshakeTimeout: options.guard.limits.handshakeTimeoutMs + 1000,
     });
@@ -81,7 +100,8 @@ export class StationListener {
     this.#server.on('secureConnection', (socket) => {
       // A station certificate of this CA is who the station is; everything else (enrollment, an
       // expired certificate's renewal, strangers) stays under the unauthenticated deadline.
-      if (socket.authorized && peerStationId(socket)) options.guard.authenticated(socket);
+      if (socket.authorized && (peerStationId(socket) ?? peerNodeId(socket)))
+        options.guard.authenticated(socket);
       this.#sockets.add(socket);
       socket.setNoDelay(true);
       socket.once('close', () => this.#sockets.delete(socket));
@@ -139,6 +159,18 @@ export class StationListener {
       // Closed with the station's call-home connections when it is revoked.
       this.#trackCallHome(socket);
       this.#options.upload(socket);
+      return;
+    }
+    if (socket.alpnProtocol === alpnPeer) {
+      // Another node of the cluster: its node certificate from this hub's CA, nothing else.
+      if (socket.authorized && peerNodeId(socket)) this.#options.peer(socket);
+      else {
+        logger.warn(
+          { remote: socket.remoteAddress },
+          'a hub node link without a node certificate was refused',
+        );
+        socket.destroy();
+      }
       return;
     }
     if (socket.alpnProtocol !== alpnTunnel) {

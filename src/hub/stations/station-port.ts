@@ -26,6 +26,8 @@ export interface StationPortOptions {
   logger: Logger;
   /** Takes call-home connections, and upload channel connections for its attachment receiver. */
   callHome: { accept(socket: TLSSocket): void; acceptUpload(socket: TLSSocket): void };
+  /** Takes links from the other hub nodes of the cluster (their certificates checked). */
+  peer: (socket: TLSSocket) => void;
 }
 
 export interface StationPort {
@@ -46,6 +48,7 @@ export async function startStationPort(options: StationPortOptions): Promise<Sta
     ...options.credentials,
     callHome: (socket) => callHome.accept(socket),
     upload: (socket) => callHome.acceptUpload(socket),
+    peer: options.peer,
   });
   let port: number;
   try {
