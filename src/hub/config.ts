@@ -14,6 +14,7 @@ import { retentionConfigSchema } from './retention/retention-config.js';
 import { loginConfigSchema } from './technicians/login-config.js';
 import { admissionConfigSchema } from './stations/admission-config.js';
 import { sharesConfigSchema } from './shares/shares-config.js';
+import { blobsConfigSchema } from './attachments/blob-config.js';
 
 /** hub.yaml `connections:`, for each of the two ports on its own. */
 export const hubConnectionsSchema = tlsConnectionLimitsSchema({
@@ -53,6 +54,8 @@ export const hubConfigSchema = z
     connections: hubConnectionsSchema,
     /** What one user or one station may hold of the hub's resources (see shares.ts). */
     shares: sharesConfigSchema,
+    /** Where the bytes of attachments live, maybe shared by several hub nodes (see blob-config.ts). */
+    blobs: blobsConfigSchema,
     store: z
       .object({
         /**

@@ -9,6 +9,7 @@ import { StoreSpace } from '../common/disk/index.js';
 import type { Logger } from '../common/logger.js';
 import { ConnectionGuard, parseHostPort } from '../common/net/index.js';
 import { TicketSigner } from '../pki/index.js';
+import { openBlobStore } from './attachments/index.js';
 import { HubAudit } from './audit/index.js';
 import { buildCallHomeApi } from './callhome/index.js';
 import { hubPaths, loadHubConfig, type HubConfig } from './config.js';
@@ -122,6 +123,8 @@ export class Hub {
       now: () => clock.now(),
     });
     const signer = new TicketSigner(trust.material.ticketPrivateKeyPem);
+    // The bytes of attachments (hub.yaml blobs:); closed after everything that writes or reads them.
+    const blobs = parts.use('blob store', openBlobStore(config.blobs, dataDir));
     const audit = new HubAudit(store, clock, logger);
     // Refusals of users' and stations' shares, counted for /metrics (shares.ts).
     const refusals = new ShareRefusals(clock, logger);
@@ -199,6 +202,7 @@ export class Hub {
           countForMs: config.retention.problemData,
           refusals,
         },
+        blobs,
         room: space,
       }),
     );
@@ -226,7 +230,7 @@ export class Hub {
         console: {
           audit,
           clock,
-          dataDir,
+          blobs,
           retention: config.retention,
           shares: config.shares.perUser,
           refusals,
@@ -249,7 +253,7 @@ export class Hub {
       }),
     );
 
-    parts.use('retention', startRetention({ store, config: config.retention, clock, logger, dataDir }));
+    parts.use('retention', startRetention({ store, config: config.retention, clock, logger, blobs }));
     // `lifeline hub user disable` ends the user's sessions within a second (see user-watch.ts).
     parts
       .use(

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../../common/logger.js';
 import { Hub, enrollmentTokenId, hubPaths, initHub, loadHubConfig } from '../../hub/index.js';
 import { certSha256 } from '../../pki/index.js';
 import { encodeEnrollmentToken } from '../../protocol/index.js';
+import { openBlobStore, type BlobStore } from '../../hub/attachments/index.js';
 import { openSqliteHubStore } from '../../hub/store/index.js';
 import { type HubStore } from '../../hub/store/index.js';
 import { printError, printJson, printLine, tty } from '../io.js';
@@ -30,6 +31,16 @@ export async function withStore<T>(dataDir: string, work: (store: HubStore) => P
     return await work(store);
   } finally {
     await store.close();
+  }
+}
+
+/** Runs `work` with the hub's blob store (hub.yaml blobs:), closed afterwards. */
+export async function withBlobStore<T>(dataDir: string, work: (blobs: BlobStore) => Promise<T>): Promise<T> {
+  const blobs = openBlobStore(loadHubConfig(dataDir).blobs, dataDir);
+  try {
+    return await work(blobs);
+  } finally {
+    await blobs.close();
   }
 }
 
