@@ -10,6 +10,7 @@ export {
 } from './attachment-files.js';
 export { AttachmentReceiver, type ChunkTransport, type UploadShares } from './attachment-receiver.js';
 export { registerAttachmentRoutes } from './attachment-routes.js';
+export { ChunkBody } from './chunk-body.js';
 export { blobsDirOf, type BlobsConfig } from './blob-config.js';
 export type { BlobKey, BlobPart, BlobRange, BlobShape, BlobStore, BlobUpload } from './blob-store.js';
 export { DirectoryBlobStore, openBlobStore } from './directory-blob-store.js';
