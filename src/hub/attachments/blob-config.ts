@@ -8,18 +8,21 @@ import { z } from 'zod';
 export const defaultBlobsPath = 'attachments';
 
 export const blobsConfigSchema = z
-  .object({
-    kind: z
-      .literal('directory', { error: "expected 'directory' (the one kind of blob store so far)" })
-      .default('directory'),
-    /** The directory holding the files, absolute or relative to the data directory. */
-    path: z
-      .string({ error: 'expected a directory path, absolute or relative to the data directory' })
-      .min(1, 'expected a directory path, absolute or relative to the data directory')
-      // eslint-disable-next-line no-control-regex
-      .regex(/^[^\u0000]*$/, 'expected a directory path without NUL characters')
-      .default(defaultBlobsPath),
-  })
+  .object(
+    {
+      kind: z
+        .literal('directory', { error: "expected 'directory' (the one kind of blob store so far)" })
+        .default('directory'),
+      /** The directory holding the files, absolute or relative to the data directory. */
+      path: z
+        .string({ error: 'expected a directory path, absolute or relative to the data directory' })
+        .min(1, 'expected a directory path, absolute or relative to the data directory')
+        // eslint-disable-next-line no-control-regex
+        .regex(/^[^\u0000]*$/, 'expected a directory path without NUL characters')
+        .default(defaultBlobsPath),
+    },
+    { error: 'expected a mapping: { kind: directory, path: PATH }' },
+  )
   .strict()
   .default({ kind: 'directory', path: defaultBlobsPath });
 
