@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -167,5 +167,39 @@ test('chunks alternating between two running nodes land in one file; each node f
     const again = await b.receiver.complete(stationId, id);
     assert.equal('complete' in again.body && again.body.complete, true);
     const attachment = await readableAttachment(a.store, id);
+    assert.ok((await bytesOf(await b.blobs.read(blobKeyOf(attachment)))).equals(file));
+  }));
+
+test('a whole file found to differ on node B starts over; node A, which wrote it, takes it again from byte 0', () =>
+  withNodes(async (a, b, file, id) => {
+    for (let index = 0; index < 5; index += 1)
+      assert.equal((await sendChunk(a, file, id, index)).status, 200);
+    // The shared storage spoilt a byte after node A wrote it.
+    const key = { stationId, id };
+    const part = `${a.blobs.describe(key)}.part`;
+    const spoilt = readFileSync(part);
+    spoilt[10] = (spoilt[10] ?? 0) ^ 0xff;
+    writeFileSync(part, spoilt);
+
+    const refused = await b.receiver.complete(stationId, id);
+    assert.equal(refused.status, 422);
+    assert.deepEqual(
+      ['code' in refused.body && refused.body.code, refused.body.receivedBytes],
+      ['CALLHOME_ATTACHMENT_CHECKSUM', 0],
+    );
+    assert.deepEqual([existsSync(part), existsSync(a.blobs.describe(key))], [false, false]);
+
+    // Node A still holds the upload as all received: it follows the store back to byte 0.
+    const first = await sendChunk(a, file, id, 0);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual(
+      ['duplicate' in first.body && first.body.duplicate, first.body.receivedBytes],
+      [false, chunkBytes],
+    );
+    for (let index = 1; index < 5; index += 1)
+      assert.equal((await sendChunk(a, file, id, index)).status, 200);
+    const done = await a.receiver.complete(stationId, id);
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    const attachment = await readableAttachment(b.store, id);
     assert.ok((await bytesOf(await b.blobs.read(blobKeyOf(attachment)))).equals(file));
   }));

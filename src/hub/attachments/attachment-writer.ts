@@ -204,19 +204,32 @@ export class AttachmentWriters {
 
   /**
    * The upload's state here, read from the store when it has none (one read at a time), or when
-   * the store's resume point (`storedBytes`, as the caller read it) is past this node's: another
-   * node moved the upload on meanwhile, and it continues from there.
+   * it no longer agrees with the store's resume point (`storedBytes`, as the caller read it) while
+   * nothing is in flight here: another node moved the upload on, or started it over, meanwhile.
    */
   #uploadOf(id: string, storedBytes: number): Promise<Upload> {
     const known = this.#uploads.get(id);
-    if (known && !known.failed && this.#idle(known) && storedBytes > known.receivedBytes) this.#drop(known);
-    else if (known) return Promise.resolve(known);
+    if (known && !known.failed && this.#idle(known) && storedBytes !== known.receivedBytes) {
+      if (storedBytes < known.receivedBytes) return this.#confirm(known);
+      this.#drop(known);
+    } else if (known) return Promise.resolve(known);
     let loading = this.#loading.get(id);
     if (!loading) {
       loading = this.#load(id).finally(() => this.#loading.delete(id));
       this.#loading.set(id, loading);
     }
     return loading;
+  }
+
+  /**
+   * The caller read a resume point behind this node's: read before this node's last advance (chunks
+   * in flight), or another node started the upload over (its whole file differed). The store says.
+   */
+  async #confirm(known: Upload): Promise<Upload> {
+    const stored = await this.#options.store.attachments.get(known.id);
+    if (stored?.state === 'receiving' && stored.receivedBytes === known.receivedBytes) return known;
+    if (this.#uploads.get(known.id) === known && !known.failed && this.#idle(known)) this.#drop(known);
+    return this.#uploadOf(known.id, stored?.receivedBytes ?? 0);
   }
 
   async #load(id: string): Promise<Upload> {

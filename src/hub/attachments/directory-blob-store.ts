@@ -81,7 +81,16 @@ export class DirectoryBlobStore implements BlobStore {
     } finally {
       await part.close();
     }
-    await rename(this.#partPath(key), blobPath);
+    try {
+      await rename(this.#partPath(key), blobPath);
+    } catch (err) {
+      // Another node sealed it between our open and our rename (a completion asked of two nodes).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return stat(blobPath).then(
+        (found) => found.size === bytes,
+        () => false,
+      );
+    }
     await syncDirectory(dir);
     return true;
   }
