@@ -33,7 +33,7 @@ import {
   minChunkBytes,
 } from '../src/protocol/index.js';
 import {
-  attachmentsDirOf,
+  DirectoryBlobStore,
   discardUnfinishedUploadsIdleSince,
   type RemovedFile,
 } from '../src/hub/attachments/index.js';
@@ -492,7 +492,9 @@ describe('attachment wire', () => {
     });
 
     test('an upload whose partial file retention dropped starts over from byte 0 and completes', async () => {
-      const hubAttachments = attachmentsDirOf(join(root, 'hub'));
+      // The hub's default blobs path; a store of its own on it, as another hub node would have.
+      const hubAttachments = join(root, 'hub', 'attachments');
+      const blobs = new DirectoryBlobStore(hubAttachments);
       let frames = 0;
       // What retention dropped; earlier tests of this file may have left unfinished uploads too.
       let dropped: RemovedFile[] | undefined;
@@ -506,12 +508,12 @@ describe('attachment wire', () => {
           }
           dropped = await discardUnfinishedUploadsIdleSince({
             store: hub.store,
-            attachmentsDir: hubAttachments,
+            blobs,
             cutoffMs: Date.now() + 1,
           });
           const ours = dropped.find((upload) => upload.id === chunk.id);
           assert.equal(ours?.bytes, 2 * chunkBytes);
-          assert.equal(existsSync(join(hubAttachments, ours.stationId, chunk.id)), false);
+          assert.equal(existsSync(join(hubAttachments, ours.stationId, `${chunk.id}.part`)), false);
         }
         return channel.send(chunk, body, options);
       });

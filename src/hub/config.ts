@@ -16,6 +16,7 @@ import { admissionConfigSchema } from './stations/admission-config.js';
 import { drainConfigSchema } from './stations/drain-config.js';
 import { sharesConfigSchema } from './shares/shares-config.js';
 import { storeConfigSchema } from './store/store-config.js';
+import { blobsConfigSchema } from './attachments/blob-config.js';
 
 /** hub.yaml `connections:`, for each of the two ports on its own. */
 export const hubConnectionsSchema = tlsConnectionLimitsSchema({
@@ -63,6 +64,8 @@ export const hubConfigSchema = z
     connections: hubConnectionsSchema,
     /** What one user or one station may hold of the hub's resources (see shares.ts). */
     shares: sharesConfigSchema,
+    /** Where the bytes of attachments live, maybe shared by several hub nodes (see blob-config.ts). */
+    blobs: blobsConfigSchema,
     /** Where the hub keeps its state: SQLite or PostgreSQL (see store-config.ts). */
     store: storeConfigSchema,
     log: logSchema,

@@ -12,6 +12,7 @@ import type { Logger } from '../common/logger.js';
 import { ConnectionGuard, formatHostPort, parseHostPort } from '../common/net/index.js';
 import { TicketSigner } from '../pki/index.js';
 import { goawayHintText } from '../protocol/index.js';
+import { openBlobStore } from './attachments/index.js';
 import { HubAudit } from './audit/index.js';
 import {
   NodeHeartbeat,
@@ -214,6 +215,8 @@ export class Hub {
       now: () => clock.now(),
     });
     const signer = new TicketSigner(trust.material.ticketPrivateKeyPem);
+    // The bytes of attachments (hub.yaml blobs:); closed after everything that writes or reads them.
+    const blobs = parts.use('blob store', openBlobStore(config.blobs, dataDir));
     const audit = new HubAudit(store, clock, logger);
     // Refusals of users' and stations' shares, counted for /metrics (shares.ts).
     const refusals = new ShareRefusals(clock, logger);
@@ -321,6 +324,7 @@ export class Hub {
           countForMs: config.retention.problemData,
           refusals,
         },
+        blobs,
         room: space,
       }),
     );
@@ -348,7 +352,7 @@ export class Hub {
         console: {
           audit,
           clock,
-          dataDir,
+          blobs,
           retention: config.retention,
           shares: config.shares.perUser,
           refusals,
@@ -383,7 +387,7 @@ export class Hub {
     });
     parts.use('node heartbeat', heartbeat);
 
-    parts.use('retention', startRetention({ store, config: config.retention, clock, logger, dataDir }));
+    parts.use('retention', startRetention({ store, config: config.retention, clock, logger, blobs }));
     // `lifeline hub user disable` ends the user's sessions within a second (see user-watch.ts).
     parts
       .use(

@@ -4,6 +4,7 @@ import { parseConfig } from '../../src/common/config/index.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { blobsDirOf } from '../../src/hub/attachments/index.js';
 import { hubConfigSchema } from '../../src/hub/index.js';
 import { storePassword, storePasswordEnv } from '../../src/hub/store/index.js';
 
@@ -211,5 +212,36 @@ test('store password: from store.passwordFile, else the environment, else none (
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('blobs: a directory, by default where hubs always kept attachments; errors name the key and the form', () => {
+  const { blobs } = parseConfig(hubConfigSchema, minimal, 'hub.yaml');
+  assert.deepEqual(blobs, { kind: 'directory', path: 'attachments' });
+  assert.equal(blobsDirOf(blobs, '/var/lib/lifeline'), '/var/lib/lifeline/attachments');
+  const shared = parseConfig(
+    hubConfigSchema,
+    { ...minimal, blobs: { kind: 'directory', path: '/srv/lifeline-blobs' } },
+    'hub.yaml',
+  ).blobs;
+  assert.equal(blobsDirOf(shared, '/var/lib/lifeline'), '/srv/lifeline-blobs');
+  const relative = parseConfig(
+    hubConfigSchema,
+    { ...minimal, blobs: { path: '../shared/blobs' } },
+    'hub.yaml',
+  );
+  assert.equal(blobsDirOf(relative.blobs, '/var/lib/lifeline'), '/var/lib/shared/blobs');
+  const cases: [unknown, RegExp][] = [
+    [{ kind: 's3', path: 'x' }, /blobs\.kind: expected 'directory' \(the one kind of blob store so far\)/],
+    [{ path: '' }, /blobs\.path: expected a directory path, absolute or relative to the data directory/],
+    [{ path: 7 }, /blobs\.path: expected a directory path/],
+    [{ path: 'a', bucket: 'b' }, /blobs\.bucket: unknown key/],
+    ['attachments', /blobs: expected a mapping: \{ kind: directory, path: PATH \}/],
+  ];
+  for (const [value, message] of cases) {
+    assert.throws(() => parseConfig(hubConfigSchema, { ...minimal, blobs: value }, 'hub.yaml'), {
+      code: 'CONFIG_INVALID',
+      message,
+    });
   }
 });

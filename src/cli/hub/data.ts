@@ -2,23 +2,17 @@
 // verified against the SHA-256 the upload was checked with) or deletes it from the hub.
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { LifelineError } from '../../common/errors.js';
 import { privateFileMode } from '../../common/disk/index.js';
-import {
-  attachmentFilePath,
-  attachmentsDirOf,
-  deleteAttachment,
-  readableAttachment,
-} from '../../hub/attachments/index.js';
+import { blobKeyOf, deleteAttachment, readableAttachment } from '../../hub/attachments/index.js';
 import { attachmentIdPattern } from '../../protocol/index.js';
 import { formatBytes } from '../../common/bytes.js';
 import { startByteProgress } from '../fix-progress.js';
-import { withStore } from './hub.js';
+import { withBlobStore, withStore } from './hub.js';
 import { printLine, tty } from '../io.js';
 
 function checkId(id: string): string {
@@ -56,7 +50,6 @@ export function registerHubDataCommands(data: Command): void {
         });
         return found;
       });
-      const source = attachmentFilePath(attachmentsDirOf(opts.data), attachment.stationId, attachment.id);
       const hash = createHash('sha256');
       const progress = startByteProgress(tty`Copying ${attachment.name}`, attachment.bytes);
       let copied = 0;
@@ -72,10 +65,8 @@ export function registerHubDataCommands(data: Command): void {
         // Customer data: 0600, also when --out names a file that exists with a looser mode.
         const out = await open(opts.out, 'w', privateFileMode);
         await out.chmod(privateFileMode);
-        await pipeline(
-          createReadStream(source, { highWaterMark: 4 * 1024 * 1024 }),
-          meter,
-          out.createWriteStream(),
+        await withBlobStore(opts.data, async (blobs) =>
+          pipeline(await blobs.read(blobKeyOf(attachment)), meter, out.createWriteStream()),
         );
       } catch (err) {
         await rm(opts.out, { force: true });
@@ -110,12 +101,9 @@ export function registerHubDataCommands(data: Command): void {
       checkId(id);
       const nowMs = Date.now();
       const deleted = await withStore(opts.data, async (store) => {
-        const removed = await deleteAttachment({
-          store,
-          attachmentsDir: attachmentsDirOf(opts.data),
-          id,
-          nowMs,
-        });
+        const removed = await withBlobStore(opts.data, (blobs) =>
+          deleteAttachment({ store, blobs, id, nowMs }),
+        );
         await store.appendAudit({
           atMs: nowMs,
           actor: 'support@cli',

@@ -11,6 +11,7 @@ import { Hub, enrollmentTokenId, hubPaths, initHub, loadHubConfig } from '../../
 import { certSha256 } from '../../pki/index.js';
 import { encodeEnrollmentToken } from '../../protocol/index.js';
 import { describePostgresUrl, openHubStore, type HubStore } from '../../hub/store/index.js';
+import { openBlobStore, type BlobStore } from '../../hub/attachments/index.js';
 import { printError, printJson, printLine, tty } from '../io.js';
 import { registerHubProblemCommands } from './problems.js';
 import { registerHubRetentionCommands } from './retention.js';
@@ -35,6 +36,16 @@ export async function withStore<T>(dataDir: string, work: (store: HubStore) => P
     return await work(store);
   } finally {
     await store.close();
+  }
+}
+
+/** Runs `work` with the hub's blob store (hub.yaml blobs:), closed afterwards. */
+export async function withBlobStore<T>(dataDir: string, work: (blobs: BlobStore) => Promise<T>): Promise<T> {
+  const blobs = openBlobStore(loadHubConfig(dataDir).blobs, dataDir);
+  try {
+    return await work(blobs);
+  } finally {
+    await blobs.close();
   }
 }
 

@@ -5,7 +5,6 @@ import type { Command } from 'commander';
 import { systemClock } from '../../common/clock.js';
 import { parseDurationMs } from '../../common/config/index.js';
 import { LifelineError } from '../../common/errors.js';
-import { attachmentsDirOf } from '../../hub/attachments/index.js';
 import { loadHubConfig } from '../../hub/index.js';
 import {
   formatPeriod,
@@ -16,7 +15,7 @@ import {
   type RetentionRunSummary,
   retentionRunSummarySchema,
 } from '../../hub/retention/index.js';
-import { withStore } from './hub.js';
+import { withBlobStore, withStore } from './hub.js';
 import { printJson, printLine, tty } from '../io.js';
 
 const isoDateTime = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
@@ -109,15 +108,17 @@ export function registerHubRetentionCommands(hub: Command): void {
       const config = loadHubConfig(opts.data);
       const nowMs = opts.now === undefined ? systemClock.now() : parseNowOption(opts.now, systemClock.now());
       const { interval: _interval, ...rules } = config.retention;
-      const summary = await withStore(opts.data, (store) =>
-        runRetention({
-          store,
-          config: rules,
-          nowMs,
-          clock: systemClock,
-          actor: 'operator@cli',
-          purgeProblemData: problemDataPurger(store, attachmentsDirOf(opts.data)),
-        }),
+      const summary = await withBlobStore(opts.data, (blobs) =>
+        withStore(opts.data, (store) =>
+          runRetention({
+            store,
+            config: rules,
+            nowMs,
+            clock: systemClock,
+            actor: 'operator@cli',
+            purgeProblemData: problemDataPurger(store, blobs),
+          }),
+        ),
       );
       if (opts.json) printJson(summary);
       else printSummary(summary);

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AttachmentStart } from '../../protocol/index.js';
 import { openSqliteHubStore, type HubStore } from '../store/index.js';
-import { attachmentFilePath, deleteAttachment, purgeAttachmentsReceivedBefore } from './attachment-files.js';
+import { deleteAttachment, purgeAttachmentsReceivedBefore } from './attachment-files.js';
+import { DirectoryBlobStore } from './directory-blob-store.js';
 
 const t0 = Date.UTC(2026, 10, 25);
 const day = 86_400_000;
@@ -58,10 +59,11 @@ function upload(): AttachmentStart {
 test('retention purges complete files received before the cutoff and keeps the rows; delete keeps the row', async () => {
   await withStore(async (store, dir) => {
     const attachmentsDir = join(dir, 'attachments');
+    const blobs = new DirectoryBlobStore(attachmentsDir);
     const number = await openProblem(store, 'ST-A', 'PB-AAAAAA');
     const make = async (completedAtMs: number | null) => {
       const { attachment } = await store.attachments.start('ST-A', upload(), t0);
-      const path = attachmentFilePath(attachmentsDir, 'ST-A', attachment.id);
+      const path = join(attachmentsDir, 'ST-A', attachment.id);
       mkdirSync(join(attachmentsDir, 'ST-A'), { recursive: true });
       writeFileSync(path, 'x');
       if (completedAtMs !== null) await store.attachments.markComplete(attachment.id, completedAtMs);
@@ -72,7 +74,7 @@ test('retention purges complete files received before the cutoff and keeps the r
     const receiving = await make(null);
     const purged = await purgeAttachmentsReceivedBefore({
       store,
-      attachmentsDir,
+      blobs,
       cutoffMs: t0 + day,
       nowMs: t0 + 4 * day,
     });
@@ -86,16 +88,16 @@ test('retention purges complete files received before the cutoff and keeps the r
     const row = await store.attachments.get(old.id);
     assert.deepEqual([row?.state, row?.removedAtMs], ['purged', t0 + 4 * day]);
     assert.ok(await store.reports.getProblem(number), 'the problem report stays');
-    assert.deepEqual(await purgeAttachmentsReceivedBefore({ store, attachmentsDir, cutoffMs: t0 + day }), []);
+    assert.deepEqual(await purgeAttachmentsReceivedBefore({ store, blobs, cutoffMs: t0 + day }), []);
 
-    const deleted = await deleteAttachment({ store, attachmentsDir, id: recent.id, nowMs: t0 + 5 * day });
+    const deleted = await deleteAttachment({ store, blobs, id: recent.id, nowMs: t0 + 5 * day });
     assert.equal(deleted.id, recent.id);
     assert.equal(existsSync(recent.path), false);
     assert.equal((await store.attachments.get(recent.id))?.state, 'deleted');
-    await assert.rejects(deleteAttachment({ store, attachmentsDir, id: recent.id, nowMs: t0 }), {
+    await assert.rejects(deleteAttachment({ store, blobs, id: recent.id, nowMs: t0 }), {
       code: 'CALLHOME_ATTACHMENT_GONE',
     });
-    await assert.rejects(deleteAttachment({ store, attachmentsDir, id: 'f'.repeat(32), nowMs: t0 }), {
+    await assert.rejects(deleteAttachment({ store, blobs, id: 'f'.repeat(32), nowMs: t0 }), {
       code: 'CALLHOME_ATTACHMENT_NOT_FOUND',
     });
   });

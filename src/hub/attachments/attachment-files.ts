@@ -1,20 +1,12 @@
-// The hub's attachment files: HUBDIR/attachments/<stationId>/<id>. Chunks are written in place at
-// their offset and synced before the store records them (attachment-writer.ts), so the store never
-// claims bytes the disk does not hold. Deleting (support) and purging (retention) remove the file
-// and keep the row; retention also drops the partial file of an upload left unfinished.
+// The files of attachments as support and retention see them: one readable once verified,
+// deleted by support or purged by retention (the bytes go, the row stays, marked), and the bytes
+// of an upload left unfinished dropped. The bytes themselves are the blob store's (blob-store.ts).
 
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { LifelineError } from '../../common/errors.js';
-import { privateDirectoryMode, privateFileMode } from '../../common/disk/index.js';
 import type { HubAttachment } from '../store/index.js';
 import type { HubStore } from '../store/index.js';
-
-export function attachmentsDirOf(hubDataDir: string): string {
-  return join(hubDataDir, 'attachments');
-}
+import type { BlobKey, BlobStore } from './blob-store.js';
 
 /** A file retention removed, as its audit entry names it: `bytes` is what it held. */
 export interface RemovedFile {
@@ -25,41 +17,25 @@ export interface RemovedFile {
   bytes: number;
 }
 
-/** Station ids and attachment ids are checked on the way in, so they are safe path parts. */
-export function attachmentFilePath(attachmentsDir: string, stationId: string, id: string): string {
-  return join(attachmentsDir, stationId, id);
+/** The blob of an attachment. */
+export function blobKeyOf(attachment: Pick<HubAttachment, 'stationId' | 'id'>): BlobKey {
+  return { stationId: attachment.stationId, id: attachment.id };
 }
 
-/** Makes the file exactly `bytes` long (an empty upload has no chunk to create it). */
-export async function settleFileLength(path: string, dir: string, bytes: number): Promise<void> {
-  if (bytes === 0) {
-    await mkdir(dir, { recursive: true, mode: privateDirectoryMode });
-    await writeFile(path, '', { mode: privateFileMode });
-    return;
-  }
-  await truncate(path, bytes);
-}
-
-/** SHA-256 of the first `bytes` bytes of a file, reading in large blocks. */
-export async function hashFile(
-  path: string,
-  bytes: number,
-  onProgress?: (doneBytes: number) => void,
-): Promise<string> {
+/** SHA-256 of the first `bytes` bytes of a sealed blob, read in large blocks. */
+export async function hashBlob(blobs: BlobStore, key: BlobKey, bytes: number): Promise<string> {
   const hash = createHash('sha256');
   if (bytes === 0) return hash.digest('hex');
   let done = 0;
-  for await (const block of createReadStream(path, {
-    start: 0,
-    end: bytes - 1,
-    highWaterMark: 4 * 1024 * 1024,
-  })) {
+  for await (const block of await blobs.read(key, { start: 0, end: bytes })) {
     hash.update(block as Buffer);
     done += (block as Buffer).byteLength;
-    onProgress?.(done);
   }
   if (done !== bytes)
-    throw new LifelineError('CALLHOME_ATTACHMENT_CHECKSUM', `${path} holds ${done} bytes, not ${bytes}`);
+    throw new LifelineError(
+      'CALLHOME_ATTACHMENT_CHECKSUM',
+      `${blobs.describe(key)} holds ${done} bytes, not ${bytes}`,
+    );
   return hash.digest('hex');
 }
 
@@ -85,7 +61,7 @@ export async function readableAttachment(store: HubStore, id: string): Promise<H
 /** Deletes an attachment's file (support engineer); the row stays, marked deleted. */
 export async function deleteAttachment(options: {
   store: HubStore;
-  attachmentsDir: string;
+  blobs: BlobStore;
   id: string;
   nowMs: number;
 }): Promise<HubAttachment> {
@@ -99,7 +75,7 @@ export async function deleteAttachment(options: {
   }
   // Row first: a crash between the two leaves a file nobody lists, never a row pointing at nothing.
   await options.store.attachments.markRemoved(attachment.id, 'deleted', options.nowMs);
-  await rm(attachmentFilePath(options.attachmentsDir, attachment.stationId, attachment.id), { force: true });
+  await options.blobs.remove(blobKeyOf(attachment));
   return attachment;
 }
 
@@ -112,18 +88,16 @@ export async function purgeAttachmentsReceivedBefore(options: RetentionFileOptio
   const purged: RemovedFile[] = [];
   for (const attachment of await options.store.attachments.listCompleteBefore(options.cutoffMs)) {
     await options.store.attachments.markRemoved(attachment.id, 'purged', nowMs);
-    await rm(attachmentFilePath(options.attachmentsDir, attachment.stationId, attachment.id), {
-      force: true,
-    });
+    await options.blobs.remove(blobKeyOf(attachment));
     purged.push(removedFile(attachment, attachment.bytes));
   }
   return purged;
 }
 
-/** What retention works on: the store, the files' directory, the cutoff, and the time to record. */
+/** What retention works on: the store, the blob store, the cutoff, and the time to record. */
 interface RetentionFileOptions {
   store: HubStore;
-  attachmentsDir: string;
+  blobs: BlobStore;
   cutoffMs: number;
   nowMs?: number;
 }
@@ -147,12 +121,7 @@ export async function discardUnfinishedUploadsIdleSince(
   for (const upload of await options.store.attachments.listReceivingIdleSince(options.cutoffMs)) {
     // Row first, and only if still idle: a chunk that arrived meanwhile keeps the upload whole.
     if (!(await options.store.attachments.discardUnfinished(upload.id, options.cutoffMs, nowMs))) continue;
-    const path = attachmentFilePath(options.attachmentsDir, upload.stationId, upload.id);
-    const bytes = await stat(path).then(
-      (found) => found.size,
-      () => 0,
-    );
-    await rm(path, { force: true });
+    const bytes = await options.blobs.remove(blobKeyOf(upload));
     if (bytes > 0 || upload.receivedBytes > 0) discarded.push(removedFile(upload, bytes));
   }
   return discarded;

@@ -3,7 +3,6 @@
 // offset, checked against its manifest and synced before it counts), and completion once the whole
 // file is verified. Each answer is a status and a body, the same on every transport.
 
-import { dirname } from 'node:path';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import {
@@ -14,7 +13,8 @@ import {
 } from '../../protocol/index.js';
 import type { HubAttachment } from '../store/index.js';
 import type { HubStore } from '../store/index.js';
-import { attachmentFilePath, hashFile, settleFileLength } from './attachment-files.js';
+import { blobKeyOf, hashBlob } from './attachment-files.js';
+import type { BlobStore } from './blob-store.js';
 import { AttachmentWriters, ChunkOutOfTurn } from './attachment-writer.js';
 import type { ChunkBody } from './chunk-body.js';
 import type { HubAudit } from '../audit/index.js';
@@ -29,7 +29,8 @@ export interface AttachmentReceiverOptions {
   store: HubStore;
   audit: HubAudit;
   clock: Clock;
-  attachmentsDir: string;
+  /** Where the bytes go; several hub nodes may share it (and the store). */
+  blobs: BlobStore;
   /** A chunk was written, checked and synced (not a repeat). */
   onChunkStored?: ((via: ChunkTransport) => void) | undefined;
   /** Each station's share of unfinished uploads (hub.yaml shares.perStation); none when absent. */
@@ -95,7 +96,7 @@ export class AttachmentReceiver {
     this.#writers = new AttachmentWriters({
       store: options.store,
       clock: options.clock,
-      attachmentsDir: options.attachmentsDir,
+      blobs: options.blobs,
       chunkWaitMs,
       chunksAhead,
     });
@@ -181,10 +182,7 @@ export class AttachmentReceiver {
     } catch (err) {
       if (err instanceof ChunkOutOfTurn) return refusal(err, err.receivedBytes);
       if (!room) throw err;
-      throw await room.failed(
-        err,
-        attachmentFilePath(this.#options.attachmentsDir, attachment.stationId, attachment.id),
-      );
+      throw await room.failed(err, this.#options.blobs.describe(blobKeyOf(attachment)));
     }
   }
 
@@ -208,7 +206,7 @@ export class AttachmentReceiver {
   }
 
   async #complete(stationId: string, id: string): Promise<ReceiverAnswer> {
-    const { store, audit, clock, attachmentsDir } = this.#options;
+    const { store, audit, clock, blobs } = this.#options;
     const attachment = await this.#own(stationId, id);
     // Deleted or purged after it completed: the agent only needs to know it arrived.
     if (attachment.state !== 'receiving') return { status: 200, body: stateOf(attachment) };
@@ -219,14 +217,25 @@ export class AttachmentReceiver {
       );
       return refusal(error, attachment.receivedBytes);
     }
-    const path = attachmentFilePath(attachmentsDir, attachment.stationId, attachment.id);
-    await settleFileLength(path, dirname(path), attachment.bytes);
-    // Hashed as the chunks were written, unless the hub restarted meanwhile: then read back.
-    const sha256 =
-      (await this.#writers.digestOf(id, attachment.bytes)) ?? (await hashFile(path, attachment.bytes));
+    const key = blobKeyOf(attachment);
+    // Hashed as the chunks were written, unless some came through another node or the hub
+    // restarted meanwhile: then the sealed blob is read back.
+    const followed = await this.#writers.digestOf(id, attachment.bytes);
     this.#writers.forget(id);
-    if (sha256 !== attachment.sha256) {
+    if (!(await blobs.seal(key, attachment.bytes))) {
       await store.attachments.restart(id, clock.now());
+      const error = new LifelineError(
+        'CALLHOME_ATTACHMENT_CHECKSUM',
+        `the ${attachment.bytes} bytes received are no longer at ${blobs.describe(key)}: the upload starts over`,
+      );
+      return refusal(error, 0);
+    }
+    const sha256 = followed ?? (await hashBlob(blobs, key, attachment.bytes));
+    if (sha256 !== attachment.sha256) {
+      // The row first: a crash between the two leaves bytes that retention removes, never a row
+      // counting bytes that are gone.
+      await store.attachments.restart(id, clock.now());
+      await blobs.remove(key);
       await audit.record(`station:${stationId}`, 'attachment.checksum-mismatch', stationId, {
         attachmentId: id,
         problemNumber: attachment.problemNumber,

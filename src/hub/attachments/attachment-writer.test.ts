@@ -13,7 +13,7 @@ import { systemClock } from '../../common/clock.js';
 import { openSqliteHubStore } from '../store/index.js';
 import { type HubAttachment } from '../store/index.js';
 import { type HubStore } from '../store/index.js';
-import { attachmentFilePath } from './attachment-files.js';
+import { DirectoryBlobStore } from './directory-blob-store.js';
 import { AttachmentWriters, ChunkOutOfTurn } from './attachment-writer.js';
 import { ChunkBody, receiveChunkBody } from './chunk-body.js';
 
@@ -36,10 +36,11 @@ async function withUpload(
 ): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-attachment-writer-'));
   const store = await openSqliteHubStore(join(dir, 'hub.db'));
+  const blobs = new DirectoryBlobStore(join(dir, 'attachments'));
   const writers = new AttachmentWriters({
     store,
     clock: systemClock,
-    attachmentsDir: join(dir, 'attachments'),
+    blobs,
     chunkWaitMs: options.chunkWaitMs ?? 5_000,
     chunksAhead: options.chunksAhead ?? 3,
   });
@@ -87,10 +88,14 @@ async function withUpload(
     await work({ store, dir, writers, file, attachment, chunk });
   } finally {
     await writers.close();
+    await blobs.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Where the directory store keeps an unfinished upload's bytes. */
+const partPath = (setup: Setup) => join(setup.dir, 'attachments', 'ST-W', `${setup.attachment.id}.part`);
 
 const put = (setup: Setup, index: number, declared?: string) => {
   const { start, end, body, sha256: actual } = setup.chunk(index);
@@ -112,9 +117,7 @@ test('chunks sent together are written in order, synced in groups, and each is a
     }
     const stored = await setup.store.attachments.get(setup.attachment.id);
     assert.equal(stored?.receivedBytes, setup.file.byteLength);
-    const onDisk = readFileSync(
-      attachmentFilePath(join(setup.dir, 'attachments'), 'ST-W', setup.attachment.id),
-    );
+    const onDisk = readFileSync(partPath(setup));
     assert.equal(sha256(onDisk), setup.attachment.sha256);
     // Hashed on the way: no read-back needed to complete.
     assert.equal(
@@ -161,7 +164,7 @@ test('a write that fails answers the chunks waiting behind it, and the next chun
   await withUpload({ chunks: 3 }, async (setup) => {
     await put(setup, 0);
     // The file's place is taken by a directory: the next burst cannot open it.
-    const path = attachmentFilePath(join(setup.dir, 'attachments'), 'ST-W', setup.attachment.id);
+    const path = partPath(setup);
     rmSync(path);
     mkdirSync(path);
     const results = await Promise.allSettled([put(setup, 1), put(setup, 2)]);
@@ -193,9 +196,7 @@ test('a chunk whose bytes differ from its manifest is refused and not counted; a
     assert.equal(reason.receivedBytes, chunkBytes);
     assert.equal((await setup.store.attachments.get(setup.attachment.id))?.receivedBytes, chunkBytes);
     for (const index of [1, 2, 3]) await put(setup, index);
-    const onDisk = readFileSync(
-      attachmentFilePath(join(setup.dir, 'attachments'), 'ST-W', setup.attachment.id),
-    );
+    const onDisk = readFileSync(partPath(setup));
     assert.equal(sha256(onDisk), setup.attachment.sha256);
     // The whole-file hash followed the refused bytes, so it is not offered: completing reads the file.
     assert.equal(await setup.writers.digestOf(setup.attachment.id, setup.file.byteLength), null);

@@ -1,20 +1,17 @@
-// Writes the chunks of uploads to their files in order and makes them durable in groups. A chunk
-// is handed to the writing thread as soon as the chunks before it were, which writes it and checks
-// it against its manifest; one sync covers every chunk written and checked since the last one, and
-// only after it does the store's resume point move and the chunks' senders get their answers. So
-// the hub never counts bytes its disk does not hold or that differ from what the station declared,
-// and the disk is not synced once per chunk.
+// Writes the chunks of uploads to their blobs in order and makes them durable in groups. A chunk
+// is handed to the blob store as soon as the chunks before it were, which writes it (as one part)
+// and gives its SHA-256 to check against its manifest; one flush covers every chunk written and
+// checked since the last one, and only after it does the store's resume point move and the chunks'
+// senders get their answers. So the hub never counts bytes its storage does not hold or that differ
+// from what the station declared, and the storage is not synced once per chunk. What is kept here
+// of an upload only speeds it up: the database's resume point is where any node continues.
 
-import { constants } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
-import { privateDirectoryMode, privateFileMode, syncDirectory } from '../../common/disk/index.js';
 import type { HubAttachment } from '../store/index.js';
 import type { HubStore } from '../store/index.js';
-import { attachmentFilePath } from './attachment-files.js';
-import { ChunkWriterThread } from './chunk-writer-thread.js';
+import { blobKeyOf } from './attachment-files.js';
+import type { BlobKey, BlobShape, BlobStore, BlobUpload } from './blob-store.js';
 import type { ChunkBody } from './chunk-body.js';
 
 /** What a chunk's sender is told once its bytes are durable (or were already). */
@@ -36,7 +33,7 @@ export class ChunkOutOfTurn extends LifelineError {
 export interface AttachmentWriterOptions {
   store: HubStore;
   clock: Clock;
-  attachmentsDir: string;
+  blobs: BlobStore;
   /** How long a chunk that arrived ahead of its turn waits for the ones before it. */
   chunkWaitMs: number;
   /** How many chunks past the next expected one may arrive and wait (held in memory). */
@@ -69,7 +66,8 @@ interface Written extends Unsynced {
 /** One upload in progress: what is durable, what is written, what waits. */
 interface Upload {
   id: string;
-  path: string;
+  key: BlobKey;
+  shape: BlobShape;
   chunkBytes: number;
   /** Synced and recorded in the store: the resume point. */
   receivedBytes: number;
@@ -85,7 +83,8 @@ interface Upload {
   epoch: number;
   /** Resends of bytes being written or synced: answered when those are durable. */
   repeats: Unsynced[];
-  file: FileHandle | undefined;
+  /** Opened with the first chunk written here. */
+  blob: BlobUpload | undefined;
   writing: boolean;
   syncing: boolean;
   /** Set when a write or sync failed: the upload is dropped and reloaded from the store. */
@@ -101,7 +100,6 @@ export class AttachmentWriters {
   readonly #uploads = new Map<string, Upload>();
   readonly #loading = new Map<string, Promise<Upload>>();
   readonly #sweep: NodeJS.Timeout;
-  readonly #thread = new ChunkWriterThread();
 
   constructor(options: AttachmentWriterOptions) {
     this.#options = options;
@@ -129,7 +127,7 @@ export class AttachmentWriters {
     /** The chunk's SHA-256 as its manifest declares it: checked once written, before it counts. */
     sha256: string,
   ): Promise<ChunkOutcome> {
-    const upload = await this.#uploadOf(attachment.id);
+    const upload = await this.#uploadOf(attachment.id, attachment.receivedBytes);
     if (upload.failed) throw new LifelineError('INTERNAL', `the upload of ${attachment.id} was interrupted`);
     upload.lastActiveMs = Date.now();
     if (end <= upload.receivedBytes) {
@@ -176,13 +174,13 @@ export class AttachmentWriters {
    */
   async digestOf(id: string, bytes: number): Promise<string | null> {
     const upload = this.#uploads.get(id);
-    if (!upload || upload.receivedBytes !== bytes) return null;
-    return this.#thread.digest(id, bytes);
+    if (!upload?.blob || upload.receivedBytes !== bytes) return null;
+    return upload.blob.digest(bytes);
   }
 
-  /** An upload is starting: the writing thread is readied before its first chunk arrives. */
+  /** An upload is starting: the blob store readies its writing before the first chunk arrives. */
   prepare(): void {
-    this.#thread.warm();
+    this.#options.blobs.prepare();
   }
 
   /** The upload completed, started over or went away: its state here is dropped. */
@@ -196,24 +194,42 @@ export class AttachmentWriters {
   }
 
   /** Drops every upload (the hub stops); chunks not yet durable are answered with an error. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     clearInterval(this.#sweep);
     for (const upload of [...this.#uploads.values()]) {
       this.#fail(upload, new LifelineError('INTERNAL', 'the hub is stopping'));
     }
-    await this.#thread.close();
+    return Promise.resolve();
   }
 
-  /** The upload's state here, read from the store when it has none (one read at a time). */
-  async #uploadOf(id: string): Promise<Upload> {
+  /**
+   * The upload's state here, read from the store when it has none (one read at a time), or when
+   * it no longer agrees with the store's resume point (`storedBytes`, as the caller read it) while
+   * nothing is in flight here: another node moved the upload on, or started it over, meanwhile.
+   */
+  #uploadOf(id: string, storedBytes: number): Promise<Upload> {
     const known = this.#uploads.get(id);
-    if (known) return known;
+    if (known && !known.failed && this.#idle(known) && storedBytes !== known.receivedBytes) {
+      if (storedBytes < known.receivedBytes) return this.#confirm(known);
+      this.#drop(known);
+    } else if (known) return Promise.resolve(known);
     let loading = this.#loading.get(id);
     if (!loading) {
       loading = this.#load(id).finally(() => this.#loading.delete(id));
       this.#loading.set(id, loading);
     }
     return loading;
+  }
+
+  /**
+   * The caller read a resume point behind this node's: read before this node's last advance (chunks
+   * in flight), or another node started the upload over (its whole file differed). The store says.
+   */
+  async #confirm(known: Upload): Promise<Upload> {
+    const stored = await this.#options.store.attachments.get(known.id);
+    if (stored?.state === 'receiving' && stored.receivedBytes === known.receivedBytes) return known;
+    if (this.#uploads.get(known.id) === known && !known.failed && this.#idle(known)) this.#drop(known);
+    return this.#uploadOf(known.id, stored?.receivedBytes ?? 0);
   }
 
   async #load(id: string): Promise<Upload> {
@@ -224,7 +240,8 @@ export class AttachmentWriters {
     }
     const upload: Upload = {
       id: attachment.id,
-      path: attachmentFilePath(this.#options.attachmentsDir, attachment.stationId, attachment.id),
+      key: blobKeyOf(attachment),
+      shape: { bytes: attachment.bytes, partBytes: attachment.chunkBytes },
       chunkBytes: attachment.chunkBytes,
       receivedBytes: attachment.receivedBytes,
       writtenBytes: attachment.receivedBytes,
@@ -233,7 +250,7 @@ export class AttachmentWriters {
       unsynced: [],
       epoch: 0,
       repeats: [],
-      file: undefined,
+      blob: undefined,
       writing: false,
       syncing: false,
       failed: false,
@@ -262,8 +279,8 @@ export class AttachmentWriters {
   }
 
   /**
-   * Hands every chunk whose turn has come to the writing thread, in order; one runs per upload at a
-   * time. The thread writes each and checks it against its manifest while the next one travels.
+   * Hands every chunk whose turn has come to the blob store, in order; one runs per upload at a
+   * time. Each is written and checked against its manifest while the next one travels.
    */
   async #writeInOrder(upload: Upload): Promise<void> {
     if (upload.writing || upload.failed) return;
@@ -279,21 +296,20 @@ export class AttachmentWriters {
         upload.waiting.delete(next.start);
         clearTimeout(next.timer);
         upload.takenBytes = next.end;
-        if (!upload.file) {
-          await mkdir(dirname(upload.path), { recursive: true, mode: privateDirectoryMode });
-          upload.file = await open(upload.path, constants.O_WRONLY | constants.O_CREAT, privateFileMode);
+        if (!upload.blob) {
+          upload.blob = await this.#options.blobs.openUpload(upload.key, upload.shape);
           if (upload.failed) {
+            void upload.blob.close();
             next.reject(new LifelineError('INTERNAL', 'the upload was interrupted'));
             current = undefined;
             return;
           }
         }
-        // Written and hashed on the thread; bytes that differ from their manifest are never synced
-        // or counted, and a resend overwrites them. The thread writes in the order handed over.
+        // Bytes that differ from their manifest are never flushed or counted, and a resend
+        // overwrites them. The blob store writes parts in the order handed over.
         const sha256 = next.sha256;
-        const matches = this.#thread
-          .writeAndHash(upload.id, upload.path, next.start, next.body)
-          .then((written) => written === sha256);
+        const part = { index: Math.floor(next.start / upload.chunkBytes), start: next.start, end: next.end };
+        const matches = upload.blob.writePart(part, next.body).then((written) => written === sha256);
         matches.catch(() => undefined);
         upload.writtenBytes = next.end;
         upload.unsynced.push({
@@ -311,7 +327,6 @@ export class AttachmentWriters {
       this.#fail(upload, err);
     } finally {
       upload.writing = false;
-      await this.#settle(upload);
     }
   }
 
@@ -323,8 +338,8 @@ export class AttachmentWriters {
     upload.epoch += 1;
     upload.takenBytes = refused.start;
     upload.writtenBytes = refused.start;
-    // The whole-file hash followed the refused bytes: completing reads the file back instead.
-    this.#thread.forget(upload.id);
+    // The whole-file hash followed the refused bytes; the blob upload stops following it when the
+    // part is written again (digest() answers null), so completing reads the blob back instead.
     refused.reject(
       new LifelineError(
         'CALLHOME_ATTACHMENT_INVALID',
@@ -353,7 +368,7 @@ export class AttachmentWriters {
     if (upload.syncing || upload.failed) return;
     upload.syncing = true;
     try {
-      while (upload.unsynced.length > 0 && upload.file && !upload.failed) {
+      while (upload.unsynced.length > 0 && upload.blob && !upload.failed) {
         const batch = upload.unsynced.slice();
         const checks = await Promise.all(batch.map((chunk) => chunk.matches));
         if (upload.failed) return;
@@ -365,9 +380,7 @@ export class AttachmentWriters {
         if (!last) continue;
         const from = upload.receivedBytes;
         const to = last.end;
-        await upload.file.datasync();
-        // The first sync also makes the file's name durable.
-        if (from === 0) await syncDirectory(dirname(upload.path));
+        await upload.blob.flush();
         if (upload.failed) return;
         const { attachment, advanced } = await this.#options.store.attachments.advance(
           upload.id,
@@ -405,17 +418,7 @@ export class AttachmentWriters {
       this.#fail(upload, err);
     } finally {
       upload.syncing = false;
-      await this.#settle(upload);
     }
-  }
-
-  /** Closes the file once nothing uses it: between bursts of chunks, and after a failure. */
-  async #settle(upload: Upload): Promise<void> {
-    if (upload.writing || upload.syncing || !upload.file) return;
-    if (!upload.failed && !this.#idle(upload)) return;
-    const file = upload.file;
-    upload.file = undefined;
-    await file.close().catch(() => undefined);
   }
 
   /** Answers everything not yet durable with `err` and drops the upload (the store is the truth). */
@@ -434,9 +437,8 @@ export class AttachmentWriters {
 
   #drop(upload: Upload): void {
     upload.failed = true;
-    this.#thread.forget(upload.id);
     if (this.#uploads.get(upload.id) === upload) this.#uploads.delete(upload.id);
-    // A write or sync in progress still holds the file: it is closed when it returns.
-    void this.#settle(upload);
+    // Writes already handed over finish; the handle takes no more.
+    void upload.blob?.close();
   }
 }

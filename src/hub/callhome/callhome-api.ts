@@ -32,7 +32,7 @@ import { registerFixRoutes } from '../fixes/index.js';
 import { registerAttachmentRoutes } from '../attachments/index.js';
 import { AttachmentReceiver, type ChunkTransport, type UploadShares } from '../attachments/index.js';
 import { serveUploadChannel } from '../attachments/index.js';
-import { attachmentsDirOf } from '../attachments/index.js';
+import type { BlobStore } from '../attachments/index.js';
 import type { StoreRoom } from '../../common/disk/index.js';
 
 export const enrollRequestSchema = z
@@ -76,6 +76,8 @@ export interface CallHomeApiOptions {
   guard: ConnectionGuard;
   /** Each station's share of unfinished uploads (hub.yaml shares.perStation). */
   uploadShares?: UploadShares | undefined;
+  /** Where the bytes of attachments go. */
+  blobs: BlobStore;
   /** The disk's room: reports and chunks are refused with STORE_FULL when it has none. */
   room?: StoreRoom | undefined;
 }
@@ -187,7 +189,7 @@ export async function buildCallHomeApi(options: CallHomeApiOptions) {
     store,
     audit,
     clock,
-    attachmentsDir: attachmentsDirOf(options.dataDir),
+    blobs: options.blobs,
     onChunkStored: options.onChunkStored,
     shares: options.uploadShares,
     room,

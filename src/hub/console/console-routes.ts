@@ -4,7 +4,6 @@
 // problems (support engineers need not be technicians); sessions stay limited to the authorized group.
 
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { FastifyInstance, RawServerBase } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -14,12 +13,7 @@ import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { attachmentIdPattern } from '../../protocol/index.js';
 import type { HubStore } from '../store/index.js';
-import {
-  attachmentFilePath,
-  attachmentsDirOf,
-  deleteAttachment,
-  readableAttachment,
-} from '../attachments/index.js';
+import { blobKeyOf, deleteAttachment, readableAttachment, type BlobStore } from '../attachments/index.js';
 import type { HubAudit } from '../audit/index.js';
 import type { RetentionConfig } from '../retention/index.js';
 import { formatPeriod, retentionRules } from '../retention/index.js';
@@ -49,7 +43,8 @@ export interface ConsoleRouteOptions {
   store: HubStore;
   audit: HubAudit;
   clock: Clock;
-  dataDir: string;
+  /** Where the bytes of attachments live. */
+  blobs: BlobStore;
   retention: RetentionConfig;
   feed: ChangeFeed;
   /** What one user may hold of the live pages and download links (hub.yaml shares.perUser). */
@@ -139,7 +134,7 @@ export function registerConsoleRoutes<S extends RawServerBase>(
 ): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const { auth, store, audit, clock, feed, shares, refusals } = options;
-  const attachmentsDir = attachmentsDirOf(options.dataDir);
+  const { blobs } = options;
   const downloads = new Map<string, { id: string; user: string; expiresAtMs: number }>();
   const signedIn = async (authorization: string | undefined) => (await auth.authenticate(authorization)).name;
   const refuse = (error: LimitReached, user: string): LimitReached => {
@@ -303,7 +298,7 @@ export function registerConsoleRoutes<S extends RawServerBase>(
         name: attachment.name,
         bytes: attachment.bytes,
       });
-      const path = attachmentFilePath(attachmentsDir, attachment.stationId, attachment.id);
+      const bytes = await blobs.read(blobKeyOf(attachment));
       return (
         reply
           .type('application/octet-stream')
@@ -315,7 +310,7 @@ export function registerConsoleRoutes<S extends RawServerBase>(
           // The SHA-256 the upload was verified with, so the copy can be checked (RFC 9530).
           .header('repr-digest', `sha-256=:${Buffer.from(attachment.sha256, 'hex').toString('base64')}:`)
           .header('cache-control', 'no-store')
-          .send(createReadStream(path))
+          .send(bytes)
       );
     },
   );
@@ -323,7 +318,7 @@ export function registerConsoleRoutes<S extends RawServerBase>(
   api.delete('/v1/attachments/:id', { schema: { params: attachmentId } }, async (request) => {
     const user = await signedIn(request.headers.authorization);
     const nowMs = clock.now();
-    const removed = await deleteAttachment({ store, attachmentsDir, id: request.params.id, nowMs });
+    const removed = await deleteAttachment({ store, blobs, id: request.params.id, nowMs });
     await audit.record(`user:${user}`, 'data.deleted', removed.stationId, {
       attachmentId: removed.id,
       problemNumber: removed.problemNumber,

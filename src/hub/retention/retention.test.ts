@@ -9,7 +9,7 @@ import type { ReportEnvelope } from '../../protocol/index.js';
 import { openSqliteHubStore } from '../store/index.js';
 import { type HubStore } from '../store/index.js';
 import { retentionDefaults } from './retention-config.js';
-import { attachmentFilePath } from '../attachments/index.js';
+import { DirectoryBlobStore } from '../attachments/index.js';
 import {
   formatPeriod,
   planRetention,
@@ -174,10 +174,10 @@ test('problem data files go 3 days after receipt: the file is removed, its row k
     await store.attachments.advance(id, 0, content.length, t0);
     await store.attachments.markComplete(id, t0);
     const attachmentsDir = join(dir, 'attachments');
-    const file = attachmentFilePath(attachmentsDir, 'ST-A', id);
+    const file = join(attachmentsDir, 'ST-A', id);
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, content);
-    const purge = problemDataPurger(store, attachmentsDir);
+    const purge = problemDataPurger(store, new DirectoryBlobStore(attachmentsDir));
 
     const at3d = await run(store, clock, t0 + 3 * day, purge);
     assert.equal(at3d.removed.problemData.files, 0);
@@ -220,7 +220,8 @@ test('an upload left unfinished loses its partial file once idle for the problem
         atMs,
       );
       if (received > 0) await store.attachments.advance(id, 0, received, atMs);
-      const file = attachmentFilePath(attachmentsDir, 'ST-A', id);
+      // Where the directory store keeps an unfinished upload's bytes.
+      const file = join(attachmentsDir, 'ST-A', `${id}.part`);
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, Buffer.alloc(received, 7));
       return file;
@@ -233,7 +234,7 @@ test('an upload left unfinished loses its partial file once idle for the problem
     const goingFile = await startUpload(going, t0 + 2 * day, chunkBytes);
     const empty = 'c3'.repeat(16);
     await startUpload(empty, t0, 0);
-    const purge = problemDataPurger(store, attachmentsDir);
+    const purge = problemDataPurger(store, new DirectoryBlobStore(attachmentsDir));
 
     const at3d = await run(store, clock, t0 + 3 * day, purge);
     assert.equal(at3d.removed.problemData.unfinished.uploads, 0, 'idle exactly the period: kept');

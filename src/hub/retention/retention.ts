@@ -8,9 +8,9 @@ import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { HubAuditEntry, HubStore } from '../store/index.js';
 import {
-  attachmentsDirOf,
   discardUnfinishedUploadsIdleSince,
   purgeAttachmentsReceivedBefore,
+  type BlobStore,
   type RemovedFile,
 } from '../attachments/index.js';
 import type { RetentionConfig } from './retention-config.js';
@@ -294,11 +294,11 @@ export class RetentionScheduler {
   }
 }
 
-/** How this hub purges problem data files: those under attachmentsDir, kept by the attachment store. */
-export function problemDataPurger(store: HubStore, attachmentsDir: string): PurgeProblemData {
+/** How this hub purges problem data files: those in its blob store, kept by the attachment store. */
+export function problemDataPurger(store: HubStore, blobs: BlobStore): PurgeProblemData {
   return async (cutoffMs) => ({
-    files: await purgeAttachmentsReceivedBefore({ store, attachmentsDir, cutoffMs }),
-    unfinished: await discardUnfinishedUploadsIdleSince({ store, attachmentsDir, cutoffMs }),
+    files: await purgeAttachmentsReceivedBefore({ store, blobs, cutoffMs }),
+    unfinished: await discardUnfinishedUploadsIdleSince({ store, blobs, cutoffMs }),
   });
 }
 
@@ -308,8 +308,8 @@ export function startRetention(options: {
   config: RetentionConfig;
   clock: Clock;
   logger: Logger;
-  /** The hub's data directory, where problem data files lie. */
-  dataDir: string;
+  /** Where problem data files lie. */
+  blobs: BlobStore;
 }): RetentionScheduler {
   const { store, clock, logger } = options;
   const { interval, ...rules } = options.config;
@@ -319,7 +319,7 @@ export function startRetention(options: {
     clock,
     logger,
     intervalMs: interval,
-    purgeProblemData: problemDataPurger(store, attachmentsDirOf(options.dataDir)),
+    purgeProblemData: problemDataPurger(store, options.blobs),
   });
   scheduler.start();
   return scheduler;
