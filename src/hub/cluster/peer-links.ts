@@ -147,7 +147,7 @@ export class PeerLinks {
         logger.info({ node: node.name, address: node.stationAddress }, 'linked to hub node');
         resolve(session);
       });
-      session.once('error', (err) => {
+      session.once('error', (err: Error) => {
         clearTimeout(timer);
         session.destroy();
         reject(
