@@ -232,7 +232,7 @@ describe('three hub nodes over one PostgreSQL database', () => {
 
   after(async () => {
     await agent?.stop('SIGKILL');
-    await Promise.all(nodes.map((n) => n.process?.stop('SIGKILL')));
+    await Promise.all(nodes.map((n) => n.process?.stop('SIGKILL') ?? Promise.resolve(0)));
     await sshd?.close();
     await database?.drop();
     rmSync(root, { recursive: true, force: true });
