@@ -363,6 +363,7 @@ export class Hub {
       'station port',
       await startStationPort({
         address: parseHostPort(config.listen, 'listen'),
+        nodeId: node.id,
         credentials: stationCredentials(trust.material),
         store,
         audit,
@@ -387,7 +388,10 @@ export class Hub {
     });
     parts.use('node heartbeat', heartbeat);
 
-    parts.use('retention', startRetention({ store, config: config.retention, clock, logger, blobs }));
+    parts.use(
+      'retention',
+      startRetention({ store, config: config.retention, clock, logger, blobs, nodeId: node.id }),
+    );
     // `lifeline hub user disable` ends the user's sessions within a second (see user-watch.ts).
     parts
       .use(

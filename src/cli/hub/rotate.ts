@@ -6,6 +6,7 @@ import { formatDurationMs, parseDurationMs } from '../../common/config/index.js'
 import { hubPaths, loadHubConfig, startCaRotation, startTicketKeyRotation } from '../../hub/index.js';
 import { withStore } from './hub.js';
 import { printLine, tty } from '../io.js';
+import { LifelineError } from '../../common/errors.js';
 
 async function auditRotation(dataDir: string, action: string, overlapEndsAtMs: number): Promise<void> {
   await withStore(dataDir, (store) =>
@@ -17,6 +18,18 @@ async function auditRotation(dataDir: string, action: string, overlapEndsAtMs: n
       detail: { overlapEnds: new Date(overlapEndsAtMs).toISOString() },
     }),
   );
+}
+
+/**
+ * A rotation writes the next keys into one node's data directory; the other nodes of a cluster
+ * would neither trust nor use them. Refused there rather than splitting the cluster's trust.
+ */
+function refuseOnCluster(storeKind: 'sqlite' | 'postgres'): void {
+  if (storeKind === 'postgres')
+    throw new LifelineError(
+      'CONFIG_INVALID',
+      'lifeline hub rotate works on a hub with its own SQLite store; on a cluster of nodes sharing PostgreSQL it would rotate one node only, so it is refused',
+    );
 }
 
 export function registerHubRotateCommands(hub: Command): void {
@@ -35,6 +48,7 @@ export function registerHubRotateCommands(hub: Command): void {
     )
     .action(async (opts: { data: string; overlap?: string }) => {
       const config = loadHubConfig(opts.data);
+      refuseOnCluster(config.store.kind);
       const overlapMs =
         opts.overlap === undefined ? config.rotationOverlap : parseDurationMs(opts.overlap, '--overlap');
       const { overlapEndsAtMs } = await startCaRotation(
@@ -65,6 +79,7 @@ export function registerHubRotateCommands(hub: Command): void {
     )
     .action(async (opts: { data: string; overlap?: string }) => {
       const config = loadHubConfig(opts.data);
+      refuseOnCluster(config.store.kind);
       const overlapMs =
         opts.overlap === undefined ? config.rotationOverlap : parseDurationMs(opts.overlap, '--overlap');
       const { overlapEndsAtMs } = startTicketKeyRotation(

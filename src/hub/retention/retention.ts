@@ -247,13 +247,21 @@ export async function runRetention(options: RunRetentionOptions): Promise<Retent
 
 /** Applies the rules every interval (and once right after start) in the running hub. */
 export class RetentionScheduler {
-  readonly #options: Omit<RunRetentionOptions, 'nowMs' | 'actor'> & { intervalMs: number; logger: Logger };
+  readonly #options: Omit<RunRetentionOptions, 'nowMs' | 'actor'> & {
+    intervalMs: number;
+    logger: Logger;
+    nodeId: string;
+  };
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #closed = false;
 
   constructor(
-    options: Omit<RunRetentionOptions, 'nowMs' | 'actor'> & { intervalMs: number; logger: Logger },
+    options: Omit<RunRetentionOptions, 'nowMs' | 'actor'> & {
+      intervalMs: number;
+      logger: Logger;
+      nodeId: string;
+    },
   ) {
     this.#options = options;
   }
@@ -265,12 +273,27 @@ export class RetentionScheduler {
 
   #schedule(delayMs: number): void {
     this.#timer = setTimeout(() => {
-      this.#running = this.runOnce().then(() => {
+      this.#running = this.#runIfMyTurn().then(() => {
         this.#running = undefined;
         if (!this.#closed) this.#schedule(this.#options.intervalMs);
       });
     }, delayMs);
     this.#timer.unref();
+  }
+
+  /**
+   * A scheduled run: in a cluster, only the node that takes this interval's turn runs it (the
+   * turn ends a little before the interval, so the first node to look after that takes the next).
+   */
+  async #runIfMyTurn(): Promise<void> {
+    const { store, clock, logger, nodeId, intervalMs } = this.#options;
+    const mine = await store.cluster
+      .takeTurn('retention', nodeId, clock.now(), Math.floor(intervalMs * 0.9))
+      .catch((err: unknown) => {
+        logger.warn({ err }, 'could not take the turn at retention');
+        return false;
+      });
+    if (mine) await this.runOnce();
   }
 
   /** One run now; a failure is logged and the next run tries again. */
@@ -310,8 +333,10 @@ export function startRetention(options: {
   logger: Logger;
   /** Where problem data files lie. */
   blobs: BlobStore;
+  /** This hub node: of a cluster's nodes, one runs retention per interval. */
+  nodeId: string;
 }): RetentionScheduler {
-  const { store, clock, logger } = options;
+  const { store, clock, logger, nodeId } = options;
   const { interval, ...rules } = options.config;
   const scheduler = new RetentionScheduler({
     store,
@@ -319,6 +344,7 @@ export function startRetention(options: {
     clock,
     logger,
     intervalMs: interval,
+    nodeId,
     purgeProblemData: problemDataPurger(store, options.blobs),
   });
   scheduler.start();

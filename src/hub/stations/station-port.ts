@@ -16,6 +16,8 @@ import type { TunnelRegistry } from './tunnel-registry.js';
 
 export interface StationPortOptions {
   address: HostPort;
+  /** This hub node (cluster-wide checks take turns between nodes). */
+  nodeId: string;
   credentials: StationListenerCredentials;
   store: HubStore;
   audit: HubAudit;

@@ -111,7 +111,7 @@ describe('the hub with station heartbeats, inventory and performance', () => {
     await heartbeat('ST-A');
     await heartbeat('ST-B');
     const audit = new HubAudit(store, clock, logger);
-    const monitor = new SilenceMonitor({ store, audit, clock, logger });
+    const monitor = new SilenceMonitor({ store, audit, clock, logger, nodeId: 'node-test' });
 
     clock.advance(3 * minute);
     await monitor.check();

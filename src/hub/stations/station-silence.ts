@@ -28,6 +28,7 @@ export class SilenceMonitor {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #checkEveryMs: number;
+  readonly #nodeId: string;
   #timer: NodeJS.Timeout | undefined;
   #checking: Promise<void> | undefined;
 
@@ -36,8 +37,11 @@ export class SilenceMonitor {
     audit: HubAudit;
     clock: Clock;
     logger: Logger;
+    /** This hub node: of a cluster's nodes, one checks per interval (HubClusterStore.takeTurn). */
+    nodeId: string;
     checkEveryMs?: number;
   }) {
+    this.#nodeId = options.nodeId;
     this.#store = options.store;
     this.#audit = options.audit;
     this.#clock = options.clock;
@@ -47,9 +51,24 @@ export class SilenceMonitor {
 
   start(): void {
     if (this.#timer) return;
-    this.#timer = setInterval(() => void this.check(), this.#checkEveryMs);
+    this.#timer = setInterval(() => void this.#tick(), this.#checkEveryMs);
     this.#timer.unref();
-    void this.check();
+    void this.#tick();
+  }
+
+  /**
+   * The interval's check: in a cluster, the node whose turn it is checks and the others skip it.
+   * The turn ends a little before the interval does, so the first node to look after it takes
+   * the next one.
+   */
+  async #tick(): Promise<void> {
+    const mine = await this.#store.cluster
+      .takeTurn('station-silence', this.#nodeId, this.#clock.now(), Math.floor(this.#checkEveryMs * 0.9))
+      .catch((err: unknown) => {
+        this.#logger.warn({ err }, 'could not take the turn at the silent-station check');
+        return false;
+      });
+    if (mine) await this.check();
   }
 
   /** One pass over every station: marks the newly silent and the heard again, each once. */

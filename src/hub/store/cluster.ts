@@ -46,4 +46,10 @@ export interface HubClusterStore {
    * else undefined (not connected, or held by a node that has since died).
    */
   locateStation(stationId: string, nowMs: number, leaseMs: number): Promise<HubNodeRecord | undefined>;
+  /**
+   * Takes this interval's turn at the job `name` for the node: true (and the next turn is due
+   * everyMs from now) when the turn was due, false when another node took it. A node that dies
+   * holding it gives it up when the interval ends. One node in the cluster wins each turn.
+   */
+  takeTurn(name: string, nodeId: string, nowMs: number, everyMs: number): Promise<boolean>;
 }

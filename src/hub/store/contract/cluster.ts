@@ -108,5 +108,17 @@ export function describeCluster(open: OpenHubStore): void {
       await cluster().beat('a', t0 + leaseMs);
       assert.equal((await cluster().locateStation('ST-1', t0 + leaseMs + 1, leaseMs))?.id, 'a');
     });
+
+    test('one node takes each turn at a job; the next turn is due an interval later', async () => {
+      const every = 60_000;
+      const asked = await Promise.all(
+        ['a', 'b', 'c'].map((n) => cluster().takeTurn('retention', n, t0, every)),
+      );
+      assert.equal(asked.filter(Boolean).length, 1, 'one node of three');
+      assert.equal(await cluster().takeTurn('retention', 'b', t0 + every - 1, every), false, 'not yet due');
+      assert.equal(await cluster().takeTurn('silence', 'b', t0 + 1, every), true, 'another job is its own');
+      assert.equal(await cluster().takeTurn('retention', 'b', t0 + every, every), true, 'due again');
+      assert.equal(await cluster().takeTurn('retention', 'a', t0 + every + 1, every), false);
+    });
   });
 }

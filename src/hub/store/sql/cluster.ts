@@ -132,4 +132,17 @@ export class SqlClusterStore implements HubClusterStore {
       .executeTakeFirst();
     return row && toNode(row);
   }
+
+  async takeTurn(name: string, nodeId: string, nowMs: number, everyMs: number): Promise<boolean> {
+    const values = { node_id: nodeId, next_at: nowMs + everyMs };
+    // One statement: of nodes asking at once, the row lock lets one update; the others find the
+    // turn taken (next_at in the future) and update nothing.
+    const taken = await this.#db
+      .insertInto('hub_turns')
+      .values({ name, ...values })
+      .onConflict((oc) => oc.column('name').doUpdateSet(values).where('hub_turns.next_at', '<=', nowMs))
+      .returning('name')
+      .executeTakeFirst();
+    return taken !== undefined;
+  }
 }

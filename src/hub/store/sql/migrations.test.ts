@@ -163,6 +163,7 @@ const schemaColumns: { [T in keyof HubDatabase]: { [C in keyof HubDatabase[T]]-?
   },
   hub_cluster: { singleton: true, id: true, created_at: true, key_check: true },
   hub_cluster_files: { name: true, sealed: true, updated_at: true },
+  hub_turns: { name: true, node_id: true, next_at: true },
   hub_nodes: {
     id: true,
     name: true,

@@ -330,6 +330,13 @@ export const hubMigrations: readonly HubMigration[] = [
         .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())
         .addColumn('stopped_at', 'bigint')
         .execute();
+      // Jobs one node of the cluster runs per interval (retention, silent stations).
+      await db.schema
+        .createTable('hub_turns')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('node_id', 'text', (c) => c.notNull())
+        .addColumn('next_at', 'bigint', (c) => c.notNull())
+        .execute();
     },
   },
 ];

@@ -173,4 +173,6 @@ export interface HubDatabase {
     heartbeat_at: number;
     stopped_at: number | null;
   };
+  /** Whose turn a cluster-wide job is, and when the next turn may be taken. */
+  hub_turns: { name: string; node_id: string; next_at: number };
 }
