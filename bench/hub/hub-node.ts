@@ -3,8 +3,9 @@
 // with hub.yaml adjusted before it starts, its reports counted from the store and its Prometheus
 // metrics read from the technician API.
 
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
+import { join } from 'node:path';
 import pg from 'pg';
 import { hubPaths } from '../../src/hub/index.js';
 import { mergeIntoYaml } from '../../test/harness/cluster.js';
@@ -20,6 +21,12 @@ export interface HubNode extends HubHandle {
   reportCounter(): ReportCounter;
   /** The node's unlabelled metrics from GET /metrics, by name (e.g. lifeline_hub_tunnels_connected). */
   scrapeMetrics(): Promise<Map<string, number>>;
+  /**
+   * V8 heap in use right after a full collection, in KiB (needs `heapSnapshots`). Writing a heap
+   * snapshot is the one way to make another process collect everything; it leaves the node's RSS
+   * hundreds of MiB higher, so take RSS readings before the first call.
+   */
+  heapUsedAfterFullGcKiB(): Promise<number>;
 }
 
 export interface StartHubNodeOptions {
@@ -32,15 +39,27 @@ export interface StartHubNodeOptions {
   hubYaml?: Record<string, unknown>;
   /** Runs after hub.yaml is adjusted, before the node starts (e.g. to add enrollment tokens). */
   beforeStart?: (hubDir: string) => Promise<void>;
+  /** Starts the node so that SIGUSR2 writes a heap snapshot (for heapUsedAfterFullGcKiB). */
+  heapSnapshots?: boolean;
 }
+
+const snapshotSignal = 'SIGUSR2';
+const snapshotTimeoutMs = 120_000;
 
 export async function startHubNode(options: StartHubNodeOptions): Promise<HubNode> {
   const { store } = options;
   const initArgs = store.kind === 'postgres' ? ['--store', store.url, '--node-name', 'bench'] : [];
+  const snapshotDir = join(options.dir, 'heap-snapshots');
+  let env = options.env;
+  if (options.heapSnapshots === true) {
+    mkdirSync(snapshotDir, { recursive: true });
+    const nodeOptions = `--heapsnapshot-signal=${snapshotSignal} --diagnostic-dir=${snapshotDir}`;
+    env = { ...env, NODE_OPTIONS: [env.NODE_OPTIONS, nodeOptions].filter(Boolean).join(' ') };
+  }
   const handle = await startHub(
     options.group,
     options.dir,
-    options.env,
+    env,
     async (hubDir) => {
       if (options.hubYaml !== undefined) mergeIntoYaml(hubPaths(hubDir).config, options.hubYaml);
       await options.beforeStart?.(hubDir);
@@ -50,14 +69,38 @@ export async function startHubNode(options: StartHubNodeOptions): Promise<HubNod
   const paths = hubPaths(handle.hubDir);
   const scrapeToken = readFileSync(paths.metricsToken, 'utf8').trim();
   const caPem = readFileSync(paths.caCert, 'utf8');
+  const scrapeMetrics = async (): Promise<Map<string, number>> =>
+    parseMetrics(await getText(`https://127.0.0.1:${handle.apiPort}/metrics`, scrapeToken, caPem));
   return {
     ...handle,
     store,
     reportCounter: () =>
       store.kind === 'postgres' ? postgresReportCounter(store.url) : sqliteReportCounter(paths.database),
-    scrapeMetrics: async () =>
-      parseMetrics(await getText(`https://127.0.0.1:${handle.apiPort}/metrics`, scrapeToken, caPem)),
+    scrapeMetrics,
+    heapUsedAfterFullGcKiB: async () => {
+      if (options.heapSnapshots !== true) throw new Error('the hub node was started without heapSnapshots');
+      await writeHeapSnapshot(handle, snapshotDir);
+      // The snapshot is written synchronously by a signal handler on the node's event loop, so the
+      // scrape is answered once it is done, with what the collection before it left.
+      const heapBytes = (await scrapeMetrics()).get('lifeline_hub_nodejs_heap_size_used_bytes');
+      for (const name of readdirSync(snapshotDir)) rmSync(join(snapshotDir, name), { force: true });
+      if (heapBytes === undefined)
+        throw new Error('the hub metrics have no lifeline_hub_nodejs_heap_size_used_bytes');
+      return Math.round(heapBytes / 1024);
+    },
   };
+}
+
+/** Signals the node to write a heap snapshot; resolves once the snapshot's file exists. */
+async function writeHeapSnapshot(handle: HubHandle, snapshotDir: string): Promise<void> {
+  const already = new Set(readdirSync(snapshotDir));
+  process.kill(handle.process.pid, snapshotSignal);
+  const deadline = Date.now() + snapshotTimeoutMs;
+  while (!readdirSync(snapshotDir).some((name) => !already.has(name))) {
+    handle.process.assertRunning();
+    if (Date.now() > deadline) throw new Error(`no heap snapshot from the hub in ${snapshotTimeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 function postgresReportCounter(url: string): ReportCounter {

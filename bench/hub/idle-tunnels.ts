@@ -1,7 +1,8 @@
 // Idle tunnels held by one hub node on PostgreSQL, and the node's memory per tunnel: N stations
 // enrolled through the agent's own enroll(), their tunnels held idle by the emulated agents of
-// bench/tunnel (idle-station-worker.ts, spread over child processes). RSS and V8 heap are sampled
-// once a second after enrollment (before) and with every tunnel up (after); (after - before) / N.
+// bench/tunnel (idle-station-worker.ts, spread over child processes). RSS is sampled once a second
+// after enrollment (before) and with every tunnel up (after): (after - before) / N. The V8 heap is
+// read after a full collection with every tunnel up and again once they have all closed.
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { connectWorkers } from '../tunnel/idle-workers.js';
 import type { WorkerConfig } from '../tunnel/idle-station-worker.js';
 import { createEnrollmentTokens } from '../tunnel/enrollment-tokens.js';
 import { runLifeline } from '../tunnel/lifeline-setup.js';
-import { rssKiB } from '../tunnel/process-memory.js';
+import { rssKiB, settledReading, type SettledReading } from '../tunnel/process-memory.js';
 import type { ProcessGroup } from '../tunnel/processes.js';
 import { startHubNode, type BenchStore, type HubNode } from './hub-node.js';
 
@@ -19,19 +20,8 @@ export interface IdleLoad {
   workers: number;
   /** Enrollments and handshakes in flight at once in each worker. */
   concurrencyPerWorker: number;
-  /** Seconds of samples before and after the tunnels come up (one a second, median kept). */
+  /** Seconds of RSS samples before and after the tunnels come up (one a second, median kept). */
   sampleSeconds: number;
-}
-
-export interface MemorySample {
-  rssKiB: number;
-  heapUsedKiB: number;
-}
-
-export interface MemoryReading {
-  /** Medians of the samples. */
-  median: MemorySample;
-  samples: MemorySample[];
 }
 
 export interface IdleFigures {
@@ -41,9 +31,13 @@ export interface IdleFigures {
   /** Tunnels the node says it holds: its tunnels_connected gauge, and its record in the cluster. */
   heldByMetrics: number;
   heldByCluster: number;
-  before: MemoryReading;
-  after: MemoryReading;
+  /** Node RSS once a second, after enrollment (before) and with every tunnel up (after). */
+  rssBeforeKiB: SettledReading;
+  rssAfterKiB: SettledReading;
   rssKiBPerTunnel: number;
+  /** V8 heap in use after a full collection, with every tunnel up and once they have all closed. */
+  heapWithTunnelsKiB: number;
+  heapWithoutTunnelsKiB: number;
   heapKiBPerTunnel: number;
 }
 
@@ -51,29 +45,10 @@ export interface IdleFigures {
 // most of them wait, which measures the pacing instead of the memory.
 const admissionPerSecond = 100_000;
 const pingIntervalMs = 10_000;
+const closeTimeoutMs = 60_000;
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
-async function sampleMemory(hub: HubNode, seconds: number): Promise<MemoryReading> {
-  const samples: MemorySample[] = [];
-  for (let i = 0; i < Math.max(1, seconds); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    const metrics = await hub.scrapeMetrics();
-    const heapBytes = metrics.get('lifeline_hub_nodejs_heap_size_used_bytes');
-    if (heapBytes === undefined)
-      throw new Error('the hub metrics have no lifeline_hub_nodejs_heap_size_used_bytes');
-    samples.push({ rssKiB: rssKiB(hub.process.pid), heapUsedKiB: Math.round(heapBytes / 1024) });
-  }
-  return {
-    median: {
-      rssKiB: median(samples.map((s) => s.rssKiB)),
-      heapUsedKiB: median(samples.map((s) => s.heapUsedKiB)),
-    },
-    samples,
-  };
+function perTunnel(deltaKiB: number, tunnels: number): number {
+  return Math.round((deltaKiB / tunnels) * 100) / 100;
 }
 
 /** Stations the cluster records as held by the node (`lifeline hub nodes --json`). */
@@ -101,6 +76,7 @@ export async function measureIdleTunnels(options: {
     env,
     store,
     hubYaml: { admission: { tunnelsPerSecond: admissionPerSecond } },
+    heapSnapshots: true,
     beforeStart: async (hubDir) => {
       tokens = await createEnrollmentTokens(hubDir, load.stations);
     },
@@ -113,29 +89,52 @@ export async function measureIdleTunnels(options: {
     concurrency: load.concurrencyPerWorker,
     pingIntervalMs,
   }));
+  const rss = (): Promise<SettledReading> =>
+    settledReading(load.sampleSeconds, () => rssKiB(hub.process.pid));
   const workers = await connectWorkers(group, dir, configs, hub.process, log, async () => {
-    const before = await sampleMemory(hub, load.sampleSeconds);
-    log(`idle: all enrolled; hub RSS ${before.median.rssKiB} KiB, heap ${before.median.heapUsedKiB} KiB`);
+    const before = await rss();
+    log(`idle: all enrolled; hub RSS ${before.median} KiB`);
     return before;
   });
   log(`idle: ${load.stations} tunnels up in ${workers.connectSeconds.toFixed(1)} s`);
-  const after = await sampleMemory(hub, load.sampleSeconds);
+  const rssAfterKiB = await rss();
   hub.process.assertRunning();
   workers.assertAllUp();
   const heldByMetrics = (await hub.scrapeMetrics()).get('lifeline_hub_tunnels_connected') ?? Number.NaN;
   const heldByCluster = await stationsHeldByCluster(hub.hubDir, env);
-  const before = workers.measuredBefore;
-  const perTunnel = (key: keyof MemorySample): number =>
-    Math.round(((after.median[key] - before.median[key]) / load.stations) * 100) / 100;
+  // The heap after the RSS: a snapshot (the full collection) raises the RSS for good.
+  const heapWithTunnelsKiB = await hub.heapUsedAfterFullGcKiB();
+  await workers.stop();
+  await waitUntilNoTunnels(hub);
+  const heapWithoutTunnelsKiB = await hub.heapUsedAfterFullGcKiB();
+  log(
+    `idle: heap after a full collection ${heapWithTunnelsKiB} KiB with the tunnels, ${heapWithoutTunnelsKiB} KiB without`,
+  );
+  const rssBeforeKiB = workers.measuredBefore;
   return {
     store: store.kind,
     stations: load.stations,
     connectSeconds: Math.round(workers.connectSeconds * 10) / 10,
     heldByMetrics,
     heldByCluster,
-    before,
-    after,
-    rssKiBPerTunnel: perTunnel('rssKiB'),
-    heapKiBPerTunnel: perTunnel('heapUsedKiB'),
+    rssBeforeKiB,
+    rssAfterKiB,
+    rssKiBPerTunnel: perTunnel(rssAfterKiB.median - rssBeforeKiB.median, load.stations),
+    heapWithTunnelsKiB,
+    heapWithoutTunnelsKiB,
+    heapKiBPerTunnel: perTunnel(heapWithTunnelsKiB - heapWithoutTunnelsKiB, load.stations),
   };
+}
+
+async function waitUntilNoTunnels(hub: HubNode): Promise<void> {
+  const deadline = Date.now() + closeTimeoutMs;
+  for (;;) {
+    const connected = (await hub.scrapeMetrics()).get('lifeline_hub_tunnels_connected');
+    if (connected === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(
+        `the hub still counts ${String(connected)} tunnels ${closeTimeoutMs} ms after they closed`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

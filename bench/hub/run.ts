@@ -216,10 +216,10 @@ function printFigures(
     `  tunnels       ${idle.stations} up in ${idle.connectSeconds} s; the node counts ${idle.heldByMetrics} connected, the cluster records ${idle.heldByCluster} held`,
   );
   console.log(
-    `  RSS           ${idle.before.median.rssKiB} -> ${idle.after.median.rssKiB} KiB: ${idle.rssKiBPerTunnel} KiB per tunnel`,
+    `  RSS           ${idle.rssBeforeKiB.median} KiB enrolled, ${idle.rssAfterKiB.median} KiB with the tunnels: ${idle.rssKiBPerTunnel} KiB per tunnel`,
   );
   console.log(
-    `  V8 heap used  ${idle.before.median.heapUsedKiB} -> ${idle.after.median.heapUsedKiB} KiB: ${idle.heapKiBPerTunnel} KiB per tunnel`,
+    `  V8 heap used  ${idle.heapWithoutTunnelsKiB} KiB without the tunnels, ${idle.heapWithTunnelsKiB} KiB with them (after a full collection): ${idle.heapKiBPerTunnel} KiB per tunnel`,
   );
   console.log(`\nSession set-up through a peer node against a local one (ceiling ${peerSessionCeiling}x)`);
   if (peer === undefined) console.log('  not measured: sessions across hub nodes are not built yet');
