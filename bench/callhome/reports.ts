@@ -105,26 +105,41 @@ export async function measureAccepts(options: {
   return options.count / seconds;
 }
 
-/** Polls the hub's database until it holds `count` reports; resolves with reports/s since `startMs`. */
+/** How many of the benchmark's reports the hub holds, read from its store by another connection. */
+export interface ReportCounter {
+  count(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The benchmark's reports (kind generic) in a hub's SQLite file, read only. */
+export function sqliteReportCounter(databasePath: string): ReportCounter {
+  const db = new Database(databasePath, { readonly: true, fileMustExist: true });
+  const query = db.prepare(`select count(*) as n from reports where kind = 'generic'`);
+  return {
+    count: () => Promise.resolve((query.get() as { n: number }).n),
+    close: () => Promise.resolve(void db.close()),
+  };
+}
+
+/**
+ * Polls the hub's store until it holds `count` reports more than `already`; resolves with reports
+ * per second since `startedAt`.
+ */
 export async function measureIngest(options: {
-  hubDir: string;
+  counter: ReportCounter;
   count: number;
+  already?: number;
   startedAt: number;
   timeoutMs: number;
 }): Promise<number> {
-  const db = new Database(join(options.hubDir, 'hub.db'), { readonly: true, fileMustExist: true });
-  try {
-    const query = db.prepare('select count(*) as n from reports');
-    for (;;) {
-      const { n } = query.get() as { n: number };
-      const elapsedMs = performance.now() - options.startedAt;
-      if (n >= options.count) return (n / elapsedMs) * 1000;
-      if (elapsedMs > options.timeoutMs)
-        throw new Error(`the hub holds ${n} of ${options.count} reports after ${elapsedMs.toFixed(0)} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  } finally {
-    db.close();
+  const already = options.already ?? 0;
+  for (;;) {
+    const n = (await options.counter.count()) - already;
+    const elapsedMs = performance.now() - options.startedAt;
+    if (n >= options.count) return (n / elapsedMs) * 1000;
+    if (elapsedMs > options.timeoutMs)
+      throw new Error(`the hub holds ${n} of ${options.count} reports after ${elapsedMs.toFixed(0)} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

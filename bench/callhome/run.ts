@@ -18,6 +18,7 @@ import {
   measureIngest,
   measureSqliteCommits,
   resumeCallHome,
+  sqliteReportCounter,
   type ReportFigures,
 } from './reports.js';
 import { measureRawTls, primeFreeMemory, waitForUpload, writeRandomFile } from './upload.js';
@@ -116,12 +117,13 @@ async function main(): Promise<number> {
   log(`hub: ingesting all ${2 * reportCount}`);
   const startedAt = performance.now();
   await resumeCallHome(adminUrl, agentDir);
+  const counter = sqliteReportCounter(join(hub.hubDir, 'hub.db'));
   const ingestedPerSecond = await measureIngest({
-    hubDir: hub.hubDir,
+    counter,
     count: 2 * reportCount,
     startedAt,
     timeoutMs: 300_000,
-  });
+  }).finally(() => counter.close());
 
   const file = join(dir, 'error-data.bin');
   log(`upload: writing ${uploadBytes / 1024 / 1024} MiB of random bytes`);

@@ -5,19 +5,16 @@
 // Usage: npm run -s build && node --import tsx bench/tunnel/idle-stations.ts [--stations 2000]
 //        [--workers 4] [--idle-seconds 5] [--concurrency 8]
 
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { enrollmentTokenId, hubPaths, loadHubConfig } from '../../src/hub/index.js';
-import { certSha256 } from '../../src/pki/index.js';
-import { encodeEnrollmentToken } from '../../src/protocol/index.js';
-import { openSqliteHubStore } from '../../src/hub/store/index.js';
+import { mergeIntoYaml } from '../../test/harness/cluster.js';
+import { createEnrollmentTokens } from './enrollment-tokens.js';
 import { connectWorkers } from './idle-workers.js';
 import type { WorkerConfig } from './idle-station-worker.js';
 import { repoRoot, startHub } from './lifeline-setup.js';
+import { rssKiB, settledReading } from './process-memory.js';
 import { ProcessGroup } from './processes.js';
 import { round } from './stats.js';
 
@@ -37,6 +34,7 @@ const params = {
   pingIntervalMs: 10_000,
 };
 const targetKiBPerStation = 64;
+const admissionPerSecond = 100_000;
 
 function positiveInt(text: string, name: string): number {
   const value = Number(text);
@@ -48,52 +46,13 @@ function log(message: string): void {
   console.error(`[idle-stations] ${message}`);
 }
 
-/** Resident set size of a process in KiB (VmRSS in /proc/PID/status). */
-function rssKiB(pid: number): number {
-  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (match?.[1] === undefined) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(match[1]);
-}
-
-/** RSS sampled once a second for `seconds`; the median of the samples, to smooth GC swings. */
+/** Hub RSS in KiB sampled once a second for `seconds`: the median and every sample. */
 async function settledRssKiB(
   pid: number,
   seconds: number,
 ): Promise<{ medianKiB: number; samplesKiB: number[] }> {
-  const samplesKiB: number[] = [];
-  for (let i = 0; i < seconds; i++) {
-    await sleep(1_000);
-    samplesKiB.push(rssKiB(pid));
-  }
-  const sorted = [...samplesKiB].sort((a, b) => a - b);
-  return { medianKiB: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN, samplesKiB };
-}
-
-/** N enrollment tokens, stored as `lifeline hub token create` stores them (before the hub starts). */
-async function createTokens(hubDir: string, count: number): Promise<string[]> {
-  const paths = hubPaths(hubDir);
-  const { stationAddress } = loadHubConfig(hubDir);
-  const caSha256 = certSha256(readFileSync(paths.caCert, 'utf8'));
-  const store = await openSqliteHubStore(paths.database);
-  const tokens: string[] = [];
-  try {
-    const nowMs = Date.now();
-    for (let i = 0; i < count; i++) {
-      const secret = randomBytes(32).toString('base64url');
-      const id = enrollmentTokenId(secret);
-      await store.addEnrollmentToken({
-        id,
-        createdAtMs: nowMs,
-        expiresAtMs: nowMs + 3600_000,
-        usedAtMs: null,
-        usedByStation: null,
-      });
-      tokens.push(encodeEnrollmentToken({ hub: stationAddress, caSha256, secret }));
-    }
-  } finally {
-    await store.close();
-  }
-  return tokens;
+  const { median, samples } = await settledReading(seconds, () => rssKiB(pid));
+  return { medianKiB: median, samplesKiB: samples };
 }
 
 async function main(): Promise<void> {
@@ -111,7 +70,10 @@ async function main(): Promise<void> {
     let tokens: string[] = [];
     log(`creating ${params.stations} enrollment tokens and starting the hub`);
     const hub = await startHub(group, dir, env, async (hubDir) => {
-      tokens = await createTokens(hubDir, params.stations);
+      tokens = await createEnrollmentTokens(hubDir, params.stations);
+      // The stations all dial at once here; the admission that paces a restart's redials would
+      // make most of them wait, which measures the pacing instead of the memory.
+      mergeIntoYaml(join(hubDir, 'hub.yaml'), { admission: { tunnelsPerSecond: admissionPerSecond } });
     });
     const configs: WorkerConfig[] = Array.from({ length: params.workers }, (_, index) => ({
       hubPort: hub.stationPort,

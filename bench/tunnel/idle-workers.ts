@@ -14,6 +14,8 @@ export interface ConnectedWorkers<T> {
   connectSeconds: number;
   /** Throws if a worker exited or any tunnel was lost since it came up. */
   assertAllUp(): void;
+  /** Stops every worker, which closes its tunnels. */
+  stop(): Promise<void>;
 }
 
 interface Phases {
@@ -107,6 +109,9 @@ export async function connectWorkers<T>(
     assertAllUp: () => {
       for (const worker of workers) worker.assertRunning();
       if (lost.length > 0) throw new Error(`${lost.length} tunnels were lost, e.g. ${lost[0] ?? ''}`);
+    },
+    stop: async () => {
+      await Promise.all(workers.map((worker) => worker.stop()));
     },
   };
 }

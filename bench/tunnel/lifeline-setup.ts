@@ -51,13 +51,15 @@ export interface HubHandle {
 
 /**
  * `hub init` and `hub start`; resolves once the station port listens. `beforeStart` runs between
- * the two, when the data directory exists but no hub process holds it.
+ * the two, when the data directory exists but no hub process holds it. `initArgs` go to `hub init`
+ * after the data directory and ports (e.g. `--store postgres://...`).
  */
 export async function startHub(
   group: ProcessGroup,
   dir: string,
   env: NodeJS.ProcessEnv,
   beforeStart?: (hubDir: string) => Promise<void>,
+  initArgs: readonly string[] = [],
 ): Promise<HubHandle> {
   const hubDir = join(dir, 'hub');
   const [stationPort, apiPort] = (await freePorts(2)) as [number, number];
@@ -71,6 +73,7 @@ export async function startHub(
       `127.0.0.1:${stationPort}`,
       '--api-listen',
       `127.0.0.1:${apiPort}`,
+      ...initArgs,
     ],
     { env },
   );
