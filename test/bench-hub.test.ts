@@ -1,6 +1,7 @@
 // The hub benchmark (bench/hub/run.ts) in its smoke mode, so that it keeps running as the hub
 // changes: both stores ingest the whole load, every idle tunnel is held and counted by the node and
-// by the cluster, the peer-node section reports nothing yet, and the databases it made are dropped.
+// by the cluster, sessions are set up through node A and through node B (the peer), and the
+// databases it made are dropped.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,10 +30,10 @@ interface HubBenchJson {
     rssKiBPerTunnel: number;
     heapKiBPerTunnel: number;
   };
-  peerSessionSetup: unknown;
+  peerSessionSetup: { sessions: number; localP50Ms: number; peerP50Ms: number; ratio: number };
 }
 
-test('bench/hub --smoke ingests on SQLite and PostgreSQL, holds idle tunnels, and drops its databases', async () => {
+test('bench/hub --smoke ingests on SQLite and PostgreSQL, holds idle tunnels, sets up sessions through a peer node, and drops its databases', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lifeline-bench-hub-test-'));
   try {
     const outPath = join(dir, 'hub.json');
@@ -65,13 +66,18 @@ test('bench/hub --smoke ingests on SQLite and PostgreSQL, holds idle tunnels, an
     assert.equal(figures.idle.heldByCluster, figures.idle.stations);
     assert.ok(Number.isFinite(figures.idle.rssKiBPerTunnel));
     assert.ok(Number.isFinite(figures.idle.heapKiBPerTunnel));
-    assert.equal(figures.peerSessionSetup, null);
+    const peer = figures.peerSessionSetup;
+    assert.ok(peer.localP50Ms > 0 && peer.peerP50Ms > 0, JSON.stringify(peer));
+    assert.ok(
+      Math.abs(peer.ratio - peer.peerP50Ms / peer.localP50Ms) < 0.01 * peer.ratio,
+      'the ratio is peer/local',
+    );
 
     assert.match(stdout, /SQLite\s+\d+ reports\/s/);
     assert.match(stdout, /PostgreSQL\s+\d+ reports\/s/);
     assert.match(stdout, /ratio\s+\d+\.\d\dx SQLite/);
     assert.match(stdout, /KiB per tunnel/);
-    assert.match(stdout, /not measured: sessions across hub nodes are not built yet/);
+    assert.match(stdout, /p50\s+local [\d.]+ ms, through a peer [\d.]+ ms: \d+\.\d\dx/);
 
     // createTestDatabase names each database after the process that made it.
     const admin = new pg.Client({ connectionString: adminPostgresUrl });
