@@ -140,6 +140,7 @@ describe('hub metrics', () => {
 describe('the hub operations routes', () => {
   const token = 'a-scrape-token-of-enough-length';
   let healthy: () => Promise<boolean> = async () => true;
+  let draining = false;
   const app = Fastify();
   let base = '';
 
@@ -151,7 +152,12 @@ describe('the hub operations routes', () => {
       activeSessions: () => 0,
       stationHealth: async () => [],
     });
-    registerHubOpsRoutes(app, { metrics, scrapeToken: token, healthy: () => healthy() });
+    registerHubOpsRoutes(app, {
+      metrics,
+      scrapeToken: token,
+      healthy: () => healthy(),
+      draining: () => draining,
+    });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
   });
 
@@ -166,6 +172,19 @@ describe('the hub operations routes', () => {
     const down = await fetch(`${base}/health`);
     assert.equal(down.status, 503);
     assert.deepEqual(await down.json(), { status: 'unavailable' });
+  });
+
+  test('GET /health answers 503 draining while the node drains, so a load balancer sends no new work', async () => {
+    healthy = async () => true;
+    draining = true;
+    try {
+      const answer = await fetch(`${base}/health`);
+      assert.equal(answer.status, 503);
+      assert.deepEqual(await answer.json(), { status: 'draining' });
+    } finally {
+      draining = false;
+    }
+    assert.equal((await fetch(`${base}/health`)).status, 200);
   });
 
   test('GET /metrics needs the scrape token', async () => {

@@ -190,6 +190,8 @@ export interface HubOpsRoutesOptions {
   healthy: () => Promise<boolean>;
   /** True while the data directory has no room: /health answers 503 store-full. */
   storeFull?: () => boolean;
+  /** True while the node drains before it stops: /health answers 503 draining (the balancer moves on). */
+  draining?: () => boolean;
 }
 
 const healthTimeoutMs = 2000;
@@ -208,6 +210,7 @@ export function registerHubOpsRoutes<S extends RawServerBase>(
   app.get('/health', async (_request, reply) => {
     // Not ok, and why: a restart does not help, freeing space does.
     if (options.storeFull?.()) return reply.code(503).send({ status: 'store-full' });
+    if (options.draining?.()) return reply.code(503).send({ status: 'draining' });
     const ok = await withinTimeout(options.healthy(), healthTimeoutMs);
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable' });
   });

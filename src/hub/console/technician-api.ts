@@ -225,6 +225,7 @@ export async function startTechnicianApi(options: TechnicianApiStartOptions): Pr
         return true;
       },
       storeFull: () => space.condition !== null,
+      draining: () => options.broker.draining,
     },
     console: { ...options.console, feed, storeFull: () => space.condition },
   });

@@ -86,6 +86,11 @@ export class SessionBroker {
     this.#options = options;
   }
 
+  /** True once drain() was called: the node takes no new sessions. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
   get activeCount(): number {
     return this.#live.size;
   }
