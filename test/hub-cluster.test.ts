@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -417,5 +418,77 @@ describe('three hub nodes over one PostgreSQL database', () => {
     await waitFor(`node ${restarted.name} up again`, async () =>
       (await listNodes(node('C'))).find((row) => row.name === `node-${restarted.name}` && row.state === 'up'),
     );
+  });
+
+  test('a rotation started on node A reaches B and C within 2 s; after the ticket-key overlap every node signs with the new key', async () => {
+    const [a, b, c] = [node('A'), node('B'), node('C')];
+    const readIn = (dir: string, name: string): string | undefined => {
+      try {
+        return readFileSync(join(dir, name), 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    const read = (n: Node, name: string) => readIn(n.dir, name);
+    await cli(['hub', 'rotate', 'ticket-key', '--overlap', '20s', '--data', a.dir]);
+    await cli(['hub', 'rotate', 'ca', '--overlap', '1h', '--data', a.dir]);
+    const rotatedAtMs = Date.now();
+    const nextKey = read(a, 'ticket-pub-next.pem');
+    const nextCa = read(a, 'ca-next.pem');
+    const rotation = read(a, 'rotation.json');
+    assert.ok(nextKey && nextCa && rotation);
+    // rotation.json is the last file a node writes when it takes a rotation.
+    await waitFor(
+      'nodes B and C to take the rotation',
+      async () => ([b, c].every((n) => read(n, 'rotation.json') === rotation) ? true : undefined),
+      5000,
+      100,
+    );
+    const tookMs = Date.now() - rotatedAtMs;
+    for (const n of [b, c]) {
+      assert.equal(read(n, 'ticket-pub-next.pem'), nextKey);
+      assert.equal(read(n, 'ca-next.pem'), nextCa);
+    }
+    // Each node's next server certificate is its own, from the next CA.
+    for (const n of [b, c]) {
+      const serverNext = new X509Certificate(read(n, 'server-next.pem') ?? '');
+      assert.ok(serverNext.checkIssued(new X509Certificate(nextCa)), `node ${n.name}'s next certificate`);
+      assert.notEqual(read(n, 'server-next.pem'), read(a, 'server-next.pem'));
+    }
+    assert.ok(tookMs <= 2000, `the other nodes took the rotation ${tookMs} ms after it was pushed`);
+
+    // An agent that calls home during the overlap pins both ticket keys, whichever node it reaches.
+    await agent?.stop();
+    agent = new CliProcess([
+      'agent',
+      'start',
+      '--data',
+      agentDir,
+      '--admin-listen',
+      `127.0.0.1:${adminPort}`,
+    ]);
+    await waitFor('the agent to pin both ticket keys', async () => {
+      const pinned =
+        read({ name: 'agent', dir: agentDir, stationPort: 0, apiPort: 0 }, 'hub-ticket-key.pem') ?? '';
+      return pinned.match(/BEGIN PUBLIC KEY/g)?.length === 2 ? true : undefined;
+    });
+    await waitFor('the tunnel again', async () => ((await heldBy()) ? true : undefined), 20_000);
+
+    // After the overlap every node has finished it and signs with the new key: a session through C
+    // is admitted by the agent, which now knows both keys.
+    await waitFor(
+      'every node to switch to the new ticket key',
+      async () =>
+        nodes.every(
+          (n) => read(n, 'ticket-pub.pem') === nextKey && read(n, 'ticket-pub-next.pem') === undefined,
+        )
+          ? true
+          : undefined,
+      40_000,
+      250,
+    );
+    const result = await ssh(techEnv('tech'), remoteCommand).done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'lifeline-42\n');
   });
 });

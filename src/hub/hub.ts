@@ -20,6 +20,7 @@ import {
   PeerSessionServer,
   ensureNodeCert,
   loadNodeIdentity,
+  openClusterTrustMirror,
   stationReach,
   type StationSessionRequest,
 } from './cluster/index.js';
@@ -206,6 +207,9 @@ export class Hub {
     const node = loadNodeIdentity(dataDir);
     await store.clearConnections(clock.now(), node.id);
     parts.defer('connected stations', () => store.clearConnections(clock.now(), node.id));
+    // On a cluster node, the shared files (CA, ticket key, a rotation under way) as the cluster has
+    // them now, then mirrored while the node runs (trust-mirror.ts).
+    const mirror = await openClusterTrustMirror({ store, dataDir, apiUrl: config.apiUrl, logger });
     // CA, server certificate and ticket key as a rotation leaves them (trust-rotation.ts); a hub
     // initialised before fixes existed gets its fix key now.
     const trust = new HubTrust({
@@ -410,9 +414,16 @@ export class Hub {
       stationPort.setCredentials(stationCredentials(material));
       signer.replaceKey(material.ticketPrivateKeyPem);
       logger.info({ ended, overlapEndsAtMs: material.bundle.overlapEndsAtMs }, 'hub trust material changed');
+      // An overlap this node finished: the cluster's files follow (the first node to push wins;
+      // the others find the same files when they pull).
+      if (ended.length > 0 && mirror)
+        mirror
+          .push(clock.now())
+          .catch((err: unknown) => logger.warn({ err }, "could not push the cluster's files"));
     };
     trust.onError = (err) => logger.warn({ err }, 'checking the trust rotation failed');
     parts.use('trust rotation', trust).start();
+    if (mirror) parts.use('cluster trust mirror', mirror).start();
 
     logger.info(
       { stationPort: stationPort.port, apiPort: technicianApi.port, apiUrl: config.apiUrl },

@@ -45,6 +45,8 @@ const notRun: Record<string, string> = {
   'hub user enable': 'prints a user name (letters, digits, . _ @ -)',
   'agent accept': 'prints a request id, a hub user name and service names (all restricted)',
   'agent sent --show': 'prints the exact bytes that left, by design (docs/protocol.md)',
+  'hub join':
+    'needs a cluster in PostgreSQL (test/hub-cluster.test.ts runs it); prints a cluster id (a UUID), paths and addresses',
 };
 
 function cliCommands(): string[] {
@@ -309,6 +311,8 @@ describe('hostile text', () => {
       () => printed('agent outbox', agent('agent', 'outbox')),
       () => printed('agent sent', agent('agent', 'sent')),
       () => printed('agent inventory show', agent('agent', 'inventory', 'show')),
+      // Node names are the operator's (hub init --node-name), not a station's: checked as printed.
+      () => printedBoth('hub nodes', hub('hub', 'nodes'), { holdsText: false }),
     ])) as [Printed, Printed, Printed, Printed, Printed];
     const found = inventory.json as { inventory: { appliance: unknown; systems: unknown[] } };
     assert.deepEqual(found.inventory.appliance, appliance);

@@ -1,5 +1,6 @@
 // `lifeline hub rotate ca|ticket-key`: starts a rotation of the hub's CA or ticket-signing key. Agents
-// pick the new one up over call home during the overlap; at its end the hub switches over.
+// pick the new one up over call home during the overlap; at its end the hub switches over. On a
+// cluster, every node takes the rotation from the database within a second.
 
 import type { Command } from 'commander';
 import { formatDurationMs, parseDurationMs } from '../../common/config/index.js';
@@ -7,6 +8,8 @@ import { hubPaths, loadHubConfig, startCaRotation, startTicketKeyRotation } from
 import { withStore } from './hub.js';
 import { printLine, tty } from '../io.js';
 import { LifelineError } from '../../common/errors.js';
+import { createLogger } from '../../common/logger.js';
+import { openClusterTrustMirror } from '../../hub/cluster/index.js';
 
 async function auditRotation(dataDir: string, action: string, overlapEndsAtMs: number): Promise<void> {
   await withStore(dataDir, (store) =>
@@ -21,15 +24,23 @@ async function auditRotation(dataDir: string, action: string, overlapEndsAtMs: n
 }
 
 /**
- * A rotation writes the next keys into one node's data directory; the other nodes of a cluster
- * would neither trust nor use them. Refused there rather than splitting the cluster's trust.
+ * Runs a rotation on this node's data directory. On a cluster node the directory first takes the
+ * cluster's current files, and the result is pushed to every node (trust-mirror.ts): the other
+ * nodes take it within a second. A rotation another node pushed meanwhile is refused.
  */
-function refuseOnCluster(storeKind: 'sqlite' | 'postgres'): void {
-  if (storeKind === 'postgres')
-    throw new LifelineError(
-      'CONFIG_INVALID',
-      'lifeline hub rotate works on a hub with its own SQLite store; on a cluster of nodes sharing PostgreSQL it would rotate one node only, so it is refused',
-    );
+async function rotateEverywhere<T>(dataDir: string, apiUrl: string, rotate: () => Promise<T>): Promise<T> {
+  return withStore(dataDir, async (store) => {
+    const logger = createLogger({ name: 'hub rotate', level: 'warn' });
+    const mirror = await openClusterTrustMirror({ store, dataDir, apiUrl, logger });
+    const result = await rotate();
+    if (mirror && !(await mirror.push(Date.now())))
+      throw new LifelineError(
+        'CONFIG_EXISTS',
+        "another node changed the cluster's keys at the same time: run lifeline hub rotate again to see the rotation under way",
+      );
+    await mirror?.close();
+    return result;
+  });
 }
 
 export function registerHubRotateCommands(hub: Command): void {
@@ -48,15 +59,10 @@ export function registerHubRotateCommands(hub: Command): void {
     )
     .action(async (opts: { data: string; overlap?: string }) => {
       const config = loadHubConfig(opts.data);
-      refuseOnCluster(config.store.kind);
       const overlapMs =
         opts.overlap === undefined ? config.rotationOverlap : parseDurationMs(opts.overlap, '--overlap');
-      const { overlapEndsAtMs } = await startCaRotation(
-        opts.data,
-        hubPaths(opts.data),
-        overlapMs,
-        Date.now(),
-        config.apiUrl,
+      const { overlapEndsAtMs } = await rotateEverywhere(opts.data, config.apiUrl, () =>
+        startCaRotation(opts.data, hubPaths(opts.data), overlapMs, Date.now(), config.apiUrl),
       );
       await auditRotation(opts.data, 'trust.rotate.ca', overlapEndsAtMs);
       printLine(
@@ -79,14 +85,10 @@ export function registerHubRotateCommands(hub: Command): void {
     )
     .action(async (opts: { data: string; overlap?: string }) => {
       const config = loadHubConfig(opts.data);
-      refuseOnCluster(config.store.kind);
       const overlapMs =
         opts.overlap === undefined ? config.rotationOverlap : parseDurationMs(opts.overlap, '--overlap');
-      const { overlapEndsAtMs } = startTicketKeyRotation(
-        opts.data,
-        hubPaths(opts.data),
-        overlapMs,
-        Date.now(),
+      const { overlapEndsAtMs } = await rotateEverywhere(opts.data, config.apiUrl, () =>
+        Promise.resolve(startTicketKeyRotation(opts.data, hubPaths(opts.data), overlapMs, Date.now())),
       );
       await auditRotation(opts.data, 'trust.rotate.ticket-key', overlapEndsAtMs);
       printLine(

@@ -5,13 +5,16 @@ import type { Command } from 'commander';
 import { LifelineError } from '../../common/errors.js';
 import { isSilent } from '../../hub/index.js';
 import { parseStationId } from '../../protocol/index.js';
-import type { StationRecord } from '../../hub/store/index.js';
+import { nodeLeaseMs, type StationRecord } from '../../hub/store/index.js';
 import { ago, printJson, printLine, printTable, tty } from '../io.js';
 import { withStore } from './hub.js';
 
-function stateOf(station: StationRecord): 'online' | 'offline' | 'revoked' {
+function stateOf(
+  station: StationRecord,
+  held: ReadonlyMap<string, unknown>,
+): 'online' | 'offline' | 'revoked' {
   if (station.revokedAtMs !== null) return 'revoked';
-  return station.connectedSinceMs !== null ? 'online' : 'offline';
+  return held.has(station.id) ? 'online' : 'offline';
 }
 
 /** "in 11h", "expired 3m ago": how far the certificate expiry is from now. */
@@ -30,19 +33,25 @@ export function registerHubStationCommands(hub: Command): void {
     .requiredOption('--data <dir>', 'hub data directory')
     .option('--json', 'print JSON')
     .action(async (opts: { data: string; json?: boolean }) => {
-      const [stations, health] = await withStore(opts.data, async (store) =>
-        Promise.all([store.listStations(), store.health.listHealth()]),
+      // Online: connected to a hub node that is alive (a node that died leaves its stations marked
+      // connected until they reconnect elsewhere).
+      const [stations, health, held] = await withStore(opts.data, async (store) =>
+        Promise.all([
+          store.listStations(),
+          store.health.listHealth(),
+          store.cluster.heldStations(Date.now(), nodeLeaseMs),
+        ]),
       );
       const healthOf = new Map(health.map((h) => [h.stationId, h]));
       const nowMs = Date.now();
       const rows = stations.map((s) => ({
         stationId: s.id,
         name: s.name,
-        online: s.connectedSinceMs !== null,
+        online: held.has(s.id),
         lastSeen:
           s.lastSeenAtMs === null
             ? null
-            : new Date(s.connectedSinceMs !== null ? Date.now() : s.lastSeenAtMs).toISOString(),
+            : new Date(held.has(s.id) ? Date.now() : s.lastSeenAtMs).toISOString(),
         revoked: s.revokedAtMs !== null,
         lastHeartbeatAtMs: healthOf.get(s.id)?.lastHeartbeatAtMs ?? null,
         heartbeatIntervalMs: healthOf.get(s.id)?.heartbeatIntervalMs ?? null,
@@ -73,16 +82,19 @@ export function registerHubStationCommands(hub: Command): void {
     .requiredOption('--data <dir>', 'hub data directory')
     .option('--json', 'print JSON')
     .action(async (opts: { data: string; json?: boolean }) => {
-      const stations = await withStore(opts.data, (store) => store.listStations());
       const nowMs = Date.now();
+      const [stations, held] = await withStore(opts.data, (store) =>
+        Promise.all([store.listStations(), store.cluster.heldStations(nowMs, nodeLeaseMs)]),
+      );
       const rows = stations.map((s) => ({
         stationId: s.id,
         name: s.name,
-        state: stateOf(s),
+        state: stateOf(s, held),
         certNotAfter: new Date(s.certNotAfterMs).toISOString(),
         certNotAfterMs: s.certNotAfterMs,
         certExpired: s.certNotAfterMs <= nowMs,
-        connectedSince: s.connectedSinceMs === null ? null : new Date(s.connectedSinceMs).toISOString(),
+        connectedSince:
+          held.has(s.id) && s.connectedSinceMs !== null ? new Date(s.connectedSinceMs).toISOString() : null,
         revokedAt: s.revokedAtMs === null ? null : new Date(s.revokedAtMs).toISOString(),
       }));
       if (opts.json) printJson(rows);

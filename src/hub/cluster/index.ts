@@ -22,3 +22,9 @@ export { ensureNodeCert, nodeCertPaths } from './node-cert.js';
 export { PeerLinks, type PeerCredentials, type StationSessionRequest } from './peer-links.js';
 export { PeerSessionServer } from './peer-session-server.js';
 export { stationReach } from './station-reach.js';
+export {
+  ClusterTrustMirror,
+  localFilesVersion,
+  openClusterTrustMirror,
+  writeLocalFilesVersion,
+} from './trust-mirror.js';

@@ -9,8 +9,7 @@ import type { HubStore } from '../store/index.js';
 import type { NodeIdentity } from './node-identity.js';
 
 export const nodeBeatIntervalMs = 5_000;
-/** A node whose last beat is older than this is gone. */
-export const nodeLeaseMs = 15_000;
+export { nodeLeaseMs } from '../store/index.js';
 
 export interface NodeHeartbeatOptions {
   store: HubStore;

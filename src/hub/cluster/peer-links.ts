@@ -51,6 +51,35 @@ function checkPeerIdentity(_host: string, cert: PeerCertificate): Error | undefi
   return undefined;
 }
 
+/** A link is pinged this often; one not answered within pingTimeoutMs is closed (its peer is gone). */
+const pingIntervalMs = 10_000;
+const pingTimeoutMs = 20_000;
+
+/**
+ * Pings the peer: a peer that died without closing its connection (power, network) would
+ * otherwise keep the link, and the sessions on it, open until TCP gives up.
+ */
+function keepAlive(session: ClientHttp2Session, nodeName: string, logger: Logger): void {
+  let waiting = false;
+  let sentAt = 0;
+  const timer = setInterval(() => {
+    if (waiting) {
+      if (performance.now() - sentAt > pingTimeoutMs) {
+        logger.warn({ node: nodeName }, 'the link to a hub node stopped answering; closing it');
+        session.destroy();
+      }
+      return;
+    }
+    waiting = true;
+    sentAt = performance.now();
+    const sent = session.ping(() => {
+      waiting = false;
+    });
+    if (!sent) waiting = false;
+  }, pingIntervalMs).unref();
+  session.once('close', () => clearInterval(timer));
+}
+
 export class PeerLinks {
   readonly #options: PeerLinksOptions;
   readonly #links = new Map<string, Promise<ClientHttp2Session>>();
@@ -142,6 +171,7 @@ export class PeerLinks {
       }, timeoutMs);
       session.once('connect', () => {
         clearTimeout(timer);
+        keepAlive(session, node.name, logger);
         session.removeAllListeners('error');
         session.on('error', (err) => logger.warn({ err, node: node.name }, 'the link to a hub node failed'));
         logger.info({ node: node.name, address: node.stationAddress }, 'linked to hub node');

@@ -12,7 +12,7 @@ import type { StoreFullCondition } from '../../common/disk/index.js';
 import type { Clock } from '../../common/clock.js';
 import { LifelineError } from '../../common/errors.js';
 import { attachmentIdPattern } from '../../protocol/index.js';
-import type { HubStore } from '../store/index.js';
+import { nodeLeaseMs, type HubStore } from '../store/index.js';
 import { blobKeyOf, deleteAttachment, readableAttachment, type BlobStore } from '../attachments/index.js';
 import type { HubAudit } from '../audit/index.js';
 import type { RetentionConfig } from '../retention/index.js';
@@ -89,18 +89,23 @@ export function stationLister(
   };
   return async () => {
     const nowMs = clock.now();
-    const [stations, health] = await Promise.all([store.listStations(), store.health.listHealth()]);
+    // On a cluster, a station whose tunnel another live node holds is online too.
+    const [stations, health, held] = await Promise.all([
+      store.listStations(),
+      store.health.listHealth(),
+      store.cluster.heldStations(nowMs, nodeLeaseMs),
+    ]);
     const healthOf = new Map(health.map((h) => [h.stationId, h]));
     return Promise.all(
       stations.map(async (s) => {
-        const online = registry.has(s.id);
+        const online = registry.has(s.id) || held.has(s.id);
         const heard = healthOf.get(s.id);
         return {
           stationId: s.id,
           name: s.name,
           model: await modelOf(s.id, nowMs),
           online,
-          connectedSince: toIso(registry.connectedSince(s.id) ?? null),
+          connectedSince: toIso(registry.connectedSince(s.id) ?? held.get(s.id)?.connectedSinceMs ?? null),
           lastSeen: toIso(online ? nowMs : s.lastSeenAtMs),
           enrolledAt: new Date(s.enrolledAtMs).toISOString(),
           certNotAfter: new Date(s.certNotAfterMs).toISOString(),

@@ -107,6 +107,8 @@ export async function joinHub(
   writePrivateFile(paths.serverKey, server.keyPem);
   writePrivateFile(paths.serverCert, server.certPem);
   writeClusterKey(clusterKeyPath(dataDir), key);
+  // No version file: the node's first start pulls whatever a rotation changed since the cluster
+  // was made (the next CA or ticket key of a rotation under way included).
   writeNodeIdentity(dataDir, newNodeIdentity(options.nodeName));
   writeHubYaml(dataDir, settings);
   return { clusterId, caCertPath: paths.caCert, configPath: paths.config, dataDirTightenedFrom };

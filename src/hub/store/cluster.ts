@@ -3,6 +3,9 @@
 // sealed with that key: the database alone does not give them away), and the nodes with their
 // heartbeats, which say which node holds which station's tunnel while its lease lasts.
 
+/** A node whose last heartbeat is older than this is gone: nothing is routed to it. */
+export const nodeLeaseMs = 15_000;
+
 export interface ClusterRecord {
   id: string;
   createdAtMs: number;
@@ -34,6 +37,17 @@ export interface HubClusterStore {
   get(): Promise<ClusterRecord | undefined>;
   /** The sealed files, by name. */
   files(): Promise<Record<string, string>>;
+  /** How many times the files were replaced since the cluster was made (0 at first). */
+  filesVersion(): Promise<number>;
+  /**
+   * Replaces the whole set of sealed files, if they are still at `expectedVersion`; the version
+   * becomes expectedVersion + 1. False, changing nothing, when another node replaced them first.
+   */
+  replaceFiles(
+    expectedVersion: number,
+    sealedFiles: Readonly<Record<string, string>>,
+    nowMs: number,
+  ): Promise<boolean>;
   /** Records the node as started (again), beating at startedAtMs. */
   startNode(node: Omit<HubNodeRecord, 'heartbeatAtMs' | 'stoppedAtMs'>): Promise<void>;
   /** The node is alive at nowMs; false when the node is not known (it was never started). */
@@ -46,6 +60,11 @@ export interface HubClusterStore {
    * else undefined (not connected, or held by a node that has since died).
    */
   locateStation(stationId: string, nowMs: number, leaseMs: number): Promise<HubNodeRecord | undefined>;
+  /** Stations whose tunnel a live node holds (heartbeat newer than leaseMs before nowMs). */
+  heldStations(
+    nowMs: number,
+    leaseMs: number,
+  ): Promise<Map<string, { nodeId: string; connectedSinceMs: number }>>;
   /**
    * Takes this interval's turn at the job `name` for the node: true (and the next turn is due
    * everyMs from now) when the turn was due, false when another node took it. A node that dies

@@ -10,7 +10,13 @@ export type {
   TunnelChange,
   UserRecord,
 } from './hub-store.js';
-export type { ClusterRecord, HubClusterStore, HubNodeRecord, HubNodeState } from './cluster.js';
+export {
+  nodeLeaseMs,
+  type ClusterRecord,
+  type HubClusterStore,
+  type HubNodeRecord,
+  type HubNodeState,
+} from './cluster.js';
 export type { HubAttachment, HubAttachmentStore, PendingUploads, UploadAdmission } from './attachments.js';
 export type { HubDataRequest, HubDataRequestStore, StationDataRequest } from './data-requests.js';
 export type { FixRecord, HubFixStore } from './fixes.js';

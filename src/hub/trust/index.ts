@@ -4,6 +4,8 @@ export { CaCrl, recordIssuedStationCert, registerCrlRoute, revokedStationSerials
 export {
   HubTrust,
   readRotationState,
+  rotationPaths,
+  serverHosts,
   startCaRotation,
   startTicketKeyRotation,
   type HubTrustMaterial,

@@ -55,7 +55,7 @@ function writeRotationState(dataDir: string, state: RotationState): void {
 }
 
 /** The names the current server certificate is valid for, so the next one names the same. */
-function serverHosts(serverCertPem: string): string[] {
+export function serverHosts(serverCertPem: string): string[] {
   const names = new X509Certificate(serverCertPem).subjectAltName ?? '';
   return names
     .split(', ')

@@ -50,6 +50,30 @@ export function describeCluster(open: OpenHubStore): void {
       assert.deepEqual(await cluster().files(), { 'ca-key.pem': 'sealed-key', 'ca.pem': 'sealed-ca' });
     });
 
+    test('the files are replaced whole, by one node at a time, each replacement a new version', async () => {
+      await cluster().create(
+        { id: 'c', createdAtMs: t0, keyCheck: 'k' },
+        { 'ca.pem': 'v0', 'old.pem': 'gone' },
+      );
+      assert.equal(await cluster().filesVersion(), 0);
+      const raced = await Promise.all([
+        cluster().replaceFiles(0, { 'ca.pem': 'from-a', 'next.pem': 'a' }, t0 + 1),
+        cluster().replaceFiles(0, { 'ca.pem': 'from-b' }, t0 + 1),
+      ]);
+      assert.deepEqual(raced.filter(Boolean).length, 1, 'one of two wins');
+      assert.equal(await cluster().filesVersion(), 1);
+      const files = await cluster().files();
+      assert.ok(
+        JSON.stringify(files) === JSON.stringify({ 'ca.pem': 'from-a', 'next.pem': 'a' }) ||
+          JSON.stringify(files) === JSON.stringify({ 'ca.pem': 'from-b' }),
+        JSON.stringify(files),
+      );
+      assert.equal(await cluster().replaceFiles(0, { 'ca.pem': 'stale' }, t0 + 2), false);
+      assert.equal(await cluster().replaceFiles(1, { 'ca.pem': 'v2' }, t0 + 2), true);
+      assert.deepEqual(await cluster().files(), { 'ca.pem': 'v2' });
+      assert.equal(await cluster().filesVersion(), 2);
+    });
+
     test('nodes start, beat and stop; a stopped node holds no station', async () => {
       await cluster().startNode(node('a'));
       await cluster().startNode(node('b', t0 + 1));
@@ -107,6 +131,11 @@ export function describeCluster(open: OpenHubStore): void {
       assert.equal(await cluster().locateStation('ST-1', t0 + leaseMs + 1, leaseMs), undefined);
       await cluster().beat('a', t0 + leaseMs);
       assert.equal((await cluster().locateStation('ST-1', t0 + leaseMs + 1, leaseMs))?.id, 'a');
+      assert.deepEqual(
+        [...(await cluster().heldStations(t0 + leaseMs + 1, leaseMs))],
+        [['ST-1', { nodeId: 'a', connectedSinceMs: t0 + 10 }]],
+      );
+      assert.equal((await cluster().heldStations(t0 + 2 * leaseMs + 1, leaseMs)).size, 0, 'node A gone');
     });
 
     test('one node takes each turn at a job; the next turn is due an interval later', async () => {

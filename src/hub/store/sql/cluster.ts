@@ -63,6 +63,31 @@ export class SqlClusterStore implements HubClusterStore {
     return Object.fromEntries(rows.map((row) => [row.name, row.sealed]));
   }
 
+  async filesVersion(): Promise<number> {
+    const row = await this.#db.selectFrom('hub_cluster').select('files_version').executeTakeFirst();
+    return row ? Number(row.files_version) : 0;
+  }
+
+  async replaceFiles(
+    expectedVersion: number,
+    sealedFiles: Readonly<Record<string, string>>,
+    nowMs: number,
+  ): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      // The conditional bump is the lock: of two nodes replacing at once, one updates the row.
+      const bumped = await trx
+        .updateTable('hub_cluster')
+        .set({ files_version: expectedVersion + 1 })
+        .where('files_version', '=', expectedVersion)
+        .executeTakeFirst();
+      if (Number(bumped.numUpdatedRows) !== 1) return false;
+      await trx.deleteFrom('hub_cluster_files').execute();
+      const rows = Object.entries(sealedFiles).map(([name, sealed]) => ({ name, sealed, updated_at: nowMs }));
+      if (rows.length > 0) await trx.insertInto('hub_cluster_files').values(rows).execute();
+      return true;
+    });
+  }
+
   async startNode(node: Omit<HubNodeRecord, 'heartbeatAtMs' | 'stoppedAtMs'>): Promise<void> {
     const values = {
       name: node.name,
@@ -131,6 +156,23 @@ export class SqlClusterStore implements HubClusterStore {
       .where('hub_nodes.heartbeat_at', '>', nowMs - leaseMs)
       .executeTakeFirst();
     return row && toNode(row);
+  }
+
+  async heldStations(
+    nowMs: number,
+    leaseMs: number,
+  ): Promise<Map<string, { nodeId: string; connectedSinceMs: number }>> {
+    const rows = await this.#db
+      .selectFrom('stations')
+      .innerJoin('hub_nodes', 'hub_nodes.id', 'stations.connected_node')
+      .select(['stations.id as stationId', 'hub_nodes.id as nodeId', 'stations.connected_since as since'])
+      .where('stations.connected_since', 'is not', null)
+      .where('hub_nodes.stopped_at', 'is', null)
+      .where('hub_nodes.heartbeat_at', '>', nowMs - leaseMs)
+      .execute();
+    return new Map(
+      rows.map((row) => [row.stationId, { nodeId: row.nodeId, connectedSinceMs: Number(row.since) }]),
+    );
   }
 
   async takeTurn(name: string, nodeId: string, nowMs: number, everyMs: number): Promise<boolean> {

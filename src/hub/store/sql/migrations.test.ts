@@ -161,7 +161,7 @@ const schemaColumns: { [T in keyof HubDatabase]: { [C in keyof HubDatabase[T]]-?
     issued_at: true,
     not_after: true,
   },
-  hub_cluster: { singleton: true, id: true, created_at: true, key_check: true },
+  hub_cluster: { singleton: true, id: true, created_at: true, key_check: true, files_version: true },
   hub_cluster_files: { name: true, sealed: true, updated_at: true },
   hub_turns: { name: true, node_id: true, next_at: true },
   hub_nodes: {

@@ -313,6 +313,8 @@ export const hubMigrations: readonly HubMigration[] = [
         .addColumn('id', 'text', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('key_check', 'text', (c) => c.notNull())
+        // Counts changes of the sealed files (a key rotation): nodes mirror a newer set.
+        .addColumn('files_version', 'bigint', (c) => c.notNull().defaultTo(0))
         .execute();
       await db.schema
         .createTable('hub_cluster_files')

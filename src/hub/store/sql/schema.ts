@@ -161,7 +161,13 @@ export interface HubDatabase {
     not_after: number;
   };
   /** The one cluster this database holds (singleton = 'cluster'). */
-  hub_cluster: { singleton: string; id: string; created_at: number; key_check: string };
+  hub_cluster: {
+    singleton: string;
+    id: string;
+    created_at: number;
+    key_check: string;
+    files_version: Generated<number>;
+  };
   /** Files every node needs, sealed with the cluster key. */
   hub_cluster_files: { name: string; sealed: string; updated_at: number };
   hub_nodes: {
