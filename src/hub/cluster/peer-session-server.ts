@@ -104,7 +104,7 @@ export class PeerSessionServer {
       if (!peerStream.headersSent && !peerStream.destroyed) {
         // The tunnel closed before the agent answered.
         peerStream.respond({
-          ':status': 502,
+          ':status': errorCodes.TUNNEL_LOST,
           [header.errorCode]: 'TUNNEL_LOST',
           'content-type': 'application/json',
         });
