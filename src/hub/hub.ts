@@ -254,7 +254,8 @@ export class Hub {
       limiter: new LoginLimiter(loginLimitsOf(config.login), clock),
     });
     // Sessions for stations whose tunnel another node of the cluster holds go over a link to it.
-    const nodeCert = await ensureNodeCert(dataDir, node, clock.now());
+    // Reissued from the new CA when a CA rotation ends (below): peers then trust only that CA.
+    let nodeCert = await ensureNodeCert(dataDir, node, clock.now());
     const peers = parts.use(
       'links to other hub nodes',
       new PeerLinks({
@@ -410,6 +411,7 @@ export class Hub {
       )
       .start();
     // A rotation started by the CLI, or an overlap that ended: new connections get the new material.
+    let currentCaPem = trust.material.currentCa.certPem;
     trust.onChange = (material, ended) => {
       stationPort.setCredentials(stationCredentials(material));
       signer.replaceKey(material.ticketPrivateKeyPem);
@@ -420,6 +422,14 @@ export class Hub {
         mirror
           .push(clock.now())
           .catch((err: unknown) => logger.warn({ err }, "could not push the cluster's files"));
+      // The CA changed (this node finished the overlap, or took the result from another node).
+      if (material.currentCa.certPem !== currentCaPem) {
+        currentCaPem = material.currentCa.certPem;
+        ensureNodeCert(dataDir, node, clock.now()).then(
+          (cert) => (nodeCert = cert),
+          (err: unknown) => logger.warn({ err }, 'could not reissue the node certificate from the new CA'),
+        );
+      }
     };
     trust.onError = (err) => logger.warn({ err }, 'checking the trust rotation failed');
     parts.use('trust rotation', trust).start();
