@@ -32,6 +32,8 @@ export interface SwarmStateEvent {
   atMs: number;
   state: string;
   lastError: string | null;
+  /** HUB_DRAINING, TUNNEL_ADMISSION_LIMITED, ...: why the agent waits. */
+  lastErrorCode: string | null;
   nextAttemptAtMs: number | null;
 }
 
@@ -79,6 +81,7 @@ function main(configPath: string): void {
         atMs: Date.now(),
         state: status.state,
         lastError: status.lastError,
+        lastErrorCode: status.lastErrorCode ?? null,
         nextAttemptAtMs: status.nextAttemptAtMs,
       };
       log.info(event);

@@ -20,6 +20,8 @@ const swarmCount = 4;
 const tunnelsPerSecond = 50;
 const reconnectMinMs = 1000;
 const reconnectMaxMs = 15_000;
+/** How long the hub stays down between its stop and its start again. */
+const hubOutageMs = 15_000;
 /** All agents back within this, counted from the moment the hub listens again. */
 const reconnectBoundMs = 150_000;
 /** Timers may fire a little early relative to Date.now (monotonic vs wall clock, rounding). */
@@ -218,6 +220,10 @@ describe('reconnect storm: 1,000 agents and a hub restart', { timeout: 10 * 60_0
       () => (connectedCount() === 0 ? true : undefined),
       30_000,
     );
+    // The draining hub sent its agents away with a hint of at most 5 s, which they wait at most
+    // twice over; down for longer, the hub is an outage they ride out with their own backoff (its
+    // full jitter is measured in the last test).
+    await new Promise((resolve) => setTimeout(resolve, hubOutageMs));
     await startHub();
     const backMs = Date.now();
     figures.hubDownMs = backMs - stopStartMs;
@@ -305,7 +311,12 @@ describe('reconnect storm: 1,000 agents and a hub restart', { timeout: 10 * 60_0
         let scheduledMs: number | undefined;
         let previousState = 'disabled';
         for (const line of events) {
-          if (line.msg === 'the hub asked to retry later') {
+          // A hint from the hub: retry later (admission), or go elsewhere (it drains on SIGTERM); with
+          // one hub address, the agent waits the hint's time before it dials the same one again.
+          if (
+            line.msg === 'the hub asked to retry later' ||
+            (typeof line.msg === 'string' && line.msg.startsWith('the hub is draining'))
+          ) {
             retryLater = { retryAfterMs: Number(line.retryAfterMs), delayMs: Number(line.delayMs) };
             continue;
           }
@@ -332,13 +343,17 @@ describe('reconnect storm: 1,000 agents and a hub restart', { timeout: 10 * 60_0
           }
           if (event.state === 'connected') outageStartMs = undefined;
           if (event.state === 'waiting' && event.nextAttemptAtMs !== null) {
+            // Sent away by the draining hub, the agent waits the hint with its backoff reset: its
+            // outage, and the backoff's ceiling, start with the first dial that fails after that.
+            const sentAway = event.lastErrorCode === 'HUB_DRAINING';
+            if (sentAway) outageStartMs = undefined;
             outageStartMs ??= event.atMs;
             scheduledMs = event.nextAttemptAtMs;
             const delayMs = event.nextAttemptAtMs - event.atMs;
             // The backoff's ceiling: the outage so far, clamped. Measured from event times, which can
             // lag the agent's own clock reading by a pause of the process: hence the tolerance.
             const ceilingMs = Math.min(reconnectMaxMs, Math.max(reconnectMinMs, event.atMs - outageStartMs));
-            if (event.lastError?.startsWith('the hub is busy')) {
+            if (event.lastError?.startsWith('the hub is busy') || event.lastErrorCode === 'HUB_DRAINING') {
               retryLaterWaits += 1;
               if (!retryLater) {
                 problems.shortRetries.push(`agent ${agent}: busy without a retry-after`);
@@ -362,6 +377,7 @@ describe('reconnect storm: 1,000 agents and a hub restart', { timeout: 10 * 60_0
               jitterRatios.push(Math.min(1, Math.max(0, delayMs / ceilingMs)));
             }
             retryLater = undefined;
+            if (sentAway) outageStartMs = undefined;
           }
           previousState = event.state;
         }

@@ -338,7 +338,10 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
         : Math.max(delayMs, retryLater.retryAfterMs + Math.floor(this.#random() * retryLater.retryAfterMs));
       lastError = `the hub at ${endpoint ?? '?'} is draining (${retryLater.reason}): ${moved ? 'dialling the next hub address' : `dialling it again in ${delayMs} ms, the only hub address`}`;
       lastErrorCode = 'HUB_DRAINING';
-      this.#options.logger.info({ endpoint, delayMs, moved }, 'the hub is draining: reconnecting elsewhere');
+      this.#options.logger.info(
+        { endpoint, delayMs, moved, retryAfterMs: retryLater.retryAfterMs },
+        'the hub is draining: reconnecting elsewhere',
+      );
     } else if (retryLater) {
       // Not an endpoint failure: the same endpoint is dialled again, after at least the hub's wait.
       const { retryAfterMs } = retryLater;
@@ -377,7 +380,7 @@ export class TunnelClient extends EventEmitter<{ state: [TunnelStatus] }> {
       : hint.retryAfterMs + Math.floor(this.#random() * hint.retryAfterMs);
     const sessions = gate.activeCount;
     logger.info(
-      { endpoint, sessions, moved, delayMs, reason: hint.reason },
+      { endpoint, sessions, moved, delayMs, retryAfterMs: hint.retryAfterMs, reason: hint.reason },
       moved
         ? 'the hub is draining: moving the tunnel to the next hub address; running sessions stay on the old one until they end'
         : 'the hub is draining and is the only hub address: dialling it again after its hint',
