@@ -82,12 +82,13 @@ export function registerHubClusterCommands(hub: Command): void {
         rows.map((row) => ({
           node: row.name,
           state: row.state,
-          'station address': row.stationAddress,
+          // The node's own station port (peerAddress), not the balancer's name agents dial.
+          'node address': row.stationAddress,
           'technician API': row.apiUrl,
           stations: String(row.stationsHeld),
           'last heartbeat': ago(row.lastHeartbeatAt, nowMs),
         })),
-        ['node', 'state', 'station address', 'technician API', 'stations', 'last heartbeat'],
+        ['node', 'state', 'node address', 'technician API', 'stations', 'last heartbeat'],
       );
     });
 }

@@ -16,7 +16,10 @@ export interface ClusterRecord {
 export interface HubNodeRecord {
   id: string;
   name: string;
-  /** HOST:PORT agents dial on this node. */
+  /**
+   * HOST:PORT of this node's own station port (hub.yaml peerAddress): where the other nodes open
+   * their links to it, not the load balancer's address agents are given.
+   */
   stationAddress: string;
   /** The node's technician API. */
   apiUrl: string;
