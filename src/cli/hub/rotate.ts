@@ -1,6 +1,6 @@
 // `lifeline hub rotate ca|ticket-key`: starts a rotation of the hub's CA or ticket-signing key. Agents
 // pick the new one up over call home during the overlap; at its end the hub switches over. On a
-// cluster, every node takes the rotation from the database within a second.
+// cluster, every node takes the rotation from the database within a second and uses it within two.
 
 import type { Command } from 'commander';
 import { formatDurationMs, parseDurationMs } from '../../common/config/index.js';
@@ -26,7 +26,7 @@ async function auditRotation(dataDir: string, action: string, overlapEndsAtMs: n
 /**
  * Runs a rotation on this node's data directory. On a cluster node the directory first takes the
  * cluster's current files, and the result is pushed to every node (trust-mirror.ts): the other
- * nodes take it within a second. A rotation another node pushed meanwhile is refused.
+ * nodes take it within a second and use it within two. A rotation pushed meanwhile is refused.
  */
 async function rotateEverywhere<T>(dataDir: string, apiUrl: string, rotate: () => Promise<T>): Promise<T> {
   return withStore(dataDir, async (store) => {
